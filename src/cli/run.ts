@@ -1,0 +1,69 @@
+/**
+ * The frame every command runs in: one-line errors mapped from error codes to exit statuses (2 usage/config,
+ * 1 failed operation), stack traces only with DEBUG=1, and SIGINT/SIGTERM turned into an orderly abort that
+ * removes partial output.
+ */
+import { runInterruptCleanups } from '../cleanup.js';
+import { BackupError, exitCodeFor } from '../errors.js';
+
+const debug = () => process.env.DEBUG === '1' || process.env.DEBUG === 'true';
+
+/** Removes anything that looks like a secret from a message: tokens in URLs, bearer values, known env secrets. */
+export function scrub(message: string): string {
+  let out = message
+    .replace(/(authToken|token|auth|key|secret|password)=([^&\s"']+)/gi, '$1=REDACTED')
+    .replace(/Bearer\s+[A-Za-z0-9._~+/=-]+/gi, 'Bearer REDACTED')
+    .replace(/\/\/[^/\s:@]+:[^/\s@]+@/g, '//REDACTED@');
+  for (const name of ['TURSO_AUTH_TOKEN', 'BLOB_READ_WRITE_TOKEN', 'CRON_SECRET', 'BACKUP_ENCRYPTION_KEY']) {
+    const v = process.env[name];
+    if (v && v.length >= 6) out = out.split(v).join('REDACTED');
+  }
+  return out;
+}
+
+export function describeError(e: unknown): string {
+  if (e instanceof BackupError) return e.message;
+  const err = e as Error;
+  return `unexpected error: ${err?.message ?? String(e)}`;
+}
+
+export function fail(e: unknown, command: string): never {
+  const line = scrub(describeError(e)).split('\n')[0]!;
+  process.stderr.write(`${command}: error: ${line}\n`);
+  if (debug()) process.stderr.write(`${scrub(String((e as Error)?.stack ?? e))}\n`);
+  process.exit(exitCodeFor(e));
+}
+
+/**
+ * Runs a command's main function. An AbortSignal is passed that fires on SIGINT/SIGTERM; registered cleanups run
+ * before the process exits.
+ */
+export function runCommand(command: string, main: (signal: AbortSignal) => Promise<number | void>): void {
+  const ac = new AbortController();
+  let interrupted = false;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    process.stderr.write(`${command}: ${sig} received, stopping…\n`);
+    ac.abort(new BackupError('INTERRUPTED', `interrupted by ${sig}`));
+    // If the operation does not wind down promptly, clean up and leave anyway.
+    setTimeout(() => {
+      void runInterruptCleanups().then(() => process.exit(sig === 'SIGINT' ? 130 : 143));
+    }, 10_000).unref();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  main(ac.signal)
+    .then(async (code) => {
+      await runInterruptCleanups();
+      process.exitCode = code ?? 0;
+    })
+    .catch(async (e) => {
+      await runInterruptCleanups();
+      if (interrupted && !(e instanceof BackupError && e.code !== 'INTERRUPTED')) {
+        process.stderr.write(`${command}: interrupted; nothing was left behind\n`);
+        process.exit(130);
+      }
+      fail(e, command);
+    });
+}

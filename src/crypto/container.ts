@@ -1,0 +1,284 @@
+/**
+ * Encrypted container: streaming authenticated encryption of a byte stream (the gzip NDJSON dump) with
+ * AES-256-GCM in the STREAM construction (as Tink's AES-GCM-HKDF streaming AEAD and age do).
+ *
+ *   header = magic "TBKENC01" (8) | version 0x01 (1) | chunkSize u32 BE (4) | salt (16) | noncePrefix (7)
+ *            | keyCheck (16)                                                                  = 52 bytes
+ *   frame  = ciphertext length u32 BE (4) | ciphertext (length) | GCM tag (16)
+ *
+ * Per file, HKDF-SHA256(masterKey, salt) gives an AES key and an HMAC key, so nonces never repeat across files
+ * under the same master key even if noncePrefix did. keyCheck = HMAC-SHA256(macKey, header[0..36))[0..16): a
+ * wrong key or a changed header is reported before any frame is read. Frame i uses nonce
+ * noncePrefix | u32 BE i | final flag (0x00 / 0x01) and AAD = the full 52-byte header, so reordered, duplicated,
+ * dropped or cross-file frames fail their tag. Every frame but the last holds exactly chunkSize bytes; the last
+ * holds fewer (possibly 0) and carries the final flag, so a reader knows which frame ends the stream from its
+ * length alone, and a stream cut at a frame boundary is detected. See docs/notes-encryption.md.
+ */
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { Transform, type TransformCallback } from 'node:stream';
+import { BackupError } from '../errors.js';
+
+export const ENCRYPTION_MAGIC = Buffer.from('TBKENC01', 'ascii');
+export const ENCRYPTION_VERSION = 1;
+export const DEFAULT_CHUNK_SIZE = 64 * 1024;
+/** Upper bound on chunkSize: a reader buffers one frame, so a header must not make it buffer gigabytes. */
+export const MAX_CHUNK_SIZE = 16 * 1024 * 1024;
+
+const SALT_LEN = 16;
+const PREFIX_LEN = 7;
+const CHECK_LEN = 16;
+const TAG_LEN = 16;
+const CHECKED_LEN = 8 + 1 + 4 + SALT_LEN + PREFIX_LEN; // header bytes covered by keyCheck (36)
+export const HEADER_LEN = CHECKED_LEN + CHECK_LEN; // 52
+const MAX_FRAMES = 0x1_0000_0000; // the frame counter is a u32
+const HKDF_INFO = Buffer.from('turso-backup encrypted container v1', 'ascii');
+
+const ERR_AUTH = 'wrong key, or the file was changed';
+const ERR_TRUNCATED = 'encrypted file is truncated';
+
+/** True when `head` (the first bytes of a file) starts with the container magic. Gzip starts 1f 8b. */
+export function isEncrypted(head: Buffer): boolean {
+  return head.length >= ENCRYPTION_MAGIC.length && head.subarray(0, ENCRYPTION_MAGIC.length).equals(ENCRYPTION_MAGIC);
+}
+
+interface FileKeys {
+  encKey: Buffer;
+  macKey: Buffer;
+}
+
+function assertKey(key: Buffer): void {
+  if (key.length !== 32) throw new BackupError('CONFIG', 'encryption key must be 32 bytes');
+}
+
+function deriveKeys(masterKey: Buffer, salt: Buffer): FileKeys {
+  const okm = Buffer.from(hkdfSync('sha256', masterKey, salt, HKDF_INFO, 64));
+  return { encKey: okm.subarray(0, 32), macKey: okm.subarray(32) };
+}
+
+function keyCheck(macKey: Buffer, checked: Buffer): Buffer {
+  return createHmac('sha256', macKey).update(checked).digest().subarray(0, CHECK_LEN);
+}
+
+function frameNonce(prefix: Buffer, counter: number, final: boolean): Buffer {
+  const nonce = Buffer.allocUnsafe(12);
+  prefix.copy(nonce, 0);
+  nonce.writeUInt32BE(counter, PREFIX_LEN);
+  nonce[11] = final ? 1 : 0;
+  return nonce;
+}
+
+export function createEncryptStream(key: Buffer, opts: { chunkSize?: number } = {}): Transform {
+  assertKey(key);
+  const chunkSize = opts.chunkSize ?? DEFAULT_CHUNK_SIZE;
+  if (!Number.isInteger(chunkSize) || chunkSize < 1 || chunkSize > MAX_CHUNK_SIZE) {
+    throw new BackupError('CONFIG', `encryption chunk size must be an integer in 1..${MAX_CHUNK_SIZE}`);
+  }
+  const salt = randomBytes(SALT_LEN);
+  const prefix = randomBytes(PREFIX_LEN);
+  const { encKey, macKey } = deriveKeys(key, salt);
+  const header = Buffer.alloc(HEADER_LEN);
+  ENCRYPTION_MAGIC.copy(header, 0);
+  header[8] = ENCRYPTION_VERSION;
+  header.writeUInt32BE(chunkSize, 9);
+  salt.copy(header, 13);
+  prefix.copy(header, 13 + SALT_LEN);
+  keyCheck(macKey, header.subarray(0, CHECKED_LEN)).copy(header, CHECKED_LEN);
+
+  // Plaintext waiting for a full chunk: slices of the written buffers (no copy until sealed), < chunkSize bytes.
+  // Relies on the stream contract that a written chunk is not modified afterwards.
+  let pending: Buffer[] = [];
+  let pendingLen = 0;
+  let counter = 0;
+  let started = false;
+
+  const seal = (final: boolean): Buffer => {
+    if (counter >= MAX_FRAMES) throw new BackupError('INTERNAL', 'encrypted stream exceeds 2^32 frames');
+    const cipher = createCipheriv('aes-256-gcm', encKey, frameNonce(prefix, counter++, final));
+    cipher.setAAD(header);
+    const plain = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingLen);
+    const len = Buffer.allocUnsafe(4);
+    len.writeUInt32BE(pendingLen, 0);
+    const ct = cipher.update(plain);
+    cipher.final();
+    pending = [];
+    pendingLen = 0;
+    return Buffer.concat([len, ct, cipher.getAuthTag()], 4 + ct.length + TAG_LEN);
+  };
+
+  const start = (t: Transform) => {
+    if (!started) {
+      started = true;
+      t.push(Buffer.from(header)); // a copy: header stays our AAD whatever the consumer does with its chunk
+    }
+  };
+
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb: TransformCallback) {
+      try {
+        start(this);
+        let off = 0;
+        while (off < chunk.length) {
+          const take = Math.min(chunkSize - pendingLen, chunk.length - off);
+          pending.push(chunk.subarray(off, off + take));
+          pendingLen += take;
+          off += take;
+          // A full chunk is sealed at once as non-final: only the flush knows the stream ended, and the final
+          // frame is always shorter than chunkSize (empty if need be), which is how a reader recognises it.
+          if (pendingLen === chunkSize) this.push(seal(false));
+        }
+        cb();
+      } catch (err) {
+        cb(err as Error);
+      }
+    },
+    flush(cb: TransformCallback) {
+      try {
+        start(this);
+        this.push(seal(true));
+        cb();
+      } catch (err) {
+        cb(err as Error);
+      }
+    },
+  });
+}
+
+/** FIFO of received buffers; `read(n)` copies only when the n bytes span several buffers (each byte at most once). */
+class ByteQueue {
+  private chunks: Buffer[] = [];
+  private head = 0; // offset into chunks[0]
+  length = 0;
+
+  append(b: Buffer): void {
+    if (b.length === 0) return;
+    this.chunks.push(b);
+    this.length += b.length;
+  }
+
+  read(n: number): Buffer {
+    const first = this.chunks[0];
+    if (first !== undefined && first.length - this.head >= n) {
+      const out = first.subarray(this.head, this.head + n);
+      this.head += n;
+      if (this.head === first.length) {
+        this.chunks.shift();
+        this.head = 0;
+      }
+      this.length -= n;
+      return out;
+    }
+    const out = Buffer.allocUnsafe(n);
+    let filled = 0;
+    while (filled < n) {
+      const c = this.chunks[0]!;
+      const k = Math.min(n - filled, c.length - this.head);
+      c.copy(out, filled, this.head, this.head + k);
+      filled += k;
+      this.head += k;
+      if (this.head === c.length) {
+        this.chunks.shift();
+        this.head = 0;
+      }
+    }
+    this.length -= n;
+    return out;
+  }
+
+  peekAll(): Buffer {
+    return Buffer.concat(this.chunks).subarray(this.head);
+  }
+}
+
+export function createDecryptStream(key: Buffer): Transform {
+  assertKey(key);
+  const queue = new ByteQueue();
+  let stage: 'header' | 'length' | 'frame' | 'done' = 'header';
+  let need = HEADER_LEN; // bytes the current stage waits for
+  let header: Buffer | undefined;
+  let encKey: Buffer | undefined;
+  let prefix: Buffer | undefined;
+  let chunkSize = 0;
+  let counter = 0;
+  let frameLen = 0;
+
+  const parseHeader = (h: Buffer) => {
+    if (!isEncrypted(h)) throw new BackupError('CORRUPT', 'not an encrypted backup (bad magic)');
+    if (h[8] !== ENCRYPTION_VERSION) {
+      throw new BackupError('CORRUPT', `unsupported encrypted container version ${h[8]}`);
+    }
+    const keys = deriveKeys(key, h.subarray(13, 13 + SALT_LEN));
+    // Checked before any frame: with a wrong key this is the failure, and the header fields are trusted after it.
+    if (!timingSafeEqual(keyCheck(keys.macKey, h.subarray(0, CHECKED_LEN)), h.subarray(CHECKED_LEN, HEADER_LEN))) {
+      throw new BackupError('DECRYPT', ERR_AUTH);
+    }
+    chunkSize = h.readUInt32BE(9);
+    if (chunkSize < 1 || chunkSize > MAX_CHUNK_SIZE) {
+      throw new BackupError('CORRUPT', `encrypted file has an unsupported chunk size ${chunkSize}`);
+    }
+    header = Buffer.from(h); // own copy: h may be a view of a caller's buffer
+    encKey = keys.encKey;
+    prefix = header.subarray(13 + SALT_LEN, 13 + SALT_LEN + PREFIX_LEN);
+  };
+
+  /** Decrypt one frame (ciphertext | tag); the whole frame is verified before any of it is returned. */
+  const open = (frame: Buffer, final: boolean): Buffer => {
+    if (counter >= MAX_FRAMES) throw new BackupError('CORRUPT', 'encrypted file has too many frames');
+    const decipher = createDecipheriv('aes-256-gcm', encKey!, frameNonce(prefix!, counter++, final));
+    decipher.setAAD(header!);
+    decipher.setAuthTag(frame.subarray(frameLen));
+    const plain = decipher.update(frame.subarray(0, frameLen));
+    try {
+      decipher.final(); // verifies the tag; nothing of this frame is pushed before it passes
+    } catch {
+      throw new BackupError('DECRYPT', ERR_AUTH);
+    }
+    return plain;
+  };
+
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb: TransformCallback) {
+      try {
+        queue.append(chunk);
+        while (stage !== 'done' && queue.length >= need) {
+          const bytes = queue.read(need);
+          if (stage === 'header') {
+            parseHeader(bytes);
+            stage = 'length';
+            need = 4;
+          } else if (stage === 'length') {
+            frameLen = bytes.readUInt32BE(0);
+            // A longer frame is never written; refusing it also bounds what we buffer to one frame.
+            if (frameLen > chunkSize) throw new BackupError('DECRYPT', ERR_AUTH);
+            stage = 'frame';
+            need = frameLen + TAG_LEN;
+          } else {
+            // Only the final frame is shorter than chunkSize: the writer always seals full chunks as non-final.
+            const final = frameLen < chunkSize;
+            const plain = open(bytes, final);
+            stage = final ? 'done' : 'length';
+            need = 4;
+            if (plain.length > 0) this.push(plain);
+          }
+        }
+        if (stage === 'done' && queue.length > 0) {
+          throw new BackupError('CORRUPT', 'encrypted file has trailing data after its final frame');
+        }
+        cb();
+      } catch (err) {
+        cb(err as Error);
+      }
+    },
+    flush(cb: TransformCallback) {
+      if (stage === 'done') return cb();
+      if (stage === 'header' && queue.length > 0) {
+        // A short file: say "not encrypted" rather than "truncated" when it does not even start with the magic.
+        const head = queue.peekAll();
+        const n = Math.min(head.length, ENCRYPTION_MAGIC.length);
+        if (!head.subarray(0, n).equals(ENCRYPTION_MAGIC.subarray(0, n))) {
+          return cb(new BackupError('CORRUPT', 'not an encrypted backup (bad magic)'));
+        }
+      }
+      cb(new BackupError('CORRUPT', ERR_TRUNCATED));
+    },
+  });
+}

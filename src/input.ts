@@ -1,0 +1,104 @@
+/**
+ * Opening a dump for reading: a local file or any byte stream, sniffed by content (gzip, the encryption
+ * container, or plain JSON for legacy backups), decrypted and decompressed as a stream. zlib and decryption errors
+ * become one-line CORRUPT/DECRYPT errors in the operator's terms.
+ */
+import { createReadStream, existsSync, statSync } from 'node:fs';
+import { Readable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import { isEncrypted } from './crypto/container.js';
+import { BackupError } from './errors.js';
+
+export type DumpKind = 'gzip' | 'encrypted' | 'json' | 'unknown';
+
+export interface DumpInput {
+  kind: DumpKind;
+  /** The stream's bytes, unchanged, starting from the first. */
+  raw: Readable;
+}
+
+/** Sniffs the first bytes of `stream` without consuming them. */
+export async function sniff(stream: Readable): Promise<DumpInput> {
+  const it = stream[Symbol.asyncIterator]();
+  const head: Buffer[] = [];
+  let len = 0;
+  let done = false;
+  while (len < 16) {
+    const r = await it.next();
+    if (r.done) {
+      done = true;
+      break;
+    }
+    const b = Buffer.isBuffer(r.value) ? r.value : Buffer.from(r.value);
+    head.push(b);
+    len += b.length;
+  }
+  const first = Buffer.concat(head);
+  let kind: DumpKind = 'unknown';
+  if (first[0] === 0x1f && first[1] === 0x8b) kind = 'gzip';
+  else if (isEncrypted(first)) kind = 'encrypted';
+  else if (/^\s*[{[]/.test(first.subarray(0, 16).toString('latin1'))) kind = 'json';
+  async function* replay() {
+    if (first.length) yield first;
+    if (done) return;
+    for (;;) {
+      const r = await it.next();
+      if (r.done) return;
+      yield r.value as Buffer;
+    }
+  }
+  return { kind, raw: Readable.from(replay(), { objectMode: false }) };
+}
+
+export function openLocalFile(path: string): Readable {
+  if (!existsSync(path)) throw new BackupError('NOT_FOUND', `${path} does not exist`);
+  if (!statSync(path).isFile()) throw new BackupError('NOT_FOUND', `${path} is not a file`);
+  return createReadStream(path, { highWaterMark: 1024 * 1024 });
+}
+
+/** Maps zlib's messages to what happened to the file. */
+export function gzipError(e: unknown): BackupError {
+  if (e instanceof BackupError) return e;
+  const err = e as { code?: string; message?: string };
+  if (err.code === 'Z_BUF_ERROR' || /unexpected end/i.test(err.message ?? '')) {
+    return new BackupError('CORRUPT', 'the dump is truncated (its gzip stream ends early)');
+  }
+  if (typeof err.code === 'string' && err.code.startsWith('Z_')) {
+    return new BackupError('CORRUPT', `the dump's gzip stream is damaged (${err.message})`);
+  }
+  return new BackupError('CORRUPT', `cannot read the dump: ${err.message ?? String(e)}`);
+}
+
+/**
+ * The uncompressed bytes of a dump. `key` decrypts an encrypted dump; without it such a dump is refused with a
+ * clear message. Errors from any stage surface from the returned iterator.
+ */
+export async function dumpBytes(stream: Readable, key?: Buffer): Promise<{ kind: DumpKind; bytes: AsyncIterable<Buffer> }> {
+  const input = await sniff(stream);
+  let compressed: Readable = input.raw;
+  if (input.kind === 'encrypted') {
+    if (!key) {
+      throw new BackupError('CONFIG', 'the dump is encrypted: set BACKUP_ENCRYPTION_KEY to the key it was written with');
+    }
+    const { createDecryptStream } = await import('./crypto/container.js');
+    const decrypt = createDecryptStream(key);
+    compressed = input.raw.pipe(decrypt);
+    input.raw.on('error', (e) => decrypt.destroy(e));
+  } else if (input.kind !== 'gzip') {
+    throw new BackupError('CORRUPT', input.kind === 'json' ? 'not a gzip dump (it is plain JSON)' : 'not a turso-backup dump (not gzip)');
+  }
+  const gunzip = createGunzip({ chunkSize: 256 * 1024 });
+  compressed.on('error', (e) => gunzip.destroy(e));
+  const out = compressed.pipe(gunzip);
+  async function* bytes() {
+    try {
+      for await (const chunk of out) yield chunk as Buffer;
+    } catch (e) {
+      throw gzipError(e);
+    } finally {
+      compressed.destroy();
+      out.destroy();
+    }
+  }
+  return { kind: input.kind, bytes: bytes() };
+}

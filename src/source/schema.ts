@@ -1,0 +1,158 @@
+/**
+ * Schema introspection: what the dump's header records about each table, read through the same snapshot as the
+ * rows, with table-valued pragmas so the queries work locally and over HTTP alike.
+ */
+import { BackupError } from '../errors.js';
+import type { ColumnInfo, SchemaObject, Selection, TableInfo } from '../format/lines.js';
+import type { Source } from './types.js';
+
+/** Internal tables: never replayed as schema. sqlite_sequence is dumped as data (AUTOINCREMENT state). */
+const isInternal = (name: string) => name.toLowerCase().startsWith('sqlite_');
+
+/** FTS modules whose content is dumped through SELECT and restored by INSERT. */
+const CONTENT_MODULES = new Set(['fts5', 'fts4', 'fts3', 'rtree', 'rtree_i32']);
+
+export interface SchemaFacts {
+  schema: SchemaObject[];
+  tables: Omit<TableInfo, 'rows'>[];
+  notes: string[];
+  sqlite: { pageSize?: number; userVersion?: number; applicationId?: number };
+}
+
+const str = (v: unknown) => (v === null || v === undefined ? '' : String(v));
+const num = (v: unknown) => Number(v ?? 0);
+
+function virtualModule(sql: string): string {
+  const m = /\busing\s+([A-Za-z0-9_]+)/i.exec(sql);
+  return m ? m[1]!.toLowerCase() : 'unknown';
+}
+
+/** FTS5 with content='' (contentless) or content=<table> (external content) holds no data of its own. */
+function ftsContentOption(sql: string): 'own' | 'external' | 'contentless' {
+  const m = /\bcontent\s*=\s*('(?:[^']|'')*'|"(?:[^"]|"")*"|[A-Za-z0-9_]+)/i.exec(sql);
+  if (!m) return 'own';
+  const value = m[1]!.replace(/^['"]|['"]$/g, '');
+  return value === '' ? 'contentless' : 'external';
+}
+
+/** A name that reaches the hidden rowid of a table whose columns may shadow `rowid`. */
+function rowidAlias(columns: ColumnInfo[]): string | null {
+  const taken = new Set(columns.map((c) => c.name.toLowerCase()));
+  return ['rowid', '_rowid_', 'oid'].find((n) => !taken.has(n)) ?? null;
+}
+
+export async function introspect(source: Source, selection: Selection): Promise<SchemaFacts> {
+  const objects = await source.query(
+    'SELECT type, name, tbl_name, sql FROM sqlite_schema ORDER BY rowid',
+  );
+  const list = await source.query(
+    "SELECT name, type, wr, strict FROM pragma_table_list WHERE schema = 'main'",
+  );
+  const shadow = new Set(list.filter((r) => r[1] === 'shadow').map((r) => str(r[0])));
+  const listed = new Map(list.map((r) => [str(r[0]), { type: str(r[1]), wr: num(r[2]) === 1, strict: num(r[3]) === 1 }]));
+
+  const allTables = objects.filter((o) => o[0] === 'table' && !shadow.has(str(o[1])) && !isInternal(str(o[1])));
+  const names = allTables.map((o) => str(o[1]));
+  for (const n of selection.tables ?? []) {
+    if (!names.includes(n)) throw new BackupError('USAGE', `--tables names "${n}", which is not a table of the database`);
+  }
+  for (const n of selection.excludeTables) {
+    if (!names.includes(n)) throw new BackupError('USAGE', `--exclude-tables names "${n}", which is not a table of the database`);
+  }
+  const selected = (n: string) =>
+    (selection.tables === null || selection.tables.includes(n)) && !selection.excludeTables.includes(n);
+
+  const notes: string[] = [];
+  const tables: SchemaFacts['tables'] = [];
+  for (const o of allTables) {
+    const name = str(o[1]);
+    if (!selected(name)) continue;
+    tables.push(await describeTable(source, name, str(o[3]), listed.get(name), notes));
+  }
+  if (objects.some((o) => str(o[1]) === 'sqlite_sequence') && selectedAutoincrement(tables, allTables)) {
+    tables.push(await describeTable(source, 'sqlite_sequence', '', listed.get('sqlite_sequence'), notes));
+  }
+
+  const selectedNames = new Set(tables.map((t) => t.name));
+  const keep = (o: unknown[]) => {
+    const [type, name, tbl, sql] = [str(o[0]), str(o[1]), str(o[2]), str(o[3])];
+    if (!sql || isInternal(name) || shadow.has(name) || shadow.has(tbl)) return false;
+    if (type === 'view') return selection.tables === null && selection.excludeTables.length === 0;
+    return selectedNames.has(tbl);
+  };
+  const rank = { table: 0, index: 1, view: 2, trigger: 3 } as const;
+  const schema: SchemaObject[] = objects
+    .filter(keep)
+    .map((o) => ({ type: str(o[0]) as SchemaObject['type'], name: str(o[1]), tbl_name: str(o[2]), sql: str(o[3]) }))
+    .map((o, i) => ({ o, i }))
+    .sort((a, b) => rank[a.o.type] - rank[b.o.type] || a.i - b.i)
+    .map(({ o }) => o);
+
+  const pragma = async (p: string) => num((await source.query(`SELECT * FROM pragma_${p}`))[0]?.[0]);
+  return {
+    schema,
+    tables,
+    notes,
+    sqlite: { pageSize: await pragma('page_size'), userVersion: await pragma('user_version'), applicationId: await pragma('application_id') },
+  };
+}
+
+function selectedAutoincrement(tables: SchemaFacts['tables'], all: unknown[][]): boolean {
+  const chosen = new Set(tables.map((t) => t.name));
+  return all.some((o) => chosen.has(str(o[1])) && /\bautoincrement\b/i.test(str(o[3])));
+}
+
+async function describeTable(
+  source: Source,
+  name: string,
+  sql: string,
+  listed: { type: string; wr: boolean; strict: boolean } | undefined,
+  notes: string[],
+): Promise<Omit<TableInfo, 'rows'>> {
+  const cols = await source.query('SELECT name, type, "notnull", pk, hidden FROM pragma_table_xinfo(?)', [name]);
+  const columns: ColumnInfo[] = cols.map((c) => ({
+    name: str(c[0]),
+    type: str(c[1]),
+    notnull: num(c[2]) === 1,
+    pk: num(c[3]),
+    hidden: num(c[4]),
+  }));
+  const virtual = listed?.type === 'virtual' || /^\s*create\s+virtual\s+table/i.test(sql);
+  const withoutRowid = listed?.wr ?? false;
+  const strict = listed?.strict ?? false;
+  // Generated (hidden 2/3) and virtual-table hidden (1) columns are schema, never data.
+  const plain = columns.filter((c) => c.hidden === 0).map((c) => c.name);
+
+  if (virtual) {
+    const module = virtualModule(sql);
+    const content = module.startsWith('fts') ? ftsContentOption(sql) : 'own';
+    if (!CONTENT_MODULES.has(module) || content !== 'own') {
+      notes.push(
+        content === 'external'
+          ? `${name}: external-content ${module} table; not dumped, rebuilt from its content table on restore`
+          : `${name}: ${module} virtual table (${content}); its data cannot be dumped, only its schema`,
+      );
+      return { name, kind: 'virtual', module, withoutRowid: false, strict: false, columns, dataColumns: [], rowidColumn: false, keyColumns: [] };
+    }
+    return { name, kind: 'virtual', module, withoutRowid: false, strict: false, columns, dataColumns: ['rowid', ...plain], rowidColumn: true, keyColumns: ['rowid'] };
+  }
+
+  if (withoutRowid) {
+    const key = columns.filter((c) => c.pk > 0).sort((a, b) => a.pk - b.pk).map((c) => c.name);
+    return { name, kind: 'table', withoutRowid, strict, columns, dataColumns: plain, rowidColumn: false, keyColumns: key };
+  }
+
+  const pkCols = columns.filter((c) => c.pk > 0);
+  if (pkCols.length === 1 && pkCols[0]!.type.toUpperCase() === 'INTEGER') {
+    // INTEGER PRIMARY KEY is a rowid alias unless declared DESC, in which case SQLite builds a separate index.
+    const idx = await source.query('SELECT origin FROM pragma_index_list(?)', [name]);
+    if (!idx.some((r) => r[0] === 'pk')) {
+      return { name, kind: 'table', withoutRowid, strict, columns, dataColumns: plain, rowidColumn: false, keyColumns: [pkCols[0]!.name] };
+    }
+  }
+  const alias = rowidAlias(columns);
+  if (!alias) {
+    throw new BackupError('UNSUPPORTED', `table "${name}" has columns named rowid, _rowid_ and oid: its rowid cannot be read`);
+  }
+  return { name, kind: 'table', withoutRowid, strict, columns, dataColumns: [alias, ...plain], rowidColumn: true, keyColumns: [alias] };
+}
