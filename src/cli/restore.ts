@@ -1,0 +1,92 @@
+/** `restore-turso SOURCE`: dry run by default (verify the dump, inspect the target, print the plan); --confirm loads. */
+import { restore, type RestoreResult } from '../restore.js';
+import { BackupError } from '../errors.js';
+import { openLocalFile } from '../input.js';
+import { targetFactory } from '../target/open.js';
+import { requireDatabaseUrl } from '../source/url.js';
+import { list, parse } from './args.js';
+import { encryptionKeyIfSet } from './keys.js';
+import { makeOut, table } from './output.js';
+import { makeProgress } from './progress.js';
+
+const USAGE = 'restore-turso SOURCE [--confirm] [--clean] [--tables a,b] [--json] [--quiet]';
+
+export async function restoreMain(argv: string[], signal: AbortSignal): Promise<number> {
+  const { values: v, positionals } = parse(
+    argv,
+    {
+      confirm: { type: 'boolean' },
+      clean: { type: 'boolean' },
+      tables: { type: 'string' },
+      json: { type: 'boolean' },
+      quiet: { type: 'boolean' },
+    },
+    { min: 1, max: 1, usage: USAGE },
+  );
+  const source = positionals[0]!;
+  const url = requireDatabaseUrl();
+  const out = makeOut({ json: v.json, quiet: v.quiet });
+  const progress = makeProgress({ quiet: v.quiet });
+  const key = encryptionKeyIfSet();
+  const { openInput, legacy } = await resolveSource(source);
+  const target = await targetFactory(url, process.env.TURSO_AUTH_TOKEN || undefined);
+  const common = {
+    openInput,
+    target,
+    confirm: v.confirm ?? false,
+    tables: list(v.tables),
+    clean: v.clean ?? false,
+    key,
+    signal,
+    onProgress: (p: { table: string; rows: number; totalRows: number }) => progress.update({ label: p.table, done: p.rows, total: p.totalRows }),
+  };
+  let result: RestoreResult;
+  if (legacy) {
+    const { restoreLegacy } = await import('../restore/legacy.js');
+    result = await restoreLegacy(common);
+  } else {
+    result = await restore(common);
+  }
+  progress.done();
+  report(result, source, out);
+  if (v.json) {
+    out.json({
+      mode: result.mode,
+      target: result.target,
+      path: result.path,
+      tables: result.tables,
+      foreignKeyViolations: result.foreignKeyViolations,
+      warnings: result.warnings,
+      durationMs: result.durationMs,
+      verified: result.verified,
+    });
+  }
+  return 0;
+}
+
+function report(r: RestoreResult, source: string, out: ReturnType<typeof makeOut>) {
+  const actions: Record<string, string> = {
+    'create+load': 'create and load',
+    load: 'load into existing table',
+    'keep-target': "keep the target's own rows",
+    sequence: 'restore AUTOINCREMENT counters',
+    rebuild: 'rebuild from its content table',
+  };
+  out.info(`${r.mode === 'dry-run' ? 'dry run' : 'restored'}: ${source} → ${r.target} (${r.path === 'empty' ? 'empty target: schema created from the dump' : 'migrated target: data loaded into its tables'})`);
+  out.info(`  the dump verified: checksums, counts and trailer hold`);
+  for (const line of table(r.plan.map((p) => [p.table, `${p.rows} rows — ${actions[p.action] ?? p.action}${p.targetRows ? ` (target had ${p.targetRows}, replaced)` : ''}`]))) out.info(line);
+  for (const w of r.warnings) out.info(`warning: ${w}`);
+  const fk = Object.entries(r.foreignKeyViolations);
+  if (fk.length) out.info(`warning: foreign key violations after the load: ${fk.map(([t, n]) => `${t} (${n})`).join(', ')}`);
+  if (r.mode === 'dry-run') out.info('nothing was written; run again with --confirm to restore');
+  else out.info(`verified on the target: every table's row count and checksum match the dump (${r.durationMs} ms)`);
+}
+
+/** A local path, read twice (verify pass, load pass). Blob sources join in the Blob work. */
+async function resolveSource(source: string): Promise<{ openInput: () => Promise<import('node:stream').Readable>; legacy: boolean }> {
+  const { sniff } = await import('../input.js');
+  const first = await sniff(openLocalFile(source));
+  first.raw.destroy();
+  if (first.kind === 'unknown') throw new BackupError('CORRUPT', `${source} is neither a turso-backup dump nor a JSON backup`);
+  return { openInput: async () => openLocalFile(source), legacy: first.kind === 'json' };
+}

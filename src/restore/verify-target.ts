@@ -1,0 +1,44 @@
+/**
+ * After the load, inside its transaction: recount every restored table and recompute its content checksum on the
+ * target itself, with the same reader and encoder the backup used, and compare with the dump.
+ */
+import { createHash } from 'node:crypto';
+import type { TableInfo } from '../format/lines.js';
+import { encodeRow } from '../format/values.js';
+import { tablePages } from '../source/pages.js';
+import type { Source } from '../source/types.js';
+import type { Target } from '../target/types.js';
+
+export function targetAsSource(t: Target): Source {
+  return {
+    kind: t.kind,
+    displayUrl: t.displayUrl,
+    beginSnapshot: async () => {},
+    endSnapshot: async () => {},
+    close: async () => {},
+    query: (sql, args) => t.query(sql, args),
+  };
+}
+
+export async function checksumTable(t: Target, info: TableInfo, rowidName: string | null): Promise<{ rows: number; sha256: string }> {
+  const cols = info.rowidColumn && rowidName ? [rowidName, ...info.dataColumns.slice(1)] : info.dataColumns;
+  const keys = info.keyColumns.map((k) => (info.rowidColumn && k === info.dataColumns[0] ? cols[0]! : k));
+  const hash = createHash('sha256');
+  let rows = 0;
+  for await (const page of tablePages(targetAsSource(t), { ...info, dataColumns: cols, keyColumns: keys })) {
+    let text = '';
+    for (const r of page) text += encodeRow(r);
+    hash.update(text);
+    rows += page.length;
+  }
+  return { rows, sha256: hash.digest('hex') };
+}
+
+export async function foreignKeyViolations(t: Target): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const r of await t.query('SELECT "table" FROM pragma_foreign_key_check')) {
+    const name = String(r[0]);
+    out[name] = (out[name] ?? 0) + 1;
+  }
+  return out;
+}

@@ -1,0 +1,34 @@
+import type { SqlValue } from '../format/values.js';
+
+/**
+ * A database being restored into. A load is one transaction on one connection with foreign keys off (the pragma
+ * is per connection and ignored inside a transaction, so it is set before BEGIN), so a failure anywhere leaves
+ * the target as it was found.
+ */
+export interface Target {
+  readonly kind: 'file' | 'remote';
+  /** The URL with credentials removed. */
+  readonly displayUrl: string;
+  /** Absolute path for file targets; the remote URL without credentials otherwise. */
+  readonly identity: string;
+  /** Reads (rows as arrays, INTEGER as bigint). */
+  query(sql: string, args?: readonly unknown[]): Promise<unknown[][]>;
+  /** Runs one statement that returns nothing (DDL, DELETE, PRAGMA). */
+  run(sql: string, args?: readonly unknown[]): Promise<void>;
+  /** Foreign keys off, then BEGIN: the whole load is one transaction. */
+  beginLoad(): Promise<void>;
+  /** Inserts rows into `table` (`columns` by name; `rowid`-like names address the hidden rowid). */
+  insert(table: string, columns: string[], rows: SqlValue[][]): Promise<void>;
+  commit(): Promise<void>;
+  rollback(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface TargetFactory {
+  /** True when the target does not exist yet (a `file:` path with no file). */
+  readonly missing: boolean;
+  /** Opens the target; `create` allows creating a missing file (only a confirmed restore does). */
+  open(opts: { create: boolean }): Promise<Target>;
+  /** Removes a target this run created (after a refusal or failure). */
+  discardCreated(): Promise<void>;
+}
