@@ -2,6 +2,8 @@
 import { join } from 'node:path';
 import { backup, inspect, type BackupOptions, type BackupResult } from '../backup.js';
 import { BackupError } from '../errors.js';
+import { createEncryptStream } from '../crypto/container.js';
+import { parseEncryptionKey } from '../crypto/key.js';
 import { fileSink } from '../sink/file.js';
 import { requireDatabaseUrl } from '../source/url.js';
 import { list, parse } from './args.js';
@@ -9,7 +11,7 @@ import { fmtBytes, makeOut, table } from './output.js';
 import { makeProgress } from './progress.js';
 
 const USAGE =
-  'backup-turso [--write] [--out PATH] [--tables a,b] [--exclude-tables c] [--media-table NAME] [--consistency snapshot|per-table] [--json] [--quiet]';
+  'backup-turso [--write] [--out PATH] [--tables a,b] [--exclude-tables c] [--media-table NAME] [--consistency snapshot|per-table] [--encrypt] [--json] [--quiet]';
 
 export const backupFileName = (d = new Date()) => `backup-${d.toISOString().replaceAll(':', '-')}.ndjson.gz`;
 
@@ -23,6 +25,7 @@ export async function backupMain(argv: string[], signal: AbortSignal): Promise<n
       'exclude-tables': { type: 'string' },
       'media-table': { type: 'string' },
       consistency: { type: 'string' },
+      encrypt: { type: 'boolean' },
       json: { type: 'boolean' },
       quiet: { type: 'boolean' },
     },
@@ -37,6 +40,9 @@ export async function backupMain(argv: string[], signal: AbortSignal): Promise<n
   if (tables && exclude.some((t) => tables.includes(t))) {
     throw new BackupError('USAGE', '--tables and --exclude-tables name the same table');
   }
+  if (v.encrypt && !v.write) throw new BackupError('USAGE', '--encrypt needs --write (a dry run writes nothing to encrypt)');
+  // Parse the key before touching the database: a bad key fails fast, and never after a long run.
+  const key = v.encrypt ? parseEncryptionKey(process.env.BACKUP_ENCRYPTION_KEY) : undefined;
   const out = makeOut({ json: v.json, quiet: v.quiet });
   const progress = makeProgress({ quiet: v.quiet });
   const opts: BackupOptions = {
@@ -46,6 +52,8 @@ export async function backupMain(argv: string[], signal: AbortSignal): Promise<n
     media: v['media-table'] ? { table: v['media-table'] } : undefined,
     consistency: (v.consistency as BackupOptions['consistency']) ?? 'snapshot',
     signal,
+    transform: key ? () => createEncryptStream(key) : undefined,
+    encrypted: key !== undefined,
     onProgress: (p) => progress.update({ label: p.table, done: p.rows, total: p.totalRows, bytes: p.bytes }),
   };
 

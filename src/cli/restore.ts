@@ -1,7 +1,7 @@
 /** `restore-turso SOURCE`: dry run by default (verify the dump, inspect the target, print the plan); --confirm loads. */
 import { restore, type RestoreResult } from '../restore.js';
 import { BackupError } from '../errors.js';
-import { openLocalFile } from '../input.js';
+import { resolveDumpSource } from './source-input.js';
 import { targetFactory } from '../target/open.js';
 import { requireDatabaseUrl } from '../source/url.js';
 import { list, parse } from './args.js';
@@ -28,7 +28,7 @@ export async function restoreMain(argv: string[], signal: AbortSignal): Promise<
   const out = makeOut({ json: v.json, quiet: v.quiet });
   const progress = makeProgress({ quiet: v.quiet });
   const key = encryptionKeyIfSet();
-  const { openInput, legacy } = await resolveSource(source);
+  const { openInput, legacy } = await resolveDumpSource(source);
   const target = await targetFactory(url, process.env.TURSO_AUTH_TOKEN || undefined);
   const common = {
     openInput,
@@ -80,13 +80,4 @@ function report(r: RestoreResult, source: string, out: ReturnType<typeof makeOut
   if (fk.length) out.info(`warning: foreign key violations after the load: ${fk.map(([t, n]) => `${t} (${n})`).join(', ')}`);
   if (r.mode === 'dry-run') out.info('nothing was written; run again with --confirm to restore');
   else out.info(`verified on the target: every table's row count and checksum match the dump (${r.durationMs} ms)`);
-}
-
-/** A local path, read twice (verify pass, load pass). Blob sources join in the Blob work. */
-async function resolveSource(source: string): Promise<{ openInput: () => Promise<import('node:stream').Readable>; legacy: boolean }> {
-  const { sniff } = await import('../input.js');
-  const first = await sniff(openLocalFile(source));
-  first.raw.destroy();
-  if (first.kind === 'unknown') throw new BackupError('CORRUPT', `${source} is neither a turso-backup dump nor a JSON backup`);
-  return { openInput: async () => openLocalFile(source), legacy: first.kind === 'json' };
 }

@@ -51,6 +51,12 @@ export function runCommand(command: string, main: (signal: AbortSignal) => Promi
       void runInterruptCleanups().then(() => process.exit(sig === 'SIGINT' ? 130 : 143));
     }, 10_000).unref();
   };
+  // A closed pipe (`| head`) is the reader's choice, not an error.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    });
+  }
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   main(ac.signal)
