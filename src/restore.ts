@@ -34,6 +34,8 @@ export interface RestoreOptions {
 
 export interface RestoreResult {
   mode: 'dry-run' | 'restore';
+  /** What was read: a v1 dump (checksummed) or a legacy JSON backup (no checksums). */
+  source: 'dump' | 'legacy-json';
   target: string;
   path: RestorePlan['path'];
   tables: Record<string, number>;
@@ -191,6 +193,7 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
     const loadable = plan.tables.filter((t) => t.action === 'create+load' || t.action === 'load');
     const result: RestoreResult = {
       mode: opts.confirm ? 'restore' : 'dry-run',
+      source: 'dump',
       target: target?.displayUrl ?? `(new) ${opts.target.missing ? 'file' : ''}`,
       path: plan.path,
       tables: Object.fromEntries(loadable.map((t) => [t.info.name, t.info.rows])),

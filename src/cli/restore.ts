@@ -54,6 +54,7 @@ export async function restoreMain(argv: string[], signal: AbortSignal): Promise<
       mode: result.mode,
       target: result.target,
       path: result.path,
+      source: result.source,
       tables: result.tables,
       foreignKeyViolations: result.foreignKeyViolations,
       warnings: result.warnings,
@@ -73,11 +74,12 @@ function report(r: RestoreResult, source: string, out: ReturnType<typeof makeOut
     rebuild: 'rebuild from its content table',
   };
   out.info(`${r.mode === 'dry-run' ? 'dry run' : 'restored'}: ${source} → ${r.target} (${r.path === 'empty' ? 'empty target: schema created from the dump' : 'migrated target: data loaded into its tables'})`);
-  out.info(`  the dump verified: checksums, counts and trailer hold`);
+  out.info(r.source === 'dump' ? '  the dump verified: checksums, counts and trailer hold' : '  the legacy JSON backup parsed: its shape, tables and columns fit the target (it carries no checksums)');
   for (const line of table(r.plan.map((p) => [p.table, `${p.rows} rows — ${actions[p.action] ?? p.action}${p.targetRows ? ` (target had ${p.targetRows}, replaced)` : ''}`]))) out.info(line);
   for (const w of r.warnings) out.info(`warning: ${w}`);
   const fk = Object.entries(r.foreignKeyViolations);
   if (fk.length) out.info(`warning: foreign key violations after the load: ${fk.map(([t, n]) => `${t} (${n})`).join(', ')}`);
   if (r.mode === 'dry-run') out.info('nothing was written; run again with --confirm to restore');
-  else out.info(`verified on the target: every table's row count and checksum match the dump (${r.durationMs} ms)`);
+  else if (r.source === 'dump') out.info(`verified on the target: every table's row count and checksum match the dump (${r.durationMs} ms)`);
+  else out.info(`verified on the target: every table's row count matches the backup (${r.durationMs} ms)`);
 }
