@@ -1,5 +1,4 @@
 #!/usr/bin/env -S npx tsx
-import { backupMain } from '../src/cli/backup.js';
-import { runCommand } from '../src/cli/run.js';
+import { relaunch } from '../src/cli/relaunch.js';
 
-runCommand('backup-turso', (signal) => backupMain(process.argv.slice(2), signal));
+relaunch('backup');

@@ -1,5 +1,4 @@
 #!/usr/bin/env -S npx tsx
-import { migrateMain } from '../src/cli/migrate.js';
-import { runCommand } from '../src/cli/run.js';
+import { relaunch } from '../src/cli/relaunch.js';
 
-runCommand('migrate-turso', () => migrateMain(process.argv.slice(2)));
+relaunch('migrate');

@@ -1,5 +1,4 @@
 #!/usr/bin/env -S npx tsx
-import { verifyMain } from '../src/cli/verify.js';
-import { runCommand } from '../src/cli/run.js';
+import { relaunch } from '../src/cli/relaunch.js';
 
-runCommand('verify-backup', () => verifyMain(process.argv.slice(2)));
+relaunch('verify');

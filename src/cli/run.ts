@@ -40,10 +40,12 @@ export function fail(e: unknown, command: string): never {
  */
 export function runCommand(command: string, main: (signal: AbortSignal) => Promise<number | void>): void {
   const ac = new AbortController();
-  let interrupted = false;
+  let interrupted = 0;
   const onSignal = (sig: NodeJS.Signals) => {
-    if (interrupted) process.exit(130);
-    interrupted = true;
+    // A second signal means "now": but not the duplicate a wrapper and a process group can deliver together.
+    if (interrupted && Date.now() - interrupted > 1000) process.exit(130);
+    if (interrupted) return;
+    interrupted = Date.now();
     process.stderr.write(`${command}: ${sig} received, stopping…\n`);
     ac.abort(new BackupError('INTERRUPTED', `interrupted by ${sig}`));
     // If the operation does not wind down promptly, clean up and leave anyway.
