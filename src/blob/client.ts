@@ -23,33 +23,7 @@ import {
 } from '@vercel/blob';
 import { BackupError, type ErrorCode } from '../errors.js';
 
-/** Where backups live in the store, and how their files are named. */
-export const BACKUP_PREFIX = 'backups/';
-export const DUMP_SUFFIX = '.ndjson.gz';
-export const MANIFEST_SUFFIX = '.manifest.json';
-export const manifestPathnameFor = (dumpPathname: string) => `${dumpPathname}${MANIFEST_SUFFIX}`;
-
-/**
- * The client retries 5xx and network errors VERCEL_BLOB_RETRIES times (default 10) with waits doubling from 1 s:
- * 10 retries wait ~17 minutes before an unreachable API is reported. Unless the operator chose a value, use 5
- * (~31 s of waits per request); our own bounded retry (withRetry) sits on top for part uploads.
- */
-export const DEFAULT_CLIENT_RETRIES = '5';
-
-/** BLOB_READ_WRITE_TOKEN, or a CONFIG error (exit 2) naming it. Also applies DEFAULT_CLIENT_RETRIES when unset. */
-export function requireBlobToken(env: NodeJS.ProcessEnv = process.env): string {
-  const token = env.BLOB_READ_WRITE_TOKEN?.trim();
-  if (!token) {
-    throw new BackupError('CONFIG', 'BLOB_READ_WRITE_TOKEN is not set: it is needed to use the Vercel Blob store (vercel_blob_rw_…)');
-  }
-  if (!process.env.VERCEL_BLOB_RETRIES) process.env.VERCEL_BLOB_RETRIES = DEFAULT_CLIENT_RETRIES;
-  return token;
-}
-
-/** True for a source argument that names a blob rather than a local file: an http(s) URL or `backups/…`. */
-export function looksLikeBlobRef(source: string): boolean {
-  return /^https?:\/\//i.test(source) || source.startsWith(BACKUP_PREFIX);
-}
+export { BACKUP_PREFIX, DUMP_SUFFIX, MANIFEST_SUFFIX, manifestPathnameFor, requireBlobToken, looksLikeBlobRef } from './config.js';
 
 /** Errors worth another attempt: server-side 5xx, rate limiting, network failures. Never auth, 4xx or aborts. */
 export function isRetryableBlobError(e: unknown): boolean {

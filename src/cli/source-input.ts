@@ -1,8 +1,14 @@
 /**
  * Resolving a restore SOURCE argument to something that can be opened more than once (restore reads it twice:
  * verify pass, load pass), and telling a v1 dump from a legacy JSON backup by content.
+ *
+ * SOURCE is, in this order: an existing local file; a Vercel Blob pathname (`backups/…`) or a blob URL (http(s)),
+ * looked up with head() and streamed with an authenticated fetch of the url the store returned (never of the
+ * argument itself, so the token only goes to the store); anything else is a missing file.
  */
+import { existsSync } from 'node:fs';
 import type { Readable } from 'node:stream';
+import { looksLikeBlobRef, requireBlobToken } from '../blob/config.js';
 import { BackupError } from '../errors.js';
 import { openLocalFile, sniff } from '../input.js';
 
@@ -12,10 +18,26 @@ export interface DumpSource {
   label: string;
 }
 
+async function blobInput(source: string): Promise<() => Promise<Readable>> {
+  const token = requireBlobToken();
+  // Loaded only for blob sources: a local restore never loads @vercel/blob.
+  const { headBlob, openBlobStream } = await import('../blob/client.js');
+  const meta = await headBlob(source, token);
+  // Each call is a new download; size and etag must match the head(), so both passes read the same bytes.
+  return () => openBlobStream(meta.url, token, meta.pathname, { size: meta.size, etag: meta.etag });
+}
+
 export async function resolveDumpSource(source: string): Promise<DumpSource> {
-  const openInput = async () => openLocalFile(source);
+  let openInput: () => Promise<Readable>;
+  let label = source;
+  if (existsSync(source) || !looksLikeBlobRef(source)) {
+    openInput = async () => openLocalFile(source);
+  } else {
+    openInput = await blobInput(source);
+    label = `blob:${source}`;
+  }
   const first = await sniff(await openInput());
   first.raw.destroy();
   if (first.kind === 'unknown') throw new BackupError('CORRUPT', `${source} is neither a turso-backup dump nor a JSON backup`);
-  return { openInput, legacy: first.kind === 'json', label: source };
+  return { openInput, legacy: first.kind === 'json', label };
 }

@@ -17,7 +17,7 @@ export interface GzipOptions {
   parallel: number;
 }
 
-export const DEFAULT_GZIP: GzipOptions = { level: 4, blockBytes: 1024 * 1024, parallel: 3 };
+export const DEFAULT_GZIP: GzipOptions = { level: 3, blockBytes: 1024 * 1024, parallel: 3 };
 
 /**
  * An async-iterable transform: blocks in, gzip members out, order kept, at most `parallel` in flight. Each input

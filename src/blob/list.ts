@@ -1,0 +1,124 @@
+/**
+ * The backups in a Vercel Blob store: every `backups/…ndjson.gz` paired with its `.manifest.json` sidecar. A dump
+ * with a readable manifest that matches its size is complete; one without (upload still finishing, manifest upload
+ * failed, or an old crash) is incomplete. Manifests whose dump is gone are reported as orphans.
+ */
+import { list, type ListBlobResultBlob } from '@vercel/blob';
+import type { Manifest } from '../format/lines.js';
+import { BACKUP_PREFIX, DUMP_SUFFIX, MANIFEST_SUFFIX, blobError, fetchBlob, withRetry } from './client.js';
+
+export interface BlobRef {
+  pathname: string;
+  url: string;
+  size: number;
+  uploadedAt: string;
+}
+
+export interface BackupEntry {
+  pathname: string;
+  url: string;
+  /** Bytes of the dump blob. */
+  size: number;
+  /** When the dump blob was stored (server time). */
+  uploadedAt: string;
+  /** The backup's own time: the manifest's createdAt (the snapshot's start), else uploadedAt. */
+  createdAt: string;
+  complete: boolean;
+  /** Why an entry is incomplete. */
+  problem?: string;
+  manifest?: BlobRef;
+  tables?: number;
+  rows?: number;
+  sha256?: string;
+  encrypted?: boolean;
+  source?: string;
+}
+
+export interface BackupListing {
+  prefix: string;
+  /** Newest first (by createdAt). */
+  backups: BackupEntry[];
+  /** Manifests without a dump. */
+  orphans: BlobRef[];
+  /** Other blobs under the prefix (not dumps, not manifests). */
+  others: number;
+}
+
+const ref = (b: ListBlobResultBlob): BlobRef => ({
+  pathname: b.pathname,
+  url: b.url,
+  size: b.size,
+  uploadedAt: new Date(b.uploadedAt).toISOString(),
+});
+
+/** Every blob under `prefix`, following the cursor. */
+export async function listAll(token: string, prefix = BACKUP_PREFIX): Promise<BlobRef[]> {
+  const out: BlobRef[] = [];
+  let cursor: string | undefined;
+  try {
+    do {
+      const page = await withRetry(() => list({ prefix, cursor, limit: 1000, token }));
+      out.push(...page.blobs.map(ref));
+      cursor = page.hasMore ? page.cursor : undefined;
+    } while (cursor);
+  } catch (e) {
+    throw blobError(e, `cannot list ${prefix}`);
+  }
+  return out;
+}
+
+async function readManifest(m: BlobRef, token: string): Promise<Manifest> {
+  const res = await fetchBlob(m.url, token, m.pathname);
+  const text = await res.text();
+  return JSON.parse(text) as Manifest;
+}
+
+/** Runs `fn` over `items` with at most `n` at once. */
+async function pool<T, R>(items: T[], n: number, fn: (t: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(n, items.length) }, worker));
+  return out;
+}
+
+export async function listBackups(token: string, opts: { prefix?: string } = {}): Promise<BackupListing> {
+  const prefix = opts.prefix ?? BACKUP_PREFIX;
+  const blobs = await listAll(token, prefix);
+  const byPath = new Map(blobs.map((b) => [b.pathname, b]));
+  const dumps = blobs.filter((b) => b.pathname.endsWith(DUMP_SUFFIX));
+  const manifests = blobs.filter((b) => b.pathname.endsWith(MANIFEST_SUFFIX));
+  const orphans = manifests.filter((m) => !byPath.has(m.pathname.slice(0, -MANIFEST_SUFFIX.length)));
+  const others = blobs.length - dumps.length - manifests.length;
+
+  const backups = await pool(dumps, 8, async (d): Promise<BackupEntry> => {
+    const base: BackupEntry = { pathname: d.pathname, url: d.url, size: d.size, uploadedAt: d.uploadedAt, createdAt: d.uploadedAt, complete: false };
+    const m = byPath.get(`${d.pathname}${MANIFEST_SUFFIX}`);
+    if (!m) return { ...base, problem: 'no manifest (upload unfinished or failed)' };
+    let manifest: Manifest;
+    try {
+      manifest = await readManifest(m, token);
+    } catch (e) {
+      return { ...base, manifest: m, problem: `manifest unreadable: ${(e as Error).message.split('\n')[0]}` };
+    }
+    const entry: BackupEntry = {
+      ...base,
+      manifest: m,
+      createdAt: typeof manifest.createdAt === 'string' && !Number.isNaN(Date.parse(manifest.createdAt)) ? new Date(manifest.createdAt).toISOString() : d.uploadedAt,
+      tables: manifest.tables ? Object.keys(manifest.tables).length : undefined,
+      rows: manifest.totalRows,
+      sha256: manifest.file?.sha256,
+      encrypted: manifest.file?.encrypted,
+      source: manifest.source,
+    };
+    if (manifest.file?.bytes !== d.size) return { ...entry, problem: `size ${d.size} differs from the manifest's ${String(manifest.file?.bytes)}` };
+    return { ...entry, complete: true };
+  });
+  backups.sort((a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt) || (a.pathname < b.pathname ? 1 : -1));
+  return { prefix, backups, orphans, others };
+}
