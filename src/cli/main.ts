@@ -13,6 +13,7 @@ export const COMMANDS: Record<string, [string, () => Promise<Main>]> = {
   restore: ['restore-turso', async () => (await import('./restore.js')).restoreMain],
   verify: ['verify-backup', async () => (await import('./verify.js')).verifyMain],
   migrate: ['migrate-turso', async () => (await import('./migrate.js')).migrateMain],
+  drill: ['drill', async () => (await import('./drill.js')).drillMain],
 };
 
 const USAGE = `usage: turso-backup <${Object.keys(COMMANDS).join('|')}> [options]`;

@@ -14,7 +14,8 @@ export interface ProgressSample {
 export function makeProgress(opts: { quiet?: boolean; unit?: string; intervalMs?: number }) {
   const tty = process.stderr.isTTY === true;
   const started = Date.now();
-  let lastPrint = 0;
+  // A plain (non-TTY) log gets its first line after one interval, not for every short run.
+  let lastPrint = tty ? 0 : started;
   let lastLen = 0;
   const every = opts.intervalMs ?? (tty ? 100 : 5000);
   const unit = opts.unit ?? 'rows';

@@ -157,8 +157,13 @@ export async function checkStoreAccess(token: string, signal?: AbortSignal): Pro
 }
 
 /** head() with retries: the object's metadata, or ObjectError('missing' | 'invalid'). */
-export function headObject(ref: string, token: string, opts: { signal?: AbortSignal; policy?: RetryPolicy; onRetry?: (m: string) => void } = {}): Promise<HeadBlobResult> {
-  return withRetry(ref, () => head(ref, { token, abortSignal: opts.signal }), opts);
+export function headObject(
+  ref: string,
+  token: string,
+  opts: { signal?: AbortSignal; policy?: RetryPolicy; onRetry?: (m: string) => void; head?: typeof head } = {},
+): Promise<HeadBlobResult> {
+  const fn = opts.head ?? head;
+  return withRetry(ref, () => fn(ref, { token, abortSignal: opts.signal }), opts);
 }
 
 /** The origins that may receive the token on a download: Vercel's blob hosts and the configured API's own origin. */
