@@ -8,6 +8,7 @@ import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { isEncrypted } from './crypto/container.js';
 import { BackupError } from './errors.js';
+import { createMemoryGovernor } from './memory.js';
 
 export type DumpKind = 'gzip' | 'encrypted' | 'json' | 'unknown';
 
@@ -90,9 +91,14 @@ export async function dumpBytes(stream: Readable, key?: Buffer): Promise<{ kind:
   const gunzip = createGunzip({ chunkSize: 256 * 1024 });
   compressed.on('error', (e) => gunzip.destroy(e));
   const out = compressed.pipe(gunzip);
+  // Reading a dump churns through its whole uncompressed size in buffers: keep the heap from drifting upwards.
+  const memory = createMemoryGovernor({ everyBytes: 8 * 1024 * 1024 });
   async function* bytes() {
     try {
-      for await (const chunk of out) yield chunk as Buffer;
+      for await (const chunk of out) {
+        memory.tick((chunk as Buffer).length);
+        yield chunk as Buffer;
+      }
     } catch (e) {
       throw gzipError(e);
     } finally {

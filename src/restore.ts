@@ -12,7 +12,6 @@ import type { HeaderLine, TableInfo } from './format/lines.js';
 import { readDump } from './format/reader.js';
 import { decodeRow, type SqlValue } from './format/values.js';
 import { dumpBytes } from './input.js';
-import { createMemoryGovernor } from './memory.js';
 import { planRestore, type PlannedTable, type RestorePlan } from './restore/plan.js';
 import { loadSeedCheck, MAX_SEED_ROWS } from './restore/seeds.js';
 import { emptyState, inspectTarget, type TargetState } from './restore/target-state.js';
@@ -121,7 +120,6 @@ const isReplayable = (sql: string) => !/^\s*create\s+table\s+(if\s+not\s+exists\
 async function loadPass(opts: RestoreOptions, target: Target, plan: RestorePlan, totalRows: number) {
   const byName = new Map(plan.tables.map((t) => [t.info.name, t]));
   const { bytes } = await dumpBytes(await opts.openInput(), opts.key);
-  const memory = createMemoryGovernor({ everyBytes: 16 * 1024 * 1024 });
   let table: PlannedTable | null = null;
   let columns: string[] = [];
   let batch: SqlValue[][] = [];
@@ -137,7 +135,6 @@ async function loadPass(opts: RestoreOptions, target: Target, plan: RestorePlan,
     }
     done += batch.length;
     opts.onProgress?.({ table: table!.info.name, rows: done, totalRows });
-    memory.tick(batchBytes);
     batch = [];
     batchBytes = 0;
   };

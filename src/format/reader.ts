@@ -185,6 +185,7 @@ export async function* readDump(bytes: AsyncIterable<Buffer | string>, opts: { c
       const nl = buf.indexOf(NL, pos);
       if (nl < 0) break;
       lineNo++;
+      if (trailer) corrupt(`data after the trailer at line ${lineNo}`);
       const first = buf[pos];
       if (first === OPEN_BRACKET) {
         if (!section) corrupt(`a row outside any table section at line ${lineNo}`);

@@ -72,11 +72,26 @@ function corrupt(what: string): never {
   throw new BackupError('CORRUPT', `dump holds an invalid cell (${what})`);
 }
 
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+/** The REAL texts the encoder writes: a decimal or exponent literal, or ±Infinity. */
+const REAL_TEXT = /^-?(?:\d+(?:\.\d+)?(?:e[+-]?\d+)?|Infinity)$/;
+/** Canonical padded base64, as Buffer#toString('base64') writes it (Buffer.from would skip any junk silently). */
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+function base64(s: string, what: string): Buffer {
+  if (!BASE64.test(s)) corrupt(`${what} is not base64`);
+  return Buffer.from(s, 'base64');
+}
+
 /** Decodes one parsed JSON cell back to its SQLite value. */
 export function decodeCell(c: unknown): SqlValue {
   switch (typeof c) {
     case 'number':
-      return Number.isInteger(c) ? BigInt(c) : c;
+      if (!Number.isInteger(c)) return c;
+      // Integral bare numbers are INTEGERs the encoder wrote plainly because they are exact as JSON numbers.
+      if (!Number.isSafeInteger(c)) corrupt('a bare integer beyond 2^53');
+      return BigInt(c);
     case 'string':
       return c;
     case 'object': {
@@ -84,15 +99,16 @@ export function decodeCell(c: unknown): SqlValue {
       const o = c as Record<string, unknown>;
       if (typeof o.i === 'string') {
         if (!/^-?\d+$/.test(o.i)) corrupt('integer text');
-        return BigInt(o.i);
+        const v = BigInt(o.i);
+        if (v < INT64_MIN || v > INT64_MAX) corrupt('integer beyond 64 bits');
+        return v;
       }
       if (typeof o.r === 'string') {
-        const n = Number(o.r);
-        if (Number.isNaN(n)) corrupt('real text');
-        return n;
+        if (!REAL_TEXT.test(o.r)) corrupt('real text');
+        return Number(o.r);
       }
-      if (typeof o.b === 'string') return Buffer.from(o.b, 'base64');
-      if (typeof o.t === 'string') return new TextBytes(Buffer.from(o.t, 'base64'));
+      if (typeof o.b === 'string') return base64(o.b, 'blob');
+      if (typeof o.t === 'string') return new TextBytes(base64(o.t, 'text bytes'));
       return corrupt('unknown tag');
     }
   }

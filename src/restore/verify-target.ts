@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import type { TableInfo } from '../format/lines.js';
 import { encodeRow } from '../format/values.js';
+import { createMemoryGovernor } from '../memory.js';
 import { tablePages } from '../source/pages.js';
 import type { Source } from '../source/types.js';
 import type { Target } from '../target/types.js';
@@ -24,12 +25,17 @@ export async function checksumTable(t: Target, info: TableInfo, rowidName: strin
   const cols = info.rowidColumn && rowidName ? [rowidName, ...info.dataColumns.slice(1)] : info.dataColumns;
   const keys = info.keyColumns.map((k) => (info.rowidColumn && k === info.dataColumns[0] ? cols[0]! : k));
   const hash = createHash('sha256');
+  const memory = createMemoryGovernor();
   let rows = 0;
+  let pages = 0;
   for await (const page of tablePages(targetAsSource(t), { ...info, dataColumns: cols, keyColumns: keys })) {
     let text = '';
     for (const r of page) text += encodeRow(r);
     hash.update(text);
     rows += page.length;
+    memory.tick(text.length);
+    // A local target answers synchronously: let timers and signal handlers run now and then.
+    if (++pages % 64 === 0) await new Promise((r) => setImmediate(r));
   }
   return { rows, sha256: hash.digest('hex') };
 }

@@ -96,7 +96,7 @@ export function blobSink(pathname: string, opts: BlobSinkOptions): Sink {
     while (inFlight.size >= concurrency) await Promise.race(inFlight);
     check();
     // The Blob copies the bytes: the fill buffer is reused at once, and the client can resend the Blob on retry.
-    const body = new Blob([fill.subarray(0, fillLen)]);
+    const body = new Blob([fill.subarray(0, fillLen) as Uint8Array<ArrayBuffer>]);
     const n = ++partNumber;
     const size = fillLen;
     fillLen = 0;

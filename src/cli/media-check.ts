@@ -1,0 +1,67 @@
+/**
+ * `media-check [DUMP] [--json] [--concurrency N]`: is every inventoried object in the Blob store of
+ * BLOB_READ_WRITE_TOKEN? Exit 0 when all are present, 1 when any is missing (or could not be looked up); a refused
+ * token or a failing store is a failure of the command (exit 1, one line), never "N missing objects".
+ */
+import { blobToken, checkStoreAccess } from '../media/blob.js';
+import { checkMedia, DEFAULT_CONCURRENCY } from '../media/check.js';
+import { parse } from './args.js';
+import { concurrencyFlag, MEDIA_FLAGS, MEDIA_USAGE, resolveInventory } from './media-common.js';
+import { makeOut } from './output.js';
+import { makeProgress } from './progress.js';
+
+const USAGE = `media-check [DUMP] [--json] [--concurrency N] ${MEDIA_USAGE} [--quiet]`;
+
+/** Missing objects listed one per line on the human output; beyond this many, only counted. */
+const LIST_LIMIT = 1000;
+
+export async function mediaCheckMain(argv: string[], signal?: AbortSignal): Promise<number> {
+  const { values: v, positionals } = parse(
+    argv,
+    { json: { type: 'boolean' }, quiet: { type: 'boolean' }, concurrency: { type: 'string' }, ...MEDIA_FLAGS },
+    { min: 0, max: 1, usage: USAGE },
+  );
+  const concurrency = concurrencyFlag(v.concurrency, DEFAULT_CONCURRENCY);
+  const token = blobToken();
+  const out = makeOut({ json: v.json, quiet: v.quiet });
+  const inventory = await resolveInventory(positionals[0], v);
+  await checkStoreAccess(token, signal);
+
+  const progress = makeProgress({ quiet: v.quiet, unit: 'objects' });
+  let total = 0;
+  let listed = 0;
+  const list = (line: string) => {
+    if (listed++ < LIST_LIMIT) out.info(line);
+  };
+  const r = await checkMedia(inventory, {
+    token,
+    concurrency,
+    signal,
+    onTotal: (n) => (total = n),
+    onProgress: (done) => progress.update({ label: 'media-check', done, total: Math.max(total, done) }),
+    onMissing: (o) => list(`missing: id=${o.id ?? '?'} pathname=${o.pathname ?? '(none)'}${o.pathname ? '' : ` url=${o.url ?? ''}`}`),
+    onMismatch: (o) => list(`size mismatch: id=${o.id ?? '?'} pathname=${o.pathname ?? '(none)'} inventory ${o.expected} bytes, store ${o.actual} bytes`),
+    onInvalid: (o) => list(`cannot check: id=${o.id ?? '?'} ${o.error}`),
+  });
+  progress.done();
+  if (listed > LIST_LIMIT) out.info(`… and ${listed - LIST_LIMIT} more (see --json for the full list)`);
+  const secs = (r.durationMs / 1000).toFixed(1);
+  out.info(
+    `${r.missing.length === 0 && r.invalid.length === 0 ? 'ok' : 'MISSING MEDIA'}: checked ${r.checked} objects from ${inventory.label} in ${secs}s: ` +
+      `${r.present} present, ${r.missing.length} missing, ${r.mismatched.length} size mismatch${r.mismatched.length === 1 ? '' : 'es'}` +
+      (r.invalid.length ? `, ${r.invalid.length} could not be checked` : '') +
+      (r.skipped ? `, ${r.skipped} rows without url or pathname skipped` : '') +
+      (r.retries ? ` (${r.retries} transient errors retried)` : ''),
+  );
+  if (v.json) {
+    out.json({
+      checked: r.checked,
+      missing: r.missing,
+      mismatched: r.mismatched,
+      ...(r.invalid.length ? { invalid: r.invalid } : {}),
+      skipped: r.skipped,
+      durationMs: r.durationMs,
+    });
+  }
+  return r.missing.length > 0 || r.invalid.length > 0 ? 1 : 0;
+}

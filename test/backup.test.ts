@@ -1,0 +1,238 @@
+import Database from 'better-sqlite3';
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { backup, inspect } from '../src/backup.js';
+import { BackupError } from '../src/errors.js';
+import type { Manifest } from '../src/format/lines.js';
+import { fileSink, manifestPathFor } from '../src/sink/file.js';
+import type { Sink } from '../src/sink/types.js';
+import { verify } from '../src/verify.js';
+import { backupToFile, listDir, rejection, tempDirs } from './support/dumps.js';
+import { buildNastyDb } from './support/nasty-db.js';
+
+const dirs = tempDirs('tb-backup-');
+let srcDir: string;
+let src: string;
+let counts: Record<string, number>;
+
+/** Every user table's row count, straight from SQLite (what a backup must report). */
+function tableCounts(path: string): Record<string, number> {
+  const db = new Database(path, { readonly: true });
+  try {
+    const names = db
+      .prepare("SELECT name FROM pragma_table_list WHERE schema = 'main' AND type IN ('table', 'virtual') AND name NOT LIKE 'sqlite_%'")
+      .pluck()
+      .all() as string[];
+    const out: Record<string, number> = {};
+    for (const n of names) out[n] = Number(db.prepare(`SELECT count(*) FROM "${n.replaceAll('"', '""')}"`).pluck().get());
+    out.sqlite_sequence = Number(db.prepare('SELECT count(*) FROM sqlite_sequence').pluck().get());
+    return out;
+  } finally {
+    db.close();
+  }
+}
+
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+const snapshotFile = (p: string) => ({ bytes: sha256(readFileSync(p)), mtime: statSync(p).mtimeMs, size: statSync(p).size });
+
+beforeAll(() => {
+  srcDir = dirs.make();
+  src = join(srcDir, 'nasty.db');
+  buildNastyDb(src);
+  counts = tableCounts(src);
+  // FTS5 shadow tables are not user tables.
+  for (const n of Object.keys(counts)) if (/^docs_(data|idx|content|docsize|config)$/.test(n)) delete counts[n];
+});
+afterAll(() => dirs.cleanup());
+
+describe('backup to a file', () => {
+  let out: string;
+  let result: Awaited<ReturnType<typeof backup>>;
+  let before: ReturnType<typeof snapshotFile>;
+
+  beforeAll(async () => {
+    out = join(dirs.make(), 'nested', 'dump.ndjson.gz');
+    before = snapshotFile(src);
+    result = await backupToFile(src, out, { gzip: { blockBytes: 256 * 1024 } });
+  });
+
+  it('writes a dump that verifies, with every table and its exact row count', async () => {
+    expect(result.mode).toBe('write');
+    expect(result.tables).toEqual(counts);
+    const v = await verify(createReadStream(out));
+    expect(v.ok).toBe(true);
+    expect(v.encrypted).toBe(false);
+    expect(Object.fromEntries(Object.entries(v.tables).map(([n, t]) => [n, t.rows]))).toEqual(counts);
+    expect(v.media).toEqual({ rows: 2, sha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
+  });
+
+  it('leaves the dump and its manifest with mode 0600, and nothing else in the directory', () => {
+    expect(statSync(out).mode & 0o777).toBe(0o600);
+    expect(statSync(manifestPathFor(out)).mode & 0o777).toBe(0o600);
+    expect(listDir(join(out, '..'))).toEqual(['dump.ndjson.gz', 'dump.ndjson.gz.manifest.json']);
+  });
+
+  it('writes a manifest with the checksums of the dump, its tables and its file', async () => {
+    const m = JSON.parse(readFileSync(manifestPathFor(out), 'utf8')) as Manifest;
+    const bytes = readFileSync(out);
+    expect(m.format).toBe('turso-backup');
+    expect(m.file).toEqual({ name: 'dump.ndjson.gz', bytes: bytes.length, sha256: sha256(bytes), encrypted: false });
+    expect(result.sha256).toBe(sha256(bytes));
+    const v = await verify(createReadStream(out));
+    expect(m.tables).toEqual(v.tables);
+    expect(m.contentSha256).toBe(v.trailer.sha256);
+    expect(m.totalRows).toBe(Object.values(counts).reduce((a, b) => a + b, 0));
+    expect(m.media).toEqual({ table: 'MediaAsset', ...v.media });
+    expect(m.selection).toEqual({ tables: null, excludeTables: [] });
+    expect(m.source).toBe(`file:${src}`);
+  });
+
+  it('is plain multi-member gzip: zlib reads it whole, the first line is the header, the last the trailer', () => {
+    const gz = readFileSync(out);
+    const text = gunzipSync(gz).toString('utf8');
+    const lines = text.split('\n');
+    expect(lines.pop()).toBe('');
+    const header = JSON.parse(lines[0]!);
+    expect(header).toMatchObject({ type: 'header', format: 'turso-backup', version: 1 });
+    expect(JSON.parse(lines[lines.length - 1]!)).toMatchObject({ type: 'trailer' });
+    // More than one member: some offset > 0 starts a gzip member that ends a valid prefix.
+    let members = 1;
+    for (let at = gz.indexOf(Buffer.from([0x1f, 0x8b, 0x08]), 1); at > 0; at = gz.indexOf(Buffer.from([0x1f, 0x8b, 0x08]), at + 1)) {
+      try {
+        gunzipSync(gz.subarray(0, at));
+        members++;
+      } catch {
+        // a coincidental 1f 8b 08 inside compressed data
+      }
+    }
+    expect(members).toBeGreaterThan(1);
+  });
+
+  it('never modifies the source database', () => {
+    expect(snapshotFile(src)).toEqual(before);
+    expect(listDir(srcDir)).toEqual(['nasty.db']);
+  });
+
+  it('refuses to overwrite an existing dump', async () => {
+    const dumpBefore = sha256(readFileSync(out));
+    const e = await rejection(backupToFile(src, out));
+    expect(e).toBeInstanceOf(BackupError);
+    expect(e.code).toBe('REFUSED');
+    expect(sha256(readFileSync(out))).toBe(dumpBefore);
+  });
+});
+
+describe('backup failures leave nothing behind', () => {
+  it('a sink that fails mid-way leaves no dump, no manifest and no temp file', async () => {
+    const dir = dirs.make();
+    const out = join(dir, 'dump.ndjson.gz');
+    const real = fileSink(out);
+    let writes = 0;
+    const failing: Sink = {
+      ...real,
+      async write(chunk) {
+        if (++writes === 3) throw new Error('disk full (simulated)');
+        await real.write(chunk);
+      },
+    };
+    const e = await rejection(backup({ url: `file:${src}`, gzip: { blockBytes: 64 * 1024 } }, failing));
+    expect(e.message).toMatch(/disk full/);
+    expect(writes).toBe(3);
+    expect(listDir(dir)).toEqual([]);
+  });
+
+  it('an abort signal mid-way stops the backup with INTERRUPTED and leaves nothing', async () => {
+    const dir = dirs.make();
+    const ac = new AbortController();
+    const e = await rejection(
+      backupToFile(src, join(dir, 'dump.ndjson.gz'), {
+        signal: ac.signal,
+        pages: { maxRows: 100, firstRows: 50 },
+        onProgress: (p) => {
+          if (p.rows > 500) ac.abort();
+        },
+      }),
+    );
+    expect(e).toBeInstanceOf(BackupError);
+    expect(e.code).toBe('INTERRUPTED');
+    expect(listDir(dir)).toEqual([]);
+  });
+
+  it('a file: URL to a missing database is NOT_FOUND and creates neither the database nor a dump', async () => {
+    const dir = dirs.make();
+    const missing = join(dir, 'missing.db');
+    const out = join(dir, 'out', 'dump.ndjson.gz');
+    for (const p of [backup({ url: `file:${missing}` }, fileSink(out)), inspect({ url: `file:${missing}` })]) {
+      const e = await rejection(p);
+      expect(e).toBeInstanceOf(BackupError);
+      expect(e.code).toBe('NOT_FOUND');
+      expect(e.message).toContain(missing);
+    }
+    expect(existsSync(missing)).toBe(false);
+    expect(listDir(dir)).toEqual([]);
+  });
+
+  it('a selection naming an unknown table is a usage error and writes nothing', async () => {
+    const dir = dirs.make();
+    const e = await rejection(backupToFile(src, join(dir, 'd.gz'), { selection: { tables: ['nope'] } }));
+    expect(e.code).toBe('USAGE');
+    expect(e.message).toContain('"nope"');
+    expect(listDir(dir)).toEqual([]);
+  });
+});
+
+describe('dry run (inspect)', () => {
+  it('reports every table with its count and creates nothing', async () => {
+    const before = snapshotFile(src);
+    const r = await inspect({ url: `file:${src}` });
+    expect(r.mode).toBe('dry-run');
+    expect(r.tables).toEqual(counts);
+    expect(r.bytes).toBeUndefined();
+    expect(snapshotFile(src)).toEqual(before);
+    expect(listDir(srcDir)).toEqual(['nasty.db']);
+  });
+});
+
+describe('table selection', () => {
+  it('--tables: only the named tables (and sqlite_sequence for their AUTOINCREMENT), recorded in the manifest', async () => {
+    const out = join(dirs.make(), 'sel.ndjson.gz');
+    const r = await backupToFile(src, out, { selection: { tables: ['items', 'User'] } });
+    expect(Object.keys(r.tables).sort()).toEqual(['User', 'items', 'sqlite_sequence']);
+    const m = JSON.parse(readFileSync(manifestPathFor(out), 'utf8')) as Manifest;
+    expect(m.selection).toEqual({ tables: ['items', 'User'], excludeTables: [] });
+    expect(Object.keys(m.tables).sort()).toEqual(['User', 'items', 'sqlite_sequence']);
+    expect(m.media).toBeNull();
+    const v = await verify(createReadStream(out));
+    expect(v.header.selection).toEqual(m.selection);
+  });
+
+  it('--exclude-tables: everything but the named tables, recorded in the manifest', async () => {
+    const out = join(dirs.make(), 'excl.ndjson.gz');
+    const r = await backupToFile(src, out, { selection: { excludeTables: ['mixed', 'events'] } });
+    const expected = { ...counts };
+    delete expected.mixed;
+    delete expected.events;
+    expect(r.tables).toEqual(expected);
+    const m = JSON.parse(readFileSync(manifestPathFor(out), 'utf8')) as Manifest;
+    expect(m.selection).toEqual({ tables: null, excludeTables: ['mixed', 'events'] });
+    expect(Object.keys(m.tables).sort()).toEqual(Object.keys(expected).sort());
+    expect((await verify(createReadStream(out))).ok).toBe(true);
+  });
+});
+
+describe('a WAL-mode source', () => {
+  it('backs up and verifies, and its database file is unchanged byte for byte', async () => {
+    const dir = dirs.make();
+    const wal = join(dir, 'wal.db');
+    buildNastyDb(wal, { wal: true, small: true });
+    const before = snapshotFile(wal);
+    const out = join(dirs.make(), 'wal.ndjson.gz');
+    const r = await backupToFile(wal, out);
+    expect(r.tables.events).toBeGreaterThan(5000);
+    expect((await verify(createReadStream(out))).ok).toBe(true);
+    expect(snapshotFile(wal)).toEqual(before);
+  });
+});
