@@ -140,7 +140,7 @@ async function* dumpBlocks(source: Source, p: Plan, opts: BackupOptions, packer:
     else enc.tableStart(t.name, t.dataColumns);
     let n = 0;
     for await (const page of tablePages(source, t, pages)) {
-      if (opts.signal?.aborted) throw new BackupError('INTERRUPTED', 'backup interrupted');
+      if (opts.signal?.aborted) throw new BackupError('INTERRUPTED', 'backup interrupted: no dump or manifest was left behind');
       const buf = enc.rows(page);
       n += page.length;
       bytes += buf.length;
@@ -230,7 +230,7 @@ export async function backup(opts: BackupOptions, sink: Sink): Promise<BackupRes
     };
   } catch (e) {
     if (opened) await sink.abort().catch(() => {});
-    if (opts.signal?.aborted && !(e instanceof BackupError)) throw new BackupError('INTERRUPTED', 'backup interrupted: nothing was written');
+    if (opts.signal?.aborted && !(e instanceof BackupError)) throw new BackupError('INTERRUPTED', 'backup interrupted: no dump or manifest was left behind');
     throw e;
   } finally {
     await source.close();

@@ -140,7 +140,7 @@ async function loadPass(opts: RestoreOptions, target: Target, plan: RestorePlan,
   };
   // Pass 1 verified the checksums; this pass's rows are verified on the target after the load.
   for await (const ev of readDump(bytes, { checksums: false })) {
-    if (opts.signal?.aborted) throw new BackupError('INTERRUPTED', 'restore interrupted');
+    if (opts.signal?.aborted) throw new BackupError('INTERRUPTED', 'restore interrupted: rolled back, the target is as it was found');
     if (ev.kind === 'table') {
       table = byName.get(ev.start.name) ?? null;
       if (table && (table.action === 'create+load' || table.action === 'load')) {
@@ -235,6 +235,7 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
       for (const t of triggers) await target.run(t.sql);
 
       for (const t of loadable) {
+        if (opts.signal?.aborted) throw new BackupError('INTERRUPTED', 'restore interrupted: rolled back, the target is as it was found');
         const found = await checksumTable(target, t.info, t.rowidName);
         const want = ends.get(t.info.name)!;
         if (found.rows !== want.rows || found.sha256 !== want.sha256) {

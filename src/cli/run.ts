@@ -68,8 +68,9 @@ export function runCommand(command: string, main: (signal: AbortSignal) => Promi
     })
     .catch(async (e) => {
       await runInterruptCleanups();
-      if (interrupted && !(e instanceof BackupError && e.code !== 'INTERRUPTED')) {
-        process.stderr.write(`${command}: interrupted; nothing was left behind\n`);
+      if (interrupted && (!(e instanceof BackupError) || e.code === 'INTERRUPTED')) {
+        const what = e instanceof BackupError ? e.message : 'interrupted';
+        process.stderr.write(`${command}: ${what}\n`);
         process.exit(130);
       }
       fail(e, command);

@@ -1,0 +1,50 @@
+/**
+ * Tuning of the remote (Hrana over HTTP) source and target. One mutable object so tests and the bench can shorten
+ * timers without new plumbing through BackupOptions; production code only reads it.
+ */
+export interface RemoteTuning {
+  /** A transaction's stream gets a `SELECT 1` after this long without a request (sqld expires it after ~10 s idle,
+   *  Turso documents ~5 s for interactive transactions). 0 disables the keep-alive (tests only). */
+  keepAliveMs: number;
+  /** Attempts per HTTP request for transient failures (503/502/504/429, resets, timeouts), first one included. */
+  maxAttempts: number;
+  /** Attempts when the connection cannot even be opened (refused, unreachable): a dead host fails fast. */
+  maxConnectAttempts: number;
+  /** First backoff delay; doubled per attempt up to maxBackoffMs, with jitter (50–100 % of the delay). */
+  baseBackoffMs: number;
+  maxBackoffMs: number;
+  /** No new attempt starts once this long has passed since the first one (an unreachable host fails in ~30 s). */
+  retryBudgetMs: number;
+  /** One attempt (request and whole response body) is abandoned after this long and counts as transient. */
+  requestTimeoutMs: number;
+  /** Page sizing for backups over HTTP (see PageOptions): estimated response bytes in sqld's accounting. */
+  pageTargetBytes: number;
+  pageMaxRows: number;
+  pageFirstRows: number;
+  /** Estimated JSON bytes per request of restore INSERTs (sqld has no documented request limit; stay well under 8 MB). */
+  requestBytes: number;
+  /** Requests of one load in flight or queued at once (the stream runs them in order, one HTTP request at a time). */
+  maxInFlight: number;
+}
+
+export const DEFAULT_REMOTE_TUNING: Readonly<RemoteTuning> = Object.freeze({
+  keepAliveMs: 2_000,
+  maxAttempts: 6,
+  maxConnectAttempts: 3,
+  baseBackoffMs: 200,
+  maxBackoffMs: 4_000,
+  retryBudgetMs: 25_000,
+  requestTimeoutMs: 60_000,
+  pageTargetBytes: 4 * 1024 * 1024,
+  pageMaxRows: 50_000,
+  pageFirstRows: 1_000,
+  requestBytes: 6 * 1024 * 1024,
+  maxInFlight: 2,
+});
+
+export const remoteTuning: RemoteTuning = { ...DEFAULT_REMOTE_TUNING };
+
+/** Restores the defaults (tests). */
+export function resetRemoteTuning(): void {
+  Object.assign(remoteTuning, DEFAULT_REMOTE_TUNING);
+}

@@ -1,0 +1,337 @@
+import Database from 'better-sqlite3';
+import { createHash } from 'node:crypto';
+import { copyFileSync, createReadStream, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BackupError } from '../src/errors.js';
+import { FORMAT_VERSION } from '../src/format/lines.js';
+import { restore, type RestoreOptions } from '../src/restore.js';
+import { localTargetFactory } from '../src/target/local.js';
+import { backupToFile, dumpLines, gunzipFile, gzip, listDir, rejection, reseal, tempDirs } from './support/dumps.js';
+import { buildNastyDb, diffDumps, dumpDb, PRISMA_MIGRATION_ROWS, replaySchema, type DbDump } from './support/nasty-db.js';
+
+const dirs = tempDirs('tb-restore-');
+let work: string;
+let src: string;
+let dump: string;
+let source: DbDump;
+/** A migrated target: the nasty schema, no rows but what migrations leave (the Prisma migration rows). */
+let migratedTemplate: string;
+
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+function restoreInto(target: string, dumpPath: string | (() => Readable), opts: Partial<RestoreOptions> = {}) {
+  const openInput = typeof dumpPath === 'string' ? async () => createReadStream(dumpPath) : async () => dumpPath();
+  return restore({ openInput, target: localTargetFactory(target), confirm: true, ...opts });
+}
+
+function exec(path: string, f: (db: Database.Database) => void) {
+  const db = new Database(path);
+  try {
+    f(db);
+  } finally {
+    db.close();
+  }
+}
+
+function query<T = unknown>(path: string, sql: string, ...args: unknown[]): T[] {
+  const db = new Database(path, { readonly: true });
+  try {
+    return db.prepare(sql).raw(true).safeIntegers(true).all(...args) as T[];
+  } finally {
+    db.close();
+  }
+}
+
+/** A migrated target as `migrate` would leave it, optionally with the schema edited. */
+function migratedTarget(name: string, edit?: (sql: string, objectName: string) => string): string {
+  const path = join(dirs.make(), name);
+  if (!edit) {
+    copyFileSync(migratedTemplate, path);
+    return path;
+  }
+  replaySchema(src, path, edit);
+  seedMigrations(path);
+  return path;
+}
+
+function seedMigrations(path: string) {
+  exec(path, (db) => {
+    const ins = db.prepare('INSERT INTO "_prisma_migrations" VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
+    for (const r of PRISMA_MIGRATION_ROWS) ins.run(...r);
+  });
+}
+
+/** The target's files and bytes, to prove a refusal left it exactly as it was. */
+function fingerprint(path: string) {
+  const dir = join(path, '..');
+  return { files: listDir(dir), bytes: existsSync(path) ? sha256(readFileSync(path)) : null };
+}
+
+beforeAll(async () => {
+  work = dirs.make();
+  src = join(work, 'nasty.db');
+  buildNastyDb(src);
+  source = dumpDb(src);
+  dump = join(work, 'nasty.ndjson.gz');
+  await backupToFile(src, dump);
+  migratedTemplate = join(dirs.make(), 'migrated-template.db');
+  replaySchema(src, migratedTemplate);
+  seedMigrations(migratedTemplate);
+});
+afterAll(() => dirs.cleanup());
+
+describe('restore into an empty target (a file that does not exist)', () => {
+  let target: string;
+  let result: Awaited<ReturnType<typeof restore>>;
+
+  beforeAll(async () => {
+    target = join(dirs.make(), 'restored.db');
+    result = await restoreInto(target, dump);
+  });
+
+  it('creates the schema and loads every table', () => {
+    expect(result.mode).toBe('restore');
+    expect(result.path).toBe('empty');
+    expect(result.verified).toBe(true);
+    expect(result.foreignKeyViolations).toEqual({});
+  });
+
+  it('holds exactly the source: every cell with its storage class and bytes, REAL bits, rowids, sqlite_sequence, schema, pragmas', () => {
+    expect(diffDumps(source, dumpDb(target))).toEqual([]);
+    // Spot checks of what the comparison covers.
+    const restored = dumpDb(target);
+    expect(restored.tables.mixed!.rows.length).toBe(source.tables.mixed!.rows.length);
+    expect(restored.sequence).toEqual(expect.arrayContaining([['seq_zero', '0'], ['counters', '4']]));
+    expect(query(target, 'SELECT rowid, id FROM desc_keyed ORDER BY rowid')).toEqual([
+      [-1n, 30n],
+      [7n, 2n],
+      [100n, 1n],
+    ]);
+    expect(query(target, 'SELECT max(rowid), min(rowid) FROM events')).toEqual([[9223372036854775807n, -5n]]);
+    expect(query(target, "SELECT typeof(v), hex(v) FROM mixed WHERE hex(v) = '61FFFE62'")).toEqual([['text', '61FFFE62']]);
+  });
+
+  it('did not fire triggers during the load, and they work afterwards', () => {
+    const audit = source.tables.AuditLog!.rows.length;
+    expect(query(target, 'SELECT count(*) FROM "AuditLog"')).toEqual([[BigInt(audit)]]);
+    exec(target, (db) => db.prepare(`INSERT INTO "Post" ("title", "authorId") VALUES ('after', 1)`).run());
+    expect(query(target, 'SELECT count(*) FROM "AuditLog"')).toEqual([[BigInt(audit + 1)]]);
+  });
+
+  it('has a searchable FTS5 index and passes the integrity check', () => {
+    expect(query(target, "SELECT rowid FROM docs WHERE docs MATCH 'zebra'")).toEqual([[9n]]);
+    expect(query(target, "SELECT rowid FROM docs WHERE docs MATCH 'checksum'")).toEqual([[5n]]);
+    exec(target, (db) => db.exec("INSERT INTO docs(docs) VALUES ('integrity-check')"));
+    expect(query(target, 'PRAGMA integrity_check')).toEqual([['ok']]);
+    expect(query(target, 'PRAGMA foreign_key_check')).toEqual([]);
+  });
+});
+
+describe('restore into a migrated target', () => {
+  let target: string;
+  let result: Awaited<ReturnType<typeof restore>>;
+
+  beforeAll(async () => {
+    target = migratedTarget('migrated.db');
+    exec(target, (db) => {
+      // A migration set WAL, and seeded rows that the dump also holds: same key and values…
+      db.pragma('journal_mode = WAL');
+      db.prepare(`INSERT INTO "Tag" ("id", "name") VALUES ('t1', 'sqlite')`).run();
+      db.prepare(`INSERT INTO "User" ("id", "email", "name", "createdAt") VALUES (1, 'Ada@Example.com', 'Ada', 1704067200000)`).run();
+      // …and a row of a table without a primary key, at a different hidden rowid than in the dump.
+      db.prepare(`INSERT INTO "_PostToTag" ("A", "B") VALUES (2, 't1')`).run();
+    });
+    expect(query(target, 'SELECT rowid FROM "_PostToTag"')).toEqual([[1n]]);
+    result = await restoreInto(target, dump);
+  });
+
+  it('loads into the existing tables, treating matching seeded rows as seed', () => {
+    expect(result.path).toBe('migrated');
+    expect(result.verified).toBe(true);
+    const plan = Object.fromEntries(result.plan.map((p) => [p.table, p]));
+    expect(plan.Tag).toMatchObject({ action: 'load', targetRows: 1 });
+    expect(plan._prisma_migrations).toMatchObject({ action: 'keep-target' });
+  });
+
+  it('holds exactly the source, rowids and sqlite_sequence included, schema untouched', () => {
+    expect(diffDumps(source, dumpDb(target), { pragmas: false })).toEqual([]);
+    expect(query(target, 'SELECT rowid, "A", "B" FROM "_PostToTag" ORDER BY rowid')).toEqual(
+      query(src, 'SELECT rowid, "A", "B" FROM "_PostToTag" ORDER BY rowid'),
+    );
+    expect(query(target, 'PRAGMA journal_mode')).toEqual([['wal']]);
+  });
+
+  it('did not fire the target’s triggers during the load, and kept them', () => {
+    expect(query(target, 'SELECT count(*) FROM "AuditLog"')).toEqual([[BigInt(source.tables.AuditLog!.rows.length)]]);
+    expect(query(target, "SELECT name FROM sqlite_schema WHERE type = 'trigger'")).toEqual([['Post_audit_insert']]);
+  });
+
+  it('has a searchable FTS5 index', () => {
+    expect(query(target, "SELECT rowid FROM docs WHERE docs MATCH 'zebra'")).toEqual([[9n]]);
+    expect(query(target, 'PRAGMA integrity_check')).toEqual([['ok']]);
+  });
+});
+
+describe('refusals leave the target exactly as it was', () => {
+  /** Runs a restore that must fail with `code`, against a missing target and an existing (migrated) one. */
+  async function refused(
+    input: string | (() => Readable),
+    code: string,
+    opts: { existing?: string; missing?: boolean; message?: RegExp } = {},
+  ): Promise<string[]> {
+    const messages: string[] = [];
+    const targets: string[] = [];
+    if (opts.missing !== false) targets.push(join(dirs.make(), 'never-created.db'));
+    if (opts.existing !== undefined) targets.push(opts.existing);
+    for (const target of targets) {
+      const before = fingerprint(target);
+      const e = await rejection(restoreInto(target, input));
+      expect(e, String(e)).toBeInstanceOf(BackupError);
+      expect((e as BackupError).code, e.message).toBe(code);
+      if (opts.message) expect(e.message).toMatch(opts.message);
+      expect(fingerprint(target)).toEqual(before);
+      messages.push(e.message);
+    }
+    return messages;
+  }
+
+  let spare: string; // a migrated target that every refusal below must leave untouched
+  beforeAll(() => {
+    spare = migratedTarget('spare.db');
+  });
+
+  it('a target holding rows the dump does not have, naming the table and the count', async () => {
+    const target = migratedTarget('data.db');
+    exec(target, (db) => {
+      db.prepare(`INSERT INTO "Tag" ("id", "name") VALUES ('t9', 'not in the dump')`).run();
+      db.prepare(`INSERT INTO "Tag" ("id", "name") VALUES ('t8', 'nor this')`).run();
+    });
+    await refused(dump, 'REFUSED', { existing: target, missing: false, message: /table "Tag" has 2 rows that the dump does not/ });
+  });
+
+  it('a target row with a key the dump has but different values', async () => {
+    const target = migratedTarget('differs.db');
+    exec(target, (db) => db.prepare(`INSERT INTO "Tag" ("id", "name") VALUES ('t1', 'SQLite')`).run());
+    await refused(dump, 'REFUSED', { existing: target, missing: false, message: /table "Tag" has 1 row / });
+  });
+
+  it('--clean replaces the contents of the dumped tables instead', async () => {
+    const target = migratedTarget('clean.db');
+    exec(target, (db) => db.prepare(`INSERT INTO "Tag" ("id", "name") VALUES ('t9', 'replaced')`).run());
+    await restoreInto(target, dump, { clean: true });
+    expect(diffDumps(source, dumpDb(target), { pragmas: false })).toEqual([]);
+  });
+
+  it('a target that is the dump’s own source', async () => {
+    await refused(dump, 'REFUSED', { existing: src, missing: false, message: /own source/ });
+  });
+
+  it('a dumped column the target lacks, naming the table and the column', async () => {
+    const target = migratedTarget('nocolumn.db', (sql, name) => (name === 'order items' ? sql.replace(', "with space" REAL', '') : sql));
+    await refused(dump, 'REFUSED', { existing: target, missing: false, message: /table "order items": the dumped column "with space"/ });
+  });
+
+  it('a truncated dump (gzip cut short)', async () => {
+    const bytes = readFileSync(dump);
+    const cut = join(dirs.make(), 'cut.gz');
+    writeFileSync(cut, bytes.subarray(0, Math.floor(bytes.length / 2)));
+    await refused(cut, 'CORRUPT', { existing: spare, message: /truncated/ });
+  });
+
+  it('a dump cut cleanly at a line boundary (valid gzip, no trailer)', async () => {
+    const lines = dumpLines(gunzipFile(dump));
+    const cut = join(dirs.make(), 'clean-cut.gz');
+    writeFileSync(cut, gzip(`${lines.slice(0, -1).join('\n')}\n`));
+    await refused(cut, 'CORRUPT', { existing: spare, message: /incomplete/ });
+  });
+
+  it('a dump with a flipped bit', async () => {
+    const bytes = Buffer.from(readFileSync(dump));
+    bytes[Math.floor(bytes.length / 2)]! ^= 0x10;
+    const flipped = join(dirs.make(), 'flipped.gz');
+    writeFileSync(flipped, bytes);
+    await refused(flipped, 'CORRUPT', { existing: spare });
+  });
+
+  it('a dump whose rows were changed and re-gzipped, naming the table', async () => {
+    const lines = dumpLines(gunzipFile(dump));
+    const i = lines.findIndex((l) => l.startsWith('[') && l.includes('"Ada@Example.com"'));
+    lines[i] = lines[i]!.replace('Ada@Example.com', 'Eve@Example.com');
+    const edited = join(dirs.make(), 'edited.gz');
+    writeFileSync(edited, gzip(`${lines.join('\n')}\n`));
+    await refused(edited, 'CORRUPT', { existing: spare, message: /table "User": checksum mismatch/ });
+  });
+
+  it('a dump of a newer format version', async () => {
+    const lines = dumpLines(gunzipFile(dump));
+    const header = JSON.parse(lines[0]!);
+    const newer = join(dirs.make(), 'newer.gz');
+    writeFileSync(newer, gzip(reseal([JSON.stringify({ ...header, version: FORMAT_VERSION + 1 }), ...lines.slice(1)])));
+    await refused(newer, 'UNSUPPORTED', { existing: spare, message: /newer/ });
+  });
+
+  it('a file that is not gzip, and gzip of something else', async () => {
+    const dir = dirs.make();
+    const cases: [string, Buffer][] = [
+      ['random.bin', Buffer.from('this is not a dump at all, just some text\n')],
+      ['empty.gz', Buffer.alloc(0)],
+      ['text.gz', gzip('hello world\nsecond line\n')],
+      ['json.gz', gzip('{"some":"json"}\n')],
+      ['sqlite.gz', gzip(readFileSync(src).subarray(0, 4096))],
+    ];
+    for (const [name, bytes] of cases) {
+      const p = join(dir, name);
+      writeFileSync(p, bytes);
+      await refused(p, 'CORRUPT', { existing: spare });
+    }
+  });
+
+  it('a UNIQUE violation mid-load: rolled back, the target unchanged, the table named', async () => {
+    const target = migratedTarget('unique.db', (sql, name) => (name === 'events' ? sql.replace('kind TEXT', 'kind TEXT UNIQUE') : sql));
+    await refused(dump, 'CONSTRAINT', { existing: target, missing: false, message: /table "events": .*UNIQUE.*rolled back/ });
+    expect(query(target, 'SELECT count(*) FROM mixed')).toEqual([[0n]]);
+  });
+
+  it('a NOT NULL column without default in the target: rolled back, the target unchanged, the table named', async () => {
+    const target = migratedTarget('notnull.db', (sql, name) => (name === 'order items' ? sql.replace('"rowid" TEXT)', '"rowid" TEXT, "extra" TEXT NOT NULL)') : sql));
+    await refused(dump, 'CONSTRAINT', { existing: target, missing: false, message: /table "order items": .*NOT NULL/ });
+  });
+
+  it('the spare target was never touched', () => {
+    expect(sha256(readFileSync(spare))).toBe(sha256(readFileSync(migratedTemplate)));
+  });
+});
+
+describe('dry run', () => {
+  it('verifies the dump and plans, but never creates a missing target', async () => {
+    const target = join(dirs.make(), 'dry.db');
+    const r = await restoreInto(target, dump, { confirm: false });
+    expect(r.mode).toBe('dry-run');
+    expect(r.verified).toBe(true);
+    expect(r.path).toBe('empty');
+    expect(r.tables.mixed).toBe(source.tables.mixed!.rows.length);
+    expect(existsSync(target)).toBe(false);
+    expect(listDir(join(target, '..'))).toEqual([]);
+  });
+
+  it('leaves an existing target byte for byte as it was', async () => {
+    const target = migratedTarget('dry-migrated.db');
+    const before = fingerprint(target);
+    const r = await restoreInto(target, dump, { confirm: false });
+    expect(r.mode).toBe('dry-run');
+    expect(r.path).toBe('migrated');
+    expect(fingerprint(target)).toEqual(before);
+  });
+
+  it('still refuses a corrupt dump', async () => {
+    const bytes = readFileSync(dump);
+    const cut = join(dirs.make(), 'cut.gz');
+    writeFileSync(cut, bytes.subarray(0, bytes.length - 100));
+    const target = join(dirs.make(), 'dry2.db');
+    const e = await rejection(restoreInto(target, cut, { confirm: false }));
+    expect(e.code).toBe('CORRUPT');
+    expect(existsSync(target)).toBe(false);
+  });
+});
