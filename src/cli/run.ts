@@ -41,11 +41,13 @@ export function fail(e: unknown, command: string): never {
 export function runCommand(command: string, main: (signal: AbortSignal) => Promise<number | void>): void {
   const ac = new AbortController();
   let interrupted = 0;
+  let signalExit = 130;
   const onSignal = (sig: NodeJS.Signals) => {
     // A second signal means "now": but not the duplicate a wrapper and a process group can deliver together.
     if (interrupted && Date.now() - interrupted > 1000) process.exit(130);
     if (interrupted) return;
     interrupted = Date.now();
+    signalExit = sig === 'SIGINT' ? 130 : 143;
     process.stderr.write(`${command}: ${sig} received, stopping…\n`);
     ac.abort(new BackupError('INTERRUPTED', `interrupted by ${sig}`));
     // If the operation does not wind down promptly, clean up and leave anyway.
@@ -71,7 +73,7 @@ export function runCommand(command: string, main: (signal: AbortSignal) => Promi
       if (interrupted && (!(e instanceof BackupError) || e.code === 'INTERRUPTED')) {
         const what = e instanceof BackupError ? e.message : 'interrupted';
         process.stderr.write(`${command}: ${what}\n`);
-        process.exit(130);
+        process.exit(signalExit);
       }
       fail(e, command);
     });

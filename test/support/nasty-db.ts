@@ -205,7 +205,7 @@ function fill(db: Database.Database, opts: NastyOptions) {
     ev.run(rowid, i % 5 === 0 ? 'five' : 'other', i % 2 === 0 ? BigInt(i) : `payload ${i}`);
   }
   db.exec('DELETE FROM events WHERE rowid BETWEEN 5000 AND 8000');
-  db.exec('DELETE FROM events WHERE rowid % 7 = 0 AND rowid > 1000');
+  db.exec('DELETE FROM events WHERE rowid % 7 = 0 AND rowid BETWEEN 1000 AND 1000000');
 
   // INTEGER PRIMARY KEY alias: negative and gapped keys, REAL affinity column.
   const it = db.prepare('INSERT INTO items (id, name, price, qty) VALUES (?, ?, ?, ?)');

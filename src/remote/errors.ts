@@ -1,0 +1,84 @@
+/**
+ * What went wrong with a remote request, in the operator's terms: refused token, unreachable host, a lost stream
+ * (snapshot or load transaction), a statement the server rejected. Messages name the host, never the URL's query
+ * or the token.
+ */
+import { BackupError } from '../errors.js';
+import { RemoteUnavailableError } from './retry.js';
+
+export type RemoteFailure =
+  | { kind: 'auth'; status: number }
+  | { kind: 'unavailable'; error: RemoteUnavailableError }
+  /** The stream is gone: expired, refused a replay, or the client closed it after a protocol/HTTP failure. */
+  | { kind: 'stream'; code: string; message: string }
+  | { kind: 'too-large'; message: string }
+  /** A statement failed on the server (SQL error, constraint, ...): the stream is still usable. */
+  | { kind: 'statement'; code: string; message: string }
+  | { kind: 'other'; message: string };
+
+function chain(e: unknown): unknown[] {
+  const out: unknown[] = [];
+  let cur = e;
+  for (let i = 0; cur && i < 8; i++) {
+    out.push(cur);
+    cur = (cur as { cause?: unknown }).cause;
+  }
+  return out;
+}
+
+/** Statement-level codes: the server answered with a result error and the stream lives on. */
+const isStatementCode = (code: string) => /^(SQLITE_|SQL_|ARGS_)/.test(code) || code === 'SQLITE_UNKNOWN';
+
+/** Removes the client's "CODE: " prefix and squeezes the message onto one line. */
+const clean = (m: string) =>
+  m
+    .replace(/^([A-Z_]+: )+/, '')
+    .replace(/\s+/g, ' ')
+    .trim()
+    .slice(0, 300);
+
+export function classifyRemote(e: unknown): RemoteFailure {
+  const links = chain(e);
+  for (const l of links) if (l instanceof RemoteUnavailableError) return { kind: 'unavailable', error: l };
+  for (const l of links) {
+    const status = (l as { status?: unknown }).status;
+    if ((l as Error)?.name === 'HttpServerError' && (status === 401 || status === 403)) return { kind: 'auth', status: status as number };
+  }
+  const code = String((e as { code?: unknown })?.code ?? '');
+  const message = clean((e as Error)?.message ?? String(e));
+  if (code === 'RESPONSE_TOO_LARGE') return { kind: 'too-large', message };
+  if (code && isStatementCode(code)) return { kind: 'statement', code, message };
+  if (
+    code === 'STREAM_EXPIRED' ||
+    code === 'REPLAY_REJECTED' ||
+    code === 'HRANA_PROTO_ERROR' ||
+    code === 'HRANA_CLOSED_ERROR' ||
+    code === 'TRANSACTION_CLOSED' ||
+    code === 'SERVER_ERROR'
+  ) {
+    return { kind: 'stream', code, message };
+  }
+  if (code) return { kind: 'statement', code, message };
+  return { kind: 'other', message };
+}
+
+/** A BackupError for failures that mean the same whatever was running: auth and reachability. */
+export function connectionError(f: RemoteFailure, host: string): BackupError | null {
+  if (f.kind === 'auth') {
+    return new BackupError(
+      'AUTH',
+      `the server refused the token (HTTP ${f.status}) for ${host}: check TURSO_AUTH_TOKEN (a token for this database, not expired)`,
+    );
+  }
+  if (f.kind === 'unavailable') return new BackupError('REMOTE', f.error.message, { cause: f.error });
+  return null;
+}
+
+export const describeFailure = (f: RemoteFailure): string =>
+  f.kind === 'auth'
+    ? `HTTP ${f.status}`
+    : f.kind === 'unavailable'
+      ? f.error.message
+      : f.kind === 'stream' || f.kind === 'statement'
+        ? `${f.code}: ${f.message}`
+        : f.message;
