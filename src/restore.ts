@@ -193,7 +193,8 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
       source: 'dump',
       target: target?.displayUrl ?? `(new) ${opts.target.missing ? 'file' : ''}`,
       path: plan.path,
-      tables: Object.fromEntries(loadable.map((t) => [t.info.name, t.info.rows])),
+      // The end lines' counts: with per-table consistency the header's may be from an earlier snapshot.
+      tables: Object.fromEntries(loadable.map((t) => [t.info.name, ends.get(t.info.name)?.rows ?? t.info.rows])),
       plan: planned,
       warnings: [...plan.warnings, ...((header as { notes?: string[] }).notes ?? [])],
       foreignKeyViolations: {},
