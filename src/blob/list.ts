@@ -52,12 +52,12 @@ const ref = (b: ListBlobResultBlob): BlobRef => ({
 });
 
 /** Every blob under `prefix`, following the cursor. */
-export async function listAll(token: string, prefix = BACKUP_PREFIX): Promise<BlobRef[]> {
+export async function listAll(token: string, prefix = BACKUP_PREFIX, pageSize = 1000): Promise<BlobRef[]> {
   const out: BlobRef[] = [];
   let cursor: string | undefined;
   try {
     do {
-      const page = await withRetry(() => list({ prefix, cursor, limit: 1000, token }));
+      const page = await withRetry(() => list({ prefix, cursor, limit: pageSize, token }));
       out.push(...page.blobs.map(ref));
       cursor = page.hasMore ? page.cursor : undefined;
     } while (cursor);
@@ -87,9 +87,9 @@ async function pool<T, R>(items: T[], n: number, fn: (t: T) => Promise<R>): Prom
   return out;
 }
 
-export async function listBackups(token: string, opts: { prefix?: string } = {}): Promise<BackupListing> {
+export async function listBackups(token: string, opts: { prefix?: string; pageSize?: number } = {}): Promise<BackupListing> {
   const prefix = opts.prefix ?? BACKUP_PREFIX;
-  const blobs = await listAll(token, prefix);
+  const blobs = await listAll(token, prefix, opts.pageSize);
   const byPath = new Map(blobs.map((b) => [b.pathname, b]));
   const dumps = blobs.filter((b) => b.pathname.endsWith(DUMP_SUFFIX));
   const manifests = blobs.filter((b) => b.pathname.endsWith(MANIFEST_SUFFIX));

@@ -29,9 +29,9 @@ export interface PruneResult {
 export async function pruneBackups(
   token: string,
   policy: RetentionPolicy,
-  opts: { confirm?: boolean; now?: Date; prefix?: string; incompleteGraceMs?: number } = {},
+  opts: { confirm?: boolean; now?: Date; prefix?: string; incompleteGraceMs?: number; pageSize?: number } = {},
 ): Promise<PruneResult> {
-  const listing = await listBackups(token, { prefix: opts.prefix });
+  const listing = await listBackups(token, { prefix: opts.prefix, pageSize: opts.pageSize });
   const items = new Map<string, { size: number; blobs: BlobRef[] }>();
   for (const b of listing.backups) {
     items.set(b.pathname, { size: b.size, blobs: [{ pathname: b.pathname, url: b.url, size: b.size, uploadedAt: b.uploadedAt }, ...(b.manifest ? [b.manifest] : [])] });

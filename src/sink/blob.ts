@@ -35,6 +35,8 @@ import type { Sink, SinkResult } from './types.js';
 
 export const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
 export const DEFAULT_CONCURRENCY = 3;
+/** S3's (and so Vercel Blob's) part number limit: 10,000 × 8 MiB ≈ 78 GiB of dump. */
+export const MAX_PARTS = 10_000;
 
 export interface BlobSinkOptions {
   token: string;
@@ -95,6 +97,10 @@ export function blobSink(pathname: string, opts: BlobSinkOptions): Sink {
   async function flushPart(): Promise<void> {
     while (inFlight.size >= concurrency) await Promise.race(inFlight);
     check();
+    if (partNumber >= MAX_PARTS) {
+      failure = new BackupError('SINK', `${pathname}: the dump exceeds ${MAX_PARTS} parts of ${partSize} bytes, the multipart limit; nothing was completed`);
+      throw failure;
+    }
     // The Blob copies the bytes: the fill buffer is reused at once, and the client can resend the Blob on retry.
     const body = new Blob([fill.subarray(0, fillLen) as Uint8Array<ArrayBuffer>]);
     const n = ++partNumber;
