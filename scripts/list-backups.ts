@@ -1,5 +1,4 @@
 #!/usr/bin/env -S npx tsx
-import { listMain } from '../src/cli/list.js';
-import { runCommand } from '../src/cli/run.js';
+import { relaunch } from '../src/cli/relaunch.js';
 
-runCommand('list-backups', () => listMain(process.argv.slice(2)));
+relaunch('list');

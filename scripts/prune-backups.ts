@@ -1,5 +1,4 @@
 #!/usr/bin/env -S npx tsx
-import { pruneMain } from '../src/cli/prune.js';
-import { runCommand } from '../src/cli/run.js';
+import { relaunch } from '../src/cli/relaunch.js';
 
-runCommand('prune-backups', () => pruneMain(process.argv.slice(2)));
+relaunch('prune');

@@ -14,6 +14,8 @@ export const COMMANDS: Record<string, [string, () => Promise<Main>]> = {
   verify: ['verify-backup', async () => (await import('./verify.js')).verifyMain],
   migrate: ['migrate-turso', async () => (await import('./migrate.js')).migrateMain],
   drill: ['drill', async () => (await import('./drill.js')).drillMain],
+  list: ['list-backups', async () => (await import('./list.js')).listMain],
+  prune: ['prune-backups', async () => (await import('./prune.js')).pruneMain],
 };
 
 const USAGE = `usage: turso-backup <${Object.keys(COMMANDS).join('|')}> [options]`;

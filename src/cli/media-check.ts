@@ -6,7 +6,7 @@
 import { blobToken, checkStoreAccess } from '../media/blob.js';
 import { checkMedia, DEFAULT_CONCURRENCY } from '../media/check.js';
 import { parse } from './args.js';
-import { concurrencyFlag, MEDIA_FLAGS, MEDIA_USAGE, resolveInventory } from './media-common.js';
+import { capClientRetries, concurrencyFlag, MEDIA_FLAGS, MEDIA_USAGE, resolveInventory } from './media-common.js';
 import { makeOut } from './output.js';
 import { makeProgress } from './progress.js';
 
@@ -23,6 +23,7 @@ export async function mediaCheckMain(argv: string[], signal?: AbortSignal): Prom
   );
   const concurrency = concurrencyFlag(v.concurrency, DEFAULT_CONCURRENCY);
   const token = blobToken();
+  capClientRetries();
   const out = makeOut({ json: v.json, quiet: v.quiet });
   const inventory = await resolveInventory(positionals[0], v);
   await checkStoreAccess(token, signal);

@@ -14,7 +14,7 @@ import { blobToken, checkStoreAccess } from '../media/blob.js';
 import { DEFAULT_CONCURRENCY } from '../media/check.js';
 import { mirrorMedia, uploadMirror, type MirrorProblem } from '../media/mirror.js';
 import { parse } from './args.js';
-import { concurrencyFlag, MEDIA_FLAGS, MEDIA_USAGE, resolveInventory } from './media-common.js';
+import { capClientRetries, concurrencyFlag, MEDIA_FLAGS, MEDIA_USAGE, resolveInventory } from './media-common.js';
 import { fmtBytes, makeOut } from './output.js';
 import { makeProgress } from './progress.js';
 
@@ -47,6 +47,7 @@ export async function mediaMirrorMain(argv: string[], signal?: AbortSignal): Pro
   if (access !== 'public' && access !== 'private') throw new BackupError('USAGE', `--access must be public or private (got ${access})`);
   const concurrency = concurrencyFlag(v.concurrency, DEFAULT_CONCURRENCY);
   const token = blobToken();
+  capClientRetries();
   // In upload mode stdout carries the mapping (old → new per line), so the summary goes to stderr.
   const out = makeOut({ json: upload !== undefined, quiet: v.quiet });
   const inventory = await resolveInventory(v.dump, v);
