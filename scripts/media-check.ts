@@ -1,5 +1,4 @@
 #!/usr/bin/env -S npx tsx
-import { mediaCheckMain } from '../src/cli/media-check.js';
-import { runCommand } from '../src/cli/run.js';
+import { relaunch } from '../src/cli/relaunch.js';
 
-runCommand('media-check', (signal) => mediaCheckMain(process.argv.slice(2), signal));
+relaunch('media-check');

@@ -1,5 +1,4 @@
 #!/usr/bin/env -S npx tsx
-import { relinkMain } from '../src/cli/relink.js';
-import { runCommand } from '../src/cli/run.js';
+import { relaunch } from '../src/cli/relaunch.js';
 
-runCommand('relink-media', () => relinkMain(process.argv.slice(2)));
+relaunch('relink');

@@ -16,6 +16,9 @@ export const COMMANDS: Record<string, [string, () => Promise<Main>]> = {
   drill: ['drill', async () => (await import('./drill.js')).drillMain],
   list: ['list-backups', async () => (await import('./list.js')).listMain],
   prune: ['prune-backups', async () => (await import('./prune.js')).pruneMain],
+  'media-check': ['media-check', async () => (await import('./media-check.js')).mediaCheckMain],
+  relink: ['relink-media', async () => (await import('./relink.js')).relinkMain],
+  'media-mirror': ['media-mirror', async () => (await import('./media-mirror.js')).mediaMirrorMain],
 };
 
 const USAGE = `usage: turso-backup <${Object.keys(COMMANDS).join('|')}> [options]`;

@@ -9,6 +9,7 @@ import { parse } from './args.js';
 import { capClientRetries, concurrencyFlag, MEDIA_FLAGS, MEDIA_USAGE, resolveInventory } from './media-common.js';
 import { makeOut } from './output.js';
 import { makeProgress } from './progress.js';
+import { scrub } from './run.js';
 
 const USAGE = `media-check [DUMP] [--json] [--concurrency N] ${MEDIA_USAGE} [--quiet]`;
 
@@ -32,7 +33,7 @@ export async function mediaCheckMain(argv: string[], signal?: AbortSignal): Prom
   let total = 0;
   let listed = 0;
   const list = (line: string) => {
-    if (listed++ < LIST_LIMIT) out.info(line);
+    if (listed++ < LIST_LIMIT) out.info(scrub(line));
   };
   const r = await checkMedia(inventory, {
     token,
@@ -57,7 +58,7 @@ export async function mediaCheckMain(argv: string[], signal?: AbortSignal): Prom
   if (v.json) {
     out.json({
       checked: r.checked,
-      missing: r.missing,
+      missing: r.missing.map((m) => ({ ...m, url: m.url === null ? null : scrub(m.url) })),
       mismatched: r.mismatched,
       ...(r.invalid.length ? { invalid: r.invalid } : {}),
       skipped: r.skipped,

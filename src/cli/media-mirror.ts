@@ -1,7 +1,8 @@
 /**
  * `media-mirror DIR [--concurrency N]`: downloads every inventoried object into DIR (pathname layout, resumable).
- * `media-mirror --upload-from DIR [--map-out FILE] [--access public|private]`: puts the mirrored objects the store
- * lacks back under their pathnames and prints the url mapping old → new for `relink-media --map`.
+ * `media-mirror --upload-from DIR [--map-out FILE] [--access auto|public|private]`: puts the mirrored objects the store
+ * lacks back under their pathnames and prints the url mapping old → new for `relink-media --map`. With `auto` (the
+ * default) an object goes back private when it was private (src/media/mirror.ts).
  * The inventory is TURSO_DATABASE_URL's media table, or a dump's media section with --dump.
  */
 import { randomBytes } from 'node:crypto';
@@ -17,8 +18,9 @@ import { parse } from './args.js';
 import { capClientRetries, concurrencyFlag, MEDIA_FLAGS, MEDIA_USAGE, resolveInventory } from './media-common.js';
 import { fmtBytes, makeOut } from './output.js';
 import { makeProgress } from './progress.js';
+import { scrub } from './run.js';
 
-const USAGE = `media-mirror DIR [--concurrency N] [--dump DUMP] ${MEDIA_USAGE} [--quiet]\n       media-mirror --upload-from DIR [--map-out FILE] [--access public|private] [--concurrency N] [--dump DUMP] ${MEDIA_USAGE}`;
+const USAGE = `media-mirror DIR [--concurrency N] [--dump DUMP] ${MEDIA_USAGE} [--quiet]\n       media-mirror --upload-from DIR [--map-out FILE] [--access auto|public|private] [--concurrency N] [--dump DUMP] ${MEDIA_USAGE}`;
 
 const LIST_LIMIT = 1000;
 
@@ -43,8 +45,8 @@ export async function mediaMirrorMain(argv: string[], signal?: AbortSignal): Pro
   if (upload === undefined && (v['map-out'] !== undefined || v.access !== undefined)) {
     throw new BackupError('USAGE', `--map-out and --access go with --upload-from (usage: ${USAGE})`);
   }
-  const access = v.access ?? process.env.BLOB_ACCESS ?? 'public';
-  if (access !== 'public' && access !== 'private') throw new BackupError('USAGE', `--access must be public or private (got ${access})`);
+  const access = v.access ?? 'auto';
+  if (access !== 'public' && access !== 'private' && access !== 'auto') throw new BackupError('USAGE', `--access must be public, private or auto (got ${access})`);
   const concurrency = concurrencyFlag(v.concurrency, DEFAULT_CONCURRENCY);
   const token = blobToken();
   capClientRetries();
@@ -57,7 +59,7 @@ export async function mediaMirrorMain(argv: string[], signal?: AbortSignal): Pro
   let listed = 0;
   const onProblem = (kind: 'missing' | 'failed', p: MirrorProblem) => {
     // Problems go to stderr: in upload mode stdout carries the mapping.
-    if (listed++ < LIST_LIMIT) process.stderr.write(`${kind === 'missing' ? 'missing' : 'failed'}: id=${p.id ?? '?'} ${p.error}\n`);
+    if (listed++ < LIST_LIMIT) process.stderr.write(scrub(`${kind === 'missing' ? 'missing' : 'failed'}: id=${p.id ?? '?'} ${p.error}`) + '\n');
   };
   const common = {
     token,
@@ -87,7 +89,8 @@ export async function mediaMirrorMain(argv: string[], signal?: AbortSignal): Pro
       ...common,
       access,
       onMapping: (from, to) => {
-        process.stdout.write(`${from} → ${to}\n`);
+        // stdout is for reading (scrubbed, like every printed url); the --map-out file holds the exact urls.
+        process.stdout.write(`${scrub(from)} → ${scrub(to)}\n`);
         mapOut?.add(from, to);
       },
     });
@@ -95,7 +98,7 @@ export async function mediaMirrorMain(argv: string[], signal?: AbortSignal): Pro
     if (listed > LIST_LIMIT) process.stderr.write(`… and ${listed - LIST_LIMIT} more problems\n`);
     if (mapOut) await mapOut.commit();
     out.info(
-      `${r.unavailable.length + r.failed.length ? 'INCOMPLETE' : 'ok'}: ${r.objects} objects from ${inventory.label}: ${r.uploaded} re-uploaded from ${upload} (${fmtBytes(r.bytes)}, access ${access}), ` +
+      `${r.unavailable.length + r.failed.length ? 'INCOMPLETE' : 'ok'}: ${r.objects} objects from ${inventory.label}: ${r.uploaded} re-uploaded from ${upload} (${fmtBytes(r.bytes)}, ${r.uploadedPrivate} of them private), ` +
         `${r.present} already in the store, ${r.unavailable.length} unavailable, ${r.failed.length} failed; ${r.mapped} urls changed` +
         (r.mapped ? (mapOut ? `, mapping written to ${v['map-out']} (apply it with relink-media --map ${v['map-out']})` : ' (save them with --map-out FILE for relink-media --map)') : ''),
     );

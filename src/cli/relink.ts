@@ -10,6 +10,7 @@ import { requireDatabaseUrl } from '../source/url.js';
 import { parse } from './args.js';
 import { fullSpec, MEDIA_FLAGS, MEDIA_USAGE } from './media-common.js';
 import { makeOut } from './output.js';
+import { scrub } from './run.js';
 
 const USAGE = `relink-media (--from PREFIX --to PREFIX | --map FILE) [--confirm] [--json] ${MEDIA_USAGE} [--quiet]`;
 
@@ -49,8 +50,9 @@ export async function relinkMain(argv: string[]): Promise<number> {
     } else {
       out.info(`relinked ${r.changed} ${spec.table} rows of ${db.displayUrl} by ${what}${paths}, in one transaction`);
     }
+    // Urls are not secrets, but a signed url's query may carry one: printed output goes through scrub().
     for (const e of r.examples) {
-      out.info(`  id=${e.id ?? '?'}: ${e.url.old} → ${e.url.new}${e.pathname ? ` (${spec.pathnameColumn}: ${e.pathname.old} → ${e.pathname.new})` : ''}`);
+      out.info(scrub(`  id=${e.id ?? '?'}: ${e.url.old} → ${e.url.new}${e.pathname ? ` (${spec.pathnameColumn}: ${e.pathname.old} → ${e.pathname.new})` : ''}`));
     }
     if (r.matched > r.examples.length) out.info(`  … and ${r.matched - r.examples.length} more`);
     if (r.mode === 'dry-run' && r.matched > 0) out.info('run again with --confirm to apply');
@@ -60,7 +62,7 @@ export async function relinkMain(argv: string[]): Promise<number> {
         matched: r.matched,
         changed: r.changed,
         pathnames: r.pathnames,
-        examples: r.examples,
+        examples: r.examples.map((e) => ({ ...e, url: { old: scrub(e.url.old), new: scrub(e.url.new) } })),
         durationMs: r.durationMs,
       });
     }

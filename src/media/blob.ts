@@ -182,19 +182,22 @@ function trustedForToken(url: URL): boolean {
  * GETs a blob's bytes. The client's own download helper (`get()`) only accepts `*.blob.vercel-storage.com` urls,
  * so this fetches the url head() returned: without credentials for public blobs, with `Authorization: Bearer` for
  * private ones (a `.private.` host, or a 401/403 answer), and only ever to a trusted origin. Returns the response
- * (2xx, body unread); ObjectError('missing') on 404; TransientError on 429/5xx; BackupError AUTH on 401/403.
+ * (2xx, body unread) and whether it needed the token (the blob is private); ObjectError('missing') on 404;
+ * TransientError on 429/5xx; BackupError AUTH on 401/403.
  */
-export async function fetchBlob(urlText: string, token: string, signal?: AbortSignal): Promise<Response> {
+export async function fetchBlob(urlText: string, token: string, signal?: AbortSignal): Promise<{ res: Response; authed: boolean }> {
   const url = new URL(urlText);
   const trusted = trustedForToken(url);
   const auth = { authorization: `Bearer ${token}` };
   const privateHost = url.hostname.endsWith('.private.blob.vercel-storage.com');
-  let res = await fetch(url, { headers: privateHost && trusted ? auth : {}, signal });
-  if ((res.status === 401 || res.status === 403) && !privateHost && trusted) {
+  let authed = privateHost && trusted;
+  let res = await fetch(url, { headers: authed ? auth : {}, signal });
+  if ((res.status === 401 || res.status === 403) && !authed && trusted) {
     await res.body?.cancel();
+    authed = true;
     res = await fetch(url, { headers: auth, signal });
   }
-  if (res.ok) return res;
+  if (res.ok) return { res, authed };
   await res.body?.cancel();
   if (res.status === 404) throw new ObjectError('missing', `${urlText}: download answered 404`);
   if (res.status === 401 || res.status === 403) {

@@ -11,8 +11,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
-import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { appendFile, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { put, type HeadBlobResult } from '@vercel/blob';
@@ -94,14 +94,39 @@ function counter(onBytes: (n: number) => void): Transform {
   });
 }
 
-/** Streams one object to `dest` through a temporary name; returns its size. */
-async function download(h: HeadBlobResult, dest: string, token: string, signal: AbortSignal | undefined, onBytes: (n: number) => void): Promise<number> {
+/**
+ * DIR/.media-mirror-private: the pathnames (one JSON string a line) that needed the token to download, so that
+ * `--upload-from` puts them back private. No pathname can collide with it (mirrorPath refuses `.media-mirror-*`).
+ */
+export const PRIVATE_LIST = '.media-mirror-private';
+
+async function loadPrivateList(dir: string): Promise<Set<string>> {
+  const out = new Set<string>();
+  let text: string;
+  try {
+    text = await readFile(join(dir, PRIVATE_LIST), 'utf8');
+  } catch {
+    return out;
+  }
+  for (const line of text.split('\n')) {
+    if (!line.trim()) continue;
+    try {
+      out.add(JSON.parse(line) as string);
+    } catch {
+      // a torn last line from an interrupted run: that object is downloaded again next time anyway
+    }
+  }
+  return out;
+}
+
+/** Streams one object to `dest` through a temporary name; returns its size and whether it is private. */
+async function download(h: HeadBlobResult, dest: string, token: string, signal: AbortSignal | undefined, onBytes: (n: number) => void): Promise<{ size: number; authed: boolean }> {
   await mkdir(dirname(dest), { recursive: true }).catch((e) => fsFailure(e, dest));
-  const tmp = join(dirname(dest), `.media-mirror-${basename(dest)}.${randomBytes(4).toString('hex')}`);
+  const tmp = join(dirname(dest), `.media-mirror-${randomBytes(6).toString('hex')}.part`);
   const unregister = onInterrupt(() => rm(tmp, { force: true }));
   let written = 0;
   try {
-    const res = await fetchBlob(h.url, token, signal);
+    const { res, authed } = await fetchBlob(h.url, token, signal);
     if (!res.body) throw new TransientError('download answered without a body');
     const body = Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>);
     try {
@@ -114,7 +139,7 @@ async function download(h: HeadBlobResult, dest: string, token: string, signal: 
     }
     if (written !== h.size) throw new TransientError(`download of ${h.pathname} gave ${written} bytes, the store says ${h.size}`);
     await rename(tmp, dest).catch((e) => fsFailure(e, dest));
-    return written;
+    return { size: written, authed };
   } catch (e) {
     await rm(tmp, { force: true });
     onBytes(-written);
@@ -163,9 +188,10 @@ export async function mirrorMedia(inventory: Inventory, dir: string, opts: Mirro
         r.skipped++;
         return;
       }
-      const n = await withRetry(h.pathname, () => download(h, dest, opts.token, opts.signal, (k) => (bytes += k)), { signal: opts.signal, policy });
+      const got = await withRetry(h.pathname, () => download(h, dest, opts.token, opts.signal, (k) => (bytes += k)), { signal: opts.signal, policy });
+      if (got.authed) await appendFile(join(dir, PRIVATE_LIST), `${JSON.stringify(h.pathname)}\n`, { mode: 0o600 });
       r.downloaded++;
-      r.bytes += n;
+      r.bytes += got.size;
     } catch (e) {
       if (!(e instanceof ObjectError)) throw e;
       const p = problem(row, e.message);
@@ -187,6 +213,8 @@ export async function mirrorMedia(inventory: Inventory, dir: string, opts: Mirro
 export interface UploadResult {
   objects: number;
   uploaded: number;
+  /** Of those, put back as private. */
+  uploadedPrivate: number;
   /** Present in the store already. */
   present: number;
   /** Mapping entries reported through onMapping (old url → new url, where they differ). */
@@ -200,7 +228,11 @@ export interface UploadResult {
 }
 
 export interface UploadOptions extends MirrorOptions {
-  access: 'public' | 'private';
+  /**
+   * Access of the re-uploaded objects. 'auto': private when the old url is on a `.private.` Vercel host or the
+   * mirror recorded the object as private (it needed the token to download), public otherwise.
+   */
+  access: 'public' | 'private' | 'auto';
   onMapping?: (oldUrl: string, newUrl: string) => void;
 }
 
@@ -212,8 +244,19 @@ export const storePathname = (row: MediaRow): string | null => row.pathname ?? (
 
 export async function uploadMirror(inventory: Inventory, dir: string, opts: UploadOptions): Promise<UploadResult> {
   const started = Date.now();
-  const r: UploadResult = { objects: 0, uploaded: 0, present: 0, mapped: 0, unavailable: [], failed: [], unreferenced: 0, bytes: 0, durationMs: 0 };
+  const r: UploadResult = { objects: 0, uploaded: 0, uploadedPrivate: 0, present: 0, mapped: 0, unavailable: [], failed: [], unreferenced: 0, bytes: 0, durationMs: 0 };
   let done = 0;
+  const privateSet = opts.access === 'auto' ? await loadPrivateList(dir) : new Set<string>();
+  const accessOf = (row: MediaRow, pathname: string): 'public' | 'private' => {
+    if (opts.access !== 'auto') return opts.access;
+    if (privateSet.has(pathname)) return 'private';
+    try {
+      if (row.url && new URL(row.url).hostname.endsWith('.private.blob.vercel-storage.com')) return 'private';
+    } catch {
+      // not a url: public
+    }
+    return 'public';
+  };
   // Several rows may share one url: report each pair once (a set of the pairs seen, not of the inventory).
   const seen = new Set<string>();
   const map = (oldUrl: string | null, newUrl: string) => {
@@ -250,7 +293,7 @@ export async function uploadMirror(inventory: Inventory, dir: string, opts: Uplo
       const res = await withRetry(
         pathname,
         async () => {
-          const common = { access: opts.access, addRandomSuffix: false, token: opts.token, abortSignal: opts.signal, ...(row.contentType ? { contentType: row.contentType } : {}) };
+          const common = { access: accessOf(row, pathname), addRandomSuffix: false, token: opts.token, abortSignal: opts.signal, ...(row.contentType ? { contentType: row.contentType } : {}) };
           if (size <= BUFFERED_PUT) {
             return put(pathname, await readFile(file), common);
           }
@@ -259,6 +302,7 @@ export async function uploadMirror(inventory: Inventory, dir: string, opts: Uplo
         { signal: opts.signal, policy: opts.policy },
       );
       r.uploaded++;
+      if (accessOf(row, pathname) === 'private') r.uploadedPrivate++;
       r.bytes += size;
       map(row.url, res.url);
     } catch (e) {
