@@ -135,7 +135,15 @@ async function* dumpBlocks(source: Source, p: Plan, opts: BackupOptions, packer:
   let rowsDone = 0;
   let bytes = 0;
   enc.header(p.header);
+  const perTable = p.header.consistency === 'per-table';
   const section = async function* (t: TableInfo, media: boolean) {
+    // per-table: each table (and the media inventory) in a fresh read snapshot, counted inside it.
+    let expected = t.rows;
+    if (perTable && t.dataColumns.length > 0) {
+      await source.endSnapshot();
+      await source.beginSnapshot();
+      expected = Number((await source.query(`SELECT count(*) FROM ${q(t.name)}`))[0]![0]);
+    }
     if (media) enc.mediaStart(t.name, t.dataColumns);
     else enc.tableStart(t.name, t.dataColumns);
     let n = 0;
@@ -143,6 +151,8 @@ async function* dumpBlocks(source: Source, p: Plan, opts: BackupOptions, packer:
       if (opts.signal?.aborted) throw new BackupError('INTERRUPTED', 'backup interrupted: no dump or manifest was left behind');
       const buf = enc.rows(page);
       n += page.length;
+      // Never more rows than counted in the snapshot: fail now rather than write an ever-growing dump.
+      if (n > expected) throw new BackupError('SNAPSHOT', `table "${t.name}" gave more rows than the ${expected} counted: the read snapshot was lost`);
       bytes += buf.length;
       memory.tick(buf.length);
       if (!media) {
@@ -151,9 +161,9 @@ async function* dumpBlocks(source: Source, p: Plan, opts: BackupOptions, packer:
       }
       yield* packer.takeSealed();
     }
-    if (n !== t.rows) {
+    if (n !== expected) {
       // The count and the rows come from one snapshot: a difference means the snapshot was not held.
-      throw new BackupError('SNAPSHOT', `table "${t.name}" changed during the backup (${t.rows} rows counted, ${n} read): the read snapshot was lost`);
+      throw new BackupError('SNAPSHOT', `table "${t.name}" changed during the backup (${expected} rows counted, ${n} read): the read snapshot was lost`);
     }
     if (media) enc.mediaEnd();
     else enc.tableEnd(t.name);

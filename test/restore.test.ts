@@ -9,7 +9,7 @@ import { FORMAT_VERSION } from '../src/format/lines.js';
 import { restore, type RestoreOptions } from '../src/restore.js';
 import { localTargetFactory } from '../src/target/local.js';
 import { backupToFile, dumpLines, gunzipFile, gzip, listDir, rejection, reseal, tempDirs } from './support/dumps.js';
-import { buildNastyDb, diffDumps, dumpDb, PRISMA_MIGRATION_ROWS, replaySchema, type DbDump } from './support/nasty-db.js';
+import { BAD_UTF8, buildNastyDb, diffDumps, dumpDb, MIXED_VALUES, PRISMA_MIGRATION_ROWS, replaySchema, type DbDump } from './support/nasty-db.js';
 
 const dirs = tempDirs('tb-restore-');
 let work: string;
@@ -82,6 +82,36 @@ beforeAll(async () => {
 });
 afterAll(() => dirs.cleanup());
 
+describe('the comparison itself', () => {
+  it('sees storage classes, REAL bits and hidden rowids (so an empty diff means something)', () => {
+    const mixed = source.tables.mixed!.rows.map((r) => r[2]!); // (rowid), id, v
+    expect(mixed).toContainEqual(['real', '8000000000000000']); // -0.0
+    expect(mixed).toContainEqual(['real', '0000000000000001']); // 5e-324
+    expect(mixed).toContainEqual(['real', '3ff0000000000000']); // 1.0
+    expect(mixed).toContainEqual(['integer', '31']); // 1
+    expect(mixed).toContainEqual(['text', '61FFFE62']);
+    expect(mixed).toContainEqual(['text', '610062']);
+    expect(mixed.filter((c) => c[0] === 'blob').map((c) => c[1].length / 2)).toEqual([0, 7, 2 * 1024 * 1024]);
+    expect(source.tables.events!.columns[0]).toBe('(rowid)');
+    expect(source.tables['order items']!.columns[0]).toBe('(rowid)');
+    expect(source.sequence).toEqual([
+      ['AuditLog', '4'],
+      ['Post', '4'],
+      ['User', '5'],
+      ['counters', '4'],
+      ['seq_zero', '0'],
+    ]);
+
+    const copy = join(dirs.make(), 'copy.db');
+    copyFileSync(src, copy);
+    const negZeroId = BigInt(MIXED_VALUES.findIndex((v) => Object.is(v, -0)) + 1);
+    exec(copy, (db) => db.prepare('UPDATE mixed SET v = ? WHERE id = ?').run(0, negZeroId));
+    expect(diffDumps(source, dumpDb(copy)).join('\n')).toMatch(/table mixed row \d+ column v: real:8000000000000000 vs real:0000000000000000/);
+    exec(copy, (db) => db.prepare('UPDATE "_PostToTag" SET rowid = rowid + 100 WHERE rowid = (SELECT max(rowid) FROM "_PostToTag")').run());
+    expect(diffDumps(source, dumpDb(copy)).join('\n')).toMatch(/_PostToTag/);
+  });
+});
+
 describe('restore into an empty target (a file that does not exist)', () => {
   let target: string;
   let result: Awaited<ReturnType<typeof restore>>;
@@ -96,6 +126,9 @@ describe('restore into an empty target (a file that does not exist)', () => {
     expect(result.path).toBe('empty');
     expect(result.verified).toBe(true);
     expect(result.foreignKeyViolations).toEqual({});
+    const plan = Object.fromEntries(result.plan.map((p) => [p.table, p.action]));
+    expect(plan).toMatchObject({ docs: 'create+load', items_fts: 'rebuild', contentless: 'schema-only', old_fts: 'create+load', boxes: 'create+load' });
+    expect(result.warnings.join('\n')).toMatch(/contentless/);
   });
 
   it('holds exactly the source: every cell with its storage class and bytes, REAL bits, rowids, sqlite_sequence, schema, pragmas', () => {
@@ -123,9 +156,23 @@ describe('restore into an empty target (a file that does not exist)', () => {
   it('has a searchable FTS5 index and passes the integrity check', () => {
     expect(query(target, "SELECT rowid FROM docs WHERE docs MATCH 'zebra'")).toEqual([[9n]]);
     expect(query(target, "SELECT rowid FROM docs WHERE docs MATCH 'checksum'")).toEqual([[5n]]);
+    expect(query(target, "SELECT rowid FROM items_fts WHERE items_fts MATCH 'negative'")).toEqual([[-3n]]);
+    expect(query(target, "SELECT rowid FROM old_fts WHERE old_fts MATCH 'fts4'")).toEqual([[3n]]);
+    expect(query(target, 'SELECT id FROM boxes WHERE minX <= 1 AND maxX >= 1')).toEqual([[1n]]);
     exec(target, (db) => db.exec("INSERT INTO docs(docs) VALUES ('integrity-check')"));
     expect(query(target, 'PRAGMA integrity_check')).toEqual([['ok']]);
     expect(query(target, 'PRAGMA foreign_key_check')).toEqual([]);
+  });
+});
+
+describe('restore of a dump read in tiny pages', () => {
+  it('is still exact: keyset pagination over negative, huge and gapped rowids, composite NOCASE keys', async () => {
+    const paged = join(dirs.make(), 'paged.ndjson.gz');
+    await backupToFile(src, paged, { pages: { maxRows: 7, firstRows: 1, targetBytes: 64 } });
+    const target = join(dirs.make(), 'paged.db');
+    await restoreInto(target, paged);
+    expect(diffDumps(source, dumpDb(target))).toEqual([]);
+    expect(query(target, "SELECT rowid FROM items_fts WHERE items_fts MATCH 'gap'")).toEqual([[1000000n]]);
   });
 });
 
@@ -140,6 +187,8 @@ describe('restore into a migrated target', () => {
       db.pragma('journal_mode = WAL');
       db.prepare(`INSERT INTO "Tag" ("id", "name") VALUES ('t1', 'sqlite')`).run();
       db.prepare(`INSERT INTO "User" ("id", "email", "name", "createdAt") VALUES (1, 'Ada@Example.com', 'Ada', 1704067200000)`).run();
+      // A seeded TEXT that is not UTF-8 is still recognised as the dump's row.
+      db.prepare('INSERT INTO mixed (id, v) VALUES (?, CAST(? AS TEXT))').run(BigInt(MIXED_VALUES.length + 1), BAD_UTF8);
       // …and a row of a table without a primary key, at a different hidden rowid than in the dump.
       db.pragma('foreign_keys = OFF');
       db.prepare(`INSERT INTO "_PostToTag" ("A", "B") VALUES (2, 't1')`).run();
@@ -153,6 +202,7 @@ describe('restore into a migrated target', () => {
     expect(result.verified).toBe(true);
     const plan = Object.fromEntries(result.plan.map((p) => [p.table, p]));
     expect(plan.Tag).toMatchObject({ action: 'load', targetRows: 1 });
+    expect(plan.mixed).toMatchObject({ action: 'load', targetRows: 1 });
     expect(plan._prisma_migrations).toMatchObject({ action: 'keep-target' });
   });
 
@@ -250,10 +300,17 @@ describe('refusals leave the target exactly as it was', () => {
 
   it('a dump with a flipped bit', async () => {
     const bytes = Buffer.from(readFileSync(dump));
-    bytes[Math.floor(bytes.length / 2)]! ^= 0x10;
+    // Three places, so that one landing in a gzip header field zlib ignores (MTIME, OS) cannot hide the damage.
+    for (const at of [0.3, 0.5, 0.7]) bytes[Math.floor(bytes.length * at)]! ^= 0x10;
     const flipped = join(dirs.make(), 'flipped.gz');
     writeFileSync(flipped, bytes);
     await refused(flipped, 'CORRUPT', { existing: spare });
+  });
+
+  it('a dump with bytes appended after its last gzip member', async () => {
+    const junk = join(dirs.make(), 'junk.gz');
+    writeFileSync(junk, Buffer.concat([readFileSync(dump), Buffer.from('appended junk')]));
+    await refused(junk, 'CORRUPT', { existing: spare });
   });
 
   it('a dump whose rows were changed and re-gzipped, naming the table', async () => {
@@ -298,6 +355,16 @@ describe('refusals leave the target exactly as it was', () => {
   it('a NOT NULL column without default in the target: rolled back, the target unchanged, the table named', async () => {
     const target = migratedTarget('notnull.db', (sql, name) => (name === 'order items' ? sql.replace('"rowid" TEXT)', '"rowid" TEXT, "extra" TEXT NOT NULL)') : sql));
     await refused(dump, 'CONSTRAINT', { existing: target, missing: false, message: /table "order items": .*NOT NULL/ });
+  });
+
+  it('a load that fails in a target it created removes that target again', async () => {
+    // A forged dump (every checksum and count recomputed) holding a duplicate primary key: only the load sees it.
+    const lines = dumpLines(gunzipFile(dump));
+    const i = lines.findIndex((l) => l.startsWith('[') && l.includes('"t1","sqlite"'));
+    lines.splice(i, 0, lines[i]!);
+    const forged = join(dirs.make(), 'forged.gz');
+    writeFileSync(forged, gzip(reseal(lines, { headerCounts: true })));
+    await refused(forged, 'CONSTRAINT', { message: /table "Tag": .*UNIQUE/ });
   });
 
   it('the spare target was never touched', () => {

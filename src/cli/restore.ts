@@ -72,6 +72,7 @@ function report(r: RestoreResult, source: string, out: ReturnType<typeof makeOut
     'keep-target': "keep the target's own rows",
     sequence: 'restore AUTOINCREMENT counters',
     rebuild: 'rebuild from its content table',
+    'schema-only': 'schema only (its data cannot be dumped; see the warning)',
   };
   out.info(`${r.mode === 'dry-run' ? 'dry run' : 'restored'}: ${source} → ${r.target} (${r.path === 'empty' ? 'empty target: schema created from the dump' : 'migrated target: data loaded into its tables'})`);
   out.info(r.source === 'dump' ? '  the dump verified: checksums, counts and trailer hold' : '  the legacy JSON backup parsed: its shape, tables and columns fit the target (it carries no checksums)');

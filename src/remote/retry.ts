@@ -48,6 +48,7 @@ const CONNECT_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'E
 /** Failures no retry can fix. */
 const PERMANENT_CODES = new Set([
   'ENOTFOUND',
+  'BAD_PORT',
   'ERR_INVALID_URL',
   'ERR_TLS_CERT_ALTNAME_INVALID',
   'CERT_HAS_EXPIRED',
@@ -68,6 +69,7 @@ const REASONS: Record<string, string> = {
   EHOSTUNREACH: 'host unreachable',
   ENETUNREACH: 'network unreachable',
   TIMEOUT: 'request timed out',
+  BAD_PORT: 'the port is one that fetch refuses to connect to',
 };
 
 /** The most specific error code in an error's cause chain (undici wraps socket errors in "fetch failed"). */
@@ -77,6 +79,8 @@ export function networkCode(e: unknown): string | undefined {
     const err = cur as { code?: unknown; name?: unknown; cause?: unknown; errors?: unknown[] };
     if (err.name === 'TimeoutError' || err.name === 'AbortError') return 'TIMEOUT';
     if (typeof err.code === 'string' && err.code !== 'ERR_ASSERTION') return err.code;
+    // undici refuses the Fetch standard's blocked ports (1, 9, 25, …) before connecting.
+    if ((err as Error).message === 'bad port') return 'BAD_PORT';
     if (Array.isArray(err.errors) && err.errors.length > 0) cur = err.errors[0];
     else cur = err.cause;
   }

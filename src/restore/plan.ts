@@ -3,6 +3,7 @@
  * (empty: create the schema; migrated: load into existing empty tables), and what it must refuse.
  */
 import type { HeaderLine, TableInfo } from '../format/lines.js';
+import { ftsContentOption } from '../source/schema.js';
 import { PRISMA_MIGRATIONS, type TargetState } from './target-state.js';
 
 export type TableAction = 'create+load' | 'load' | 'keep-target' | 'sequence' | 'rebuild' | 'schema-only';
@@ -50,13 +51,18 @@ export function planRestore(
   const seedCheck: string[] = [];
   for (const info of header.tables) {
     if (!chosen(info.name)) continue;
-    const external = info.kind === 'virtual' && info.dataColumns.length === 0;
+    // A virtual table without data of its own: an external-content FTS index is rebuilt from its content table;
+    // anything else (contentless FTS, modules we cannot read) gets its schema only.
+    const noData = info.kind === 'virtual' && info.dataColumns.length === 0;
+    const sql = noData ? (header.schema.find((o) => o.type === 'table' && o.name === info.name)?.sql ?? '') : '';
+    const rebuild = noData && (info.module ?? '').startsWith('fts') && ftsContentOption(sql) === 'external';
+    const external: TableAction | null = noData ? (rebuild ? 'rebuild' : 'schema-only') : null;
     if (info.name === 'sqlite_sequence') {
       tables.push({ info, action: 'sequence', targetRows: 0, rowidName: null });
       continue;
     }
     if (path === 'empty') {
-      tables.push({ info, action: external ? 'rebuild' : 'create+load', targetRows: 0, rowidName: info.rowidColumn ? info.dataColumns[0]! : null });
+      tables.push({ info, action: external ?? 'create+load', targetRows: 0, rowidName: info.rowidColumn ? info.dataColumns[0]! : null });
       continue;
     }
     const existing = state.tables.get(info.name);
@@ -78,7 +84,7 @@ export function planRestore(
       clear.push(info.name);
       if (!opts.clean) seedCheck.push(info.name);
     }
-    tables.push({ info, action: external ? 'rebuild' : 'load', targetRows: existing.rows, rowidName });
+    tables.push({ info, action: external ?? 'load', targetRows: existing.rows, rowidName });
   }
 
   if (path === 'migrated') {

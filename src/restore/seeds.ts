@@ -4,7 +4,8 @@
  * restore refuses (unless --clean). The target's rows are few, so they are held as a multiset of encoded tuples
  * and ticked off while the verify pass streams the dump.
  */
-import { encodeCell } from '../format/values.js';
+import { isUtf8 } from 'node:buffer';
+import { encodeCell, TextBytes } from '../format/values.js';
 import type { TableInfo } from '../format/lines.js';
 import { q } from '../source/sql.js';
 import type { Target } from '../target/types.js';
@@ -22,11 +23,31 @@ export interface SeedCheck {
 
 const valueColumns = (info: TableInfo) => (info.rowidColumn ? info.dataColumns.slice(1) : info.dataColumns);
 
+/**
+ * A TEXT cell read as its bytes (drivers decode TEXT that is not UTF-8 lossily, and the dump keeps such TEXT
+ * exactly as {"t":...}): back to the string, or TextBytes when the bytes are not UTF-8.
+ */
+function exactTextCell(v: unknown): unknown {
+  if (v === null || typeof v !== 'object' || v instanceof TextBytes) return v; // already a string / exact
+  const buf = Buffer.isBuffer(v) ? v : Buffer.from(v as ArrayBuffer);
+  return isUtf8(buf) ? buf.toString('utf8') : new TextBytes(buf);
+}
+
 export async function loadSeedCheck(target: Target, infos: TableInfo[]): Promise<SeedCheck> {
   const pending = new Map<string, Map<string, number>>();
+  // TEXT bytes are UTF-8 only in a UTF-8 database (libSQL's only encoding; a local file may be UTF-16).
+  const utf8 = infos.length > 0 && String((await target.query('SELECT encoding FROM pragma_encoding'))[0]?.[0]) === 'UTF-8';
   for (const info of infos) {
     const cols = valueColumns(info);
-    const rows = await target.query(`SELECT ${cols.map(q).join(', ')} FROM ${q(info.name)}`);
+    let rows: unknown[][];
+    if (utf8) {
+      // Each cell with its storage class; TEXT as its bytes, so that TEXT which is not UTF-8 compares exactly.
+      const select = cols.map((c) => `typeof(${q(c)}), CASE WHEN typeof(${q(c)}) = 'text' THEN CAST(${q(c)} AS BLOB) ELSE ${q(c)} END`);
+      const raw = await target.query(`SELECT ${select.join(', ')} FROM ${q(info.name)}`);
+      rows = raw.map((r) => cols.map((_, i) => (r[2 * i] === 'text' ? exactTextCell(r[2 * i + 1]) : r[2 * i + 1])));
+    } else {
+      rows = await target.query(`SELECT ${cols.map(q).join(', ')} FROM ${q(info.name)}`);
+    }
     const bag = new Map<string, number>();
     for (const r of rows) {
       const key = r.map(encodeCell).join(',');

@@ -28,7 +28,7 @@ function virtualModule(sql: string): string {
 }
 
 /** FTS5 with content='' (contentless) or content=<table> (external content) holds no data of its own. */
-function ftsContentOption(sql: string): 'own' | 'external' | 'contentless' {
+export function ftsContentOption(sql: string): 'own' | 'external' | 'contentless' {
   const m = /\bcontent\s*=\s*('(?:[^']|'')*'|"(?:[^"]|"")*"|[A-Za-z0-9_]+)/i.exec(sql);
   if (!m) return 'own';
   const value = m[1]!.replace(/^['"]|['"]$/g, '');

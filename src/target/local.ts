@@ -36,8 +36,9 @@ function openLocalTarget(path: string): Target {
   try {
     db = new Database(path);
     db.pragma('busy_timeout = 10000');
+    db.prepare('SELECT count(*) FROM sqlite_schema').get();
   } catch (e) {
-    throw new BackupError('NOT_FOUND', `cannot open the target ${path}: ${(e as Error).message}`);
+    throw new BackupError('REFUSED', `the target ${path} is not a readable SQLite/libSQL database (${(e as Error).message})`);
   }
   const readers = new Map<string, Stmt>();
   const inserts = new Map<string, Stmt>();

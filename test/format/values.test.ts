@@ -166,6 +166,10 @@ describe('typed cell encoding', () => {
       { b: 'not base64!' },
       { b: 'QQ' }, // unpadded
       { t: '@@@@' },
+      { b: 'QQ!!' },
+      { b: 'QU=D' },
+      { b: '====' },
+      { t: 'QUJD\n' },
       1e20, // an integral bare number beyond 2^53 is never written: the exact form is {"i":...}
       -1e300,
     ];

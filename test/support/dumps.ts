@@ -66,9 +66,22 @@ export const dumpLines = (ndjson: Buffer | string): string[] => {
 
 /**
  * Recomputes every checksum (table end lines and the trailer) of an edited dump, so that the edit is the only
- * thing wrong with it. Row counts in end lines are recomputed too unless `keepCounts`.
+ * thing wrong with it. Row counts in end lines and the trailer are recomputed too unless `keepCounts`; the header's
+ * per-table counts only with `headerCounts` (a forged dump that is consistent throughout).
  */
-export function reseal(lines: string[], opts: { keepCounts?: boolean } = {}): Buffer {
+export function reseal(lines: string[], opts: { keepCounts?: boolean; headerCounts?: boolean } = {}): Buffer {
+  // Rows per table section, for the header's counts.
+  const counted = new Map<string, number>();
+  let open: string | null = null;
+  for (const line of lines) {
+    if (line.startsWith('[')) {
+      if (open !== null) counted.set(open, (counted.get(open) ?? 0) + 1);
+    } else {
+      const o = JSON.parse(line) as { type: string; name: string };
+      open = o.type === 'table' ? o.name : null;
+      if (open !== null) counted.set(open, 0);
+    }
+  }
   const out: string[] = [];
   const whole = createHash('sha256');
   let section: { hash: ReturnType<typeof createHash>; rows: number } | null = null;
@@ -82,7 +95,10 @@ export function reseal(lines: string[], opts: { keepCounts?: boolean } = {}): Bu
       section!.rows++;
     } else {
       const o = JSON.parse(line) as Record<string, unknown>;
-      if (o.type === 'table' || o.type === 'media') section = { hash: createHash('sha256'), rows: 0 };
+      if (o.type === 'header' && opts.headerCounts) {
+        for (const t of o.tables as { name: string; rows: number }[]) if (counted.has(t.name)) t.rows = counted.get(t.name)!;
+        text = JSON.stringify(o);
+      } else if (o.type === 'table' || o.type === 'media') section = { hash: createHash('sha256'), rows: 0 };
       else if (o.type === 'end' || o.type === 'media-end') {
         o.sha256 = section!.hash.digest('hex');
         if (!opts.keepCounts) o.rows = section!.rows;

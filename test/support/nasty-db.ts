@@ -6,7 +6,6 @@
  * including storage classes, REAL bits and rowids.
  */
 import Database from 'better-sqlite3';
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 
 /** Deterministic bytes (xorshift32): big blobs that do not compress to nothing, identical on every run. */
@@ -105,6 +104,10 @@ CREATE TABLE gen (
 CREATE TABLE "order items" ("select" TEXT, "a""b" INTEGER, "with space" REAL, "rowid" TEXT);
 CREATE INDEX "order items by select" ON "order items" ("select");
 CREATE VIRTUAL TABLE docs USING fts5(title, body);
+CREATE VIRTUAL TABLE items_fts USING fts5(name, content='items', content_rowid='id');
+CREATE VIRTUAL TABLE contentless USING fts5(body, content='');
+CREATE VIRTUAL TABLE old_fts USING fts4(body);
+CREATE VIRTUAL TABLE boxes USING rtree(id, minX, maxX, minY, maxY);
 CREATE VIEW item_totals AS SELECT name, price * qty AS total FROM items;
 ${PRISMA_MIGRATIONS_SQL};
 CREATE TABLE "User" (
@@ -215,6 +218,8 @@ function fill(db: Database.Database, opts: NastyOptions) {
   it.run(1_000_000n, 'gap', 99.99, null);
   it.run(2n ** 40n, 'big', null, 7n);
 
+  db.exec("INSERT INTO items_fts (items_fts) VALUES ('rebuild')"); // external content: indexed from items
+
   // INTEGER PRIMARY KEY DESC is not a rowid alias: the hidden rowid differs from id.
   const dk = db.prepare('INSERT INTO desc_keyed (rowid, id, label) VALUES (?, ?, ?)');
   dk.run(100n, 1n, 'first');
@@ -236,6 +241,9 @@ function fill(db: Database.Database, opts: NastyOptions) {
   kv.run('beta', 'X', 'upper');
   kv.run('Gamma', 'é', Buffer.from([1, 2, 3]));
   kv.run('', '', null);
+  // A TEXT key that is not UTF-8 (drivers decode it lossily: paging must use its exact bytes), with such a value.
+  db.prepare('INSERT INTO kv (ns, k, v) VALUES (?, CAST(? AS TEXT), CAST(? AS TEXT))').run('beta', BAD_UTF8, BAD_UTF8_2);
+  db.prepare('INSERT INTO kv (ns, k, v) VALUES (?, CAST(? AS TEXT), ?)').run('beta', Buffer.from([0x61, 0xfe]), 'next to it');
 
   // STRICT.
   const st = db.prepare('INSERT INTO strict_t (id, i, r, t, b, a) VALUES (?, ?, ?, ?, ?, ?)');
@@ -261,6 +269,10 @@ function fill(db: Database.Database, opts: NastyOptions) {
   docs.run(1n, 'Backups', 'A streaming backup of a libSQL database');
   docs.run(5n, 'Restores', 'Restore checks every checksum before loading');
   docs.run(9n, 'Unicode', 'naïve café 🎉 zebra');
+
+  // Other virtual tables: contentless FTS5 (schema only, left empty so the copy stays exact), FTS4, R*Tree.
+  db.prepare('INSERT INTO old_fts (rowid, body) VALUES (?, ?)').run(3n, 'an fts4 document');
+  db.prepare('INSERT INTO boxes VALUES (?, ?, ?, ?, ?)').run(1n, 0.5, 2.5, -1.0, 1.0);
 
   // Prisma-shaped tables.
   const pm = db.prepare(
@@ -476,9 +488,4 @@ export function diffDumps(a: DbDump, b: DbDump, opts: { ignoreTables?: string[];
     out.push(`pragmas: ${JSON.stringify(a.pragmas)} vs ${JSON.stringify(b.pragmas)}`);
   }
   return out;
-}
-
-/** SHA-256 of a file's bytes (for "untouched byte for byte"). */
-export function fileDigest(bytes: Buffer): string {
-  return createHash('sha256').update(bytes).digest('hex');
 }

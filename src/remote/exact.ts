@@ -1,0 +1,278 @@
+/**
+ * Exact values over Hrana/HTTP, in both directions.
+ *
+ * Reading: some stored values cannot travel as themselves.
+ *   - A REAL ±Infinity is serialised by sqld (serde_json) as JSON `null`; @libsql/client then fails the *whole*
+ *     response with HRANA_PROTO_ERROR and closes the stream — inside a snapshot that loses the snapshot.
+ *   - TEXT that is not valid UTF-8 makes sqld fail the whole request (HTTP 500, `String::from_utf8`), which also
+ *     drops the stream.
+ * So every read query is wrapped: `WITH __hx(c0..cN) AS (<query>) SELECT <cell>…, <flags> FROM __hx`, where a cell
+ * that is TEXT containing NUL or any byte ≥ 0x80 is sent as its bytes (CAST AS BLOB), a ±Infinity is sent as NULL,
+ * and a per-row flag string (`''` for rows without BLOBs or infinities) says which cells to read differently: `b3,`
+ * column 3 is a real BLOB (any other byte cell is TEXT sent as bytes), `p1,`/`n1,` +/-Infinity in column 1. The
+ * UTF-8 scan (instr + GLOB) runs once per TEXT cell; the flags only use typeof(). TEXT bytes are decoded in JS:
+ * valid UTF-8 → string, else TextBytes. (Plain
+ * ASCII text without NUL, the common case, travels as JSON text; SQLite has no UTF-8 validity test, so any
+ * non-ASCII text takes the byte path, which is exact for every case.)
+ *
+ * Writing: the client sends every JS number as a JSON float and formats it with `"" + n`, so -0 arrives as +0, and
+ * it refuses ±Infinity. Such cells are written as SQL literals (`-0.0`, `9e999`, `-9e999`); TEXT that is not UTF-8
+ * (TextBytes) as `CAST(? AS TEXT)` with a blob argument; integers as bigint (INTEGER), other numbers as floats.
+ */
+import { isUtf8 } from 'node:buffer';
+import { BackupError } from '../errors.js';
+import { TextBytes } from '../format/values.js';
+
+// ----------------------------------------------------------------------------------------------------------------
+// A small SQL tokenizer: enough to find the select list and the positional `?` placeholders.
+// ----------------------------------------------------------------------------------------------------------------
+
+interface Tok {
+  kind: 'word' | 'quoted' | 'string' | 'param' | 'punct';
+  text: string;
+  start: number;
+  end: number;
+}
+
+function tokenize(sql: string): Tok[] {
+  const out: Tok[] = [];
+  let i = 0;
+  const n = sql.length;
+  while (i < n) {
+    const c = sql[i]!;
+    if (/\s/.test(c)) {
+      i++;
+      continue;
+    }
+    if (c === '-' && sql[i + 1] === '-') {
+      const nl = sql.indexOf('\n', i);
+      i = nl < 0 ? n : nl + 1;
+      continue;
+    }
+    if (c === '/' && sql[i + 1] === '*') {
+      const e = sql.indexOf('*/', i + 2);
+      i = e < 0 ? n : e + 2;
+      continue;
+    }
+    const start = i;
+    if (c === "'" || c === '"' || c === '`') {
+      i++;
+      while (i < n) {
+        if (sql[i] === c) {
+          if (sql[i + 1] === c) i += 2;
+          else break;
+        } else i++;
+      }
+      i++;
+      out.push({ kind: c === "'" ? 'string' : 'quoted', text: sql.slice(start, i), start, end: i });
+      continue;
+    }
+    if (c === '[') {
+      const e = sql.indexOf(']', i);
+      i = e < 0 ? n : e + 1;
+      out.push({ kind: 'quoted', text: sql.slice(start, i), start, end: i });
+      continue;
+    }
+    if (c === '?' || c === ':' || c === '@' || c === '$') {
+      i++;
+      while (i < n && /[A-Za-z0-9_]/.test(sql[i]!)) i++;
+      out.push({ kind: 'param', text: sql.slice(start, i), start, end: i });
+      continue;
+    }
+    if (/[A-Za-z0-9_\u0080-\uffff]/.test(c)) {
+      while (i < n && /[A-Za-z0-9_$\u0080-\uffff.]/.test(sql[i]!) && !(sql[i] === '.' && !/[0-9]/.test(c))) i++;
+      out.push({ kind: 'word', text: sql.slice(start, i), start, end: i });
+      continue;
+    }
+    i++;
+    out.push({ kind: 'punct', text: c, start, end: i });
+  }
+  return out;
+}
+
+const CLAUSE_END = new Set(['FROM', 'WHERE', 'GROUP', 'HAVING', 'ORDER', 'LIMIT', 'UNION', 'INTERSECT', 'EXCEPT', 'WINDOW']);
+
+/**
+ * The number of result columns of a plain `SELECT a, b, f(c) FROM …`, or null when it cannot be told from the text
+ * (a `*` in the select list, `WITH`, `VALUES`, not a SELECT).
+ */
+export function selectColumnCount(sql: string): number | null {
+  const toks = tokenize(sql);
+  if (toks[0]?.kind !== 'word' || toks[0].text.toUpperCase() !== 'SELECT') return null;
+  let i = 1;
+  const up = (t: Tok | undefined) => (t?.kind === 'word' ? t.text.toUpperCase() : '');
+  if (up(toks[i]) === 'DISTINCT' || up(toks[i]) === 'ALL') i++;
+  let depth = 0;
+  let count = 1;
+  let prev: Tok | undefined;
+  for (; i < toks.length; i++) {
+    const t = toks[i]!;
+    if (t.text === '(') depth++;
+    else if (t.text === ')') depth--;
+    else if (depth === 0) {
+      if (t.kind === 'word' && CLAUSE_END.has(t.text.toUpperCase())) break;
+      if (t.text === ';') break;
+      if (t.text === ',') count++;
+      if (t.text === '*' && (!prev || prev.text === ',' || prev.text === '.' || /^(SELECT|DISTINCT|ALL)$/i.test(prev.text))) return null;
+    }
+    prev = t;
+  }
+  return count;
+}
+
+/** Is this a statement that returns rows we should read exactly (SELECT / WITH … SELECT / VALUES)? */
+export function isReadQuery(sql: string): boolean {
+  return /^\s*(select|with|values)\b/i.test(sql);
+}
+
+// ----------------------------------------------------------------------------------------------------------------
+// Reading
+// ----------------------------------------------------------------------------------------------------------------
+
+/** Any TEXT byte outside 0x01..0x7F (GLOB sees text up to the first NUL; instr() finds the NUL itself). */
+const NON_ASCII = `('*[^'||char(1)||'-'||char(127)||']*')`;
+
+function cellExpr(c: string): string {
+  return (
+    `CASE WHEN typeof(${c})='text' AND (instr(${c},char(0))>0 OR ${c} GLOB ${NON_ASCII}) THEN CAST(${c} AS BLOB) ` +
+    `WHEN typeof(${c})='real' AND abs(${c})=9e999 THEN NULL ELSE ${c} END`
+  );
+}
+
+/**
+ * The flags say what the cells cannot: which BYTE cells really are BLOBs (every other byte cell is TEXT sent as its
+ * bytes) and which NULLs are ±Infinity. Only cheap tests here: the UTF-8 scan runs once per cell, in cellExpr.
+ */
+function flagExpr(c: string, i: number): string {
+  return (
+    `CASE typeof(${c}) WHEN 'blob' THEN 'b${i},' ` +
+    `WHEN 'real' THEN CASE WHEN ${c}=9e999 THEN 'p${i},' WHEN ${c}=-9e999 THEN 'n${i},' ELSE '' END ELSE '' END`
+  );
+}
+
+/** The exact projection of `n` columns named c0..c(n-1): the cells, then the flags column `__f`. */
+export function exactProjection(n: number, name = (i: number) => `c${i}`): string {
+  const cells: string[] = [];
+  const flags: string[] = [];
+  for (let i = 0; i < n; i++) {
+    cells.push(`${cellExpr(name(i))} AS c${i}`);
+    flags.push(flagExpr(name(i), i));
+  }
+  return `${cells.join(', ')}, ${flags.length ? flags.join(' || ') : "''"} AS __f`;
+}
+
+/** `sql` (a read query with `n` result columns) wrapped so that every cell arrives exactly. */
+export function wrapExact(sql: string, n: number): string {
+  const inner = sql.replace(/[\s;]+$/, '');
+  const names = Array.from({ length: n }, (_, i) => `c${i}`).join(', ');
+  return `WITH __hx(${names}) AS (\n${inner}\n) SELECT ${exactProjection(n)} FROM __hx`;
+}
+
+const toBuffer = (v: unknown): Buffer =>
+  Buffer.isBuffer(v) ? v : v instanceof ArrayBuffer ? Buffer.from(v) : Buffer.from((v as Uint8Array).buffer, (v as Uint8Array).byteOffset, (v as Uint8Array).byteLength);
+
+const isBytes = (v: unknown) => v instanceof ArrayBuffer || v instanceof Uint8Array;
+
+/** Rows of an exact query (n cells + flags, array-like) → plain arrays of exact values. */
+export function decodeExactRows(rows: ArrayLike<unknown>[], n: number): unknown[][] {
+  const out = new Array<unknown[]>(rows.length);
+  for (let r = 0; r < rows.length; r++) {
+    const row = rows[r]!;
+    const vals = new Array<unknown>(n);
+    let bytes = false;
+    for (let i = 0; i < n; i++) {
+      const v = row[i];
+      vals[i] = v;
+      if (isBytes(v)) bytes = true;
+    }
+    const flags = row[n];
+    let blobs: number[] | null = null;
+    if (typeof flags === 'string' && flags.length > 0) {
+      for (const f of flags.split(',')) {
+        if (!f) continue;
+        const i = Number(f.slice(1));
+        if (f[0] === 'b') (blobs ??= []).push(i);
+        else if (f[0] === 'p') vals[i] = Infinity;
+        else if (f[0] === 'n') vals[i] = -Infinity;
+      }
+    }
+    if (bytes) {
+      // Byte cells not flagged as BLOB are TEXT that travelled as its bytes.
+      for (let i = 0; i < n; i++) {
+        if (!isBytes(vals[i]) || blobs?.includes(i)) continue;
+        const b = toBuffer(vals[i]);
+        vals[i] = isUtf8(b) ? b.toString('utf8') : new TextBytes(b);
+      }
+    }
+    out[r] = vals;
+  }
+  return out;
+}
+
+/** Rows as plain arrays (no flags column). */
+export function plainRows(rows: ArrayLike<unknown>[]): unknown[][] {
+  return rows.map((row) => Array.prototype.slice.call(row) as unknown[]);
+}
+
+// ----------------------------------------------------------------------------------------------------------------
+// Writing
+// ----------------------------------------------------------------------------------------------------------------
+
+/**
+ * How one value is written: a SQL fragment (normally `?`) and its argument (none for literals). `TextBytes` →
+ * `CAST(? AS TEXT)`; -0 / ±Infinity → literals; bigint stays bigint (INTEGER); Buffer/ArrayBuffer → BLOB.
+ */
+export function bindValue(v: unknown): [string, unknown] | [string] {
+  if (typeof v === 'number') {
+    if (v === Infinity) return ['9e999'];
+    if (v === -Infinity) return ['-9e999'];
+    if (Number.isNaN(v)) return ['NULL'];
+    if (Object.is(v, -0)) return ['-0.0'];
+    return ['?', v];
+  }
+  if (v instanceof TextBytes) return ['CAST(? AS TEXT)', v.bytes];
+  if (v instanceof ArrayBuffer) return ['?', new Uint8Array(v)];
+  if (typeof v === 'boolean') return ['?', v ? 1n : 0n];
+  return ['?', v];
+}
+
+const isSpecial = (v: unknown) =>
+  v instanceof TextBytes || v instanceof ArrayBuffer || typeof v === 'boolean' || (typeof v === 'number' && (!Number.isFinite(v) || Object.is(v, -0)));
+
+/**
+ * Binds `args` to the positional `?` placeholders of `sql`, rewriting a placeholder when its value must travel as a
+ * literal or a CAST (see bindValue). SQL without such values is returned unchanged.
+ */
+export function bindExact(sql: string, args: readonly unknown[]): { sql: string; args: unknown[] } {
+  if (!args.some(isSpecial)) return { sql, args: args as unknown[] };
+  const params = tokenize(sql).filter((t) => t.kind === 'param');
+  if (params.length !== args.length || params.some((p) => p.text !== '?')) {
+    throw new BackupError('INTERNAL', 'a special value (non-UTF-8 text, -0.0 or ±Infinity) must be bound to a plain "?" placeholder');
+  }
+  let out = '';
+  let pos = 0;
+  const outArgs: unknown[] = [];
+  params.forEach((p, k) => {
+    const [frag, ...arg] = bindValue(args[k]);
+    out += sql.slice(pos, p.start) + frag;
+    pos = p.end;
+    if (arg.length) outArgs.push(arg[0]);
+  });
+  return { sql: out + sql.slice(pos), args: outArgs };
+}
+
+/** Rough size of a value in the client's JSON request encoding (for byte-bounded batches). */
+export function jsonValueBytes(v: unknown): number {
+  if (v === null || v === undefined) return 16;
+  switch (typeof v) {
+    case 'bigint':
+      return 40;
+    case 'number':
+      return 42;
+    case 'string':
+      return 30 + v.length * 1.2;
+  }
+  if (v instanceof TextBytes) return 50 + v.bytes.length * 1.34;
+  if (v instanceof ArrayBuffer || ArrayBuffer.isView(v)) return 32 + (v as ArrayBuffer).byteLength * 1.34;
+  return 40;
+}

@@ -1,0 +1,118 @@
+/**
+ * One server-side stream holding a transaction (a read snapshot, or a restore's load), through @libsql/client's
+ * `client.transaction()`: every statement runs on that stream, in order.
+ *
+ * Keep-alive: sqld drops a stream that has been idle for ~10 s (Turso documents ~5 s for interactive transactions),
+ * and with it the transaction. While the caller is busy elsewhere (a slow sink applying backpressure, a long local
+ * decode), a timer sends `SELECT 1` on the transaction whenever nothing was sent or received for `keepAliveMs`.
+ * Pings only go out when no statement is in flight, so they never delay real work by more than one small request.
+ *
+ * Loss detection: the client closes the stream on any HTTP-level failure (expired stream, a refused replay, a
+ * protocol error, an unreachable host after retries). From then on every call fails with the error that lost it —
+ * never silently continued on a new stream. Statement errors (SQL errors, RESPONSE_TOO_LARGE) leave the stream
+ * usable and are only passed on.
+ */
+import type { Client, InStatement, ResultSet, Transaction, TransactionMode } from '@libsql/client';
+import { classifyRemote, type RemoteFailure } from './errors.js';
+
+export class TxSession {
+  private lostCause: unknown = undefined;
+  private lostFailure: RemoteFailure | null = null;
+  private pending = 0;
+  private lastActivity = Date.now();
+  private timer: NodeJS.Timeout | null = null;
+  private finished = false;
+  /** Keep-alive pings sent (tests, diagnostics). */
+  pings = 0;
+
+  private constructor(
+    private readonly tx: Transaction,
+    private readonly keepAliveMs: number,
+  ) {}
+
+  /** Opens the transaction with `first` (sent together with the BEGIN) and starts the keep-alive. */
+  static async open(client: Client, mode: TransactionMode, first: InStatement[], keepAliveMs: number): Promise<{ session: TxSession; results: ResultSet[] }> {
+    const tx = await client.transaction(mode);
+    const session = new TxSession(tx, keepAliveMs);
+    try {
+      const results = await session.batch(first);
+      session.startKeepAlive();
+      return { session, results };
+    } catch (e) {
+      session.close();
+      throw e;
+    }
+  }
+
+  /** The failure that lost the stream, if it is lost. */
+  get lost(): RemoteFailure | null {
+    return this.lostFailure;
+  }
+
+  get busy(): boolean {
+    return this.pending > 0;
+  }
+
+  /** Runs statements on the stream in one request (each after the previous one succeeded). */
+  async batch(stmts: InStatement[]): Promise<ResultSet[]> {
+    if (this.lostCause !== undefined) throw this.lostCause;
+    this.pending++;
+    this.lastActivity = Date.now();
+    try {
+      return await this.tx.batch(stmts);
+    } catch (e) {
+      const f = classifyRemote(e);
+      if (this.tx.closed || f.kind === 'stream' || f.kind === 'unavailable' || f.kind === 'auth') {
+        if (this.lostCause === undefined) {
+          this.lostCause = e;
+          this.lostFailure = f;
+        }
+        this.stopKeepAlive();
+      }
+      throw e;
+    } finally {
+      this.pending--;
+      this.lastActivity = Date.now();
+    }
+  }
+
+  /** COMMIT and close the stream. */
+  async commit(): Promise<void> {
+    this.stopKeepAlive();
+    this.finished = true;
+    if (this.lostCause !== undefined) throw this.lostCause;
+    await this.tx.commit();
+  }
+
+  /** Closes the stream; the server rolls back whatever it had open. */
+  close(): void {
+    this.stopKeepAlive();
+    this.finished = true;
+    try {
+      this.tx.close();
+    } catch {
+      /* already closed */
+    }
+  }
+
+  private startKeepAlive(): void {
+    if (this.keepAliveMs <= 0 || this.finished) return;
+    const every = Math.max(20, Math.min(250, Math.floor(this.keepAliveMs / 4)));
+    this.timer = setInterval(() => this.tick(), every);
+    this.timer.unref();
+  }
+
+  private stopKeepAlive(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  private tick(): void {
+    if (this.finished || this.lostCause !== undefined || this.pending > 0) return;
+    if (Date.now() - this.lastActivity < this.keepAliveMs) return;
+    this.pings++;
+    this.batch(['SELECT 1']).catch(() => {
+      /* recorded as the loss; the next real call reports it */
+    });
+  }
+}
