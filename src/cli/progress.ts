@@ -25,7 +25,9 @@ export function makeProgress(opts: { quiet?: boolean; unit?: string; intervalMs?
     const eta = rate > 0 && s.total > s.done ? `, ETA ${Math.ceil((s.total - s.done) / rate)}s` : '';
     const pct = s.total > 0 ? ` (${Math.floor((100 * s.done) / s.total)}%)` : '';
     const bytes = s.bytes !== undefined ? `, ${fmtBytes(s.bytes)}` : '';
-    return `${s.label}: ${s.done.toLocaleString('en-US')}/${s.total.toLocaleString('en-US')} ${unit}${pct}${bytes}, ${Math.round(rate).toLocaleString('en-US')} ${unit}/s${eta}`;
+    const filled = s.total > 0 ? Math.min(20, Math.floor((20 * s.done) / s.total)) : 0;
+    const bar = tty ? `[${'#'.repeat(filled)}${'-'.repeat(20 - filled)}] ` : '';
+    return `${bar}${s.label}: ${s.done.toLocaleString('en-US')}/${s.total.toLocaleString('en-US')} ${unit}${pct}${bytes}, ${Math.round(rate).toLocaleString('en-US')} ${unit}/s${eta}`;
   };
   return {
     update(s: ProgressSample) {
