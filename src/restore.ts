@@ -131,6 +131,7 @@ async function loadPass(opts: RestoreOptions, target: Target, plan: RestorePlan,
     try {
       await target.insert(table!.info.name, columns, batch);
     } catch (e) {
+      if (e instanceof BackupError) throw e;
       throw new BackupError('CONSTRAINT', `table "${table!.info.name}": ${(e as Error).message}; the restore was rolled back and the target is as it was`);
     }
     done += batch.length;
@@ -252,6 +253,7 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
       await target.rollback().catch(() => {});
       throw e;
     }
+    result.warnings.push(...(target.notes ?? []));
     result.verified = true;
     result.durationMs = Date.now() - started;
     return result;

@@ -74,6 +74,13 @@ export function connectionError(f: RemoteFailure, host: string): BackupError | n
   return null;
 }
 
+/** Why a stream was lost, in a few words (for SNAPSHOT and lost-load messages). */
+export function lossReason(f: RemoteFailure): string {
+  if (f.kind === 'stream' && f.code === 'REPLAY_REJECTED') return 'a response was lost and the server refused to run the request again';
+  if (f.kind === 'stream' && f.code === 'STREAM_EXPIRED') return 'STREAM_EXPIRED: the stream expired';
+  return describeFailure(f);
+}
+
 export const describeFailure = (f: RemoteFailure): string =>
   f.kind === 'auth'
     ? `HTTP ${f.status}`

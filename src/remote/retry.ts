@@ -132,9 +132,7 @@ export function retryingFetch(host: string, opts: { tuning?: RemoteTuning; stats
             const text = Buffer.from(buf).toString('utf8');
             if (isReplayRefusal(res.status, text)) {
               if (stats) stats.replayRejected++;
-              const message =
-                `a request to ${host} was retried after its response was lost and the server refused to run it again ` +
-                `(${text.replace(/\s+/g, ' ').slice(0, 120)}): it may have run once; the stream and its transaction are lost`;
+              const message = `a response from ${host} was lost and the server refused to run the request again (${text.replace(/\s+/g, ' ').trim().slice(0, 80)})`;
               return new Response(JSON.stringify({ message, code: 'REPLAY_REJECTED' }), {
                 status: 400,
                 headers: { 'content-type': 'application/json' },

@@ -18,6 +18,8 @@ export function targetAsSource(t: Target): Source {
     endSnapshot: async () => {},
     close: async () => {},
     query: (sql, args) => t.query(sql, args),
+    ...(t.pageOptions ? { pageOptions: (o) => t.pageOptions!(o) } : {}),
+    exactText: t.exactText,
   };
 }
 

@@ -14,7 +14,7 @@
 import { createClient, type Client, type InStatement, type ResultSet } from '@libsql/client';
 import { BackupError } from '../errors.js';
 import { remoteTuning } from '../remote/config.js';
-import { classifyRemote, connectionError, describeFailure } from '../remote/errors.js';
+import { classifyRemote, connectionError, describeFailure, lossReason } from '../remote/errors.js';
 import { bindExact, decodeExactRows, isReadQuery, plainRows, selectColumnCount, wrapExact } from '../remote/exact.js';
 import { retryingFetch, type RetryStats } from '../remote/retry.js';
 import { TxSession } from '../remote/session.js';
@@ -50,7 +50,7 @@ export function openRemoteSource(url: string, authToken?: string): RemoteSource 
     if (conn) return conn;
     return new BackupError(
       'SNAPSHOT',
-      `the read snapshot on ${host} was lost (${describeFailure(f)}); the backup stopped and wrote nothing` +
+      `the read snapshot on ${host} was lost (${lossReason(f)}); the backup stopped and wrote nothing` +
         ' (retry; for a database too busy or too large to hold one snapshot, see --consistency per-table)',
       { cause: e },
     );

@@ -8,7 +8,7 @@
  * is harmless, and it holds no lock), then `BEGIN IMMEDIATE` on the same stream starts the real transaction.
  * The end is `COMMIT; PRAGMA foreign_keys=ON` on that stream.
  *
- * Pipelining: statements of the load (inserts and DDL) are queued locally and sent in requests of up to ~6 MB
+ * Pipelining: statements of the load (inserts and DDL) are queued locally and sent in requests of ~1.5 MB
  * (estimated JSON), multi-row INSERTs within SQLite's variable limit; a request is sent while the previous one is
  * still in flight (the stream keeps them in order), at most `maxInFlight` at once. A failing statement skips the
  * rest of its request and fails the load; the failure is reported by the next call (insert/run/query/commit), and
@@ -23,8 +23,9 @@
 import { createClient, type Client, type InStatement, type ResultSet } from '@libsql/client';
 import { BackupError } from '../errors.js';
 import type { SqlValue } from '../format/values.js';
+import { createMemoryGovernor } from '../memory.js';
 import { remoteTuning } from '../remote/config.js';
-import { classifyRemote, connectionError, describeFailure } from '../remote/errors.js';
+import { classifyRemote, connectionError, describeFailure, lossReason } from '../remote/errors.js';
 import { bindExact, bindValue, decodeExactRows, isReadQuery, jsonValueBytes, plainRows, selectColumnCount, wrapExact } from '../remote/exact.js';
 import { retryingFetch, type RetryStats } from '../remote/retry.js';
 import { TxSession } from '../remote/session.js';
@@ -87,16 +88,16 @@ export function openRemoteTarget(url: string, authToken?: string): RemoteTarget 
   let queuedBytes = 0;
   const inFlight: Promise<void>[] = [];
   const columnCounts = new Map<string, number>();
+  // The client encodes a request as many small strings: collect them often, or the heap balloons between requests.
+  const memory = createMemoryGovernor({ everyBytes: 2 * remoteTuning.requestBytes });
 
   const lostLoad = (e: unknown, what: string): BackupError => {
     const f = classifyRemote(e);
     if (f.kind === 'auth') return connectionError(f, host)!;
-    const unknownOutcome = f.kind === 'stream' && f.code === 'REPLAY_REJECTED';
     return new BackupError(
       'REMOTE',
-      `the load's transaction on ${host} was lost during ${what} (${describeFailure(f)}); ` +
-        (unknownOutcome ? 'the lost request was not re-sent, so nothing was applied twice; ' : '') +
-        'the server rolls the whole transaction back: the target is unchanged',
+      `the load's transaction on ${host} was lost during ${what} (${lossReason(f)}); nothing was applied twice and the server ` +
+        'rolls the whole transaction back: the target is unchanged',
       { cause: e },
     );
   };
@@ -127,6 +128,7 @@ export function openRemoteTarget(url: string, authToken?: string): RemoteTarget 
   const send = () => {
     if (queue.length === 0 || !session) return;
     const items = queue;
+    memory.tick(queuedBytes);
     queue = [];
     queuedBytes = 0;
     stats.batches++;
@@ -318,7 +320,7 @@ export function openRemoteTarget(url: string, authToken?: string): RemoteTarget 
         if (s.lost && f.kind === 'stream' && f.code === 'REPLAY_REJECTED') {
           throw new BackupError(
             'REMOTE',
-            `the COMMIT on ${host} was sent but its answer was lost (${describeFailure(f)}): the restore may or may not have been applied; check the target before retrying`,
+            `the COMMIT on ${host} was sent but its answer was lost: the restore may or may not have been applied; check the target before retrying`,
             { cause: e },
           );
         }

@@ -1,4 +1,5 @@
 import type { SqlValue } from '../format/values.js';
+import type { PageOptions } from '../source/pages.js';
 
 /**
  * A database being restored into. A load is one transaction on one connection with foreign keys off (the pragma
@@ -22,6 +23,12 @@ export interface Target {
   commit(): Promise<void>;
   rollback(): Promise<void>;
   close(): Promise<void>;
+  /** Reading it back for verification: transport-specific page sizing (see Source.pageOptions). */
+  pageOptions?(requested: PageOptions): PageOptions;
+  /** True when query() returns TEXT exactly (see Source.exactText). */
+  readonly exactText?: boolean;
+  /** What the target could not do (e.g. a pragma a server refuses), for the restore's warnings. */
+  readonly notes?: string[];
 }
 
 export interface TargetFactory {
