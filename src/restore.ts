@@ -8,7 +8,7 @@
 import { realpathSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { BackupError } from './errors.js';
-import type { HeaderLine, TableInfo } from './format/lines.js';
+import type { HeaderLine } from './format/lines.js';
 import { readDump } from './format/reader.js';
 import { decodeRow, type SqlValue } from './format/values.js';
 import { dumpBytes } from './input.js';

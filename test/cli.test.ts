@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inspect } from '../src/backup.js';
-import { backupToFile, dumpLines, gunzipFile, gzip, listDir, tempDirs } from './support/dumps.js';
+import { dumpLines, gunzipFile, gzip, listDir, tempDirs } from './support/dumps.js';
 import { buildBigDb, buildNastyDb, diffDumps, dumpDb, type DbDump } from './support/nasty-db.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');

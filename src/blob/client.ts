@@ -8,6 +8,7 @@
  * the client would otherwise prefer OIDC.
  */
 import { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   BlobAccessError,
   BlobError,
@@ -45,19 +46,6 @@ export interface RetryOptions {
   onRetry?: (e: unknown, attempt: number) => void;
 }
 
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason ?? new Error('aborted'));
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(signal!.reason ?? new Error('aborted'));
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 
 /**
  * Runs `fn` with a bounded number of extra attempts for retryable errors (on top of the client's own retries,
@@ -74,7 +62,7 @@ export async function withRetry<T>(fn: (attempt: number) => Promise<T>, opts: Re
       opts.onRetry?.(e, attempt + 1);
       const rateLimited = e instanceof BlobServiceRateLimited && e.retryAfter > 0 ? e.retryAfter * 1000 : 0;
       const delay = Math.max(rateLimited, base * 2 ** attempt * (0.75 + Math.random() * 0.5));
-      await sleep(delay, opts.signal);
+      await sleep(delay, undefined, { signal: opts.signal });
     }
   }
 }

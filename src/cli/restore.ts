@@ -1,6 +1,5 @@
 /** `restore-turso SOURCE`: dry run by default (verify the dump, inspect the target, print the plan); --confirm loads. */
 import { restore, type RestoreResult } from '../restore.js';
-import { BackupError } from '../errors.js';
 import { resolveDumpSource } from './source-input.js';
 import { targetFactory } from '../target/open.js';
 import { requireDatabaseUrl } from '../source/url.js';

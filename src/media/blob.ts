@@ -8,6 +8,7 @@
  * again (a few attempts, short exponential backoff with jitter, honouring `retry-after`), then give up on the whole
  * command: a store that keeps failing is not "N missing objects".
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   BlobAccessError,
   BlobError,
@@ -104,19 +105,6 @@ export interface RetryPolicy {
 
 export const DEFAULT_RETRY: RetryPolicy = { attempts: 5, baseMs: 250, maxMs: 8000 };
 
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve, reject) => {
-    if (signal?.aborted) return reject(new BackupError('INTERRUPTED', 'interrupted'));
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(new BackupError('INTERRUPTED', 'interrupted'));
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 
 /**
  * Runs `fn`, retrying transient failures. Resolves with its value; rejects with ObjectError for a missing or
@@ -143,7 +131,9 @@ export async function withRetry<T>(
       }
       opts.onRetry?.(c.message);
       const backoff = Math.min(policy.maxMs, policy.baseMs * 2 ** (attempt - 1)) * (0.5 + Math.random());
-      await sleep(c.retryAfterMs ?? backoff, opts.signal);
+      await sleep(c.retryAfterMs ?? backoff, undefined, { signal: opts.signal }).catch(() => {
+        throw new BackupError('INTERRUPTED', 'interrupted');
+      });
     }
   }
 }

@@ -1,3 +1,4 @@
+import { DEFAULT_PAGES, type PageOptions } from '../source/pages.js';
 /**
  * Tuning of the remote (Hrana over HTTP) source and target. One mutable object so tests and the bench can shorten
  * timers without new plumbing through BackupOptions; production code only reads it.
@@ -49,4 +50,21 @@ export const remoteTuning: RemoteTuning = { ...DEFAULT_REMOTE_TUNING };
 /** Restores the defaults (tests). */
 export function resetRemoteTuning(): void {
   Object.assign(remoteTuning, DEFAULT_REMOTE_TUNING);
+}
+
+/** sqld's per-value overhead in its response-size estimate (`{"type":"integer","value":"…"}` and the like). */
+export const CELL_OVERHEAD = 30;
+
+/**
+ * Page sizing for reads over HTTP: the caller's explicit choices win; our defaults replace the local ones (bigger
+ * pages: fewer round trips), and the size estimate counts sqld's per-value JSON overhead.
+ */
+export function remotePageOptions(requested: PageOptions): PageOptions {
+  const pick = <K extends keyof PageOptions>(k: K, remote: PageOptions[K]) => (requested[k] === DEFAULT_PAGES[k] ? remote : requested[k]);
+  return {
+    maxRows: pick('maxRows', remoteTuning.pageMaxRows),
+    targetBytes: pick('targetBytes', remoteTuning.pageTargetBytes),
+    firstRows: pick('firstRows', remoteTuning.pageFirstRows),
+    cellOverhead: requested.cellOverhead ?? CELL_OVERHEAD,
+  };
 }

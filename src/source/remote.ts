@@ -13,12 +13,11 @@
  */
 import { createClient, type Client, type InStatement, type ResultSet } from '@libsql/client';
 import { BackupError } from '../errors.js';
-import { remoteTuning } from '../remote/config.js';
+import { remotePageOptions, remoteTuning } from '../remote/config.js';
 import { classifyRemote, connectionError, describeFailure, lossReason } from '../remote/errors.js';
 import { bindExact, decodeExactRows, isReadQuery, plainRows, selectColumnCount, wrapExact } from '../remote/exact.js';
 import { retryingFetch, type RetryStats } from '../remote/retry.js';
 import { TxSession } from '../remote/session.js';
-import { DEFAULT_PAGES, type PageOptions } from './pages.js';
 import { PageTooLargeError, type Source } from './types.js';
 import { hostOf, redactUrl } from './url.js';
 
@@ -28,8 +27,6 @@ export interface RemoteSource extends Source {
   readonly stats: RetryStats & { pings: number; snapshots: number };
 }
 
-/** sqld's per-value overhead in its response-size estimate (`{"type":"integer","value":"…"}` and the like). */
-const CELL_OVERHEAD = 30;
 
 export function openRemoteSource(url: string, authToken?: string): RemoteSource {
   const host = hostOf(url);
@@ -132,15 +129,6 @@ export function openRemoteSource(url: string, authToken?: string): RemoteSource 
       session = null;
       client.close();
     },
-    pageOptions(requested: PageOptions): PageOptions {
-      // The caller's explicit choices win; our defaults replace the local ones (bigger pages: fewer round trips).
-      const pick = <K extends keyof PageOptions>(k: K, remote: PageOptions[K]) => (requested[k] === DEFAULT_PAGES[k] ? remote : requested[k]);
-      return {
-        maxRows: pick('maxRows', remoteTuning.pageMaxRows),
-        targetBytes: pick('targetBytes', remoteTuning.pageTargetBytes),
-        firstRows: pick('firstRows', remoteTuning.pageFirstRows),
-        cellOverhead: requested.cellOverhead ?? CELL_OVERHEAD,
-      };
-    },
+    pageOptions: remotePageOptions,
   };
 }

@@ -24,12 +24,12 @@ import { createClient, type Client, type InStatement, type ResultSet } from '@li
 import { BackupError } from '../errors.js';
 import type { SqlValue } from '../format/values.js';
 import { createMemoryGovernor } from '../memory.js';
-import { remoteTuning } from '../remote/config.js';
+import { remotePageOptions, remoteTuning } from '../remote/config.js';
 import { classifyRemote, connectionError, describeFailure, lossReason } from '../remote/errors.js';
 import { bindExact, bindValue, decodeExactRows, isReadQuery, jsonValueBytes, plainRows, selectColumnCount, wrapExact } from '../remote/exact.js';
 import { retryingFetch, type RetryStats } from '../remote/retry.js';
 import { TxSession } from '../remote/session.js';
-import { DEFAULT_PAGES, type PageOptions } from '../source/pages.js';
+import { type PageOptions } from '../source/pages.js';
 import { PageTooLargeError } from '../source/types.js';
 import { q } from '../source/sql.js';
 import { hostOf, redactUrl } from '../source/url.js';
@@ -39,8 +39,6 @@ import type { Target, TargetFactory } from './types.js';
 const MAX_VARIABLES = 32766;
 /** Rows per multi-row INSERT statement (fewer, larger statements: less per-statement work on the server). */
 const MAX_ROWS_PER_STATEMENT = 512;
-/** sqld's per-value overhead in its response-size estimate. */
-const CELL_OVERHEAD = 30;
 
 export interface RemoteTarget extends Target {
   readonly kind: 'remote';
@@ -356,15 +354,7 @@ export function openRemoteTarget(url: string, authToken?: string): RemoteTarget 
       client.close();
     },
 
-    pageOptions(requested: PageOptions): PageOptions {
-      const pick = <K extends keyof PageOptions>(k: K, remote: PageOptions[K]) => (requested[k] === DEFAULT_PAGES[k] ? remote : requested[k]);
-      return {
-        maxRows: pick('maxRows', remoteTuning.pageMaxRows),
-        targetBytes: pick('targetBytes', remoteTuning.pageTargetBytes),
-        firstRows: pick('firstRows', remoteTuning.pageFirstRows),
-        cellOverhead: requested.cellOverhead ?? CELL_OVERHEAD,
-      };
-    },
+    pageOptions: remotePageOptions,
   };
   return target;
 }

@@ -3,7 +3,6 @@
  * the environment), databases with incompressible data, and running the CLI scripts as the operator would.
  */
 import Database from 'better-sqlite3';
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -66,35 +65,7 @@ export function buildSmallDb(path: string, rows = 50): void {
 
 export const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
-export interface ScriptRun {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `scripts/<name>.ts` under tsx with the given env additions (undefined values are removed). */
-export function runScript(name: string, args: string[], env: Record<string, string | undefined>): Promise<ScriptRun> {
-  const merged: NodeJS.ProcessEnv = { ...process.env };
-  for (const [k, v] of Object.entries(env)) {
-    if (v === undefined) delete merged[k];
-    else merged[k] = v;
-  }
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts', `${name}.ts`), ...args], { cwd: ROOT, env: merged, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolvePromise({ code: code ?? -1, stdout, stderr }));
-  });
-}
-
 /** The env a CLI child needs to reach the stand-in (OIDC variables removed). */
 export const blobEnv = (server: BlobServer) => withBlobEnv(server) as Record<string, string | undefined>;
 
-/** The last non-empty stdout line, parsed. */
-export function lastJson<T = Record<string, unknown>>(stdout: string): T {
-  const lines = stdout.trim().split('\n');
-  return JSON.parse(lines[lines.length - 1]!) as T;
-}
+export { lastJson, runScript, type ScriptRun } from '../support/scripts.js';

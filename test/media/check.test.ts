@@ -2,7 +2,6 @@
  * media-check against the Blob stand-in with the real @vercel/blob client: the CLI as an operator runs it (a child
  * process), inventories from a better-sqlite3 database and from a dump written by backup().
  */
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -16,34 +15,14 @@ import { dbInventory } from '../../src/media/inventory.js';
 import { DEFAULT_MEDIA_COLUMNS } from '../../src/media/model.js';
 import { fileSink } from '../../src/sink/file.js';
 import { applyBlobEnv, withBlobEnv } from '../support/blob-env.js';
+import { lastJson, runScript } from '../support/scripts.js';
 import { startBlobServer, type BlobServer } from '../support/blob-server.js';
 
 const TOKEN = 'vercel_blob_rw_checkstore_s3cr3t';
-const ROOT = new URL('../../', import.meta.url).pathname;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+const cli = (script: string, args: string[], env: Record<string, string | undefined>) =>
+  runScript(script.replace(/\.ts$/, ''), args, { TURSO_DATABASE_URL: undefined, TURSO_AUTH_TOKEN: undefined, ...env });
 
-function cli(script: string, args: string[], env: Record<string, string | undefined>): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts', script), ...args], {
-      cwd: ROOT,
-      env: { ...process.env, TURSO_DATABASE_URL: undefined, TURSO_AUTH_TOKEN: undefined, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-const lastJson = (s: string) => JSON.parse(s.trim().split('\n').at(-1)!);
 
 let tmp: string;
 let server: BlobServer;

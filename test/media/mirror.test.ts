@@ -3,7 +3,6 @@
  * escaping pathnames refused), and the way back: objects deleted from the store are re-uploaded from the mirror and
  * relinked, after which media-check passes again, in the same store and after a move to another store.
  */
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, truncate, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -14,35 +13,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mirrorMedia, PRIVATE_LIST } from '../../src/media/mirror.js';
 import type { Inventory, MediaRow } from '../../src/media/model.js';
 import { applyBlobEnv, routeBlobHostsTo, withBlobEnv } from '../support/blob-env.js';
+import { lastJson, runScript } from '../support/scripts.js';
 import { startBlobServer, type BlobServer } from '../support/blob-server.js';
 
 const TOKEN_A = 'vercel_blob_rw_storea_s3cr3t';
 const TOKEN_B = 'vercel_blob_rw_storeb_s3cr3t';
-const ROOT = new URL('../../', import.meta.url).pathname;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+const cli = (script: string, args: string[], env: Record<string, string | undefined>) =>
+  runScript(script.replace(/\.ts$/, ''), args, { TURSO_DATABASE_URL: undefined, TURSO_AUTH_TOKEN: undefined, ...env });
 
-function cli(script: string, args: string[], env: Record<string, string | undefined>): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts', script), ...args], {
-      cwd: ROOT,
-      env: { ...process.env, TURSO_DATABASE_URL: undefined, TURSO_AUTH_TOKEN: undefined, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-const lastJson = (s: string) => JSON.parse(s.trim().split('\n').at(-1)!);
 
 /** Deterministic bodies of assorted sizes (one over the 8 MiB buffered-put limit goes multipart on re-upload). */
 const body = (i: number) => {

@@ -3,7 +3,7 @@
  * tables compared before/after), a second run changes none; local (better-sqlite3) and remote (@libsql/client
  * against the Hrana stand-in) databases.
  */
-import { spawn } from 'node:child_process';
+import { lastJson, runScript } from '../support/scripts.js';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -13,33 +13,12 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startHranaServer } from '../support/hrana-server.js';
 
-const ROOT = new URL('../../', import.meta.url).pathname;
 const OLD = 'https://oldstore.public.blob.vercel-storage.com/';
 const NEW = 'https://newstore.public.blob.vercel-storage.com/';
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+const cli = (script: string, args: string[], env: Record<string, string | undefined>) =>
+  runScript(script.replace(/\.ts$/, ''), args, { TURSO_DATABASE_URL: undefined, TURSO_AUTH_TOKEN: undefined, ...env });
 
-function cli(script: string, args: string[], env: Record<string, string | undefined>): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts', script), ...args], {
-      cwd: ROOT,
-      env: { ...process.env, TURSO_AUTH_TOKEN: undefined, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-const lastJson = (s: string) => JSON.parse(s.trim().split('\n').at(-1)!);
 
 let tmp: string;
 beforeAll(async () => {
