@@ -18,6 +18,8 @@ export interface RemoteTuning {
   retryBudgetMs: number;
   /** One attempt (request and whole response body) is abandoned after this long and counts as transient. */
   requestTimeoutMs: number;
+  /** The same, until the host has answered once: a silent host fails within ~30 s (three attempts). */
+  firstContactTimeoutMs: number;
   /** Page sizing for reads over HTTP (see PageOptions): estimated response bytes in sqld's accounting (its limit is
    *  10 MB; a page over it is split). 2 MB: ~140 MB peak RSS for a backup (4 MB: ~175 MB) at the same speed. */
   pageTargetBytes: number;
@@ -38,6 +40,7 @@ export const DEFAULT_REMOTE_TUNING: Readonly<RemoteTuning> = Object.freeze({
   maxBackoffMs: 4_000,
   retryBudgetMs: 25_000,
   requestTimeoutMs: 60_000,
+  firstContactTimeoutMs: 7_000,
   pageTargetBytes: 2 * 1024 * 1024,
   pageMaxRows: 50_000,
   pageFirstRows: 1_000,

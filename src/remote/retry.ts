@@ -107,6 +107,9 @@ export function retryingFetch(host: string, opts: { tuning?: RemoteTuning; stats
   const tuning = opts.tuning ?? remoteTuning;
   const stats = opts.stats;
   const base = opts.base ?? globalThis.fetch;
+  // Until the host has answered once, an attempt gets only firstContactTimeoutMs: a server that accepts connections
+  // but never answers must fail within ~30 s, naming the host; afterwards a slow statement gets the full timeout.
+  let contacted = false;
   return async (request: Request): Promise<Response> => {
     const body = request.body ? new Uint8Array(await request.arrayBuffer()) : undefined;
     const withBaton = carriesBaton(body);
@@ -120,8 +123,9 @@ export function retryingFetch(host: string, opts: { tuning?: RemoteTuning; stats
           method: request.method,
           headers: request.headers,
           body,
-          signal: AbortSignal.timeout(tuning.requestTimeoutMs),
+          signal: AbortSignal.timeout(contacted ? tuning.requestTimeoutMs : tuning.firstContactTimeoutMs),
         });
+        contacted = true;
         if (TRANSIENT_STATUS.has(res.status)) {
           await res.body?.cancel().catch(() => {});
           reason = `HTTP ${res.status}`;
