@@ -13,6 +13,7 @@ import { readDump } from './format/reader.js';
 import { decodeRow, type SqlValue } from './format/values.js';
 import { dumpBytes } from './input.js';
 import { planRestore, type PlannedTable, type RestorePlan } from './restore/plan.js';
+import { isDoubleQuotedStringError, knownIdentifiers, rewriteDoubleQuotedStrings } from './restore/ddl.js';
 import { loadSeedCheck, MAX_SEED_ROWS } from './restore/seeds.js';
 import { emptyState, inspectTarget, type TargetState } from './restore/target-state.js';
 import { checksumTable, foreignKeyViolations } from './restore/verify-target.js';
@@ -180,6 +181,31 @@ async function restoreSequence(target: Target, plan: RestorePlan, sequence: [str
   }
 }
 
+/**
+ * Runs schema SQL on the target; SQL that only an old SQLite accepted (double-quoted string literals) is created
+ * from an equivalent rewrite, and its original text kept where the target allows (src/restore/ddl.ts).
+ */
+export function schemaReplayer(target: Target, header: HeaderLine | null, warnings: string[]) {
+  const names = [...(header?.schema.map((o) => o.name) ?? []), ...(header?.tables.flatMap((t) => [t.name, ...t.columns.map((c) => c.name)]) ?? [])];
+  const known = knownIdentifiers(names);
+  return async (name: string, sql: string) => {
+    try {
+      await target.run(sql);
+    } catch (e) {
+      if (!isDoubleQuotedStringError(e)) throw new BackupError('SCHEMA', `cannot create "${name}" on the target: ${(e as Error).message}`);
+      // Columns of the tables and views created so far are identifiers too (views select from views).
+      for (const r of await target.query("SELECT p.name FROM sqlite_schema s, pragma_table_xinfo(s.name) p WHERE s.type IN ('table', 'view')")) known.add(String(r[0]).toLowerCase());
+      try {
+        await target.run(rewriteDoubleQuotedStrings(sql, known));
+      } catch (e2) {
+        throw new BackupError('SCHEMA', `cannot create "${name}" on the target: ${(e2 as Error).message}`);
+      }
+      if (target.setSchemaSql) await target.setSchemaSql(name, sql);
+      else warnings.push(`"${name}" used double-quoted string literals, which the target refuses: created with single quotes`);
+    }
+  };
+}
+
 export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
   const started = Date.now();
   // A dry run never creates a missing file target; a confirmed run creates it only after pass 1 succeeded.
@@ -215,11 +241,12 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
     try {
       const triggers = plan.path === 'migrated' ? state.triggers : [];
       // Triggers must not fire during the load: drop the target's own and re-create them after (DDL is transactional).
+      const replay = schemaReplayer(target, header, result.warnings);
       for (const t of triggers) await target.run(`DROP TRIGGER ${q(t.name)}`);
       for (const name of plan.clear) await target.run(`DELETE FROM ${q(name)}`);
       const restoredNames = new Set(plan.tables.map((t) => t.info.name));
       if (plan.path === 'empty') {
-        for (const o of header.schema) if (o.type === 'table' && restoredNames.has(o.name) && isReplayable(o.sql)) await target.run(o.sql);
+        for (const o of header.schema) if (o.type === 'table' && restoredNames.has(o.name) && isReplayable(o.sql)) await replay(o.name, o.sql);
       }
       const total = loadable.reduce((n, t) => n + t.info.rows, 0);
       const sequence = await loadPass(opts, target, plan, total);
@@ -229,12 +256,12 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
         for (const o of header.schema) {
           if (o.type === 'table') continue;
           if (o.type !== 'view' && !restoredNames.has(o.tbl_name)) continue;
-          await target.run(o.sql);
+          await replay(o.name, o.sql);
         }
         if (header.sqlite.userVersion) await target.run(`PRAGMA user_version = ${Number(header.sqlite.userVersion)}`);
         if (header.sqlite.applicationId) await target.run(`PRAGMA application_id = ${Number(header.sqlite.applicationId)}`);
       }
-      for (const t of triggers) await target.run(t.sql);
+      for (const t of triggers) await replay(t.name, t.sql);
 
       for (const t of loadable) {
         if (opts.signal?.aborted) throw new BackupError('INTERRUPTED', 'restore interrupted: rolled back, the target is as it was found');

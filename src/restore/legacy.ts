@@ -13,7 +13,7 @@ import type { Readable } from 'node:stream';
 import parserStream from 'stream-json';
 import { BackupError } from '../errors.js';
 import { encodeCell, type SqlValue } from '../format/values.js';
-import type { RestoreOptions, RestoreResult } from '../restore.js';
+import { schemaReplayer, type RestoreOptions, type RestoreResult } from '../restore.js';
 import { q } from '../source/sql.js';
 import type { Target } from '../target/types.js';
 import { MAX_SEED_ROWS } from './seeds.js';
@@ -300,7 +300,8 @@ export async function restoreLegacy(opts: RestoreOptions): Promise<RestoreResult
       // Seeded rows (all found in the backup) and, with --clean, any rows: the backup's rows replace them.
       for (const [n] of chosen) if (state.tables.get(n)!.rows > 0) await target!.run(`DELETE FROM ${q(n)}`);
       await load(target!, await opts.openInput(), c, opts);
-      for (const t of state.triggers) await target!.run(t.sql);
+      const replay = schemaReplayer(target!, null, result.warnings);
+      for (const t of state.triggers) await replay(t.name, t.sql);
       for (const [n, t] of chosen) {
         const [[count]] = (await target!.query(`SELECT count(*) FROM ${q(n)}`)) as [[bigint]];
         if (Number(count) !== t.rows) throw new BackupError('CORRUPT', `table "${n}": ${count} rows after the load, expected ${t.rows}: rolled back`);

@@ -26,7 +26,8 @@ export async function inspectTarget(t: Target): Promise<TargetState> {
   const list = await t.query("SELECT name, type FROM pragma_table_list WHERE schema = 'main'");
   const tables = new Map<string, TargetTable>();
   for (const [name, type] of list as [string, string][]) {
-    if (type === 'shadow' || name.toLowerCase().startsWith('sqlite_')) continue;
+    // Views hold no rows of their own; shadow and internal tables are not user tables.
+    if ((type !== 'table' && type !== 'virtual') || name.toLowerCase().startsWith('sqlite_')) continue;
     const cols = await t.query('SELECT name, hidden FROM pragma_table_xinfo(?)', [name]);
     const [[count]] = (await t.query(`SELECT count(*) FROM ${q(name)}`)) as [[bigint]];
     tables.set(name, {

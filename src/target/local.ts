@@ -102,6 +102,17 @@ function openLocalTarget(path: string): Target {
       }
       flush();
     },
+    async setSchemaSql(name, sql) {
+      // writable_schema needs better-sqlite3's unsafe mode; only the text changes, the object stays as created.
+      db.unsafeMode(true);
+      try {
+        db.pragma('writable_schema = ON');
+        db.prepare('UPDATE sqlite_schema SET sql = ? WHERE name = ?').run(sql, name);
+        db.pragma('writable_schema = OFF');
+      } finally {
+        db.unsafeMode(false);
+      }
+    },
     async commit() {
       db.exec('COMMIT');
       db.pragma('foreign_keys = ON');

@@ -27,6 +27,11 @@ export interface Target {
   pageOptions?(requested: PageOptions): PageOptions;
   /** True when query() returns TEXT exactly (see Source.exactText). */
   readonly exactText?: boolean;
+  /**
+   * Sets the stored SQL text of a schema object (after it was created from an equivalent rewrite), so the schema
+   * reads back exactly as dumped. Absent where the target cannot (a remote server).
+   */
+  setSchemaSql?(name: string, sql: string): Promise<void>;
   /** What the target could not do (e.g. a pragma a server refuses), for the restore's warnings. */
   readonly notes?: string[];
 }

@@ -1,0 +1,70 @@
+/**
+ * Replaying schema SQL written for old SQLite builds. SQLite used to accept a double-quoted token as a string
+ * literal when it named no column ("DQS"); Prisma-era and hand-written schemas contain such SQL (`DEFAULT "active"`,
+ * `CHECK (kind IN ("a","b"))`, `WHERE status = "open"` in views and triggers). Such a schema still loads, but
+ * current builds (better-sqlite3, libSQL, Turso) refuse to CREATE it. When a CREATE fails that way, each
+ * double-quoted token that names no known table, column, index, view or trigger is rewritten as the string literal
+ * SQLite would have taken it for, and the statement is run again.
+ */
+
+const ALWAYS_IDENTIFIERS = ['new', 'old', 'excluded', 'main', 'temp', 'rowid', 'oid', '_rowid_'];
+
+export function isDoubleQuotedStringError(e: unknown): boolean {
+  const m = (e as Error)?.message ?? '';
+  return /should this be a string literal in single-quotes|no such column: "/.test(m) || /^no such column: /.test(m);
+}
+
+export function knownIdentifiers(names: Iterable<string>): Set<string> {
+  const s = new Set(ALWAYS_IDENTIFIERS);
+  for (const n of names) s.add(n.toLowerCase());
+  return s;
+}
+
+/** Rewrites double-quoted tokens that are not known identifiers as single-quoted string literals. */
+export function rewriteDoubleQuotedStrings(sql: string, known: Set<string>): string {
+  let out = '';
+  let i = 0;
+  const n = sql.length;
+  while (i < n) {
+    const c = sql[i]!;
+    if (c === "'" || c === '`' || c === '[') {
+      const close = c === '[' ? ']' : c;
+      let j = i + 1;
+      for (; j < n; j++) {
+        if (sql[j] === close) {
+          if (close !== ']' && sql[j + 1] === close) j++;
+          else break;
+        }
+      }
+      out += sql.slice(i, j + 1);
+      i = j + 1;
+    } else if (c === '-' && sql[i + 1] === '-') {
+      const j = sql.indexOf('\n', i);
+      const end = j < 0 ? n : j;
+      out += sql.slice(i, end);
+      i = end;
+    } else if (c === '/' && sql[i + 1] === '*') {
+      const j = sql.indexOf('*/', i + 2);
+      const end = j < 0 ? n : j + 2;
+      out += sql.slice(i, end);
+      i = end;
+    } else if (c === '"') {
+      let j = i + 1;
+      let text = '';
+      for (; j < n; j++) {
+        if (sql[j] === '"') {
+          if (sql[j + 1] === '"') {
+            text += '"';
+            j++;
+          } else break;
+        } else text += sql[j];
+      }
+      out += known.has(text.toLowerCase()) ? sql.slice(i, j + 1) : `'${text.replaceAll("'", "''")}'`;
+      i = j + 1;
+    } else {
+      out += c;
+      i++;
+    }
+  }
+  return out;
+}
