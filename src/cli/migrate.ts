@@ -31,6 +31,7 @@ export async function migrateMain(argv: string[]): Promise<number> {
         applied.push(m.name);
         out.info(`  applied: ${m.name}`);
       });
+      for (const note of new Set(conn!.notes)) out.info(`note: ${note}`);
       out.info(`done: ${applied.length} migration${applied.length === 1 ? '' : 's'} applied`);
     }
     if (v.json) {

@@ -8,6 +8,8 @@ import { parseDatabaseUrl, redactUrl } from '../source/url.js';
 
 export interface Connection {
   readonly displayUrl: string;
+  /** What was adapted for this server (shown to the operator). */
+  readonly notes: string[];
   /** Runs a script of several statements. */
   exec(script: string): Promise<void>;
   run(sql: string, args?: readonly unknown[]): Promise<void>;
@@ -25,6 +27,7 @@ export async function openConnection(url: string, authToken: string | undefined,
     db.pragma('busy_timeout = 10000');
     return {
       displayUrl: `file:${loc.path}`,
+      notes: [],
       async exec(script) {
         db.exec(script);
       },
@@ -48,9 +51,17 @@ export async function openConnection(url: string, authToken: string | undefined,
       throw new BackupError('REMOTE', `${redactUrl(loc.url)}: ${(e as Error).message}`);
     }
   };
+  const notes: string[] = [];
   return {
     displayUrl: redactUrl(loc.url),
-    exec: (script) => wrap(() => client.executeMultiple(script)),
+    notes,
+    exec: (script) =>
+      wrap(() => {
+        // A server chooses its own journal mode (sqld refuses the pragma): a migration that sets it still applies.
+        const adapted = script.replace(/^[ \t]*PRAGMA\s+journal_mode\s*=\s*[A-Za-z]+\s*;?[ \t]*$/gim, '');
+        if (adapted !== script) notes.push('PRAGMA journal_mode in a migration was left out: the server chooses its journal mode');
+        return client.executeMultiple(adapted);
+      }),
     run: (sql, args = []) => wrap(async () => void (await client.execute({ sql, args: args as never }))),
     query: (sql, args = []) =>
       wrap(async () => (await client.execute({ sql, args: args as never })).rows.map((r) => Array.prototype.slice.call(r) as unknown[])),
