@@ -117,6 +117,20 @@ async function verifyPass(opts: RestoreOptions, target: Target | null, state: Ta
 
 const isReplayable = (sql: string) => !/^\s*create\s+table\s+(if\s+not\s+exists\s+)?["'`[]?sqlite_/i.test(sql);
 
+/**
+ * Parses a chunk of row lines with one JSON.parse. The reader's lines are consecutive slices of one buffer, so the
+ * whole span is decoded once and its newlines become the array's commas (a newline never occurs inside a JSON
+ * value: strings escape it).
+ */
+function parseRowLines(lines: Buffer[]): unknown[] {
+  const first = lines[0]!;
+  const last = lines[lines.length - 1]!;
+  const contiguous = first.buffer === last.buffer && last.byteOffset + last.length - first.byteOffset >= 0;
+  if (!contiguous) return JSON.parse(`[${lines.join(',')}]`) as unknown[];
+  const span = Buffer.from(first.buffer, first.byteOffset, last.byteOffset + last.length - first.byteOffset);
+  return JSON.parse(`[${span.toString('utf8').replaceAll('\n', ',')}]`) as unknown[];
+}
+
 /** Pass 2: stream the rows into the target inside the open transaction. */
 async function loadPass(opts: RestoreOptions, target: Target, plan: RestorePlan, totalRows: number) {
   const byName = new Map(plan.tables.map((t) => [t.info.name, t]));
@@ -155,8 +169,7 @@ async function loadPass(opts: RestoreOptions, target: Target, plan: RestorePlan,
           sequence.push([String(r[r.length - 2]), r[r.length - 1]!]);
         }
       } else if (table.action === 'create+load' || table.action === 'load') {
-        // One JSON.parse per chunk of lines rather than per line.
-        const rows = JSON.parse(`[${ev.lines.join(',')}]`) as unknown[];
+        const rows = parseRowLines(ev.lines);
         for (let i = 0; i < rows.length; i++) {
           batch.push(decodeRow(rows[i]));
           batchBytes += ev.lines[i]!.length;
