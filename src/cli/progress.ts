@@ -17,7 +17,9 @@ export function makeProgress(opts: { quiet?: boolean; unit?: string; intervalMs?
   // A plain (non-TTY) log gets its first line after one interval, not for every short run.
   let lastPrint = tty ? 0 : started;
   let lastLen = 0;
-  const every = opts.intervalMs ?? (tty ? 100 : 5000);
+  // TURSO_BACKUP_PROGRESS_MS sets the cadence of the plain (non-TTY) lines, e.g. for a log collector.
+  const envEvery = Number(process.env.TURSO_BACKUP_PROGRESS_MS);
+  const every = opts.intervalMs ?? (Number.isFinite(envEvery) && envEvery > 0 ? envEvery : tty ? 100 : 5000);
   const unit = opts.unit ?? 'rows';
   const render = (s: ProgressSample) => {
     const secs = (Date.now() - started) / 1000;

@@ -1,0 +1,105 @@
+/**
+ * Bad input at the operator commands: each gets one line, the right exit status, and nothing written.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildTinyDb, listDir, tempDirs } from './support/dumps.js';
+import { runScript } from './support/scripts.js';
+
+const dirs = tempDirs('tb-bad-');
+let dir: string;
+let db: string;
+let dump: string;
+let encrypted: string;
+const KEY = randomBytes(32).toString('hex');
+const base = { TURSO_AUTH_TOKEN: undefined, BACKUP_ENCRYPTION_KEY: undefined, DEBUG: undefined };
+
+const oneLine = (stderr: string) => {
+  const lines = stderr.split('\n').filter((l) => l.trim() !== '');
+  expect(lines).toHaveLength(1);
+  expect(stderr).not.toMatch(/^\s+at /m);
+};
+
+beforeAll(async () => {
+  dir = dirs.make();
+  db = join(dir, 'src.db');
+  buildTinyDb(db);
+  dump = join(dir, 'plain.ndjson.gz');
+  encrypted = join(dir, 'enc.ndjson.gz');
+  const url = `file:${db}`;
+  expect((await runScript('backup-turso', ['--write', '--out', dump, '--quiet'], { ...base, TURSO_DATABASE_URL: url })).code).toBe(0);
+  expect((await runScript('backup-turso', ['--write', '--encrypt', '--out', encrypted, '--quiet'], { ...base, TURSO_DATABASE_URL: url, BACKUP_ENCRYPTION_KEY: KEY })).code).toBe(0);
+});
+afterAll(() => dirs.cleanup());
+
+async function restoreRefused(source: string, env: Record<string, string | undefined> = {}) {
+  const target = join(dir, `target-${randomBytes(4).toString('hex')}.db`);
+  const before = listDir(dir);
+  const r = await runScript('restore-turso', [source, '--confirm'], { ...base, TURSO_DATABASE_URL: `file:${target}`, ...env });
+  expect(r.code).toBe(1);
+  oneLine(r.stderr);
+  expect(existsSync(target)).toBe(false);
+  expect(listDir(dir)).toEqual(before);
+  return r.stderr;
+}
+
+describe('restore sources that are not what they claim', () => {
+  it('random bytes', async () => {
+    const f = join(dir, 'random.bin');
+    writeFileSync(f, randomBytes(4096));
+    expect(await restoreRefused(f)).toMatch(/neither a turso-backup dump nor a JSON backup/);
+  });
+
+  it('JSON of the wrong shape', async () => {
+    const f = join(dir, 'wrong.json');
+    writeFileSync(f, JSON.stringify({ createdAt: 'x', tables: [1, 2, 3] }));
+    expect(await restoreRefused(f)).toMatch(/not a legacy JSON backup/);
+  });
+
+  it('a truncated encrypted dump, with the right key', async () => {
+    const bytes = readFileSync(encrypted);
+    const f = join(dir, 'enc-truncated.ndjson.gz');
+    writeFileSync(f, bytes.subarray(0, bytes.length - 30));
+    expect(await restoreRefused(f, { BACKUP_ENCRYPTION_KEY: KEY })).toMatch(/truncated|wrong key, or the file was changed/);
+  });
+
+  it('a tampered encrypted dump, with the right key', async () => {
+    const bytes = Buffer.from(readFileSync(encrypted));
+    bytes[bytes.length >> 1] ^= 0x01;
+    const f = join(dir, 'enc-tampered.ndjson.gz');
+    writeFileSync(f, bytes);
+    expect(await restoreRefused(f, { BACKUP_ENCRYPTION_KEY: KEY })).toMatch(/wrong key, or the file was changed/);
+  });
+});
+
+describe('conflicting or malformed flags are usage errors (exit 2), nothing written', () => {
+  const cases: [string, string[]][] = [
+    ['backup-turso', ['--out', 'x.ndjson.gz']],
+    ['backup-turso', ['--write', '--tables', 'a', '--exclude-tables', 'a']],
+    ['backup-turso', ['--write', '--gzip-level', '11']],
+    ['backup-turso', ['--encrypt']],
+    ['restore-turso', ['one', 'two']],
+    ['restore-turso', []],
+  ];
+  for (const [script, args] of cases) {
+    it(`${script} ${args.join(' ')}`, async () => {
+      const before = listDir(dir);
+      const r = await runScript(script, args, { ...base, TURSO_DATABASE_URL: `file:${db}` });
+      expect(r.code).toBe(2);
+      oneLine(r.stderr);
+      expect(listDir(dir)).toEqual(before);
+    });
+  }
+});
+
+it('progress goes to stderr while --json keeps stdout to the summary line', async () => {
+  const out = join(dir, 'progress.ndjson.gz');
+  const r = await runScript('backup-turso', ['--write', '--out', out, '--json'], { ...base, TURSO_DATABASE_URL: `file:${db}`, TURSO_BACKUP_PROGRESS_MS: '1' });
+  expect(r.code).toBe(0);
+  expect(r.stderr).toMatch(/rows\/s/);
+  const stdout = r.stdout.trim().split('\n');
+  expect(stdout).toHaveLength(1);
+  expect(JSON.parse(stdout[0]!)).toMatchObject({ mode: 'write', file: out });
+});
