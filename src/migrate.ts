@@ -22,7 +22,8 @@ export interface MigrationStatus {
   unknown: string[];
 }
 
-export const PRISMA_MIGRATIONS_DDL = `CREATE TABLE IF NOT EXISTS "_prisma_migrations" (
+/** Prisma's own DDL for its migration table, as `prisma migrate` writes it for SQLite. */
+export const PRISMA_MIGRATIONS_DDL = `CREATE TABLE "_prisma_migrations" (
     "id"                    TEXT PRIMARY KEY NOT NULL,
     "checksum"              TEXT NOT NULL,
     "finished_at"           DATETIME,
@@ -73,7 +74,8 @@ export async function migrationStatus(conn: Connection | null, migrations: Migra
 
 /** Applies pending migrations in order; stops at the first failure, recording it as Prisma does. */
 export async function applyMigrations(conn: Connection, pending: Migration[], onApplied?: (m: Migration) => void): Promise<void> {
-  await conn.exec(PRISMA_MIGRATIONS_DDL);
+  const exists = await conn.query("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = '_prisma_migrations'");
+  if (exists.length === 0) await conn.exec(PRISMA_MIGRATIONS_DDL);
   for (const m of pending) {
     const id = randomUUID();
     await conn.run(

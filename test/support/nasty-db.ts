@@ -5,6 +5,7 @@
  * database cell by cell as [typeof, exact bytes] pairs so that a source and its restored copy can be compared
  * including storage classes, REAL bits and rowids.
  */
+import { PRISMA_MIGRATIONS_DDL } from '../../src/migrate.js';
 import Database from 'better-sqlite3';
 import { existsSync } from 'node:fs';
 
@@ -68,17 +69,8 @@ export const BAD_UTF8_2 = Buffer.from([0xc3, 0x28, 0xa0, 0xa1, 0xed, 0xa0, 0x80]
 export const ONE_MB_STRING = 'x'.repeat(1024 * 1024 - 7) + 'the end';
 export const TWO_MB_BLOB = prngBytes(2 * 1024 * 1024, 7);
 
-/** Prisma's own DDL for its migration table (as `prisma migrate` writes it for SQLite). */
-export const PRISMA_MIGRATIONS_SQL = `CREATE TABLE "_prisma_migrations" (
-    "id"                    TEXT PRIMARY KEY NOT NULL,
-    "checksum"              TEXT NOT NULL,
-    "finished_at"           DATETIME,
-    "migration_name"        TEXT NOT NULL,
-    "logs"                  TEXT,
-    "rolled_back_at"        DATETIME,
-    "started_at"            DATETIME NOT NULL DEFAULT current_timestamp,
-    "applied_steps_count"   INTEGER UNSIGNED NOT NULL DEFAULT 0
-)`;
+/** Prisma's own DDL for its migration table (the one migrate-turso writes). */
+export const PRISMA_MIGRATIONS_SQL = PRISMA_MIGRATIONS_DDL;
 
 export const PRISMA_MIGRATION_ROWS: unknown[][] = [
   ['0b7ac3e2-1d3c-4c55-9a43-0a9b6c1d2e01', 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855', 1704067200123n, '20240101000000_init', null, null, 1704067200001n, 1n],
