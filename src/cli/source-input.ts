@@ -19,6 +19,9 @@ export interface DumpSource {
 }
 
 async function blobInput(source: string): Promise<() => Promise<Readable>> {
+  if (!process.env.BLOB_READ_WRITE_TOKEN?.trim() && !/^https?:/i.test(source)) {
+    throw new BackupError('NOT_FOUND', `${source} is not a local file, and BLOB_READ_WRITE_TOKEN is not set to look for it in the Blob store`);
+  }
   const token = requireBlobToken();
   // Loaded only for blob sources: a local restore never loads @vercel/blob.
   const { headBlob, openBlobStream } = await import('../blob/client.js');
