@@ -61,5 +61,18 @@ async function bundle() {
   return entry;
 }
 
-const { main } = await import(pathToFileURL(await bundle()).href);
-main(process.argv.slice(2));
+/** Without a usable bundle (no esbuild, a read-only node_modules), run the sources through tsx instead. */
+async function loadMain() {
+  if (process.env.TURSO_BACKUP_NO_BUNDLE !== '1') {
+    try {
+      return (await import(pathToFileURL(await bundle()).href)).main;
+    } catch (e) {
+      if (process.env.DEBUG === '1') process.stderr.write(`turso-backup: bundling failed, running through tsx: ${e?.stack ?? e}\n`);
+    }
+  }
+  const { register } = await import('tsx/esm/api');
+  register();
+  return (await import(pathToFileURL(join(root, 'src', 'cli', 'main.ts')).href)).main;
+}
+
+(await loadMain())(process.argv.slice(2));
