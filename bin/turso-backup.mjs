@@ -35,7 +35,8 @@ async function bundle() {
   mkdirSync(cache, { recursive: true });
   const tmp = `${out}.${process.pid}.tmp`;
   await build({
-    entryPoints: [join(root, 'src', 'cli', 'main.ts')],
+    // The restore's verifying thread (src/restore/load-verifier.ts) loads its own entry from beside the chunks.
+    entryPoints: { main: join(root, 'src', 'cli', 'main.ts'), 'checksum-worker': join(root, 'src', 'restore', 'checksum-worker.ts') },
     outdir: tmp,
     outExtension: { '.js': '.js' },
     // Dynamic imports stay lazy chunks: a local backup never loads @libsql/client or @vercel/blob.
@@ -47,8 +48,6 @@ async function bundle() {
     packages: 'external',
     sourcemap: 'linked',
     logLevel: 'silent',
-    // version.ts reads package.json relative to its own module: keep that path valid from the cache.
-    define: { 'import.meta.url': JSON.stringify(pathToFileURL(join(root, 'src', 'version.ts')).href) },
   });
   writeFileSync(join(tmp, 'package.json'), '{"type":"module"}\n');
   try {

@@ -4,6 +4,8 @@
  * keys off: schema (empty target) or existing tables (migrated target), batched inserts, sqlite_sequence, then
  * indexes, views and triggers; then, still inside the transaction, every table is recounted and re-checksummed on
  * the target and foreign keys are checked. Any failure rolls back: the target is left as it was found.
+ * A `file:` target that does not exist is loaded as a scratch file instead, committed as it loads and re-checksummed
+ * meanwhile by a worker thread; it takes the target's name only once verified (src/restore/load-verifier.ts).
  */
 import { realpathSync } from 'node:fs';
 import type { Readable } from 'node:stream';
@@ -16,6 +18,7 @@ import { planRestore, type PlannedTable, type RestorePlan } from './restore/plan
 import { isDoubleQuotedStringError, knownIdentifiers, rewriteDoubleQuotedStrings } from './restore/ddl.js';
 import { loadSeedCheck, MAX_SEED_ROWS } from './restore/seeds.js';
 import { emptyState, inspectTarget, type TargetState } from './restore/target-state.js';
+import { startLoadVerifier, type LoadVerifier } from './restore/load-verifier.js';
 import { checksumTable, foreignKeyViolations } from './restore/verify-target.js';
 import { q } from './source/sql.js';
 import type { Target, TargetFactory } from './target/types.js';
@@ -49,6 +52,8 @@ export interface RestoreResult {
 /** Rows per insert call, and the byte budget that closes a batch early (wide rows, big blobs). */
 const BATCH_ROWS = 2048;
 const BATCH_BYTES = 4 * 1024 * 1024;
+/** A scratch target commits about this often while it loads, so its verifier can read on. */
+const COMMIT_BYTES = 2 * 1024 * 1024;
 
 function sameDatabase(header: HeaderLine, target: Target): boolean {
   const src = header.source;
@@ -131,14 +136,18 @@ function parseRowLines(lines: Buffer[]): unknown[] {
   return JSON.parse(`[${span.toString('utf8').replaceAll('\n', ',')}]`) as unknown[];
 }
 
-/** Pass 2: stream the rows into the target inside the open transaction. */
-async function loadPass(opts: RestoreOptions, target: Target, plan: RestorePlan, totalRows: number) {
+/**
+ * Pass 2: stream the rows into the target inside the open transaction. `committed` (a scratch target with a
+ * verifier) is called every COMMIT_BYTES and at the end of each table, after the rows so far were committed.
+ */
+async function loadPass(opts: RestoreOptions, target: Target, plan: RestorePlan, totalRows: number, committed?: (complete?: string) => Promise<void>) {
   const byName = new Map(plan.tables.map((t) => [t.info.name, t]));
   const { bytes } = await dumpBytes(await opts.openInput(), opts.key);
   let table: PlannedTable | null = null;
   let columns: string[] = [];
   let batch: SqlValue[][] = [];
   let batchBytes = 0;
+  let uncommitted = 0;
   let done = 0;
   const sequence: [string, SqlValue][] = [];
   const flush = async () => {
@@ -151,10 +160,15 @@ async function loadPass(opts: RestoreOptions, target: Target, plan: RestorePlan,
     }
     done += batch.length;
     opts.onProgress?.({ table: table!.info.name, rows: done, totalRows });
+    uncommitted += batchBytes;
     batch = [];
     batchBytes = 0;
+    if (committed && uncommitted >= COMMIT_BYTES) {
+      await committed();
+      uncommitted = 0;
+    }
   };
-  // Pass 1 verified the checksums; this pass's rows are verified on the target after the load.
+  // Pass 1 verified the checksums; this pass's rows are verified on the target (after the load, or while it loads).
   for await (const ev of readDump(bytes, { checksums: false })) {
     if (opts.signal?.aborted) throw new BackupError('INTERRUPTED', 'restore interrupted: rolled back, the target is as it was found');
     if (ev.kind === 'table') {
@@ -178,6 +192,10 @@ async function loadPass(opts: RestoreOptions, target: Target, plan: RestorePlan,
       }
     } else if (ev.kind === 'end') {
       if (table) await flush();
+      if (committed && (table?.action === 'create+load' || table?.action === 'load')) {
+        await committed(table.info.name);
+        uncommitted = 0;
+      }
       table = null;
     }
   }
@@ -236,7 +254,7 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
       // The end lines' counts: with per-table consistency the header's may be from an earlier snapshot.
       tables: Object.fromEntries(loadable.map((t) => [t.info.name, ends.get(t.info.name)?.rows ?? t.info.rows])),
       plan: planned,
-      warnings: [...plan.warnings, ...((header as { notes?: string[] }).notes ?? [])],
+      warnings: [...(opts.target.notes ?? []), ...plan.warnings, ...((header as { notes?: string[] }).notes ?? [])],
       foreignKeyViolations: {},
       verified: false,
       durationMs: 0,
@@ -251,6 +269,7 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
     target ??= await opts.target.open({ create: true });
     result.target = target.displayUrl;
     await target.beginLoad();
+    let verifier: LoadVerifier | null = null;
     try {
       const triggers = plan.path === 'migrated' ? state.triggers : [];
       // Triggers must not fire during the load: drop the target's own and re-create them after (DDL is transactional).
@@ -262,7 +281,9 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
         for (const o of header.schema) if (o.type === 'table' && restoredNames.has(o.name) && isReplayable(o.sql)) await replay(o.name, o.sql);
       }
       const total = loadable.reduce((n, t) => n + t.info.rows, 0);
-      const sequence = await loadPass(opts, target, plan, total);
+      // A scratch file is verified while it loads, by a second thread following the load's commits.
+      if (target.scratch && loadable.length > 0) verifier = await startLoadVerifier(target.scratch, loadable.map((t) => ({ info: t.info, rowidName: t.rowidName })));
+      const sequence = await loadPass(opts, target, plan, total, verifier?.committed);
       await restoreSequence(target, plan, sequence);
       for (const t of plan.tables) if (t.action === 'rebuild') await target.run(`INSERT INTO ${q(t.info.name)} (${q(t.info.name)}) VALUES ('rebuild')`);
       if (plan.path === 'empty') {
@@ -276,9 +297,14 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
       }
       for (const t of triggers) await replay(t.name, t.sql);
 
+      let checked = verifier ? await verifier.results() : null;
+      if (checked && 'failure' in checked) {
+        result.warnings.push(`the verifying thread failed (${checked.failure}): the restored rows were verified after the load instead`);
+        checked = null;
+      }
       for (const t of loadable) {
         if (opts.signal?.aborted) throw new BackupError('INTERRUPTED', 'restore interrupted: rolled back, the target is as it was found');
-        const found = await checksumTable(target, t.info, t.rowidName);
+        const found = checked?.tables.get(t.info.name) ?? (await checksumTable(target, t.info, t.rowidName));
         const want = ends.get(t.info.name)!;
         if (found.rows !== want.rows || found.sha256 !== want.sha256) {
           throw new BackupError(
@@ -287,9 +313,11 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
           );
         }
       }
-      result.foreignKeyViolations = await foreignKeyViolations(target);
+      result.foreignKeyViolations = checked?.foreignKeys ?? (await foreignKeyViolations(target));
       await target.commit();
+      await target.scratch?.publish();
     } catch (e) {
+      await verifier?.stop();
       await target.rollback().catch(() => {});
       throw e;
     }

@@ -285,7 +285,7 @@ export async function restoreLegacy(opts: RestoreOptions): Promise<RestoreResult
       path: 'migrated',
       tables: Object.fromEntries(chosen.map(([n, t]) => [n, t.rows])),
       plan: chosen.map(([n, t]) => ({ table: n, rows: t.rows, action: 'load', targetRows: state.tables.get(n)!.rows })),
-      warnings: [...LEGACY_CAVEATS],
+      warnings: [...(opts.target.notes ?? []), ...LEGACY_CAVEATS],
       foreignKeyViolations: {},
       verified: false,
       durationMs: 0,

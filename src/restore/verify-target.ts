@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import type { TableInfo } from '../format/lines.js';
 import { encodeRow } from '../format/values.js';
 import { createMemoryGovernor } from '../memory.js';
-import { tablePages } from '../source/pages.js';
+import { DEFAULT_PAGES, tablePages, type Growing } from '../source/pages.js';
 import type { Source } from '../source/types.js';
 import type { Target } from '../target/types.js';
 
@@ -23,14 +23,24 @@ export function targetAsSource(t: Target): Source {
   };
 }
 
-export async function checksumTable(t: Target, info: TableInfo, rowidName: string | null): Promise<{ rows: number; sha256: string }> {
+export interface TableChecksum {
+  rows: number;
+  sha256: string;
+}
+
+export function checksumTable(t: Target, info: TableInfo, rowidName: string | null): Promise<TableChecksum> {
+  return checksumRows(targetAsSource(t), info, rowidName);
+}
+
+/** A table's rows read back in key order and hashed as the backup encoded them; `growing` while still loading. */
+export async function checksumRows(source: Source, info: TableInfo, rowidName: string | null, growing?: Growing): Promise<TableChecksum> {
   const cols = info.rowidColumn && rowidName ? [rowidName, ...info.dataColumns.slice(1)] : info.dataColumns;
   const keys = info.keyColumns.map((k) => (info.rowidColumn && k === info.dataColumns[0] ? cols[0]! : k));
   const hash = createHash('sha256');
   const memory = createMemoryGovernor();
   let rows = 0;
   let pages = 0;
-  for await (const page of tablePages(targetAsSource(t), { ...info, dataColumns: cols, keyColumns: keys })) {
+  for await (const page of tablePages(source, { ...info, dataColumns: cols, keyColumns: keys }, DEFAULT_PAGES, growing)) {
     let text = '';
     for (const r of page) text += encodeRow(r);
     hash.update(text);
@@ -42,7 +52,7 @@ export async function checksumTable(t: Target, info: TableInfo, rowidName: strin
   return { rows, sha256: hash.digest('hex') };
 }
 
-export async function foreignKeyViolations(t: Target): Promise<Record<string, number>> {
+export async function foreignKeyViolations(t: Pick<Target, 'query'>): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
   for (const r of await t.query('SELECT "table" FROM pragma_foreign_key_check')) {
     const name = String(r[0]);

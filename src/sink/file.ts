@@ -14,7 +14,7 @@ import type { Sink, SinkResult } from './types.js';
 
 export const manifestPathFor = (dumpPath: string) => `${dumpPath}.manifest.json`;
 
-async function fsyncDir(dir: string) {
+export async function fsyncDir(dir: string) {
   const fh = await open(dir, 'r');
   try {
     await fh.sync();

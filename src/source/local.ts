@@ -10,7 +10,8 @@ import type { Source } from './types.js';
 
 type Stmt = Database.Statement<unknown[], unknown[]>;
 
-export function openLocalSource(path: string): Source {
+/** `cacheKiB`: SQLite's page cache for this connection (better-sqlite3's default is 16 MB). */
+export function openLocalSource(path: string, opts: { cacheKiB?: number } = {}): Source {
   if (!existsSync(path)) {
     throw new BackupError('NOT_FOUND', `database file ${path} does not exist (a backup never creates a database)`);
   }
@@ -19,6 +20,7 @@ export function openLocalSource(path: string): Source {
   try {
     db = new Database(path, { readonly: true, fileMustExist: true });
     db.pragma('busy_timeout = 10000');
+    if (opts.cacheKiB) db.pragma(`cache_size = -${Math.floor(opts.cacheKiB)}`);
     db.prepare('SELECT count(*) FROM sqlite_schema').get();
   } catch (e) {
     throw new BackupError('NOT_FOUND', `${path} is not a readable SQLite/libSQL database: ${(e as Error).message}`);

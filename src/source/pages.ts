@@ -23,6 +23,18 @@ export interface PageOptions {
 export const DEFAULT_PAGES: PageOptions = { maxRows: 2000, targetBytes: 256 * 1024, firstRows: 256 };
 
 /**
+ * A table another connection is still loading, in key order, committing as it goes (a restore's scratch file,
+ * verified while it loads). A short page is then not the end: the reader waits for the next commit and reads on
+ * after the last key, until the writer has declared the table complete before a read that comes back short.
+ */
+export interface Growing {
+  /** `complete`: every row is committed; `gen` counts the writer's commits so far. */
+  state(): { complete: boolean; gen: number };
+  /** Resolves once the writer has committed again after commit number `gen` (or declared the table complete). */
+  changed(gen: number): Promise<void>;
+}
+
+/**
  * `castKeys[i]` marks a key bound as bytes that must compare as TEXT (a key that is not UTF-8: `CAST(? AS TEXT)`);
  * `select` replaces the select list (the key-bytes re-read).
  */
@@ -106,6 +118,7 @@ export async function* tablePages(
   source: Source,
   t: TableInfo,
   opts: PageOptions = DEFAULT_PAGES,
+  growing?: Growing,
 ): AsyncGenerator<unknown[][]> {
   if (t.dataColumns.length === 0) return;
   if (source.pageOptions) opts = source.pageOptions(opts);
@@ -115,7 +128,10 @@ export async function* tablePages(
   const overhead = (opts.cellOverhead ?? 0) * t.dataColumns.length;
   // A page the server refuses as too large (remote only) is asked again with half the rows, down to one row.
   let targetBytes = opts.targetBytes;
-  const fetchPage = async (after: unknown[] | null, limit: number): Promise<{ page: unknown[][]; limit: number; after: unknown[] | null }> => {
+  type Fetched = { page: unknown[][]; limit: number; after: unknown[] | null; writer: { complete: boolean; gen: number } };
+  const fetchPage = async (after: unknown[] | null, limit: number): Promise<Fetched> => {
+    // What the writer had committed before this read: a short page means the end only if the table was complete.
+    const writer = growing?.state() ?? { complete: true, gen: 0 };
     const key = after ? keyArgs(after) : null;
     const sql = !key ? first : key.cast ? pageQuery(t, true, key.cast) : next;
     for (let split = false; ; split = true) {
@@ -123,7 +139,7 @@ export async function* tablePages(
         const page = await source.query(sql, key ? [...key.args, limit] : [limit]);
         // The server's limit is lower than our estimate thought: size later pages like the one that passed.
         if (split && page.length > 1) targetBytes = Math.min(targetBytes, page.reduce((n, r) => n + approxRowBytes(r), 0) + overhead * page.length);
-        return { page, limit, after };
+        return { page, limit, after, writer };
       } catch (e) {
         if (!(e instanceof PageTooLargeError)) throw e;
         if (limit <= 1) {
@@ -138,7 +154,12 @@ export async function* tablePages(
   for (;;) {
     const got = await pending;
     const page = got.page;
-    if (page.length === 0) return;
+    if (page.length === 0) {
+      if (got.writer.complete) return;
+      await growing!.changed(got.writer.gen);
+      pending = fetchPage(got.after, limit);
+      continue;
+    }
     const last = page[page.length - 1]!;
     const bytes = page.reduce((n, r) => n + approxRowBytes(r), 0);
     const perRow = Math.max(1, bytes / page.length + overhead);
@@ -156,7 +177,11 @@ export async function* tablePages(
       if (!full) await exactKeys(source, t, page, keyIdx, got.after, got.limit);
       await exactText(source, t, page, keyIdx);
     }
+    const after = keyIdx.map((k) => last[k]);
     yield page;
-    if (!full) return;
+    if (full) continue;
+    if (got.writer.complete) return;
+    await growing!.changed(got.writer.gen);
+    pending = fetchPage(after, limit);
   }
 }

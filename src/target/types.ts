@@ -34,11 +34,28 @@ export interface Target {
   setSchemaSql?(name: string, sql: string): Promise<void>;
   /** What the target could not do (e.g. a pragma a server refuses), for the restore's warnings. */
   readonly notes?: string[];
+  /**
+   * Present when the target is a scratch file that takes the target's name only once the restore verified (a
+   * `file:` target the restore creates). A failure then discards the file, so the load may commit as it goes and
+   * a second connection may read what is committed meanwhile.
+   */
+  readonly scratch?: ScratchFile;
+}
+
+export interface ScratchFile {
+  /** Where the scratch file is (for a second, read-only connection). */
+  readonly path: string;
+  /** Commits the load so far and begins its next transaction (foreign keys stay off). */
+  checkpoint(): Promise<void>;
+  /** After the load's final commit: makes the file a plain rollback-journal database and moves it into place, durably. */
+  publish(): Promise<void>;
 }
 
 export interface TargetFactory {
   /** True when the target does not exist yet (a `file:` path with no file). */
   readonly missing: boolean;
+  /** What the operator should know before the restore (e.g. files an interrupted restore left behind). */
+  readonly notes?: string[];
   /** Opens the target; `create` allows creating a missing file (only a confirmed restore does). */
   open(opts: { create: boolean }): Promise<Target>;
   /** Removes a target this run created (after a refusal or failure). */

@@ -1,0 +1,69 @@
+/**
+ * Worker thread: re-checksums a scratch target's tables while the main thread is still loading them (see
+ * load-verifier.ts). Reads through its own read-only connection, table by table in load order, following each
+ * table's commits; posts one result per table, or one error and stops.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import type { TableInfo } from '../format/lines.js';
+import type { Growing } from '../source/pages.js';
+import { openLocalSource } from '../source/local.js';
+import { checksumRows, foreignKeyViolations } from './verify-target.js';
+
+export interface VerifierData {
+  path: string;
+  tables: { info: TableInfo; rowidName: string | null }[];
+}
+
+/** Main → worker: the writer committed (commit number `gen`), and `complete` names a table it finished. */
+export interface CommitMessage {
+  gen: number;
+  complete?: string;
+}
+
+export type VerifierReply =
+  | { table: string; rows: number; sha256: string }
+  /** `null`: the check could not run before the schema's indexes exist (the main thread runs it after them). */
+  | { foreignKeys: Record<string, number> | null }
+  | { error: string; code?: string };
+
+const port = parentPort!;
+const { path, tables } = workerData as VerifierData;
+const complete = new Set<string>();
+let gen = 0;
+let wake: (() => void) | null = null;
+port.on('message', (m: CommitMessage) => {
+  gen = Math.max(gen, m.gen);
+  if (m.complete) complete.add(m.complete);
+  wake?.();
+});
+
+const growing = (name: string): Growing => ({
+  state: () => ({ complete: complete.has(name), gen }),
+  changed: async (seen) => {
+    while (gen === seen && !complete.has(name)) await new Promise<void>((r) => (wake = r));
+    wake = null;
+  },
+});
+
+// Reading in key order needs few pages at a time: a small cache keeps this second connection's memory down.
+const source = openLocalSource(path, { cacheKiB: 2048 });
+try {
+  for (const t of tables) {
+    const r = await checksumRows(source, t.info, t.rowidName, growing(t.info.name));
+    port.postMessage({ table: t.info.name, ...r } satisfies VerifierReply);
+  }
+  // Every row is committed now: check foreign keys while the main thread builds the indexes. A parent key whose
+  // unique index is built after the rows makes SQLite refuse ("foreign key mismatch"): that check waits for them.
+  let foreignKeys: Record<string, number> | null = null;
+  try {
+    foreignKeys = await foreignKeyViolations(source);
+  } catch {
+    foreignKeys = null;
+  }
+  port.postMessage({ foreignKeys } satisfies VerifierReply);
+} catch (e) {
+  port.postMessage({ error: (e as Error).message, code: (e as { code?: string }).code } satisfies VerifierReply);
+} finally {
+  await source.close();
+  port.close();
+}

@@ -1,0 +1,92 @@
+/**
+ * Verifying a restore while it loads. A target file the restore creates is loaded into a scratch file that becomes
+ * the target only after it verified, so the load may commit as it goes; a worker thread follows those commits on a
+ * second, read-only connection and re-checksums each table on the second core while the next rows load. The
+ * verification is the same as after a one-transaction load (same reader, same encoder, on the restored file),
+ * without its ~30 % of the restore's time on the critical path (docs/BENCHMARKS.md).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { CommitMessage, VerifierData, VerifierReply } from './checksum-worker.js';
+import type { ScratchFile } from '../target/types.js';
+import type { TableChecksum } from './verify-target.js';
+
+export interface LoadVerifier {
+  /** Commits the load so far, so the verifier can read on; `complete` names a table whose rows are all loaded. */
+  committed(complete?: string): Promise<void>;
+  /**
+   * Every table's checksum on the target, once the writer completed them all, and the foreign key violations
+   * (null when the check must wait for the indexes).
+   */
+  results(): Promise<VerifierResults>;
+  stop(): Promise<void>;
+}
+
+/** tsx's ESM API (its CommonJS build cannot be imported from a module). */
+function tsxRegisterUrl(): string {
+  const pkgPath = createRequire(import.meta.url).resolve('tsx/package.json');
+  const pkg = JSON.parse(readFileSync(pkgPath, 'utf8')) as { exports: Record<string, { import: { default: string } }> };
+  return pathToFileURL(join(dirname(pkgPath), pkg.exports['./esm/api']!.import.default)).href;
+}
+
+/**
+ * The bundled CLI (bin/turso-backup.mjs) ships the worker as its own JavaScript entry beside its chunks; run from
+ * the TypeScript sources, the worker loads them through tsx, as the parent does.
+ */
+function spawn(data: VerifierData): Worker {
+  // The worker's heap holds one page at a time: keep it small (RSS is a budget, docs/BENCHMARKS.md).
+  const resourceLimits = { maxYoungGenerationSizeMb: 8 };
+  const bundled = new URL('./checksum-worker.js', import.meta.url);
+  if (existsSync(fileURLToPath(bundled))) return new Worker(bundled, { workerData: data, resourceLimits });
+  const ts = JSON.stringify(new URL('./checksum-worker.ts', import.meta.url).href);
+  const tsx = JSON.stringify(tsxRegisterUrl());
+  const boot = `import(${ts}).catch(async (e) => {
+    if (e?.code !== 'ERR_UNKNOWN_FILE_EXTENSION') throw e;
+    (await import(${tsx})).register();
+    await import(${ts} + '?tsx'); // a failed import stays failed under its own URL
+
+  });`;
+  return new Worker(boot, { eval: true, workerData: data, resourceLimits });
+}
+
+export type VerifierResults =
+  | { tables: Map<string, TableChecksum>; foreignKeys: Record<string, number> | null }
+  /** The thread could not finish (it never vouches for rows it did not read): the caller verifies after the load. */
+  | { failure: string };
+
+/** Starts verifying `scratch` (its tables' schema is created, uncommitted) as the load commits `tables`' rows. */
+export async function startLoadVerifier(scratch: ScratchFile, tables: VerifierData['tables']): Promise<LoadVerifier> {
+  await scratch.checkpoint(); // the worker's connection must see the tables
+  const data: VerifierData = { path: scratch.path, tables };
+  const worker = spawn(data);
+  const found = new Map<string, TableChecksum>();
+  let foreignKeys: Record<string, number> | null | undefined;
+  let failure: string | null = null;
+  let gen = 0;
+  const done = new Promise<VerifierResults>((resolve) => {
+    worker.on('message', (m: VerifierReply) => {
+      if ('error' in m) failure ??= m.error;
+      else if ('foreignKeys' in m) foreignKeys = m.foreignKeys;
+      else found.set(m.table, { rows: m.rows, sha256: m.sha256 });
+    });
+    worker.on('error', (e) => (failure ??= e.message));
+    // Resolved only once the thread is gone: its connection must be closed before the file is published.
+    worker.on('exit', () => {
+      if (!failure && found.size === tables.length && foreignKeys !== undefined) resolve({ tables: found, foreignKeys });
+      else resolve({ failure: failure ?? 'it stopped before it finished' });
+    });
+  });
+  return {
+    async committed(complete) {
+      await scratch.checkpoint();
+      worker.postMessage({ gen: ++gen, complete } satisfies CommitMessage);
+    },
+    results: () => done,
+    async stop() {
+      await worker.terminate();
+    },
+  };
+}

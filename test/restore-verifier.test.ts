@@ -1,0 +1,165 @@
+/**
+ * A target file the restore creates is loaded into a hidden scratch file, committed as it loads, re-checksummed by
+ * a worker thread that follows the commits, and renamed into place only once verified (src/restore/load-verifier.ts).
+ */
+import Database from 'better-sqlite3';
+import { spawn } from 'node:child_process';
+import { createReadStream, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildBenchDb } from '../bench/build-db.js';
+import { restore, type RestoreOptions } from '../src/restore.js';
+import { startLoadVerifier } from '../src/restore/load-verifier.js';
+import { localTargetFactory } from '../src/target/local.js';
+import { backupToFile, dumpLines, gunzipFile, gzip, listDir, rejection, reseal, tempDirs } from './support/dumps.js';
+import { diffDumps, dumpDb } from './support/nasty-db.js';
+
+const dirs = tempDirs('tb-restore-verifier-');
+const ROOT = new URL('../', import.meta.url).pathname;
+let src: string;
+let dump: string;
+
+function restoreInto(target: string, dumpPath: string, opts: Partial<RestoreOptions> = {}) {
+  return restore({ openInput: async () => createReadStream(dumpPath), target: localTargetFactory(target), confirm: true, ...opts });
+}
+
+function query(path: string, sql: string): unknown[][] {
+  const db = new Database(path, { readonly: true });
+  try {
+    return db.prepare(sql).raw(true).safeIntegers(true).all() as unknown[][];
+  } finally {
+    db.close();
+  }
+}
+
+/** A database with foreign keys violated on purpose (loaded with enforcement off), and the dump of it. */
+async function orphanDump(parentKey: 'primary key' | 'unique index') {
+  const dir = dirs.make();
+  const db = new Database(join(dir, 'orphans.db'));
+  db.pragma('foreign_keys = OFF');
+  db.exec(`
+    CREATE TABLE parent (id INTEGER PRIMARY KEY, code TEXT ${parentKey === 'primary key' ? 'UNIQUE' : ''});
+    ${parentKey === 'unique index' ? 'CREATE UNIQUE INDEX parent_code ON parent (code);' : ''}
+    CREATE TABLE child (id INTEGER PRIMARY KEY, parent_code TEXT REFERENCES parent (code), parent_id INTEGER REFERENCES parent (id));
+    INSERT INTO parent VALUES (1, 'a'), (2, 'b');
+    INSERT INTO child VALUES (1, 'a', 1), (2, 'zz', 2), (3, 'b', 99), (4, 'nope', 98);
+  `);
+  db.close();
+  const out = join(dir, 'orphans.ndjson.gz');
+  await backupToFile(join(dir, 'orphans.db'), out);
+  return out;
+}
+
+beforeAll(async () => {
+  const work = dirs.make();
+  src = join(work, 'bench-small.db');
+  // ~50k rows, ~14 MB of rows: the load commits several times per table while the worker follows.
+  buildBenchDb(src, 0.05);
+  dump = join(work, 'bench-small.ndjson.gz');
+  await backupToFile(src, dump);
+});
+afterAll(() => dirs.cleanup());
+
+describe('restore into a new file, verified while it loads', () => {
+  it('is exact, leaves only the target (no scratch, -wal or -shm) and a rollback-journal database', async () => {
+    const dir = dirs.make();
+    const target = join(dir, 'restored.db');
+    const seen: string[] = [];
+    const r = await restoreInto(target, dump, {
+      // While loading, the target's name is still free: rows go to a hidden scratch file beside it.
+      onProgress: () => void seen.push(listDir(dir).join(',')),
+    });
+    expect(r.verified).toBe(true);
+    expect(r.tables).toEqual({ User: 5000, Event: 42500, MediaAsset: 2500 });
+    expect(seen.length).toBeGreaterThan(10);
+    expect(seen.every((files) => !files.split(',').includes('restored.db') && /^\.restored\.db\.restore-[0-9a-f]+/.test(files))).toBe(true);
+    expect(listDir(dir)).toEqual(['restored.db']);
+    expect(query(target, 'PRAGMA journal_mode')).toEqual([['delete']]);
+    expect(diffDumps(dumpDb(src), dumpDb(target))).toEqual([]);
+    expect(query(target, 'PRAGMA integrity_check')).toEqual([['ok']]);
+  });
+
+  for (const parentKey of ['primary key', 'unique index'] as const) {
+    it(`reports foreign key violations (parent key by ${parentKey}) like a check after the load`, async () => {
+      const target = join(dirs.make(), 'orphans-restored.db');
+      const r = await restoreInto(target, await orphanDump(parentKey));
+      // Row 2 misses its parent code, row 3 its parent id, row 4 both: one violation per foreign key.
+      expect(r.foreignKeyViolations).toEqual({ child: 4 });
+      expect(query(target, 'SELECT "table", rowid FROM pragma_foreign_key_check ORDER BY rowid')).toEqual([
+        ['child', 2n],
+        ['child', 3n],
+        ['child', 4n],
+        ['child', 4n],
+      ]);
+    });
+  }
+
+  it('refuses rows that do not come back in key order (a forged dump), and creates nothing', async () => {
+    // Every checksum and count is recomputed, so only the read-back on the target can see it.
+    const lines = dumpLines(gunzipFile(dump));
+    const start = lines.findIndex((l) => l.startsWith('{') && (JSON.parse(l) as { type: string; name?: string }).type === 'table' && JSON.parse(l).name === 'Event');
+    [lines[start + 1000], lines[start + 20000]] = [lines[start + 20000]!, lines[start + 1000]!];
+    const forged = join(dirs.make(), 'forged.gz');
+    writeFileSync(forged, gzip(reseal(lines)));
+    const dir = dirs.make();
+    const e = await rejection(restoreInto(join(dir, 'never.db'), forged));
+    expect((e as { code?: string }).code, e.message).toBe('CORRUPT');
+    expect(e.message).toMatch(/table "Event" does not match the dump after loading/);
+    expect(listDir(dir)).toEqual([]);
+  });
+
+  it('never replaces a file that appeared at the target path while it loaded', async () => {
+    const dir = dirs.make();
+    const target = join(dir, 'raced.db');
+    let planted = false;
+    const e = await rejection(
+      restoreInto(target, dump, {
+        onProgress: () => {
+          if (planted) return;
+          writeFileSync(target, 'someone else');
+          planted = true;
+        },
+      }),
+    );
+    expect((e as { code?: string }).code, e.message).toBe('REFUSED');
+    expect(e.message).toMatch(/appeared while the restore ran/);
+    expect(readFileSync(target, 'utf8')).toBe('someone else');
+    expect(listDir(dir)).toEqual(['raced.db']);
+  });
+
+  it('SIGTERM mid-load (the operator command): exit 143, no target and no scratch file', async () => {
+    const dir = dirs.make();
+    const target = join(dir, 'interrupted.db');
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts', 'restore-turso.ts'), dump, '--confirm'], {
+      cwd: ROOT,
+      env: { ...process.env, TURSO_DATABASE_URL: `file:${target}` },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
+    const started = Date.now();
+    while (!listDir(dir).some((f) => f.includes('.restore-')) && Date.now() - started < 30_000) await new Promise((r) => setTimeout(r, 10));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(143);
+    expect(stderr).toMatch(/interrupted|SIGTERM/);
+    expect(existsSync(target)).toBe(false);
+    expect(listDir(dir)).toEqual([]);
+  });
+
+  it('a verifying thread that cannot do its work says so instead of vouching (the restore then verifies after the load)', async () => {
+    const missing = join(dirs.make(), 'not-there.db');
+    const v = await startLoadVerifier({ path: missing, checkpoint: async () => {}, publish: async () => {} }, [
+      { info: { name: 't', dataColumns: ['rowid'], keyColumns: ['rowid'] } as never, rowidName: 'rowid' },
+    ]);
+    const r = await v.results();
+    expect(r).toEqual({ failure: expect.stringMatching(/not-there\.db does not exist/) });
+  });
+
+  it('names a scratch file that a killed restore left beside the target', async () => {
+    const dir = dirs.make();
+    writeFileSync(join(dir, '.again.db.restore-0badf00d'), '');
+    const r = await restoreInto(join(dir, 'again.db'), await orphanDump('primary key'), { confirm: false });
+    expect(r.warnings).toContain(`${join(dir, '.again.db.restore-0badf00d')} is left from an interrupted restore: remove it (and its -wal/-shm files)`);
+  });
+});
