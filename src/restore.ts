@@ -314,8 +314,7 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
         }
       }
       result.foreignKeyViolations = checked?.foreignKeys ?? (await foreignKeyViolations(target));
-      await target.commit();
-      await target.scratch?.publish();
+      await target.commit(); // a scratch file takes the target's name here
     } catch (e) {
       await verifier?.stop();
       await target.rollback().catch(() => {});

@@ -149,7 +149,7 @@ describe('restore into a new file, verified while it loads', () => {
 
   it('a verifying thread that cannot do its work says so instead of vouching (the restore then verifies after the load)', async () => {
     const missing = join(dirs.make(), 'not-there.db');
-    const v = await startLoadVerifier({ path: missing, checkpoint: async () => {}, publish: async () => {} }, [
+    const v = await startLoadVerifier({ path: missing, checkpoint: async () => {} }, [
       { info: { name: 't', dataColumns: ['rowid'], keyColumns: ['rowid'] } as never, rowidName: 'rowid' },
     ]);
     const r = await v.results();

@@ -49,13 +49,30 @@ export function localTargetFactory(path: string): TargetFactory {
 async function placeNoClobber(from: string, to: string) {
   try {
     await link(from, to);
-    await unlink(from);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'EEXIST') throw new BackupError('REFUSED', `${to} appeared while the restore ran: refusing to replace it`);
     if (existsSync(to)) throw e;
     await rename(from, to); // a filesystem without hard links
+    return;
   }
+  // The target is in place; a scratch name left behind would only be a second link to it (and named next time).
+  await unlink(from).catch(() => {});
+}
+
+/** A scratch file's load is committed: make it a plain rollback-journal database and move it into place, durably. */
+async function publish(db: Database.Database, scratchPath: string, path: string) {
+  // The load ran in WAL mode so a reader could follow it: fold the log back into the file.
+  db.pragma('journal_mode = DELETE');
+  db.close();
+  const fh = await open(scratchPath, 'r+');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await placeNoClobber(scratchPath, path);
+  await fsyncDir(dirname(path));
 }
 
 function openLocalTarget(path: string, scratchPath: string | null): Target {
@@ -95,19 +112,6 @@ function openLocalTarget(path: string, scratchPath: string | null): Target {
         async checkpoint() {
           db.exec('COMMIT');
           db.exec('BEGIN IMMEDIATE');
-        },
-        async publish() {
-          // The load ran in WAL mode so a reader could follow it: fold the log back into the file.
-          db.pragma('journal_mode = DELETE');
-          db.close();
-          const fh = await open(scratchPath, 'r+');
-          try {
-            await fh.sync();
-          } finally {
-            await fh.close();
-          }
-          await placeNoClobber(scratchPath, path);
-          await fsyncDir(dirname(path));
         },
       }
     : undefined;
@@ -174,6 +178,7 @@ function openLocalTarget(path: string, scratchPath: string | null): Target {
     async commit() {
       db.exec('COMMIT');
       db.pragma('foreign_keys = ON');
+      if (scratchPath) await publish(db, scratchPath, path);
     },
     async rollback() {
       if (db.inTransaction) db.exec('ROLLBACK');

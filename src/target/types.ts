@@ -20,6 +20,7 @@ export interface Target {
   beginLoad(): Promise<void>;
   /** Inserts rows into `table` (`columns` by name; `rowid`-like names address the hidden rowid). */
   insert(table: string, columns: string[], rows: SqlValue[][]): Promise<void>;
+  /** Ends the load; a scratch file (below) then takes the target's name. */
   commit(): Promise<void>;
   rollback(): Promise<void>;
   close(): Promise<void>;
@@ -45,10 +46,11 @@ export interface Target {
 export interface ScratchFile {
   /** Where the scratch file is (for a second, read-only connection). */
   readonly path: string;
-  /** Commits the load so far and begins its next transaction (foreign keys stay off). */
+  /**
+   * Commits the load so far and begins its next transaction (foreign keys stay off). The target's final commit()
+   * is what moves the file into place (durably), as a plain rollback-journal database.
+   */
   checkpoint(): Promise<void>;
-  /** After the load's final commit: makes the file a plain rollback-journal database and moves it into place, durably. */
-  publish(): Promise<void>;
 }
 
 export interface TargetFactory {
