@@ -74,6 +74,19 @@ describe('restore sources that are not what they claim', () => {
   });
 });
 
+describe('restore targets that cannot be', () => {
+  it('a file: target in a directory that does not exist: refused before reading the dump, dry run or not', async () => {
+    const target = join(dir, 'no-such-dir', 'x.db');
+    for (const args of [[dump], [dump, '--confirm']]) {
+      const r = await runScript('restore-turso', args, { ...base, TURSO_DATABASE_URL: `file:${target}` });
+      expect(r.code).toBe(1);
+      oneLine(r.stderr);
+      expect(r.stderr).toMatch(/the target's directory .*no-such-dir does not exist: create it first/);
+      expect(existsSync(join(dir, 'no-such-dir'))).toBe(false);
+    }
+  });
+});
+
 describe('conflicting or malformed flags are usage errors (exit 2), nothing written', () => {
   const cases: [string, string[]][] = [
     ['backup-turso', ['--out', 'x.ndjson.gz']],

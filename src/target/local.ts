@@ -26,8 +26,11 @@ const ROWS_PER_STATEMENT = 64;
 export function localTargetFactory(path: string): TargetFactory {
   const missing = !existsSync(path);
   let scratch: string | null = null;
+  if (missing && !existsSync(dirname(path))) {
+    throw new BackupError('NOT_FOUND', `the target's directory ${dirname(path)} does not exist: create it first (a restore creates the database file only)`);
+  }
   const prefix = `.${basename(path)}.restore-`;
-  const stale = existsSync(dirname(path)) ? readdirSync(dirname(path)).filter((f) => f.startsWith(prefix) && !/-(wal|shm|journal)$/.test(f)) : [];
+  const stale = readdirSync(dirname(path)).filter((f) => f.startsWith(prefix) && !/-(wal|shm|journal)$/.test(f));
   return {
     missing,
     // Only a killed process leaves one (any other failure removes it): nothing else uses these names.
