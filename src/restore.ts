@@ -284,6 +284,7 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
       // A scratch file is verified while it loads, by a second thread following the load's commits.
       if (target.scratch && loadable.length > 0) verifier = await startLoadVerifier(target.scratch, loadable.map((t) => ({ info: t.info, rowidName: t.rowidName })));
       const sequence = await loadPass(opts, target, plan, total, verifier?.committed);
+      await verifier?.loaded();
       await restoreSequence(target, plan, sequence);
       for (const t of plan.tables) if (t.action === 'rebuild') await target.run(`INSERT INTO ${q(t.info.name)} (${q(t.info.name)}) VALUES ('rebuild')`);
       if (plan.path === 'empty') {

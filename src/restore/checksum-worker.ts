@@ -14,10 +14,11 @@ export interface VerifierData {
   tables: { info: TableInfo; rowidName: string | null }[];
 }
 
-/** Main → worker: the writer committed (commit number `gen`), and `complete` names a table it finished. */
+/** Main → worker: the writer committed (commit number `gen`); `complete` names a table it finished, `all`: every table. */
 export interface CommitMessage {
   gen: number;
   complete?: string;
+  all?: boolean;
 }
 
 export type VerifierReply =
@@ -29,18 +30,21 @@ export type VerifierReply =
 const port = parentPort!;
 const { path, tables } = workerData as VerifierData;
 const complete = new Set<string>();
+let all = false;
 let gen = 0;
 let wake: (() => void) | null = null;
 port.on('message', (m: CommitMessage) => {
   gen = Math.max(gen, m.gen);
   if (m.complete) complete.add(m.complete);
+  if (m.all) all = true;
   wake?.();
 });
 
+const isComplete = (name: string) => all || complete.has(name);
 const growing = (name: string): Growing => ({
-  state: () => ({ complete: complete.has(name), gen }),
+  state: () => ({ complete: isComplete(name), gen }),
   changed: async (seen) => {
-    while (gen === seen && !complete.has(name)) await new Promise<void>((r) => (wake = r));
+    while (gen === seen && !isComplete(name)) await new Promise<void>((r) => (wake = r));
     wake = null;
   },
 });

@@ -18,6 +18,11 @@ export interface LoadVerifier {
   /** Commits the load so far, so the verifier can read on; `complete` names a table whose rows are all loaded. */
   committed(complete?: string): Promise<void>;
   /**
+   * Every row is loaded: whatever table the verifier still waits for is complete. (The dump's reader already
+   * insists on every table's end line; this makes sure the verifier can never wait for one that did not come.)
+   */
+  loaded(): Promise<void>;
+  /**
    * Every table's checksum on the target, once the writer completed them all, and the foreign key violations
    * (null when the check must wait for the indexes).
    */
@@ -83,6 +88,10 @@ export async function startLoadVerifier(scratch: ScratchFile, tables: VerifierDa
     async committed(complete) {
       await scratch.checkpoint();
       worker.postMessage({ gen: ++gen, complete } satisfies CommitMessage);
+    },
+    async loaded() {
+      await scratch.checkpoint();
+      worker.postMessage({ gen: ++gen, all: true } satisfies CommitMessage);
     },
     results: () => done,
     async stop() {
