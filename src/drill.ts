@@ -61,10 +61,11 @@ export async function drill(opts: {
       db.close();
     }
     const fk = Object.entries(result.foreignKeyViolations);
+    const unchecked = result.foreignKeysUnchecked.length ? ` (SQLite cannot check the foreign keys of ${result.foreignKeysUnchecked.join(', ')}: see the restore's warnings)` : '';
     checks.push({
       name: 'foreign_key_check',
       ok: fk.length === 0,
-      detail: fk.length ? `violations: ${fk.map(([t, n]) => `${t} (${n})`).join(', ')}` : 'no violations',
+      detail: (fk.length ? `violations: ${fk.map(([t, n]) => `${t} (${n})`).join(', ')}` : 'no violations') + unchecked,
     });
     return { pass: checks.every((c) => c.ok), checks, tables: result.tables, durationMs: Date.now() - started };
   } finally {

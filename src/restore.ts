@@ -19,7 +19,7 @@ import { isDoubleQuotedStringError, knownIdentifiers, rewriteDoubleQuotedStrings
 import { loadSeedCheck, MAX_SEED_ROWS } from './restore/seeds.js';
 import { emptyState, inspectTarget, type TargetState } from './restore/target-state.js';
 import { startLoadVerifier, type LoadVerifier } from './restore/load-verifier.js';
-import { checksumTable, foreignKeyViolations } from './restore/verify-target.js';
+import { checkForeignKeys, checksumTable, uncheckedWarning } from './restore/verify-target.js';
 import { q } from './source/sql.js';
 import type { Target, TargetFactory } from './target/types.js';
 
@@ -45,6 +45,8 @@ export interface RestoreResult {
   plan: { table: string; rows: number; action: string; targetRows: number }[];
   warnings: string[];
   foreignKeyViolations: Record<string, number>;
+  /** Tables whose foreign keys SQLite cannot check (see checkForeignKeys). */
+  foreignKeysUnchecked: string[];
   verified: boolean;
   durationMs: number;
 }
@@ -256,6 +258,7 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
       plan: planned,
       warnings: [...(opts.target.notes ?? []), ...plan.warnings, ...((header as { notes?: string[] }).notes ?? [])],
       foreignKeyViolations: {},
+      foreignKeysUnchecked: [],
       verified: false,
       durationMs: 0,
     };
@@ -314,7 +317,13 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
           );
         }
       }
-      result.foreignKeyViolations = checked?.foreignKeys ?? (await foreignKeyViolations(target));
+      if (checked?.foreignKeys) result.foreignKeyViolations = checked.foreignKeys;
+      else {
+        const fk = await checkForeignKeys(target);
+        result.foreignKeyViolations = fk.violations;
+        result.foreignKeysUnchecked = fk.unchecked.map((u) => u.table);
+        result.warnings.push(...fk.unchecked.map(uncheckedWarning));
+      }
       await target.commit(); // a scratch file takes the target's name here
     } catch (e) {
       await verifier?.stop();

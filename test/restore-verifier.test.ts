@@ -199,4 +199,32 @@ describe('restore into a new file, verified while it loads', () => {
     expect(r.tables.get('b')).toEqual(await checksumRows(source, info('b', ['k', 'v'], ['k'], false), null));
     await source.close();
   });
+
+  it('a foreign key SQLite cannot check (no usable parent index) is named, and the other tables are still checked', async () => {
+    const dir = dirs.make();
+    const db = new Database(join(dir, 'mismatch.db'));
+    db.pragma('foreign_keys = OFF');
+    db.exec(`
+      CREATE TABLE org (id INTEGER PRIMARY KEY, slug TEXT NOT NULL);
+      CREATE UNIQUE INDEX org_slug ON org (slug COLLATE NOCASE); -- not the column's collation: no parent key
+      CREATE TABLE member (org_slug TEXT REFERENCES org (slug), email TEXT);
+      CREATE TABLE post (id INTEGER PRIMARY KEY, org_id INTEGER REFERENCES org (id));
+      INSERT INTO org VALUES (1, 'a');
+      INSERT INTO member VALUES ('a', 'x@y'), ('nope', 'z@y');
+      INSERT INTO post VALUES (1, 1), (2, 42);
+    `);
+    db.close();
+    const out = join(dir, 'mismatch.ndjson.gz');
+    await backupToFile(join(dir, 'mismatch.db'), out);
+    const existing = join(dirs.make(), 'existing-empty.db');
+    new Database(existing).close(); // an existing (empty) file: the one-transaction path
+    for (const target of [join(dirs.make(), 'fresh.db'), existing]) {
+      const r = await restoreInto(target, out);
+      expect(r.verified).toBe(true);
+      expect(r.foreignKeyViolations).toEqual({ post: 1 });
+      expect(r.foreignKeysUnchecked).toEqual(['member']);
+      expect(r.warnings).toContainEqual(expect.stringMatching(/^the foreign keys of table "member" cannot be checked: foreign key mismatch - "member" referencing "org" \(its parent key has no PRIMARY KEY or UNIQUE index/));
+      expect(query(target, 'SELECT count(*) FROM member')).toEqual([[2n]]);
+    }
+  });
 });

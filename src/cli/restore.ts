@@ -56,6 +56,7 @@ export async function restoreMain(argv: string[], signal: AbortSignal): Promise<
       source: result.source,
       tables: result.tables,
       foreignKeyViolations: result.foreignKeyViolations,
+      foreignKeysUnchecked: result.foreignKeysUnchecked,
       warnings: result.warnings,
       durationMs: result.durationMs,
       verified: result.verified,

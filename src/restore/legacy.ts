@@ -287,6 +287,7 @@ export async function restoreLegacy(opts: RestoreOptions): Promise<RestoreResult
       plan: chosen.map(([n, t]) => ({ table: n, rows: t.rows, action: 'load', targetRows: state.tables.get(n)!.rows })),
       warnings: [...(opts.target.notes ?? []), ...LEGACY_CAVEATS],
       foreignKeyViolations: {},
+      foreignKeysUnchecked: [],
       verified: false,
       durationMs: 0,
     };
@@ -306,8 +307,11 @@ export async function restoreLegacy(opts: RestoreOptions): Promise<RestoreResult
         const [[count]] = (await target!.query(`SELECT count(*) FROM ${q(n)}`)) as [[bigint]];
         if (Number(count) !== t.rows) throw new BackupError('CORRUPT', `table "${n}": ${count} rows after the load, expected ${t.rows}: rolled back`);
       }
-      const { foreignKeyViolations } = await import('./verify-target.js');
-      result.foreignKeyViolations = await foreignKeyViolations(target!);
+      const { checkForeignKeys, uncheckedWarning } = await import('./verify-target.js');
+      const fk = await checkForeignKeys(target!);
+      result.foreignKeyViolations = fk.violations;
+      result.foreignKeysUnchecked = fk.unchecked.map((u) => u.table);
+      result.warnings.push(...fk.unchecked.map(uncheckedWarning));
       await target!.commit();
     } catch (e) {
       await target!.rollback().catch(() => {});

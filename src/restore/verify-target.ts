@@ -52,6 +52,7 @@ export async function checksumRows(source: Source, info: TableInfo, rowidName: s
   return { rows, sha256: hash.digest('hex') };
 }
 
+/** `PRAGMA foreign_key_check` over the whole database: violations per table. Throws where SQLite cannot check. */
 export async function foreignKeyViolations(t: Pick<Target, 'query'>): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
   for (const r of await t.query('SELECT "table" FROM pragma_foreign_key_check')) {
@@ -59,4 +60,39 @@ export async function foreignKeyViolations(t: Pick<Target, 'query'>): Promise<Re
     out[name] = (out[name] ?? 0) + 1;
   }
   return out;
+}
+
+export interface ForeignKeyReport {
+  violations: Record<string, number>;
+  /** Tables whose foreign keys SQLite cannot check (a parent key without a unique index), with SQLite's reason. */
+  unchecked: { table: string; reason: string }[];
+}
+
+/**
+ * The foreign key check after a restore. A schema may declare a foreign key SQLite cannot check (its parent columns
+ * have no PRIMARY KEY or UNIQUE index of the same collation: "foreign key mismatch"); SQLite accepts such a schema,
+ * and the source has the same one. That must not sink a verified restore, nor hide the other tables' violations:
+ * the check then runs table by table and the tables it cannot check are named.
+ */
+export const uncheckedWarning = (u: ForeignKeyReport['unchecked'][number]) =>
+  `the foreign keys of table "${u.table}" cannot be checked: ${u.reason}${/mismatch/i.test(u.reason) ? " (its parent key has no PRIMARY KEY or UNIQUE index SQLite can use, so SQLite can neither enforce nor check it; the dump's schema declares it so)" : ''}`;
+
+export async function checkForeignKeys(t: Pick<Target, 'query'>): Promise<ForeignKeyReport> {
+  try {
+    return { violations: await foreignKeyViolations(t), unchecked: [] };
+  } catch {
+    // one table's declaration fails the whole-database check: find which
+  }
+  const violations: Record<string, number> = {};
+  const unchecked: ForeignKeyReport['unchecked'] = [];
+  const tables = await t.query("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name");
+  for (const [name] of tables) {
+    try {
+      const n = (await t.query('SELECT count(*) FROM pragma_foreign_key_check(?)', [name]))[0]?.[0];
+      if (Number(n) > 0) violations[String(name)] = Number(n);
+    } catch (e) {
+      unchecked.push({ table: String(name), reason: (e as Error).message });
+    }
+  }
+  return { violations, unchecked };
 }
