@@ -3,7 +3,7 @@
  * container, or plain JSON for legacy backups), decrypted and decompressed as a stream. zlib and decryption errors
  * become one-line CORRUPT/DECRYPT errors in the operator's terms.
  */
-import { createReadStream, existsSync, statSync } from 'node:fs';
+import { createReadStream, statSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { isEncrypted } from './crypto/container.js';
@@ -52,8 +52,15 @@ export async function sniff(stream: Readable): Promise<DumpInput> {
 }
 
 export function openLocalFile(path: string): Readable {
-  if (!existsSync(path)) throw new BackupError('NOT_FOUND', `${path} does not exist`);
-  if (!statSync(path).isFile()) throw new BackupError('NOT_FOUND', `${path} is not a file`);
+  let isFile: boolean;
+  try {
+    isFile = statSync(path).isFile();
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'EPERM') throw new BackupError('NOT_FOUND', `cannot read ${path}: permission denied`);
+    throw new BackupError('NOT_FOUND', `${path} does not exist`);
+  }
+  if (!isFile) throw new BackupError('NOT_FOUND', `${path} is not a file`);
   return createReadStream(path, { highWaterMark: 1024 * 1024 });
 }
 

@@ -85,6 +85,7 @@ function openLocalTarget(path: string, scratchPath: string | null): Target {
     db.pragma('busy_timeout = 10000');
     db.prepare('SELECT count(*) FROM sqlite_schema').get();
   } catch (e) {
+    if (scratchPath) throw new BackupError('REFUSED', `cannot create the target ${path}: ${(e as Error).message} (is ${dirname(path)} writable?)`);
     throw new BackupError('REFUSED', `the target ${path} is not a readable SQLite/libSQL database (${(e as Error).message})`);
   }
   const readers = new Map<string, Stmt>();
