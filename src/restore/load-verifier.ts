@@ -52,7 +52,6 @@ function spawn(data: VerifierData): Worker {
     if (e?.code !== 'ERR_UNKNOWN_FILE_EXTENSION') throw e;
     (await import(${tsx})).register();
     await import(${ts} + '?tsx'); // a failed import stays failed under its own URL
-
   });`;
   return new Worker(boot, { eval: true, workerData: data, resourceLimits });
 }

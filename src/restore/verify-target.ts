@@ -68,15 +68,15 @@ export interface ForeignKeyReport {
   unchecked: { table: string; reason: string }[];
 }
 
+export const uncheckedWarning = (u: ForeignKeyReport['unchecked'][number]) =>
+  `the foreign keys of table "${u.table}" cannot be checked: ${u.reason}${/mismatch/i.test(u.reason) ? ' (its parent key has no PRIMARY KEY or UNIQUE index SQLite can use: SQLite can neither enforce nor check it)' : ''}`;
+
 /**
  * The foreign key check after a restore. A schema may declare a foreign key SQLite cannot check (its parent columns
- * have no PRIMARY KEY or UNIQUE index of the same collation: "foreign key mismatch"); SQLite accepts such a schema,
- * and the source has the same one. That must not sink a verified restore, nor hide the other tables' violations:
- * the check then runs table by table and the tables it cannot check are named.
+ * have no PRIMARY KEY or UNIQUE index of the same collation: "foreign key mismatch"); SQLite accepts such a schema
+ * and the database the dump came from had it too. That must not sink a verified restore, nor hide the other
+ * tables' violations: the check then runs table by table and the tables it cannot check are named.
  */
-export const uncheckedWarning = (u: ForeignKeyReport['unchecked'][number]) =>
-  `the foreign keys of table "${u.table}" cannot be checked: ${u.reason}${/mismatch/i.test(u.reason) ? " (its parent key has no PRIMARY KEY or UNIQUE index SQLite can use, so SQLite can neither enforce nor check it; the dump's schema declares it so)" : ''}`;
-
 export async function checkForeignKeys(t: Pick<Target, 'query'>): Promise<ForeignKeyReport> {
   try {
     return { violations: await foreignKeyViolations(t), unchecked: [] };
