@@ -7,12 +7,12 @@
 import Database from 'better-sqlite3';
 import { createReadStream, mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { backup } from '../src/backup.js';
+import { backup } from '../src/backup/backup.js';
 import { runCommand } from '../src/cli/run.js';
 import { backupFileName } from '../src/cli/backup.js';
 import { openConnection } from '../src/db/connection.js';
 import { applyMigrations, migrationStatus, readMigrations } from '../src/migrate.js';
-import { restore } from '../src/restore.js';
+import { restore } from '../src/restore/restore.js';
 import { fileSink } from '../src/sink/file.js';
 import { localTargetFactory } from '../src/target/local.js';
 import { verify } from '../src/verify.js';

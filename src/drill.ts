@@ -3,13 +3,13 @@
  * restore path: verify, load, verify on the target), compares it with the sidecar manifest when there is one, runs
  * `PRAGMA integrity_check` and `PRAGMA foreign_key_check`, and removes the scratch database.
  */
-import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { openLocalDb } from './db/local.js';
 import type { Manifest } from './format/lines.js';
-import { restore, type RestoreResult } from './restore.js';
+import { restore, type RestoreResult } from './restore/restore.js';
 import { localTargetFactory } from './target/local.js';
 
 export interface DrillCheck {
@@ -25,6 +25,10 @@ export interface DrillReport {
   durationMs: number;
 }
 
+/**
+ * Restores the dump into a scratch database and checks it; the scratch database is removed afterwards.
+ * @returns pass/fail with each check's detail.
+ */
 export async function drill(opts: {
   openInput: () => Promise<Readable>;
   manifest?: Manifest | null;
@@ -53,12 +57,12 @@ export async function drill(opts: {
         detail: differ.length || missing.length ? `differs from the sidecar manifest: ${[...differ.map(([t]) => t), ...missing].join(', ')}` : 'row counts equal the sidecar manifest',
       });
     }
-    const db = new Database(path, { readonly: true });
+    const db = openLocalDb(path, { readonly: true });
     try {
-      const integrity = db.prepare('PRAGMA integrity_check').pluck().all() as string[];
+      const integrity = (await db.query('SELECT * FROM pragma_integrity_check')).map((r) => String(r[0]));
       checks.push({ name: 'integrity_check', ok: integrity.length === 1 && integrity[0] === 'ok', detail: integrity.slice(0, 3).join('; ') });
     } finally {
-      db.close();
+      await db.close();
     }
     const fk = Object.entries(result.foreignKeyViolations);
     const unchecked = result.foreignKeysUnchecked.length ? ` (SQLite cannot check the foreign keys of ${result.foreignKeysUnchecked.join(', ')}: see the restore's warnings)` : '';

@@ -36,3 +36,23 @@ export function exitCodeFor(err: unknown): number {
 
 export const isBackupError = (e: unknown, code?: ErrorCode): e is BackupError =>
   e instanceof BackupError && (code === undefined || e.code === code);
+
+/** Removes anything that looks like a secret from a message: tokens in URLs, bearer values, known env secrets. */
+export function scrub(message: string): string {
+  let out = message
+    .replace(/(authToken|token|auth|key|secret|password)=([^&\s"']+)/gi, '$1=REDACTED')
+    .replace(/Bearer\s+[A-Za-z0-9._~+/=-]+/gi, 'Bearer REDACTED')
+    .replace(/\/\/[^/\s:@]+:[^/\s@]+@/g, '//REDACTED@');
+  for (const name of ['TURSO_AUTH_TOKEN', 'BLOB_READ_WRITE_TOKEN', 'CRON_SECRET', 'BACKUP_ENCRYPTION_KEY']) {
+    const v = process.env[name];
+    if (v && v.length >= 6) out = out.split(v).join('REDACTED');
+  }
+  return out;
+}
+
+/** The one line an operator sees for an error: ours as they are, anything else marked unexpected. */
+export function describeError(e: unknown): string {
+  if (e instanceof BackupError) return e.message;
+  const err = e as Error;
+  return `unexpected error: ${err?.message ?? String(e)}`;
+}

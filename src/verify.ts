@@ -5,7 +5,7 @@
 import type { Readable } from 'node:stream';
 import type { HeaderLine, TrailerLine } from './format/lines.js';
 import { readDump } from './format/reader.js';
-import { dumpBytes } from './input.js';
+import { dumpBytes } from './format/decode.js';
 
 export interface VerifyResult {
   ok: true;

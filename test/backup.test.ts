@@ -4,7 +4,7 @@ import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backup, inspect } from '../src/backup.js';
+import { backup, inspect } from '../src/backup/backup.js';
 import { BackupError } from '../src/errors.js';
 import type { Manifest } from '../src/format/lines.js';
 import { fileSink, manifestPathFor } from '../src/sink/file.js';

@@ -8,7 +8,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inspect } from '../src/backup.js';
+import { inspect } from '../src/backup/backup.js';
 import { dumpLines, gunzipFile, gzip, listDir, tempDirs } from './support/dumps.js';
 import { buildBigDb, buildNastyDb, diffDumps, dumpDb, type DbDump } from './support/nasty-db.js';
 

@@ -8,10 +8,10 @@ import { createReadStream, existsSync, readFileSync, writeFileSync } from 'node:
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildBenchDb } from '../bench/build-db.js';
-import { restore, type RestoreOptions } from '../src/restore.js';
+import { restore, type RestoreOptions } from '../src/restore/restore.js';
 import { startLoadVerifier } from '../src/restore/load-verifier.js';
 import { checksumRows } from '../src/restore/verify-target.js';
-import { openLocalSource } from '../src/source/local.js';
+import { openLocalDb } from '../src/db/local.js';
 import { localTargetFactory } from '../src/target/local.js';
 import { backupToFile, dumpLines, gunzipFile, gzip, listDir, rejection, reseal, tempDirs } from './support/dumps.js';
 import { diffDumps, dumpDb } from './support/nasty-db.js';
@@ -194,7 +194,7 @@ describe('restore into a new file, verified while it loads', () => {
     expect(r.tables.get('b')!.rows).toBe(1);
     expect(r.foreignKeys).toEqual({});
     // The same checksums as a read of the finished file.
-    const source = openLocalSource(path);
+    const source = openLocalDb(path, { readonly: true });
     expect(r.tables.get('a')).toEqual(await checksumRows(source, info('a', ['id', 'v'], ['id'], true), 'rowid'));
     expect(r.tables.get('b')).toEqual(await checksumRows(source, info('b', ['k', 'v'], ['k'], false), null));
     await source.close();

@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BackupError } from '../src/errors.js';
 import { FORMAT_VERSION } from '../src/format/lines.js';
-import { restore, type RestoreOptions } from '../src/restore.js';
+import { restore, type RestoreOptions } from '../src/restore/restore.js';
 import { localTargetFactory } from '../src/target/local.js';
 import { backupToFile, dumpLines, gunzipFile, gzip, listDir, rejection, reseal, tempDirs } from './support/dumps.js';
 import { BAD_UTF8, buildNastyDb, diffDumps, dumpDb, MIXED_VALUES, PRISMA_MIGRATION_ROWS, replaySchema, type DbDump } from './support/nasty-db.js';

@@ -13,18 +13,18 @@ export const manifestPathnameFor = (dumpPathname: string) => `${dumpPathname}${M
 
 /**
  * The client retries 5xx and network errors VERCEL_BLOB_RETRIES times (default 10) with waits doubling from 1 s:
- * 10 retries wait ~17 minutes before an unreachable API is reported. Unless the operator chose a value, use 5
- * (~31 s of waits per request); our own bounded retry (withRetry) sits on top for part uploads.
+ * 10 retries wait ~17 minutes before an unreachable API is reported. Our own retry (blob/client.ts withRetry) sits
+ * on top of it for every call, so unless the operator chose a value the client's own count is 2 (~3 s of waits).
  */
-export const DEFAULT_CLIENT_RETRIES = '5';
+export const CLIENT_RETRIES = '2';
 
-/** BLOB_READ_WRITE_TOKEN, or a CONFIG error (exit 2) naming it. Also applies DEFAULT_CLIENT_RETRIES when unset. */
+/** BLOB_READ_WRITE_TOKEN, or a CONFIG error (exit 2) naming it. Also applies CLIENT_RETRIES when unset. */
 export function requireBlobToken(env: NodeJS.ProcessEnv = process.env): string {
   const token = env.BLOB_READ_WRITE_TOKEN?.trim();
   if (!token) {
     throw new BackupError('CONFIG', 'BLOB_READ_WRITE_TOKEN is not set: it is needed to use the Vercel Blob store (vercel_blob_rw_…)');
   }
-  if (!process.env.VERCEL_BLOB_RETRIES) process.env.VERCEL_BLOB_RETRIES = DEFAULT_CLIENT_RETRIES;
+  if (!env.VERCEL_BLOB_RETRIES) env.VERCEL_BLOB_RETRIES = CLIENT_RETRIES;
   return token;
 }
 

@@ -4,8 +4,9 @@
  * failed, or an old crash) is incomplete. Manifests whose dump is gone are reported as orphans.
  */
 import { list, type ListBlobResultBlob } from '@vercel/blob';
+import pLimit from 'p-limit';
 import type { Manifest } from '../format/lines.js';
-import { BACKUP_PREFIX, DUMP_SUFFIX, MANIFEST_SUFFIX, blobError, fetchBlob, withRetry } from './client.js';
+import { BACKUP_PREFIX, DUMP_SUFFIX, MANIFEST_SUFFIX, objectFailure, readBlobText, withRetry } from './client.js';
 
 export interface BlobRef {
   pathname: string;
@@ -57,34 +58,18 @@ export async function listAll(token: string, prefix = BACKUP_PREFIX, pageSize = 
   let cursor: string | undefined;
   try {
     do {
-      const page = await withRetry(() => list({ prefix, cursor, limit: pageSize, token }));
+      const page = await withRetry(`listing of ${prefix}`, () => list({ prefix, cursor, limit: pageSize, token }));
       out.push(...page.blobs.map(ref));
       cursor = page.hasMore ? page.cursor : undefined;
     } while (cursor);
   } catch (e) {
-    throw blobError(e, `cannot list ${prefix}`);
+    return objectFailure(e);
   }
   return out;
 }
 
 async function readManifest(m: BlobRef, token: string): Promise<Manifest> {
-  const res = await fetchBlob(m.url, token, m.pathname);
-  const text = await res.text();
-  return JSON.parse(text) as Manifest;
-}
-
-/** Runs `fn` over `items` with at most `n` at once. */
-async function pool<T, R>(items: T[], n: number, fn: (t: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(n, items.length) }, worker));
-  return out;
+  return JSON.parse(await readBlobText(m.url, token, m.pathname)) as Manifest;
 }
 
 export async function listBackups(token: string, opts: { prefix?: string; pageSize?: number } = {}): Promise<BackupListing> {
@@ -96,7 +81,9 @@ export async function listBackups(token: string, opts: { prefix?: string; pageSi
   const orphans = manifests.filter((m) => !byPath.has(m.pathname.slice(0, -MANIFEST_SUFFIX.length)));
   const others = blobs.length - dumps.length - manifests.length;
 
-  const backups = await pool(dumps, 8, async (d): Promise<BackupEntry> => {
+  // Manifests are read eight at a time: a store holds hundreds of backups.
+  const limit = pLimit(8);
+  const backups = await Promise.all(dumps.map((d) => limit(async (): Promise<BackupEntry> => {
     const base: BackupEntry = { pathname: d.pathname, url: d.url, size: d.size, uploadedAt: d.uploadedAt, createdAt: d.uploadedAt, complete: false };
     const m = byPath.get(`${d.pathname}${MANIFEST_SUFFIX}`);
     if (!m) return { ...base, problem: 'no manifest (upload unfinished or failed)' };
@@ -118,7 +105,7 @@ export async function listBackups(token: string, opts: { prefix?: string; pageSi
     };
     if (manifest.file?.bytes !== d.size) return { ...entry, problem: `size ${d.size} differs from the manifest's ${String(manifest.file?.bytes)}` };
     return { ...entry, complete: true };
-  });
+  })));
   backups.sort((a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt) || (a.pathname < b.pathname ? 1 : -1));
   return { prefix, backups, orphans, others };
 }

@@ -3,7 +3,7 @@
  * backup's dump and manifest together in one del() call. Without `confirm` nothing is deleted (dry run).
  */
 import { del } from '@vercel/blob';
-import { blobError, withRetry } from './client.js';
+import { objectFailure, withRetry } from './client.js';
 import { listBackups, type BlobRef } from './list.js';
 import { planRetention, type RetentionPolicy } from './retention.js';
 
@@ -67,9 +67,9 @@ export async function pruneBackups(
     const urls = items.get(item.pathname)!.blobs.map((b) => b.url);
     try {
       // Dump and manifest in one call: they go together.
-      await withRetry(() => del(urls, { token }));
+      await withRetry(`deleting ${item.pathname} (after ${result.deleted.length} blob(s) were deleted)`, () => del(urls, { token }));
     } catch (e) {
-      throw blobError(e, `deleting ${item.pathname} failed after ${result.deleted.length} blob(s) were deleted`);
+      objectFailure(e);
     }
     result.deleted.push(...item.pathnames);
   }

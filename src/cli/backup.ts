@@ -1,14 +1,14 @@
 /** `backup-turso`: dry run by default; --write streams a dump to a local file. */
 import { basename, join } from 'node:path';
-import { backup, inspect, type BackupOptions, type BackupResult } from '../backup.js';
+import { backup, inspect, type BackupOptions, type BackupResult } from '../backup/backup.js';
 import { BackupError } from '../errors.js';
-import { createEncryptStream } from '../crypto/container.js';
 import { parseEncryptionKey } from '../crypto/key.js';
 import { BACKUP_PREFIX, requireBlobToken } from '../blob/config.js';
+import { encryptSink } from '../sink/encrypt.js';
 import { fileSink } from '../sink/file.js';
 import { blobResultOf, fileResultOf, teeSink } from '../sink/tee.js';
 import type { Sink } from '../sink/types.js';
-import { requireDatabaseUrl } from '../source/url.js';
+import { requireDatabaseUrl } from '../db/url.js';
 import { list, parse } from './args.js';
 import { fmtBytes, makeOut, table } from './output.js';
 import { makeProgress } from './progress.js';
@@ -66,8 +66,6 @@ export async function backupMain(argv: string[], signal: AbortSignal): Promise<n
     consistency: (v.consistency as BackupOptions['consistency']) ?? 'snapshot',
     gzip: v['gzip-level'] !== undefined ? { level: gzipLevel(v['gzip-level']) } : undefined,
     signal,
-    transform: key ? () => createEncryptStream(key) : undefined,
-    encrypted: key !== undefined,
     onProgress: (p) => progress.update({ label: p.table, done: p.rows, total: p.totalRows, bytes: p.bytes }),
   };
 
@@ -83,8 +81,9 @@ export async function backupMain(argv: string[], signal: AbortSignal): Promise<n
       const { blobSink } = await import('../sink/blob.js');
       sinks.push(blobSink(`${BACKUP_PREFIX}${basename(path)}`, { token: blobToken, contentType: key ? 'application/octet-stream' : 'application/gzip' }));
     }
-    // --write --upload: one pass over the database, the same bytes to both.
-    result = await backup(opts, sinks.length === 1 ? sinks[0]! : teeSink(sinks));
+    // --write --upload: one pass over the database, the same bytes to both (encrypted once, as one container).
+    const sink = sinks.length === 1 ? sinks[0]! : teeSink(sinks);
+    result = await backup(opts, key ? encryptSink(sink, key) : sink);
     progress.done();
     const file = fileResultOf(result.sink);
     const blob = blobResultOf(result.sink);

@@ -8,7 +8,7 @@ import { parse } from './args.js';
 import { encryptionKeyIfSet } from './keys.js';
 import { makeOut } from './output.js';
 import { makeProgress } from './progress.js';
-import { resolveDumpSource } from './source-input.js';
+import { resolveDumpSource } from '../dump-source.js';
 
 const USAGE = 'drill [SOURCE] [--dir backups] [--json] [--quiet]';
 

@@ -3,10 +3,10 @@
  * BLOB_READ_WRITE_TOKEN? Exit 0 when all are present, 1 when any is missing (or could not be looked up); a refused
  * token or a failing store is a failure of the command (exit 1, one line), never "N missing objects".
  */
-import { blobToken, checkStoreAccess } from '../media/blob.js';
+import { checkStoreAccess, requireBlobToken } from '../blob/client.js';
 import { checkMedia, DEFAULT_CONCURRENCY } from '../media/check.js';
 import { parse } from './args.js';
-import { capClientRetries, concurrencyFlag, MEDIA_FLAGS, MEDIA_USAGE, resolveInventory } from './media-common.js';
+import { concurrencyFlag, MEDIA_FLAGS, MEDIA_USAGE, resolveInventory } from './media-common.js';
 import { makeOut } from './output.js';
 import { makeProgress } from './progress.js';
 import { scrub } from './run.js';
@@ -23,8 +23,7 @@ export async function mediaCheckMain(argv: string[], signal?: AbortSignal): Prom
     { min: 0, max: 1, usage: USAGE },
   );
   const concurrency = concurrencyFlag(v.concurrency, DEFAULT_CONCURRENCY);
-  const token = blobToken();
-  capClientRetries();
+  const token = requireBlobToken();
   const out = makeOut({ json: v.json, quiet: v.quiet });
   const inventory = await resolveInventory(positionals[0], v);
   await checkStoreAccess(token, signal);

@@ -5,10 +5,10 @@
 import { BackupError } from '../errors.js';
 import { dbInventory, dumpInventory } from '../media/inventory.js';
 import { DEFAULT_MEDIA_COLUMNS, type Inventory, type MediaColumns } from '../media/model.js';
-import { redactUrl, requireDatabaseUrl } from '../source/url.js';
+import { redactUrl, requireDatabaseUrl } from '../db/url.js';
 import { positiveInt } from './args.js';
 import { encryptionKeyIfSet } from './keys.js';
-import { resolveDumpSource } from './source-input.js';
+import { resolveDumpSource } from '../dump-source.js';
 
 export const MEDIA_FLAGS = {
   'media-table': { type: 'string' },
@@ -36,15 +36,6 @@ export function explicitSpec(v: MediaFlagValues): Partial<MediaColumns> {
 }
 
 export const fullSpec = (v: MediaFlagValues): MediaColumns => ({ ...DEFAULT_MEDIA_COLUMNS, ...explicitSpec(v) });
-
-/**
- * @vercel/blob retries network errors and 5xx answers VERCEL_BLOB_RETRIES (default 10) times with waits from 1 s
- * doubling: about 17 minutes against a dead host, for every object. Our own retry layer (src/media/blob.ts) sits on
- * top of it, so unless the operator chose a value the media commands cap the client's at 2.
- */
-export function capClientRetries(env: NodeJS.ProcessEnv = process.env): void {
-  if (env.VERCEL_BLOB_RETRIES === undefined || env.VERCEL_BLOB_RETRIES === '') env.VERCEL_BLOB_RETRIES = '2';
-}
 
 export function concurrencyFlag(v: string | undefined, dflt: number): number {
   const n = positiveInt(v, '--concurrency', dflt);

@@ -11,11 +11,11 @@ import { rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { onInterrupt } from '../cleanup.js';
 import { BackupError } from '../errors.js';
-import { blobToken, checkStoreAccess } from '../media/blob.js';
+import { checkStoreAccess, requireBlobToken } from '../blob/client.js';
 import { DEFAULT_CONCURRENCY } from '../media/check.js';
 import { mirrorMedia, uploadMirror, type MirrorProblem } from '../media/mirror.js';
 import { parse } from './args.js';
-import { capClientRetries, concurrencyFlag, MEDIA_FLAGS, MEDIA_USAGE, resolveInventory } from './media-common.js';
+import { concurrencyFlag, MEDIA_FLAGS, MEDIA_USAGE, resolveInventory } from './media-common.js';
 import { fmtBytes, makeOut } from './output.js';
 import { makeProgress } from './progress.js';
 import { scrub } from './run.js';
@@ -48,8 +48,7 @@ export async function mediaMirrorMain(argv: string[], signal?: AbortSignal): Pro
   const access = v.access ?? 'auto';
   if (access !== 'public' && access !== 'private' && access !== 'auto') throw new BackupError('USAGE', `--access must be public, private or auto (got ${access})`);
   const concurrency = concurrencyFlag(v.concurrency, DEFAULT_CONCURRENCY);
-  const token = blobToken();
-  capClientRetries();
+  const token = requireBlobToken();
   // In upload mode stdout carries the mapping (old → new per line), so the summary goes to stderr.
   const out = makeOut({ json: upload !== undefined, quiet: v.quiet });
   const inventory = await resolveInventory(v.dump, v);

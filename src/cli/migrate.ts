@@ -1,7 +1,7 @@
 /** `migrate-turso [--dir prisma/migrations] [--confirm]`: dry run lists pending migrations; --confirm applies them. */
 import { openConnection } from '../db/connection.js';
 import { applyMigrations, migrationStatus, readMigrations } from '../migrate.js';
-import { requireDatabaseUrl } from '../source/url.js';
+import { requireDatabaseUrl } from '../db/url.js';
 import { parse } from './args.js';
 import { makeOut } from './output.js';
 

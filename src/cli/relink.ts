@@ -4,9 +4,9 @@
  * one transaction. The rule is in src/media/relink.ts and docs/notes-media.md.
  */
 import { BackupError } from '../errors.js';
-import { openWritableDb } from '../media/db.js';
+import { openDb } from '../db/open.js';
 import { readMapFile, relinkMedia, type RelinkRule } from '../media/relink.js';
-import { requireDatabaseUrl } from '../source/url.js';
+import { requireDatabaseUrl } from '../db/url.js';
 import { parse } from './args.js';
 import { fullSpec, MEDIA_FLAGS, MEDIA_USAGE } from './media-common.js';
 import { makeOut } from './output.js';
@@ -40,7 +40,7 @@ export async function relinkMain(argv: string[]): Promise<number> {
   }
   const spec = fullSpec(v);
   const out = makeOut({ json: v.json, quiet: v.quiet });
-  const db = await openWritableDb(requireDatabaseUrl(), process.env.TURSO_AUTH_TOKEN);
+  const db = await openDb(requireDatabaseUrl(), { authToken: process.env.TURSO_AUTH_TOKEN || undefined });
   try {
     const r = await relinkMedia(db, spec, rule, { confirm: v.confirm === true });
     const what = rule.kind === 'map' ? `the ${rule.map.size}-entry map` : `${rule.from} → ${rule.to}`;

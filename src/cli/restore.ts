@@ -1,8 +1,8 @@
 /** `restore-turso SOURCE`: dry run by default (verify the dump, inspect the target, print the plan); --confirm loads. */
-import { restore, type RestoreResult } from '../restore.js';
-import { resolveDumpSource } from './source-input.js';
+import { restore, type RestoreResult } from '../restore/restore.js';
+import { resolveDumpSource } from '../dump-source.js';
 import { targetFactory } from '../target/open.js';
-import { requireDatabaseUrl } from '../source/url.js';
+import { requireDatabaseUrl } from '../db/url.js';
 import { list, parse } from './args.js';
 import { encryptionKeyIfSet } from './keys.js';
 import { makeOut, table } from './output.js';
@@ -27,7 +27,7 @@ export async function restoreMain(argv: string[], signal: AbortSignal): Promise<
   const out = makeOut({ json: v.json, quiet: v.quiet });
   const progress = makeProgress({ quiet: v.quiet });
   const key = encryptionKeyIfSet();
-  const { openInput, legacy } = await resolveDumpSource(source);
+  const { openInput } = await resolveDumpSource(source);
   const target = await targetFactory(url, process.env.TURSO_AUTH_TOKEN || undefined);
   const common = {
     openInput,
@@ -39,13 +39,7 @@ export async function restoreMain(argv: string[], signal: AbortSignal): Promise<
     signal,
     onProgress: (p: { table: string; rows: number; totalRows: number }) => progress.update({ label: p.table, done: p.rows, total: p.totalRows }),
   };
-  let result: RestoreResult;
-  if (legacy) {
-    const { restoreLegacy } = await import('../restore/legacy.js');
-    result = await restoreLegacy(common);
-  } else {
-    result = await restore(common);
-  }
+  const result = await restore(common);
   progress.done();
   report(result, source, out);
   if (v.json) {

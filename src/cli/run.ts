@@ -4,28 +4,11 @@
  * removes partial output.
  */
 import { runInterruptCleanups } from '../cleanup.js';
-import { BackupError, exitCodeFor } from '../errors.js';
+import { BackupError, describeError, exitCodeFor, scrub } from '../errors.js';
+
+export { describeError, scrub };
 
 const debug = () => process.env.DEBUG === '1' || process.env.DEBUG === 'true';
-
-/** Removes anything that looks like a secret from a message: tokens in URLs, bearer values, known env secrets. */
-export function scrub(message: string): string {
-  let out = message
-    .replace(/(authToken|token|auth|key|secret|password)=([^&\s"']+)/gi, '$1=REDACTED')
-    .replace(/Bearer\s+[A-Za-z0-9._~+/=-]+/gi, 'Bearer REDACTED')
-    .replace(/\/\/[^/\s:@]+:[^/\s@]+@/g, '//REDACTED@');
-  for (const name of ['TURSO_AUTH_TOKEN', 'BLOB_READ_WRITE_TOKEN', 'CRON_SECRET', 'BACKUP_ENCRYPTION_KEY']) {
-    const v = process.env[name];
-    if (v && v.length >= 6) out = out.split(v).join('REDACTED');
-  }
-  return out;
-}
-
-export function describeError(e: unknown): string {
-  if (e instanceof BackupError) return e.message;
-  const err = e as Error;
-  return `unexpected error: ${err?.message ?? String(e)}`;
-}
 
 export function fail(e: unknown, command: string): never {
   const line = scrub(describeError(e)).split('\n')[0]!;

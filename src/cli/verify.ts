@@ -2,7 +2,7 @@
 import { verify } from '../verify.js';
 import { BackupError } from '../errors.js';
 import { parse } from './args.js';
-import { resolveDumpSource } from './source-input.js';
+import { resolveDumpSource } from '../dump-source.js';
 import { encryptionKeyIfSet } from './keys.js';
 import { makeOut, table } from './output.js';
 

@@ -12,7 +12,7 @@
  * noncePrefix | u32 BE i | final flag (0x00 / 0x01) and AAD = the full 52-byte header, so reordered, duplicated,
  * dropped or cross-file frames fail their tag. Every frame but the last holds exactly chunkSize bytes; the last
  * holds fewer (possibly 0) and carries the final flag, so a reader knows which frame ends the stream from its
- * length alone, and a stream cut at a frame boundary is detected. See docs/notes-encryption.md.
+ * length alone, and a stream cut at a frame boundary is detected. See docs/FORMAT.md "Encrypted dumps".
  */
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
@@ -67,7 +67,19 @@ function frameNonce(prefix: Buffer, counter: number, final: boolean): Buffer {
   return nonce;
 }
 
-export function createEncryptStream(key: Buffer, opts: { chunkSize?: number } = {}): Transform {
+/** A container being written: `push` returns the frames a piece of plaintext completes, `end` the rest. */
+export interface Encryptor {
+  /** The frames (header first, on the first call) sealed by this plaintext. */
+  push(chunk: Buffer): Buffer[];
+  /** The header if nothing was pushed, and the final frame (shorter than chunkSize, possibly empty). */
+  end(): Buffer[];
+}
+
+/**
+ * Encrypts a byte stream into the container, synchronously: the Transform below and the encrypting sink
+ * (sink/encrypt.ts) are thin over it.
+ */
+export function createEncryptor(key: Buffer, opts: { chunkSize?: number } = {}): Encryptor {
   assertKey(key);
   const chunkSize = opts.chunkSize ?? DEFAULT_CHUNK_SIZE;
   if (!Number.isInteger(chunkSize) || chunkSize < 1 || chunkSize > MAX_CHUNK_SIZE) {
@@ -84,8 +96,8 @@ export function createEncryptStream(key: Buffer, opts: { chunkSize?: number } = 
   prefix.copy(header, 13 + SALT_LEN);
   keyCheck(macKey, header.subarray(0, CHECKED_LEN)).copy(header, CHECKED_LEN);
 
-  // Plaintext waiting for a full chunk: slices of the written buffers (no copy until sealed), < chunkSize bytes.
-  // Relies on the stream contract that a written chunk is not modified afterwards.
+  // Plaintext waiting for a full chunk: slices of the pushed buffers (no copy until sealed), < chunkSize bytes.
+  // Relies on the caller not modifying a pushed chunk afterwards.
   let pending: Buffer[] = [];
   let pendingLen = 0;
   let counter = 0;
@@ -104,28 +116,48 @@ export function createEncryptStream(key: Buffer, opts: { chunkSize?: number } = 
     pendingLen = 0;
     return Buffer.concat([len, ct, cipher.getAuthTag()], 4 + ct.length + TAG_LEN);
   };
-
-  const start = (t: Transform) => {
+  // A copy: header stays our AAD whatever the consumer does with its chunk.
+  const start = (out: Buffer[]) => {
     if (!started) {
       started = true;
-      t.push(Buffer.from(header)); // a copy: header stays our AAD whatever the consumer does with its chunk
+      out.push(Buffer.from(header));
     }
+    return out;
   };
 
+  return {
+    push(chunk) {
+      const out = start([]);
+      let off = 0;
+      while (off < chunk.length) {
+        const take = Math.min(chunkSize - pendingLen, chunk.length - off);
+        pending.push(chunk.subarray(off, off + take));
+        pendingLen += take;
+        off += take;
+        // A full chunk is sealed at once as non-final: only end() knows the stream ended, and the final frame is
+        // always shorter than chunkSize (empty if need be), which is how a reader recognises it.
+        if (pendingLen === chunkSize) out.push(seal(false));
+      }
+      return out;
+    },
+    end() {
+      const out = start([]);
+      out.push(seal(true));
+      return out;
+    },
+  };
+}
+
+/** The container as a Node Transform (plaintext in, container bytes out). */
+export function createEncryptStream(key: Buffer, opts: { chunkSize?: number } = {}): Transform {
+  const enc = createEncryptor(key, opts);
+  const pushAll = (t: Transform, frames: Buffer[]) => {
+    for (const f of frames) t.push(f);
+  };
   return new Transform({
     transform(chunk: Buffer, _enc, cb: TransformCallback) {
       try {
-        start(this);
-        let off = 0;
-        while (off < chunk.length) {
-          const take = Math.min(chunkSize - pendingLen, chunk.length - off);
-          pending.push(chunk.subarray(off, off + take));
-          pendingLen += take;
-          off += take;
-          // A full chunk is sealed at once as non-final: only the flush knows the stream ended, and the final
-          // frame is always shorter than chunkSize (empty if need be), which is how a reader recognises it.
-          if (pendingLen === chunkSize) this.push(seal(false));
-        }
+        pushAll(this, enc.push(chunk));
         cb();
       } catch (err) {
         cb(err as Error);
@@ -133,8 +165,7 @@ export function createEncryptStream(key: Buffer, opts: { chunkSize?: number } = 
     },
     flush(cb: TransformCallback) {
       try {
-        start(this);
-        this.push(seal(true));
+        pushAll(this, enc.end());
         cb();
       } catch (err) {
         cb(err as Error);

@@ -6,6 +6,8 @@
 export interface BlockPacker {
   /** Writes `text` as UTF-8; returns a view of the bytes written (valid until the block is released). */
   put(text: string): Buffer;
+  /** Copies `bytes` in (a page of encoded rows). */
+  putBytes(bytes: Buffer): void;
   /** Blocks that are full, in order; the caller hands each to compression, then `release()`s it. */
   takeSealed(): Buffer[];
   /** Seals the partly filled block (end of stream). */
@@ -46,6 +48,17 @@ export function createBlockPacker(blockBytes: number): BlockPacker {
       cur.write(text, used);
       used += n;
       return view;
+    },
+    putBytes(bytes) {
+      if (bytes.length > blockBytes / 2) {
+        // A large page goes out as its own block rather than being copied.
+        seal();
+        sealed.push(bytes);
+        return;
+      }
+      if (cur && used + bytes.length > blockBytes) seal();
+      if (!cur) cur = fresh();
+      used += bytes.copy(cur, used);
     },
     takeSealed() {
       return sealed.splice(0, sealed.length);

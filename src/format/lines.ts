@@ -70,6 +70,8 @@ export interface HeaderLine {
   media: (MediaSpec & { present: boolean; rows: number }) | null;
   /** Facts the restore needs but the schema does not say. */
   sqlite: { pageSize?: number; userVersion?: number; applicationId?: number };
+  /** Things the reader should know (e.g. an external-content FTS table rebuilt rather than dumped); absent when none. */
+  notes?: string[];
 }
 
 export interface TableStartLine {

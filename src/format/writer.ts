@@ -3,7 +3,6 @@
  * one SHA-256 per table over its row lines, and one over the whole stream for the trailer.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { encodeRow } from './values.js';
 import type { HeaderLine, MediaEndLine, StructLine, TableEndLine, TrailerLine } from './lines.js';
 
 export interface DumpTotals {
@@ -14,10 +13,10 @@ export interface DumpTotals {
 }
 
 /**
- * `emit` stores the text of each piece and returns a view of its bytes (see blocks.ts); the encoder hashes those
- * views, so every byte is encoded and hashed exactly once.
+ * `emit` stores the text of each structural line and returns a view of its bytes (see blocks.ts); `emitBytes` stores
+ * encoded row lines as they are. The encoder hashes what it stores, so every byte is hashed exactly once.
  */
-export function createDumpEncoder(emit: (text: string) => Buffer = (t) => Buffer.from(t)) {
+export function createDumpEncoder(emit: (text: string) => Buffer = (t) => Buffer.from(t), emitBytes: (bytes: Buffer) => void = () => {}) {
   const whole = createHash('sha256');
   let section: { hash: Hash; rows: number } | null = null;
   const tables: DumpTotals['tables'] = {};
@@ -51,16 +50,13 @@ export function createDumpEncoder(emit: (text: string) => Buffer = (t) => Buffer
       openSection();
       return struct({ type: 'media', table, columns });
     },
-    /** Encodes a page of rows as one buffer: hashing and compressing work on large pieces, not per row. */
-    rows(page: readonly (readonly unknown[])[]): Buffer {
+    /** A page of encoded row lines (db/pages.ts): hashing and compressing work on large pieces, not per row. */
+    rows(bytes: Buffer, rows: number): void {
       if (!section) throw new Error('dump encoder: rows outside a section');
-      let text = '';
-      for (const row of page) text += encodeRow(row);
-      const buf = emit(text);
-      section.hash.update(buf);
-      whole.update(buf);
-      section.rows += page.length;
-      return buf;
+      section.hash.update(bytes);
+      whole.update(bytes);
+      section.rows += rows;
+      emitBytes(bytes);
     },
     tableEnd(name: string): Buffer {
       const { rows, sha256 } = closeSection();

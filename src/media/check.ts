@@ -6,7 +6,7 @@
  * store gone, retries exhausted), rejects the whole check.
  */
 import { head as blobHead, type HeadBlobResult } from '@vercel/blob';
-import { headObject, ObjectError, type RetryPolicy } from './blob.js';
+import { headObject, ObjectError, type RetryPolicy } from '../blob/client.js';
 import { blobRef, type Inventory, type MediaRow } from './model.js';
 import { forEachBounded } from './pool.js';
 

@@ -8,36 +8,42 @@
  *   the command instead of yielding a partial inventory silently.
  */
 import type { Readable } from 'node:stream';
+import { openDb } from '../db/open.js';
+import { rowPages } from '../db/pages.js';
+import { countRows } from '../db/schema.js';
 import { BackupError } from '../errors.js';
+import { dumpBytes } from '../format/decode.js';
 import type { HeaderLine } from '../format/lines.js';
 import { readDump } from '../format/reader.js';
 import { decodeRow } from '../format/values.js';
-import { dumpBytes } from '../input.js';
-import { openSource } from '../source/open.js';
-import { q } from '../source/sql.js';
 import { DEFAULT_MEDIA_COLUMNS, rowMapper, type Inventory, type MediaColumns, type MediaRow } from './model.js';
-import { describeMediaTable, keysetPages, mediaSelectColumns } from './table.js';
+import { describeMediaTable, mediaPageable, mediaSelectColumns } from './table.js';
 
+/** The media table of the database at `url`, read in one snapshot by keyset pages. */
 export function dbInventory(url: string, authToken: string | undefined, spec: MediaColumns, label: string): Inventory {
   return {
     label,
     rows: async function* (hooks) {
-      const source = await openSource(url, authToken);
+      const db = await openDb(url, { readonly: true, authToken });
       try {
-        const query = (sql: string, args?: readonly unknown[]) => source.query(sql, args);
-        const t = await describeMediaTable(query, spec);
+        await db.beginRead();
+        const t = await describeMediaTable(db, spec);
         const columns = mediaSelectColumns(t, spec);
-        if (hooks?.onTotal) hooks.onTotal(Number((await source.query(`SELECT count(*) FROM ${q(t.name)}`))[0]![0]));
+        if (hooks?.onTotal) hooks.onTotal(await countRows(db, t.name));
         const map = rowMapper([...t.keyColumns.map((k) => `\u0000key:${k}`), ...columns], spec, `\u0000key:${t.keyColumns[0]}`);
-        for await (const page of keysetPages(query, t, columns)) {
+        for await (const page of rowPages(db, mediaPageable(t, columns), { pages: MEDIA_PAGES })) {
           for (const cells of page) yield map(cells);
         }
+        await db.endRead();
       } finally {
-        await source.close();
+        await db.close();
       }
     },
   };
 }
+
+/** Media rows are small: pages of a thousand, as before the pager was shared. */
+export const MEDIA_PAGES = { firstRows: 1000, maxRows: 1000, targetBytes: 64 * 1024 * 1024 };
 
 /** The spec a dump is read with: explicit flags win, else what the backup recorded, else the defaults. */
 export function dumpSpec(header: HeaderLine, explicit: Partial<MediaColumns>): MediaColumns {

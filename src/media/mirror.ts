@@ -18,7 +18,7 @@ import { pipeline } from 'node:stream/promises';
 import { put, type HeadBlobResult } from '@vercel/blob';
 import { onInterrupt } from '../cleanup.js';
 import { BackupError } from '../errors.js';
-import { fetchBlob, headObject, ObjectError, TransientError, withRetry, type RetryPolicy } from './blob.js';
+import { fetchBlob, headObject, ObjectError, TransientError, withRetry, type RetryPolicy } from '../blob/client.js';
 import { DEFAULT_CONCURRENCY } from './check.js';
 import { blobRef, type Inventory, type MediaRow } from './model.js';
 import { forEachBounded } from './pool.js';

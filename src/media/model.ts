@@ -2,7 +2,7 @@
  * The media inventory as the media commands see it: one row per Blob object the database points at, whatever its
  * source (the live database or a dump's media section). Only the columns the commands need are kept.
  */
-import { DEFAULT_MEDIA } from '../backup.js';
+import { DEFAULT_MEDIA } from '../backup/plan.js';
 import type { MediaSpec } from '../format/lines.js';
 import { TextBytes } from '../format/values.js';
 

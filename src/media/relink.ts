@@ -13,11 +13,17 @@
  *   in the rewritten url) is refused before anything is written, so a second run always changes nothing.
  */
 import { readFile } from 'node:fs/promises';
+import { rowPages } from '../db/pages.js';
+import type { Db } from '../db/types.js';
+import { q } from '../db/url.js';
 import { BackupError } from '../errors.js';
-import { q } from '../source/sql.js';
-import type { WritableDb, Stmt } from './db.js';
 import { idCell, textCell, type MediaColumns } from './model.js';
-import { describeMediaTable, keysetPages, type PageFilter } from './table.js';
+import { describeMediaTable, mediaPageable } from './table.js';
+
+interface Stmt {
+  sql: string;
+  args: unknown[];
+}
 
 export type RelinkRule = { kind: 'prefix'; from: string; to: string } | { kind: 'map'; map: Map<string, string> };
 
@@ -93,76 +99,78 @@ export interface RelinkOptions {
   pageRows?: number;
 }
 
-export async function relinkMedia(db: WritableDb, spec: MediaColumns, rule: RelinkRule, opts: RelinkOptions): Promise<RelinkResult> {
+/**
+ * Rewrites the media rows the rule matches: a dry run counts them; with `confirm` the whole rewrite is validated
+ * first (a refusal leaves everything untouched), then applied in one write transaction.
+ */
+export async function relinkMedia(db: Db, spec: MediaColumns, rule: RelinkRule, opts: RelinkOptions): Promise<RelinkResult> {
   const started = Date.now();
-  const t = await describeMediaTable(db.query, spec);
+  const t = await describeMediaTable(db, spec);
   const columns = [spec.urlColumn];
   if (t.has.pathname) columns.push(spec.pathnameColumn);
   if (t.has.id && !columns.includes(spec.idColumn)) columns.push(spec.idColumn);
-  const nk = t.keyColumns.length;
-  const urlAt = nk;
-  const pathAt = t.has.pathname ? nk + 1 : -1;
-  const idAt = t.has.id ? nk + columns.indexOf(spec.idColumn) : 0;
-  const keyWhere = t.keyColumns.map((k) => `${q(k)} = ?`).join(' AND ');
-  const updUrl = `UPDATE ${q(t.name)} SET ${q(spec.urlColumn)} = ? WHERE ${keyWhere} AND ${q(spec.urlColumn)} = ?`;
-  const updBoth = t.has.pathname
-    ? `UPDATE ${q(t.name)} SET ${q(spec.urlColumn)} = ?, ${q(spec.pathnameColumn)} = ? WHERE ${keyWhere} AND ${q(spec.urlColumn)} = ?`
-    : '';
-  const filter: PageFilter | undefined =
-    rule.kind === 'prefix' ? { sql: `substr(${q(spec.urlColumn)}, 1, length(?)) = ?`, args: [rule.from, rule.from] } : undefined;
-  const maxExamples = opts.examples ?? 5;
+  const plan = rewritePlan(t.keyColumns, t.name, spec, t.has.pathname, columns);
+  const filter = rule.kind === 'prefix' ? { sql: `substr(${q(spec.urlColumn)}, 1, length(?)) = ?`, args: [rule.from, rule.from] } : undefined;
+  const pageRows = opts.pageRows ?? 1000;
+  const pages = { firstRows: pageRows, maxRows: pageRows, targetBytes: 64 * 1024 * 1024 };
   const r: RelinkResult = { mode: opts.confirm ? 'confirm' : 'dry-run', scanned: 0, matched: 0, pathnames: 0, changed: 0, examples: [], durationMs: 0 };
 
-  const walk = async (query: WritableDb['query'], apply: ((stmts: Stmt[]) => Promise<number>) | null) => {
-    for await (const page of keysetPages(query, t, columns, { filter, pageRows: opts.pageRows })) {
-      const stmts: Stmt[] = [];
-      for (const row of page) {
-        r.scanned++;
-        const url = textCell(row[urlAt]);
-        const pathname = pathAt >= 0 ? textCell(row[pathAt]) : null;
-        const w = relinkRow(rule, url, pathname);
-        if (!w) continue;
-        if (relinkRow(rule, w.url, w.pathname ?? pathname)) {
-          throw new BackupError(
-            'REFUSED',
-            `not idempotent: row ${String(idCell(row[idAt]))} would go ${url} → ${w.url}, which the same rule rewrites again (a chained --map or a --to that brings back --from); nothing was changed`,
-          );
-        }
-        r.matched++;
-        if (w.pathname !== undefined) r.pathnames++;
-        if (r.examples.length < maxExamples) {
-          r.examples.push({
-            id: idCell(row[idAt]),
-            url: { old: url!, new: w.url },
-            ...(w.pathname !== undefined ? { pathname: { old: pathname, new: w.pathname } } : {}),
-          });
-        }
-        const keys = row.slice(0, nk);
-        stmts.push(
-          w.pathname !== undefined
-            ? { sql: updBoth, args: [w.url, w.pathname, ...keys, url] }
-            : { sql: updUrl, args: [w.url, ...keys, url] },
-        );
-      }
-      if (apply && stmts.length) r.changed += await apply(stmts);
+  const walk = async (apply: boolean) => {
+    for await (const page of rowPages(db, mediaPageable(t, columns), { filter, pages })) {
+      const stmts = page.flatMap((row) => plan.statement(rule, row, r, opts.examples ?? 5) ?? []);
+      if (apply && stmts.length) r.changed += await db.runBatch(stmts);
       opts.onProgress?.(r.scanned, r.matched);
     }
   };
 
-  if (opts.confirm) {
+  await walk(false);
+  if (opts.confirm && r.matched > 0) {
     // Validate the whole rewrite before writing (a refusal must leave everything untouched), then apply it in one
     // transaction. The dry pass is cheap next to the writes and keeps the transaction short.
-    await walk(db.query, null);
-    const planned = { ...r, examples: [...r.examples] };
-    r.scanned = r.matched = r.pathnames = 0;
-    r.examples = [];
-    if (planned.matched > 0) await db.transaction((tx) => walk(tx.query, tx.run));
-    else Object.assign(r, planned);
-  } else {
-    await walk(db.query, null);
+    Object.assign(r, { scanned: 0, matched: 0, pathnames: 0, examples: [] });
+    await db.beginWrite();
+    try {
+      await walk(true);
+      await db.commit();
+    } catch (e) {
+      await db.rollback();
+      throw e;
+    }
   }
   r.durationMs = Date.now() - started;
   return r;
+}
+
+/** The UPDATE for one row the rule rewrites (or null), counting it in `r`; refuses a rule that is not idempotent. */
+function rewritePlan(keyColumns: string[], table: string, spec: MediaColumns, hasPathname: boolean, columns: string[]) {
+  const nk = keyColumns.length;
+  const pathAt = hasPathname ? nk + 1 : -1;
+  const idAt = columns.includes(spec.idColumn) ? nk + columns.indexOf(spec.idColumn) : 0;
+  const keyWhere = keyColumns.map((k) => `${q(k)} = ?`).join(' AND ');
+  const updUrl = `UPDATE ${q(table)} SET ${q(spec.urlColumn)} = ? WHERE ${keyWhere} AND ${q(spec.urlColumn)} = ?`;
+  const updBoth = `UPDATE ${q(table)} SET ${q(spec.urlColumn)} = ?, ${q(spec.pathnameColumn)} = ? WHERE ${keyWhere} AND ${q(spec.urlColumn)} = ?`;
+  return {
+    statement(rule: RelinkRule, row: unknown[], r: RelinkResult, maxExamples: number): Stmt | null {
+      r.scanned++;
+      const url = textCell(row[nk]);
+      const pathname = pathAt >= 0 ? textCell(row[pathAt]) : null;
+      const w = relinkRow(rule, url, pathname);
+      if (!w) return null;
+      if (relinkRow(rule, w.url, w.pathname ?? pathname)) {
+        throw new BackupError(
+          'REFUSED',
+          `not idempotent: row ${String(idCell(row[idAt]))} would go ${url} → ${w.url}, which the same rule rewrites again (a chained --map or a --to that brings back --from); nothing was changed`,
+        );
+      }
+      r.matched++;
+      if (w.pathname !== undefined) r.pathnames++;
+      if (r.examples.length < maxExamples) {
+        r.examples.push({ id: idCell(row[idAt]), url: { old: url!, new: w.url }, ...(w.pathname !== undefined ? { pathname: { old: pathname, new: w.pathname } } : {}) });
+      }
+      const keys = row.slice(0, nk);
+      return w.pathname !== undefined ? { sql: updBoth, args: [w.url, w.pathname, ...keys, url] } : { sql: updUrl, args: [w.url, ...keys, url] };
+    },
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------------------

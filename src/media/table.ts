@@ -1,13 +1,12 @@
 /**
- * The media table in a live database: which of the configured columns it has, how its rows are keyed, and a keyset
- * pager over it (bounded pages, never OFFSET), written against a bare `query` function so the read-only source
- * (check, mirror) and the writable connection (relink) share it.
+ * The media table in a live database: which of the configured columns it has and how its rows are keyed, for the
+ * one keyset pager of db/pages.ts (the read-only inventory and relink's write transaction share it).
  */
+import type { Pageable } from '../db/pages.js';
+import { hiddenRowidName, tableColumns, tableList } from '../db/schema.js';
+import type { Db } from '../db/types.js';
 import { BackupError } from '../errors.js';
-import { q } from '../source/sql.js';
 import type { MediaColumns } from './model.js';
-
-export type QueryFn = (sql: string, args?: readonly unknown[]) => Promise<unknown[][]>;
 
 export interface MediaTable {
   name: string;
@@ -21,45 +20,30 @@ export interface MediaTable {
   has: { pathname: boolean; id: boolean; size: boolean; contentType: boolean };
 }
 
-export async function describeMediaTable(query: QueryFn, spec: MediaColumns): Promise<MediaTable> {
-  const listed = await query("SELECT type, wr FROM pragma_table_list WHERE schema = 'main' AND name = ?", [spec.table]);
-  if (listed.length === 0) {
-    throw new BackupError('NOT_FOUND', `the database has no table "${spec.table}" (the media table; set it with --media-table)`);
-  }
-  if (String(listed[0]![0]) !== 'table') {
-    throw new BackupError('UNSUPPORTED', `"${spec.table}" is a ${String(listed[0]![0])}, not a table`);
-  }
-  const withoutRowid = Number(listed[0]![1]) === 1;
-  const info = await query('SELECT name, pk, hidden FROM pragma_table_xinfo(?)', [spec.table]);
-  const columns = info.filter((c) => Number(c[2]) === 0).map((c) => String(c[0]));
+export async function describeMediaTable(db: Pick<Db, 'query'>, spec: MediaColumns): Promise<MediaTable> {
+  const listed = (await tableList(db)).find((t) => t.name === spec.table);
+  if (!listed) throw new BackupError('NOT_FOUND', `the database has no table "${spec.table}" (the media table; set it with --media-table)`);
+  if (listed.type !== 'table') throw new BackupError('UNSUPPORTED', `"${spec.table}" is a ${listed.type}, not a table`);
+  const info = await tableColumns(db, spec.table);
+  const columns = info.filter((c) => c.hidden === 0).map((c) => c.name);
   if (!columns.includes(spec.urlColumn)) {
     throw new BackupError('USAGE', `table "${spec.table}" has no column "${spec.urlColumn}" (set the url column with --url-column)`);
   }
   let keyColumns: string[];
-  let rowid = false;
-  if (withoutRowid) {
-    keyColumns = info
-      .filter((c) => Number(c[1]) > 0)
-      .sort((a, b) => Number(a[1]) - Number(b[1]))
-      .map((c) => String(c[0]));
+  if (listed.withoutRowid) {
+    keyColumns = info.filter((c) => c.pk > 0).sort((a, b) => a.pk - b.pk).map((c) => c.name);
   } else {
-    const taken = new Set(info.map((c) => String(c[0]).toLowerCase()));
-    const alias = ['rowid', '_rowid_', 'oid'].find((n) => !taken.has(n));
+    const alias = hiddenRowidName(info.map((c) => c.name));
     if (!alias) throw new BackupError('UNSUPPORTED', `table "${spec.table}" has columns named rowid, _rowid_ and oid: its rows cannot be addressed`);
     keyColumns = [alias];
-    rowid = true;
   }
+  const has = (c: string) => columns.includes(c);
   return {
     name: spec.table,
     columns,
     keyColumns,
-    rowid,
-    has: {
-      pathname: columns.includes(spec.pathnameColumn),
-      id: columns.includes(spec.idColumn),
-      size: columns.includes(spec.sizeColumn),
-      contentType: columns.includes(spec.contentTypeColumn),
-    },
+    rowid: !listed.withoutRowid,
+    has: { pathname: has(spec.pathnameColumn), id: has(spec.idColumn), size: has(spec.sizeColumn), contentType: has(spec.contentTypeColumn) },
   };
 }
 
@@ -73,45 +57,5 @@ export function mediaSelectColumns(t: MediaTable, spec: MediaColumns): string[] 
   return cols.filter((c, i) => cols.indexOf(c) === i);
 }
 
-export interface PageFilter {
-  /** An SQL condition ANDed to the key condition, with its arguments. */
-  sql: string;
-  args: unknown[];
-}
-
-/**
- * Pages of `[...keys, ...columns]` in key order. Each page is requested after the previous one was consumed, so a
- * caller that changes rows between pages (relink, inside its transaction) sees a consistent walk.
- */
-export async function* keysetPages(
-  query: QueryFn,
-  t: MediaTable,
-  columns: string[],
-  opts: { pageRows?: number; filter?: PageFilter } = {},
-): AsyncGenerator<unknown[][]> {
-  const pageRows = opts.pageRows ?? 1000;
-  const keys = t.keyColumns.map(q);
-  const order = keys.join(', ');
-  const select = `SELECT ${[...keys, ...columns.map(q)].join(', ')} FROM ${q(t.name)}`;
-  const keyCond = keys.length === 1 ? `${keys[0]} > ?` : `(${order}) > (${keys.map(() => '?').join(', ')})`;
-  const filter = opts.filter;
-  let last: unknown[] | null = null;
-  for (;;) {
-    const conds: string[] = [];
-    const args: unknown[] = [];
-    if (last) {
-      conds.push(keyCond);
-      args.push(...last);
-    }
-    if (filter) {
-      conds.push(`(${filter.sql})`);
-      args.push(...filter.args);
-    }
-    const where = conds.length ? ` WHERE ${conds.join(' AND ')}` : '';
-    const page = await query(`${select}${where} ORDER BY ${order} LIMIT ?`, [...args, BigInt(pageRows)]);
-    if (page.length === 0) return;
-    last = page[page.length - 1]!.slice(0, keys.length);
-    yield page;
-    if (page.length < pageRows) return;
-  }
-}
+/** What the pager reads: `[...keys, ...columns]` of the media table, in key order. */
+export const mediaPageable = (t: MediaTable, columns: string[]): Pageable => ({ name: t.name, dataColumns: [...t.keyColumns, ...columns], keyColumns: t.keyColumns });

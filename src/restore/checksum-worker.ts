@@ -4,9 +4,9 @@
  * table's commits; posts one result per table, or one error and stops.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { openLocalDb } from '../db/local.js';
+import type { Growing } from '../db/pages.js';
 import type { TableInfo } from '../format/lines.js';
-import type { Growing } from '../source/pages.js';
-import { openLocalSource } from '../source/local.js';
 import { checksumRows, foreignKeyViolations } from './verify-target.js';
 
 export interface VerifierData {
@@ -50,7 +50,7 @@ const growing = (name: string): Growing => ({
 });
 
 // Reading in key order needs few pages at a time: a small cache keeps this second connection's memory down.
-const source = openLocalSource(path, { cacheKiB: 2048 });
+const source = openLocalDb(path, { readonly: true, cacheKiB: 2048 });
 try {
   for (const t of tables) {
     const r = await checksumRows(source, t.info, t.rowidName, growing(t.info.name));

@@ -6,6 +6,9 @@
  * double-quoted token that names no known table, column, index, view or trigger is rewritten as the string literal
  * SQLite would have taken it for, and the statement is run again.
  */
+import type { Db } from '../db/types.js';
+import { BackupError } from '../errors.js';
+import type { HeaderLine } from '../format/lines.js';
 
 const ALWAYS_IDENTIFIERS = ['new', 'old', 'excluded', 'main', 'temp', 'rowid', 'oid', '_rowid_'];
 
@@ -67,4 +70,30 @@ export function rewriteDoubleQuotedStrings(sql: string, known: Set<string>): str
     }
   }
   return out;
+}
+
+/**
+ * Runs schema SQL on the target inside the load; SQL that only an old SQLite accepted (double-quoted string
+ * literals) is created from an equivalent rewrite, and its original text kept where the target allows.
+ */
+export function schemaReplayer(db: Db, header: HeaderLine | null, warnings: string[]) {
+  const names = [...(header?.schema.map((o) => o.name) ?? []), ...(header?.tables.flatMap((t) => [t.name, ...t.columns.map((c) => c.name)]) ?? [])];
+  const known = knownIdentifiers(names);
+  return async (name: string, sql: string) => {
+    try {
+      await db.write(sql);
+    } catch (e) {
+      if (!isDoubleQuotedStringError(e)) throw new BackupError('SCHEMA', `cannot create "${name}" on the target: ${(e as Error).message}`);
+      // Columns of the tables and views created so far are identifiers too (views select from views).
+      const created = await db.query("SELECT p.name FROM sqlite_schema s, pragma_table_xinfo(s.name) p WHERE s.type IN ('table', 'view')");
+      for (const r of created) known.add(String(r[0]).toLowerCase());
+      try {
+        await db.write(rewriteDoubleQuotedStrings(sql, known));
+      } catch (e2) {
+        throw new BackupError('SCHEMA', `cannot create "${name}" on the target: ${(e2 as Error).message}`);
+      }
+      if (db.setSchemaSql) await db.setSchemaSql(name, sql);
+      else warnings.push(`"${name}" used double-quoted string literals, which the target refuses: created with single quotes`);
+    }
+  };
 }

@@ -2,8 +2,11 @@
  * Deciding what a restore will do, before it writes anything: which of the two fresh shapes the target has
  * (empty: create the schema; migrated: load into existing empty tables), and what it must refuse.
  */
+import { hiddenRowidName } from '../db/schema.js';
 import type { HeaderLine, TableInfo } from '../format/lines.js';
-import { ftsContentOption } from '../source/schema.js';
+import { ftsContentOption } from '../db/schema.js';
+import type { RestoreInput } from './inputs/types.js';
+import { MAX_SEED_ROWS } from './seeds.js';
 import { PRISMA_MIGRATIONS, type TargetState } from './target-state.js';
 
 export type TableAction = 'create+load' | 'load' | 'keep-target' | 'sequence' | 'rebuild' | 'schema-only';
@@ -28,75 +31,78 @@ export interface RestorePlan {
   seedCheck: string[];
 }
 
-const hiddenRowidName = (columns: string[]) => {
-  const taken = new Set(columns.map((c) => c.toLowerCase()));
-  return ['rowid', '_rowid_', 'oid'].find((n) => !taken.has(n)) ?? null;
-};
+/** What the input is called in messages: a dump, or a (legacy JSON) backup. */
+const nounOf = (kind: RestoreInput['kind']) => (kind === 'dump' ? 'dump' : 'backup');
 
-export function planRestore(
-  header: HeaderLine,
-  state: TargetState,
-  opts: { tables?: string[]; clean?: boolean },
-): RestorePlan {
-  const refusals: string[] = [];
-  const warnings: string[] = [];
-  const userTables = [...state.tables.values()];
-  const path: RestorePlan['path'] = userTables.length === 0 ? 'empty' : 'migrated';
+export const loads = (t: PlannedTable) => t.action === 'create+load' || t.action === 'load';
+
+/** A virtual table without data of its own: an external-content FTS index is rebuilt, anything else is schema only. */
+function externalAction(info: TableInfo, header: HeaderLine): TableAction | null {
+  if (info.kind !== 'virtual' || info.dataColumns.length > 0) return null;
+  const sql = header.schema.find((o) => o.type === 'table' && o.name === info.name)?.sql ?? '';
+  return (info.module ?? '').startsWith('fts') && ftsContentOption(sql) === 'external' ? 'rebuild' : 'schema-only';
+}
+
+/** One dumped table into a migrated target: by column name, into its existing table. */
+function planMigrated(info: TableInfo, header: HeaderLine, state: TargetState, kind: RestoreInput['kind'], clean: boolean, plan: RestorePlan): void {
+  const existing = state.tables.get(info.name);
+  if (info.name === PRISMA_MIGRATIONS) {
+    plan.tables.push({ info, action: 'keep-target', targetRows: existing?.rows ?? 0, rowidName: null });
+    return;
+  }
+  if (!existing) {
+    plan.refusals.push(kind === 'dump' ? `the target has no table "${info.name}": apply the migrations first (migrate-turso.ts) or restore into an empty database` : `the target has no table "${info.name}"`);
+    return;
+  }
+  const wanted = info.rowidColumn ? info.dataColumns.slice(1) : info.dataColumns;
+  const column = kind === 'dump' ? 'the dumped column' : "the backup's column";
+  for (const c of wanted) if (!existing.columns.includes(c)) plan.refusals.push(`table "${info.name}": ${column} "${c}" has no place in the target`);
+  const rowidName = info.rowidColumn ? hiddenRowidName(existing.columns) : null;
+  if (info.rowidColumn && !rowidName) plan.refusals.push(`table "${info.name}": the target's columns hide its rowid`);
+  const external = externalAction(info, header);
+  if (existing.rows > 0 && !external) {
+    plan.clear.push(info.name);
+    if (!clean) plan.seedCheck.push(info.name);
+    if (!clean && existing.rows > MAX_SEED_ROWS) plan.refusals.push(`the target holds data: table "${info.name}" has ${existing.rows} rows`);
+  }
+  plan.tables.push({ info, action: external ?? 'load', targetRows: existing.rows, rowidName });
+}
+
+/** What the restore of `header` (read from an input of `kind`) into a target in `state` will do, or refuse. */
+export function planRestore(header: HeaderLine, state: TargetState, opts: { tables?: string[]; clean?: boolean; kind?: RestoreInput['kind'] }): RestorePlan {
+  const kind = opts.kind ?? 'dump';
+  const noun = nounOf(kind);
+  const plan: RestorePlan = { path: state.tables.size === 0 ? 'empty' : 'migrated', tables: [], refusals: [], warnings: [], clear: [], seedCheck: [] };
+  if (kind === 'legacy-json' && plan.path === 'empty') {
+    plan.refusals.push('a legacy JSON backup carries no schema: apply the migrations to the target first (migrate-turso.ts)');
+    return plan;
+  }
   const dumped = new Set(header.tables.map((t) => t.name));
-  for (const n of opts.tables ?? []) if (!dumped.has(n)) refusals.push(`--tables names "${n}", which the dump does not hold`);
+  for (const n of opts.tables ?? []) if (!dumped.has(n)) plan.refusals.push(`--tables names "${n}", which the ${noun} does not hold`);
   const chosen = (name: string) => !opts.tables || opts.tables.includes(name) || name === 'sqlite_sequence';
-
-  const tables: PlannedTable[] = [];
-  const clear: string[] = [];
-  const seedCheck: string[] = [];
   for (const info of header.tables) {
     if (!chosen(info.name)) continue;
-    // A virtual table without data of its own: an external-content FTS index is rebuilt from its content table;
-    // anything else (contentless FTS, modules we cannot read) gets its schema only.
-    const noData = info.kind === 'virtual' && info.dataColumns.length === 0;
-    const sql = noData ? (header.schema.find((o) => o.type === 'table' && o.name === info.name)?.sql ?? '') : '';
-    const rebuild = noData && (info.module ?? '').startsWith('fts') && ftsContentOption(sql) === 'external';
-    const external: TableAction | null = noData ? (rebuild ? 'rebuild' : 'schema-only') : null;
-    if (info.name === 'sqlite_sequence') {
-      tables.push({ info, action: 'sequence', targetRows: 0, rowidName: null });
-      continue;
-    }
-    if (path === 'empty') {
-      tables.push({ info, action: external ?? 'create+load', targetRows: 0, rowidName: info.rowidColumn ? info.dataColumns[0]! : null });
-      continue;
-    }
-    const existing = state.tables.get(info.name);
-    if (info.name === PRISMA_MIGRATIONS) {
-      tables.push({ info, action: 'keep-target', targetRows: existing?.rows ?? 0, rowidName: null });
-      continue;
-    }
-    if (!existing) {
-      refusals.push(`the target has no table "${info.name}": apply the migrations first (migrate-turso.ts) or restore into an empty database`);
-      continue;
-    }
-    const wanted = info.rowidColumn ? info.dataColumns.slice(1) : info.dataColumns;
-    for (const c of wanted) {
-      if (!existing.columns.includes(c)) refusals.push(`table "${info.name}": the dumped column "${c}" has no place in the target`);
-    }
-    const rowidName = info.rowidColumn ? hiddenRowidName(existing.columns) : null;
-    if (info.rowidColumn && !rowidName) refusals.push(`table "${info.name}": the target's columns hide its rowid`);
-    if (existing.rows > 0 && !external) {
-      clear.push(info.name);
-      if (!opts.clean) seedCheck.push(info.name);
-    }
-    tables.push({ info, action: external ?? 'load', targetRows: existing.rows, rowidName });
+    if (info.name === 'sqlite_sequence') plan.tables.push({ info, action: 'sequence', targetRows: 0, rowidName: null });
+    else if (plan.path === 'empty') {
+      plan.tables.push({ info, action: externalAction(info, header) ?? 'create+load', targetRows: 0, rowidName: info.rowidColumn ? info.dataColumns[0]! : null });
+    } else planMigrated(info, header, state, kind, opts.clean ?? false, plan);
   }
-
-  if (path === 'migrated') {
-    const dumpMigrations = header.tables.find((t) => t.name === PRISMA_MIGRATIONS);
-    if (dumpMigrations && state.prismaMigrations === null) {
-      warnings.push('the dump has _prisma_migrations but the target does not: the target keeps no migration history');
+  if (plan.path === 'migrated') {
+    if (header.tables.some((t) => t.name === PRISMA_MIGRATIONS) && state.prismaMigrations === null) {
+      plan.warnings.push('the dump has _prisma_migrations but the target does not: the target keeps no migration history');
     }
     for (const t of state.tables.values()) {
       if (t.rows > 0 && !dumped.has(t.name) && t.name !== PRISMA_MIGRATIONS && !t.virtual) {
-        refusals.push(`the target holds data: table "${t.name}" has ${t.rows} rows and is not in the dump`);
+        plan.refusals.push(`the target holds data: table "${t.name}" has ${t.rows} rows and is not in the ${noun}`);
       }
     }
   }
-  return { path, tables, refusals, warnings, clear, seedCheck };
+  return plan;
+}
+
+/** The refusal for target rows the input does not hold (seeds.ts found them). */
+export function unmatchedRefusal(table: string, n: number, kind: RestoreInput['kind']): string {
+  // The legacy wording ("1 rows … replace them") is what operators of the old backups have seen; kept as it was.
+  if (kind !== 'dump') return `the target holds data: table "${table}" has ${n} rows that the backup does not (use --clean to replace them)`;
+  return `the target holds data: table "${table}" has ${n} row${n === 1 ? '' : 's'} that the dump does not (use --clean to replace the dumped tables' contents)`;
 }

@@ -7,8 +7,8 @@
 import { isUtf8 } from 'node:buffer';
 import { encodeCell, TextBytes } from '../format/values.js';
 import type { TableInfo } from '../format/lines.js';
-import { q } from '../source/sql.js';
-import type { Target } from '../target/types.js';
+import type { Db } from '../db/types.js';
+import { q } from '../db/url.js';
 
 /** More rows than this in a target table cannot be seed data: refuse without comparing. */
 export const MAX_SEED_ROWS = 100_000;
@@ -33,7 +33,7 @@ function exactTextCell(v: unknown): unknown {
   return isUtf8(buf) ? buf.toString('utf8') : new TextBytes(buf);
 }
 
-export async function loadSeedCheck(target: Target, infos: TableInfo[]): Promise<SeedCheck> {
+export async function loadSeedCheck(target: Pick<Db, 'query'>, infos: TableInfo[]): Promise<SeedCheck> {
   const pending = new Map<string, Map<string, number>>();
   // TEXT bytes are UTF-8 only in a UTF-8 database (libSQL's only encoding; a local file may be UTF-16).
   const utf8 = infos.length > 0 && String((await target.query('SELECT encoding FROM pragma_encoding'))[0]?.[0]) === 'UTF-8';

@@ -2,8 +2,9 @@
  * What a restore target holds before anything is written: its user tables, their columns and row counts, its
  * triggers and its Prisma migrations. Internal (sqlite_*) and FTS shadow tables do not count as user tables.
  */
-import { q } from '../source/sql.js';
-import type { Target } from '../target/types.js';
+import { countRows, tableColumns, tableList } from '../db/schema.js';
+import type { Db } from '../db/types.js';
+import { q } from '../db/url.js';
 
 export interface TargetTable {
   name: string;
@@ -22,20 +23,14 @@ export const PRISMA_MIGRATIONS = '_prisma_migrations';
 
 export const emptyState = (): TargetState => ({ tables: new Map(), triggers: [], prismaMigrations: null });
 
-export async function inspectTarget(t: Target): Promise<TargetState> {
-  const list = await t.query("SELECT name, type FROM pragma_table_list WHERE schema = 'main'");
+/** What the target holds now (nothing is written). */
+export async function inspectTarget(t: Db): Promise<TargetState> {
   const tables = new Map<string, TargetTable>();
-  for (const [name, type] of list as [string, string][]) {
+  for (const { name, type } of await tableList(t)) {
     // Views hold no rows of their own; shadow and internal tables are not user tables.
     if ((type !== 'table' && type !== 'virtual') || name.toLowerCase().startsWith('sqlite_')) continue;
-    const cols = await t.query('SELECT name, hidden FROM pragma_table_xinfo(?)', [name]);
-    const [[count]] = (await t.query(`SELECT count(*) FROM ${q(name)}`)) as [[bigint]];
-    tables.set(name, {
-      name,
-      columns: cols.filter((c) => Number(c[1]) === 0).map((c) => String(c[0])),
-      rows: Number(count),
-      virtual: type === 'virtual',
-    });
+    const columns = (await tableColumns(t, name)).filter((c) => c.hidden === 0).map((c) => c.name);
+    tables.set(name, { name, columns, rows: await countRows(t, name), virtual: type === 'virtual' });
   }
   const triggers = (await t.query("SELECT name, sql FROM sqlite_schema WHERE type = 'trigger'")).map((r) => ({
     name: String(r[0]),

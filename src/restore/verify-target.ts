@@ -3,57 +3,40 @@
  * target itself, with the same reader and encoder the backup used, and compare with the dump.
  */
 import { createHash } from 'node:crypto';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { encodedPages, type Growing } from '../db/pages.js';
+import type { Db } from '../db/types.js';
 import type { TableInfo } from '../format/lines.js';
-import { encodeRow } from '../format/values.js';
 import { createMemoryGovernor } from '../memory.js';
-import { DEFAULT_PAGES, tablePages, type Growing } from '../source/pages.js';
-import type { Source } from '../source/types.js';
-import type { Target } from '../target/types.js';
-
-export function targetAsSource(t: Target): Source {
-  return {
-    kind: t.kind,
-    displayUrl: t.displayUrl,
-    beginSnapshot: async () => {},
-    endSnapshot: async () => {},
-    close: async () => {},
-    query: (sql, args) => t.query(sql, args),
-    ...(t.pageOptions ? { pageOptions: (o) => t.pageOptions!(o) } : {}),
-    exactText: t.exactText,
-  };
-}
 
 export interface TableChecksum {
   rows: number;
   sha256: string;
 }
 
-export function checksumTable(t: Target, info: TableInfo, rowidName: string | null): Promise<TableChecksum> {
-  return checksumRows(targetAsSource(t), info, rowidName);
-}
-
-/** A table's rows read back in key order and hashed as the backup encoded them; `growing` while still loading. */
-export async function checksumRows(source: Source, info: TableInfo, rowidName: string | null, growing?: Growing): Promise<TableChecksum> {
+/**
+ * A table's rows read back in key order and hashed as the backup encoded them (the same pager and encoding);
+ * `growing` while another connection is still loading it.
+ */
+export async function checksumRows(db: Db, info: TableInfo, rowidName: string | null, growing?: Growing): Promise<TableChecksum> {
   const cols = info.rowidColumn && rowidName ? [rowidName, ...info.dataColumns.slice(1)] : info.dataColumns;
   const keys = info.keyColumns.map((k) => (info.rowidColumn && k === info.dataColumns[0] ? cols[0]! : k));
   const hash = createHash('sha256');
   const memory = createMemoryGovernor();
   let rows = 0;
   let pages = 0;
-  for await (const page of tablePages(source, { ...info, dataColumns: cols, keyColumns: keys }, DEFAULT_PAGES, growing)) {
-    let text = '';
-    for (const r of page) text += encodeRow(r);
-    hash.update(text);
-    rows += page.length;
-    memory.tick(text.length);
+  for await (const page of encodedPages(db, { name: info.name, dataColumns: cols, keyColumns: keys }, { growing })) {
+    hash.update(page.bytes);
+    rows += page.rows;
+    memory.tick(page.bytes.length);
     // A local target answers synchronously: let timers and signal handlers run now and then.
-    if (++pages % 64 === 0) await new Promise((r) => setImmediate(r));
+    if (++pages % 64 === 0) await yieldToEventLoop();
   }
   return { rows, sha256: hash.digest('hex') };
 }
 
 /** `PRAGMA foreign_key_check` over the whole database: violations per table. Throws where SQLite cannot check. */
-export async function foreignKeyViolations(t: Pick<Target, 'query'>): Promise<Record<string, number>> {
+export async function foreignKeyViolations(t: Pick<Db, 'query'>): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
   for (const r of await t.query('SELECT "table" FROM pragma_foreign_key_check')) {
     const name = String(r[0]);
@@ -77,7 +60,7 @@ export const uncheckedWarning = (u: ForeignKeyReport['unchecked'][number]) =>
  * and the database the dump came from had it too. That must not sink a verified restore, nor hide the other
  * tables' violations: the check then runs table by table and the tables it cannot check are named.
  */
-export async function checkForeignKeys(t: Pick<Target, 'query'>): Promise<ForeignKeyReport> {
+export async function checkForeignKeys(t: Pick<Db, 'query'>): Promise<ForeignKeyReport> {
   try {
     return { violations: await foreignKeyViolations(t), unchecked: [] };
   } catch {

@@ -7,8 +7,8 @@
  *   uploaded while the next part fills. At most `concurrency` parts are in flight: when the window is full, write()
  *   waits, which is the engine's backpressure all the way back to the database reader. Memory: one part buffer plus
  *   `concurrency` parts, whatever the dump's size.
- * - A part that fails after the client's own retries is retried here (bounded, with backoff) for errors that are
- *   worth it (5xx, 429, network); anything else fails the backup at once.
+ * - A part that fails after the client's own retries is retried by the Blob client's one policy (blob/client.ts) for
+ *   errors that are worth it (5xx, 429, network); anything else fails the backup at once.
  * - abort(): the client has no "abort multipart upload" call. Nothing is completed and no manifest is written: the
  *   parts stay in an unfinished multipart upload, which is not a blob (head/list never show it) and which the store
  *   discards on its own. In-flight part requests are cancelled.
@@ -17,17 +17,8 @@
  *   never taken for a complete backup (list marks it incomplete).
  */
 import { basename } from 'node:path';
-import {
-  BlobNotFoundError,
-  completeMultipartUpload,
-  createMultipartUpload,
-  del,
-  head,
-  put,
-  uploadPart,
-  type Part,
-} from '@vercel/blob';
-import { blobError, manifestPathnameFor, withRetry } from '../blob/client.js';
+import { completeMultipartUpload, createMultipartUpload, del, put, uploadPart, type Part } from '@vercel/blob';
+import { DEFAULT_RETRY, headObject, manifestPathnameFor, ObjectError, objectFailure, withRetry, type RetryPolicy } from '../blob/client.js';
 import { onInterrupt } from '../cleanup.js';
 import { BackupError } from '../errors.js';
 import type { Manifest } from '../format/lines.js';
@@ -44,8 +35,9 @@ export interface BlobSinkOptions {
   partSize?: number;
   /** Parts uploading at once (default 3). */
   concurrency?: number;
-  /** Our own extra attempts per part after the client gave up (default 3), first wait `retryDelayMs` (1 s). */
+  /** Our own extra attempts per request after the client gave up (default: the client module's policy). */
   retries?: number;
+  /** The first wait between those attempts. */
   retryDelayMs?: number;
   /** Default application/gzip (application/octet-stream suits an encrypted dump). */
   contentType?: string;
@@ -55,12 +47,22 @@ export interface BlobSinkOptions {
 
 const PRIVATE = { access: 'private' as const, addRandomSuffix: false, allowOverwrite: false };
 
-async function exists(pathname: string, token: string): Promise<{ size: number } | null> {
+/** The stored blob's size and url, or null when there is none. */
+async function exists(pathname: string, token: string): Promise<{ size: number; url: string } | null> {
   try {
-    return await withRetry(() => head(pathname, { token }));
+    return await headObject(pathname, token, { failCode: 'SINK' });
   } catch (e) {
-    if (e instanceof BlobNotFoundError) return null;
-    throw blobError(e, `cannot look up ${pathname}`, 'SINK');
+    if (e instanceof ObjectError && e.kind === 'missing') return null;
+    return objectFailure(e, 'SINK');
+  }
+}
+
+/** Failures to upload are the sink's: SINK unless they are about the token or an interruption. */
+async function sinkCall<T>(what: string, fn: () => Promise<T>, policy: RetryPolicy, signal?: AbortSignal): Promise<T> {
+  try {
+    return await withRetry(what, fn, { policy, signal, failCode: 'SINK' });
+  } catch (e) {
+    return objectFailure(e, 'SINK');
   }
 }
 
@@ -72,6 +74,7 @@ export function blobSink(pathname: string, opts: BlobSinkOptions): Sink {
   const manifestPathname = manifestPathnameFor(pathname);
   if (!Number.isInteger(partSize) || partSize < 1) throw new BackupError('INTERNAL', 'blob sink: partSize must be a positive integer');
 
+  const policy = { ...DEFAULT_RETRY, ...(opts.retries !== undefined ? { attempts: opts.retries + 1 } : {}), ...(opts.retryDelayMs !== undefined ? { baseMs: opts.retryDelayMs } : {}) };
   const ac = new AbortController();
   let upload: { key: string; uploadId: string } | null = null;
   let state: 'new' | 'open' | 'completed' | 'aborted' = 'new';
@@ -84,13 +87,15 @@ export function blobSink(pathname: string, opts: BlobSinkOptions): Sink {
   let failure: BackupError | null = null;
   let unregister: (() => void) | null = null;
 
-  const fail = (e: unknown, what: string) => {
-    if (!failure) failure = blobError(e, what, 'SINK');
+  const fail = (e: unknown) => {
+    // A part our own abort() cancelled is not a failure of its own.
+    if (failure || state === 'aborted') return;
+    failure = e instanceof BackupError ? e : new BackupError('SINK', `Vercel Blob: ${(e as Error).message}`, { cause: e });
     ac.abort(failure);
   };
   const check = () => {
-    if (failure) throw failure;
     if (state === 'aborted') throw new BackupError('SINK', `upload of ${pathname} was aborted`);
+    if (failure) throw failure;
   };
 
   /** Sends the filled buffer as the next part, after waiting for a free slot in the window. */
@@ -107,18 +112,16 @@ export function blobSink(pathname: string, opts: BlobSinkOptions): Sink {
     const size = fillLen;
     fillLen = 0;
     let attempts = 0;
-    const task = withRetry(
-      () => {
-        attempts++;
-        return uploadPart(pathname, body, { ...PRIVATE, contentType, token, uploadId: upload!.uploadId, key: upload!.key, partNumber: n, abortSignal: ac.signal });
-      },
-      { retries: opts.retries ?? 3, baseDelayMs: opts.retryDelayMs ?? 1000, signal: ac.signal },
-    ).then(
+    const upload1 = () => {
+      attempts++;
+      return uploadPart(pathname, body, { ...PRIVATE, contentType, token, uploadId: upload!.uploadId, key: upload!.key, partNumber: n, abortSignal: ac.signal });
+    };
+    const task = sinkCall(`upload of part ${n} of ${pathname}`, upload1, policy, ac.signal).then(
       (part) => {
         parts.push({ partNumber: n, etag: part.etag });
         opts.onPart?.({ partNumber: n, bytes: size, attempts });
       },
-      (e) => fail(e, `upload of part ${n} of ${pathname} failed`),
+      (e) => fail(e),
     );
     const tracked: Promise<void> = task.finally(() => inFlight.delete(tracked));
     inFlight.add(tracked);
@@ -131,7 +134,7 @@ export function blobSink(pathname: string, opts: BlobSinkOptions): Sink {
   /** Put that tolerates a lost answer to a successful attempt: afterwards the blob is there with our size. */
   async function putOnce(path: string, body: string): Promise<void> {
     try {
-      await withRetry(() => put(path, body, { ...PRIVATE, contentType: 'application/json', token }));
+      await sinkCall(`upload of ${path}`, () => put(path, body, { ...PRIVATE, contentType: 'application/json', token }), policy);
     } catch (e) {
       const found = await exists(path, token).catch(() => null);
       if (found && found.size === Buffer.byteLength(body)) return;
@@ -140,6 +143,7 @@ export function blobSink(pathname: string, opts: BlobSinkOptions): Sink {
   }
 
   const sink: Sink = {
+    kind: 'blob',
     label: `blob:${pathname}`,
     fileName: basename(pathname),
 
@@ -149,11 +153,7 @@ export function blobSink(pathname: string, opts: BlobSinkOptions): Sink {
       for (const p of [pathname, manifestPathname]) {
         if (await exists(p, token)) throw new BackupError('REFUSED', `${p} already exists in the Blob store: refusing to overwrite a backup`);
       }
-      try {
-        upload = await withRetry(() => createMultipartUpload(pathname, { ...PRIVATE, contentType, token }));
-      } catch (e) {
-        throw blobError(e, `cannot start the upload of ${pathname}`, 'SINK');
-      }
+      upload = await sinkCall(`start of the upload of ${pathname}`, () => createMultipartUpload(pathname, { ...PRIVATE, contentType, token }), policy);
       fill = Buffer.allocUnsafe(partSize);
       state = 'open';
       unregister = onInterrupt(() => sink.abort());
@@ -187,8 +187,8 @@ export function blobSink(pathname: string, opts: BlobSinkOptions): Sink {
         } catch (e) {
           // A lost answer to a completed upload: the blob is there with our size.
           const found = await exists(pathname, token).catch(() => null);
-          if (!found || found.size !== bytes) throw blobError(e, `cannot complete the upload of ${pathname}`, 'SINK');
-          url = (found as { url?: string }).url ?? '';
+          if (!found || found.size !== bytes) throw e instanceof BackupError ? e : new BackupError('SINK', `Vercel Blob: cannot complete the upload of ${pathname}: ${(e as Error).message}`, { cause: e });
+          url = found.url;
         }
         state = 'completed';
         const stored = await exists(pathname, token);
@@ -196,11 +196,11 @@ export function blobSink(pathname: string, opts: BlobSinkOptions): Sink {
           await del(pathname, { token }).catch(() => {});
           throw new BackupError('SINK', `${pathname} holds ${stored?.size ?? 0} bytes after the upload, ${bytes} were sent: removed it`);
         }
-        if (!url) url = (stored as { url?: string }).url ?? '';
+        if (!url) url = stored.url;
         try {
           await putOnce(manifestPathname, `${JSON.stringify(manifest, null, 2)}\n`);
         } catch (e) {
-          throw blobError(e, `${pathname} was uploaded but its manifest could not be written (the dump lists as incomplete)`, 'SINK');
+          throw new BackupError('SINK', `${pathname} was uploaded but its manifest could not be written (the dump lists as incomplete): ${(e as Error).message}`, { cause: e });
         }
         return { kind: 'blob', pathname, url, manifestPathname };
       } finally {

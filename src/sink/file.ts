@@ -55,6 +55,7 @@ export function fileSink(path: string): Sink {
   };
 
   return {
+    kind: 'file',
     label: path,
     fileName: basename(path),
     async open() {

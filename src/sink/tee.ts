@@ -6,15 +6,13 @@
  */
 import { BackupError } from '../errors.js';
 import type { Manifest } from '../format/lines.js';
-import type { Sink, SinkResult } from './types.js';
+import { isLocalSink, type Sink, type SinkResult } from './types.js';
 
-export function teeSink(sinks: Sink[], opts: { isFile?: (s: Sink) => boolean } = {}): Sink {
+export function teeSink(sinks: Sink[]): Sink {
   if (sinks.length === 0) throw new BackupError('INTERNAL', 'teeSink needs at least one sink');
   const names = new Set(sinks.map((s) => s.fileName));
   if (names.size !== 1) throw new BackupError('INTERNAL', `teeSink: the sinks name the dump differently (${[...names].join(', ')})`);
-  // File sinks are labelled with their path; the blob sink with "blob:<pathname>".
-  const isFile = opts.isFile ?? ((s: Sink) => !s.label.startsWith('blob:'));
-  const order = [...sinks.filter(isFile), ...sinks.filter((s) => !isFile(s))];
+  const order = [...sinks.filter(isLocalSink), ...sinks.filter((s) => !isLocalSink(s))];
   const opened: Sink[] = [];
   const committed = new Set<Sink>();
 
@@ -23,8 +21,10 @@ export function teeSink(sinks: Sink[], opts: { isFile?: (s: Sink) => boolean } =
   };
 
   return {
+    kind: 'tee',
     label: sinks.map((s) => s.label).join(' + '),
     fileName: sinks[0]!.fileName,
+    inner: sinks,
     async open() {
       try {
         for (const s of order) {
@@ -45,7 +45,8 @@ export function teeSink(sinks: Sink[], opts: { isFile?: (s: Sink) => boolean } =
       const results: SinkResult[] = [];
       try {
         for (const s of order) {
-          results.push(await s.commit(manifest));
+          // Every branch stored the same bytes: each writes its own copy of the same manifest.
+          results.push(await s.commit({ ...manifest, file: { ...manifest.file } }));
           committed.add(s);
         }
       } catch (e) {
@@ -59,18 +60,16 @@ export function teeSink(sinks: Sink[], opts: { isFile?: (s: Sink) => boolean } =
   };
 }
 
-/** The blob result of a sink result (direct or inside a tee), if any. */
-export function blobResultOf(r: SinkResult | undefined): Extract<SinkResult, { kind: 'blob' }> | undefined {
+/** The result of kind `kind` in a sink result (direct or inside a tee), if any. */
+function resultOf<K extends 'file' | 'blob'>(r: SinkResult | undefined, kind: K): Extract<SinkResult, { kind: K }> | undefined {
   if (!r) return undefined;
-  if (r.kind === 'blob') return r;
-  if (r.kind === 'tee') for (const x of r.results) { const b = blobResultOf(x); if (b) return b; }
+  if (r.kind === kind) return r as Extract<SinkResult, { kind: K }>;
+  if (r.kind === 'tee') return r.results.map((x) => resultOf(x, kind)).find((x) => x !== undefined);
   return undefined;
 }
 
+/** The blob result of a sink result (direct or inside a tee), if any. */
+export const blobResultOf = (r: SinkResult | undefined) => resultOf(r, 'blob');
+
 /** The file result of a sink result (direct or inside a tee), if any. */
-export function fileResultOf(r: SinkResult | undefined): Extract<SinkResult, { kind: 'file' }> | undefined {
-  if (!r) return undefined;
-  if (r.kind === 'file') return r;
-  if (r.kind === 'tee') for (const x of r.results) { const f = fileResultOf(x); if (f) return f; }
-  return undefined;
-}
+export const fileResultOf = (r: SinkResult | undefined) => resultOf(r, 'file');

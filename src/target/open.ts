@@ -1,8 +1,8 @@
-import { parseDatabaseUrl } from '../source/url.js';
+import { parseDatabaseUrl } from '../db/url.js';
 import { localTargetFactory } from './local.js';
 import type { TargetFactory } from './types.js';
 
-/** The restore target at `url`: better-sqlite3 for `file:`, @libsql/client over HTTP otherwise. */
+/** The restore target at `url`: a `file:` path (loaded through a scratch file when new), or a remote database. */
 export async function targetFactory(url: string, authToken?: string): Promise<TargetFactory> {
   const loc = parseDatabaseUrl(url);
   if (loc.kind === 'file') return localTargetFactory(loc.path);

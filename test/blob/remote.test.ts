@@ -5,8 +5,8 @@
 import { join } from 'node:path';
 import { head } from '@vercel/blob';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { backup } from '../../src/backup.js';
-import { remoteTuning, resetRemoteTuning } from '../../src/remote/config.js';
+import { backup } from '../../src/backup/backup.js';
+import { remoteTuning, resetRemoteTuning } from '../../src/db/hrana/config.js';
 import { blobSink } from '../../src/sink/blob.js';
 import { fileSink } from '../../src/sink/file.js';
 import { tempDirs } from '../support/dumps.js';

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { head, list, put } from '@vercel/blob';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backup } from '../../src/backup.js';
+import { backup } from '../../src/backup/backup.js';
 import { BackupError } from '../../src/errors.js';
 import type { Manifest } from '../../src/format/lines.js';
 import { blobSink } from '../../src/sink/blob.js';
@@ -237,6 +237,7 @@ describe('backup() into blob and tee sinks', () => {
     const out = join(tmp, 'tee-fail', 'backup-x.ndjson.gz');
     let n = 0;
     const failing: Sink = {
+      kind: 'file',
       label: 'failing',
       fileName: 'backup-x.ndjson.gz',
       open: async () => {},

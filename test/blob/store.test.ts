@@ -5,12 +5,12 @@
 import { join } from 'node:path';
 import { list, put } from '@vercel/blob';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backup } from '../../src/backup.js';
+import { backup } from '../../src/backup/backup.js';
 import { listBackups } from '../../src/blob/list.js';
 import { pruneBackups } from '../../src/blob/prune.js';
-import { resolveDumpSource } from '../../src/cli/source-input.js';
+import { resolveDumpSource } from '../../src/dump-source.js';
 import { BackupError } from '../../src/errors.js';
-import { restore } from '../../src/restore.js';
+import { restore } from '../../src/restore/restore.js';
 import { blobSink } from '../../src/sink/blob.js';
 import { targetFactory } from '../../src/target/open.js';
 import { routeBlobHostsTo } from '../support/blob-env.js';

@@ -5,7 +5,8 @@
 import { join } from 'node:path';
 import { head, list, put } from '@vercel/blob';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { GET, isAuthorized } from '../../api/cron/backup.js';
+import { GET } from '../../api/cron/backup.js';
+import { isAuthorized } from '../../src/cron/handler.js';
 import { applyEnv } from '../support/blob-env.js';
 import { tempDirs } from '../support/dumps.js';
 import { buildSmallDb, sha256, TOKEN, useBlobStore } from '../blob/helpers.js';

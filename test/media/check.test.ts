@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { BlobServiceRateLimited, del, head, put } from '@vercel/blob';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backup } from '../../src/backup.js';
+import { backup } from '../../src/backup/backup.js';
 import { checkMedia } from '../../src/media/check.js';
 import { dbInventory } from '../../src/media/inventory.js';
 import { DEFAULT_MEDIA_COLUMNS } from '../../src/media/model.js';

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { BlobAccessError, BlobError, BlobNotFoundError, BlobServiceNotAvailable, BlobServiceRateLimited } from '@vercel/blob';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BackupError } from '../../src/errors.js';
-import { classifyBlobError, ObjectError, withRetry } from '../../src/media/blob.js';
+import { classifyBlobError, ObjectError, withRetry } from '../../src/blob/client.js';
 import { mirrorPath } from '../../src/media/mirror.js';
 import { forEachBounded } from '../../src/media/pool.js';
 import { parseMap, relinkRow, urlPath, type RelinkRule } from '../../src/media/relink.js';

@@ -7,10 +7,9 @@ import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TextBytes } from '../../src/format/values.js';
-import { remoteTuning, resetRemoteTuning } from '../../src/remote/config.js';
-import { bindExact, selectColumnCount } from '../../src/remote/exact.js';
-import { openRemoteSource } from '../../src/source/remote.js';
-import { openRemoteTarget } from '../../src/target/remote.js';
+import { remoteTuning, resetRemoteTuning } from '../../src/db/hrana/config.js';
+import { bindExact, selectColumnCount } from '../../src/db/hrana/exact.js';
+import { openRemoteDb } from '../../src/db/remote.js';
 import { tempDirs } from '../support/dumps.js';
 import { startHranaServer, type HranaServer, type HranaServerOptions } from '../support/hrana-server.js';
 
@@ -63,10 +62,10 @@ describe('SQL helpers', () => {
 describe('remote source and target values', () => {
   it('reads ±Infinity, -0.0, NUL and non-UTF-8 TEXT exactly (they break a plain SELECT over HTTP)', async () => {
     const s = await serve(db);
-    const src = openRemoteSource(s.url);
-    await src.beginSnapshot();
+    const src = openRemoteDb(s.url);
+    await src.beginRead();
     const rows = await src.query('SELECT id, v FROM t ORDER BY id');
-    await src.endSnapshot();
+    await src.endRead();
     await src.close();
     const v = rows.map((r) => r[1]);
     expect(v[0]).toBe(Infinity);
@@ -85,8 +84,8 @@ describe('remote source and target values', () => {
   it('writes them back exactly, inside one transaction with foreign keys off', async () => {
     const path = join(dirs.make(), 'written.db');
     const s = await serve(path);
-    const t = openRemoteTarget(s.url);
-    await t.beginLoad();
+    const t = openRemoteDb(s.url);
+    await t.beginWrite({ foreignKeys: false });
     expect((await t.query('SELECT * FROM pragma_foreign_keys'))[0]![0]).toBe(0n);
     await t.run('CREATE TABLE t (id INTEGER PRIMARY KEY, v)');
     await t.insert('t', ['id', 'v'], [
@@ -116,16 +115,16 @@ describe('remote source and target values', () => {
   it('keeps an idle snapshot alive with pings, and reports its loss without them', async () => {
     const s = await serve(db, { streamIdleMs: 300 });
     remoteTuning.keepAliveMs = 80;
-    const src = openRemoteSource(s.url);
-    await src.beginSnapshot();
+    const src = openRemoteDb(s.url);
+    await src.beginRead();
     await new Promise((r) => setTimeout(r, 1000));
     expect((await src.query('SELECT count(*) FROM t'))[0]![0]).toBe(10n);
     await src.close();
     expect(src.stats.pings).toBeGreaterThan(3);
 
     remoteTuning.keepAliveMs = 0;
-    const lost = openRemoteSource(s.url);
-    await lost.beginSnapshot();
+    const lost = openRemoteDb(s.url);
+    await lost.beginRead();
     await new Promise((r) => setTimeout(r, 600));
     await expect(lost.query('SELECT count(*) FROM t')).rejects.toMatchObject({ code: 'SNAPSHOT' });
     // Once lost, always lost: no silent continuation on a new stream.

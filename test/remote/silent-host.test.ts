@@ -1,8 +1,8 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { inspect } from '../../src/backup.js';
+import { inspect } from '../../src/backup/backup.js';
 import { BackupError } from '../../src/errors.js';
-import { remoteTuning, resetRemoteTuning } from '../../src/remote/config.js';
+import { remoteTuning, resetRemoteTuning } from '../../src/db/hrana/config.js';
 
 // A server that accepts connections and never answers: the command must fail on its own, naming the host.
 let server: Server;

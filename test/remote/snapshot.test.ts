@@ -7,9 +7,9 @@ import Database from 'better-sqlite3';
 import { copyFileSync, existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { backup, type BackupOptions } from '../../src/backup.js';
+import { backup, type BackupOptions } from '../../src/backup/backup.js';
 import { BackupError } from '../../src/errors.js';
-import { remoteTuning, resetRemoteTuning } from '../../src/remote/config.js';
+import { remoteTuning, resetRemoteTuning } from '../../src/db/hrana/config.js';
 import { fileSink } from '../../src/sink/file.js';
 import type { Sink } from '../../src/sink/types.js';
 import { tempDirs } from '../support/dumps.js';
@@ -46,6 +46,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 function stallingSink(inner: Sink, ms: number, during?: () => void): Sink {
   let stalled = false;
   return {
+    kind: inner.kind,
     label: inner.label,
     fileName: inner.fileName,
     open: () => inner.open(),

@@ -6,8 +6,8 @@ import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { TableInfo } from '../../src/format/lines.js';
-import { tablePages, type Growing } from '../../src/source/pages.js';
-import { openLocalSource } from '../../src/source/local.js';
+import { openLocalDb } from '../../src/db/local.js';
+import { rowPages, type Growing } from '../../src/db/pages.js';
 import { tempDirs } from '../support/dumps.js';
 
 const dirs = tempDirs('tb-growing-');
@@ -52,10 +52,10 @@ function writer(path: string, table: string) {
 }
 
 async function readAll(path: string, t: TableInfo, growing: Growing, onPage: (rows: number) => void) {
-  const source = openLocalSource(path);
+  const source = openLocalDb(path, { readonly: true });
   const keys: bigint[] = [];
   try {
-    for await (const page of tablePages(source, t, { maxRows: 100, targetBytes: 1 << 20, firstRows: 50 }, growing)) {
+    for await (const page of rowPages(source, t, { pages: { maxRows: 100, targetBytes: 1 << 20, firstRows: 50 }, growing })) {
       for (const r of page) keys.push(r[0] as bigint);
       onPage(page.length);
     }
@@ -65,7 +65,7 @@ async function readAll(path: string, t: TableInfo, growing: Growing, onPage: (ro
   return keys;
 }
 
-describe('tablePages over a growing table', () => {
+describe('rowPages over a growing table', () => {
   for (const [kind, ddl, t] of [
     ['a rowid table', 'CREATE TABLE g (id INTEGER PRIMARY KEY, v TEXT)', info('g', ['rowid'], ['rowid', 'v'])],
     ['a WITHOUT ROWID table', 'CREATE TABLE g (id INTEGER PRIMARY KEY, v TEXT) WITHOUT ROWID', info('g', ['id'], ['id', 'v'])],
@@ -114,9 +114,9 @@ describe('tablePages over a growing table', () => {
     const db = new Database(path);
     db.exec("CREATE TABLE g (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO g VALUES (1, 'a'), (2, 'b')");
     db.close();
-    const source = openLocalSource(path);
+    const source = openLocalDb(path, { readonly: true });
     const pages: number[] = [];
-    for await (const page of tablePages(source, info('g', ['rowid'], ['rowid', 'v']))) pages.push(page.length);
+    for await (const page of rowPages(source, info('g', ['rowid'], ['rowid', 'v']))) pages.push(page.length);
     await source.close();
     expect(pages).toEqual([2]);
   });

@@ -8,7 +8,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { backup, type BackupOptions, type BackupResult } from '../../src/backup.js';
+import { backup, type BackupOptions, type BackupResult } from '../../src/backup/backup.js';
 import type { DumpEvent } from '../../src/format/reader.js';
 import { fileSink } from '../../src/sink/file.js';
 

@@ -1,14 +1,13 @@
 /**
- * Opening a dump for reading: a local file or any byte stream, sniffed by content (gzip, the encryption
- * container, or plain JSON for legacy backups), decrypted and decompressed as a stream. zlib and decryption errors
- * become one-line CORRUPT/DECRYPT errors in the operator's terms.
+ * From a dump's stored bytes to its uncompressed NDJSON: sniffed by content (gzip, the encryption container, or
+ * plain JSON for legacy backups), decrypted and decompressed as one `pipeline`, so an error in any stage ends the
+ * whole chain and surfaces once, as a one-line CORRUPT/DECRYPT error in the operator's terms.
  */
-import { createReadStream, statSync } from 'node:fs';
-import { Readable } from 'node:stream';
+import { pipeline, Readable, type Transform } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { isEncrypted } from './crypto/container.js';
-import { BackupError } from './errors.js';
-import { createMemoryGovernor } from './memory.js';
+import { createDecryptStream, isEncrypted } from '../crypto/container.js';
+import { BackupError } from '../errors.js';
+import { createMemoryGovernor } from '../memory.js';
 
 export type DumpKind = 'gzip' | 'encrypted' | 'json' | 'unknown';
 
@@ -51,19 +50,6 @@ export async function sniff(stream: Readable): Promise<DumpInput> {
   return { kind, raw: Readable.from(replay(), { objectMode: false }) };
 }
 
-export function openLocalFile(path: string): Readable {
-  let isFile: boolean;
-  try {
-    isFile = statSync(path).isFile();
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'EACCES' || code === 'EPERM') throw new BackupError('NOT_FOUND', `cannot read ${path}: permission denied`);
-    throw new BackupError('NOT_FOUND', `${path} does not exist`);
-  }
-  if (!isFile) throw new BackupError('NOT_FOUND', `${path} is not a file`);
-  return createReadStream(path, { highWaterMark: 1024 * 1024 });
-}
-
 /** Maps zlib's messages to what happened to the file. */
 export function gzipError(e: unknown): BackupError {
   if (e instanceof BackupError) return e;
@@ -79,28 +65,24 @@ export function gzipError(e: unknown): BackupError {
 
 /**
  * The uncompressed bytes of a dump. `key` decrypts an encrypted dump; without it such a dump is refused with a
- * clear message. Errors from any stage surface from the returned iterator.
+ * clear message. Errors from any stage surface from the returned iterator; leaving it early stops every stage.
  */
 export async function dumpBytes(stream: Readable, key?: Buffer): Promise<{ kind: DumpKind; bytes: AsyncIterable<Buffer> }> {
   const input = await sniff(stream);
-  let compressed: Readable = input.raw;
-  if (input.kind === 'encrypted') {
-    if (!key) {
-      throw new BackupError('CONFIG', 'the dump is encrypted: set BACKUP_ENCRYPTION_KEY to the key it was written with');
-    }
-    const { createDecryptStream } = await import('./crypto/container.js');
-    const decrypt = createDecryptStream(key);
-    compressed = input.raw.pipe(decrypt);
-    input.raw.on('error', (e) => decrypt.destroy(e));
-  } else if (input.kind !== 'gzip') {
+  if (input.kind === 'encrypted' && !key) {
+    input.raw.destroy();
+    throw new BackupError('CONFIG', 'the dump is encrypted: set BACKUP_ENCRYPTION_KEY to the key it was written with');
+  }
+  if (input.kind !== 'gzip' && input.kind !== 'encrypted') {
+    input.raw.destroy();
     throw new BackupError('CORRUPT', input.kind === 'json' ? 'not a gzip dump (it is plain JSON)' : 'not a turso-backup dump (not gzip)');
   }
-  const gunzip = createGunzip({ chunkSize: 256 * 1024 });
-  compressed.on('error', (e) => gunzip.destroy(e));
-  const out = compressed.pipe(gunzip);
+  const stages: Transform[] = input.kind === 'encrypted' ? [createDecryptStream(key!)] : [];
+  // pipeline() ends every stage when one fails and hands that error to the last stream, which the caller iterates.
+  const out = pipeline([input.raw, ...stages, createGunzip({ chunkSize: 256 * 1024 })], () => {}) as unknown as Readable;
   // Reading a dump churns through its whole uncompressed size in buffers: keep the heap from drifting upwards.
   const memory = createMemoryGovernor({ everyBytes: 8 * 1024 * 1024 });
-  async function* bytes() {
+  async function* bytes(): AsyncGenerator<Buffer> {
     try {
       for await (const chunk of out) {
         memory.tick((chunk as Buffer).length);
@@ -109,7 +91,6 @@ export async function dumpBytes(stream: Readable, key?: Buffer): Promise<{ kind:
     } catch (e) {
       throw gzipError(e);
     } finally {
-      compressed.destroy();
       out.destroy();
     }
   }

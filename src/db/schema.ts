@@ -4,7 +4,8 @@
  */
 import { BackupError } from '../errors.js';
 import type { ColumnInfo, SchemaObject, Selection, TableInfo } from '../format/lines.js';
-import type { Source } from './types.js';
+import type { Db } from './types.js';
+import { q } from './url.js';
 
 /** Internal tables: never replayed as schema. sqlite_sequence is dumped as data (AUTOINCREMENT state). */
 const isInternal = (name: string) => name.toLowerCase().startsWith('sqlite_');
@@ -35,21 +36,40 @@ export function ftsContentOption(sql: string): 'own' | 'external' | 'contentless
   return value === '' ? 'contentless' : 'external';
 }
 
-/** A name that reaches the hidden rowid of a table whose columns may shadow `rowid`. */
-function rowidAlias(columns: ColumnInfo[]): string | null {
-  const taken = new Set(columns.map((c) => c.name.toLowerCase()));
+/**
+ * The name that reaches the hidden rowid of a table with these columns (`rowid`, `_rowid_` or `oid`, the first the
+ * table does not shadow), or null when it shadows all three. The one copy of this rule.
+ */
+export function hiddenRowidName(columns: readonly string[]): string | null {
+  const taken = new Set(columns.map((c) => c.toLowerCase()));
   return ['rowid', '_rowid_', 'oid'].find((n) => !taken.has(n)) ?? null;
 }
 
-export async function introspect(source: Source, selection: Selection): Promise<SchemaFacts> {
+/** `pragma_table_xinfo` of a table: every column with its declared type, NOT NULL, key position and hidden kind. */
+export async function tableColumns(db: Pick<Db, 'query'>, table: string): Promise<ColumnInfo[]> {
+  const cols = await db.query('SELECT name, type, "notnull", pk, hidden FROM pragma_table_xinfo(?)', [table]);
+  return cols.map((c) => ({ name: str(c[0]), type: str(c[1]), notnull: num(c[2]) === 1, pk: num(c[3]), hidden: num(c[4]) }));
+}
+
+/** The tables of the main schema as `pragma_table_list` sees them (type: table, view, virtual, shadow). */
+export async function tableList(db: Pick<Db, 'query'>): Promise<{ name: string; type: string; withoutRowid: boolean; strict: boolean }[]> {
+  const list = await db.query("SELECT name, type, wr, strict FROM pragma_table_list WHERE schema = 'main'");
+  return list.map((r) => ({ name: str(r[0]), type: str(r[1]), withoutRowid: num(r[2]) === 1, strict: num(r[3]) === 1 }));
+}
+
+/** The row count of `table` (in the open transaction, if any). */
+export async function countRows(db: Pick<Db, 'query'>, table: string): Promise<number> {
+  return Number((await db.query(`SELECT count(*) FROM ${q(table)}`))[0]![0]);
+}
+
+/** Schema facts for a backup, read through the open snapshot of `source`. */
+export async function introspect(source: Pick<Db, 'query'>, selection: Selection): Promise<SchemaFacts> {
   const objects = await source.query(
     'SELECT type, name, tbl_name, sql FROM sqlite_schema ORDER BY rowid',
   );
-  const list = await source.query(
-    "SELECT name, type, wr, strict FROM pragma_table_list WHERE schema = 'main'",
-  );
-  const shadow = new Set(list.filter((r) => r[1] === 'shadow').map((r) => str(r[0])));
-  const listed = new Map(list.map((r) => [str(r[0]), { type: str(r[1]), wr: num(r[2]) === 1, strict: num(r[3]) === 1 }]));
+  const list = await tableList(source);
+  const shadow = new Set(list.filter((r) => r.type === 'shadow').map((r) => r.name));
+  const listed = new Map(list.map((r) => [r.name, r]));
 
   const allTables = objects.filter((o) => o[0] === 'table' && !shadow.has(str(o[1])) && !isInternal(str(o[1])));
   const names = allTables.map((o) => str(o[1]));
@@ -103,22 +123,15 @@ function selectedAutoincrement(tables: SchemaFacts['tables'], all: unknown[][]):
 }
 
 async function describeTable(
-  source: Source,
+  source: Pick<Db, 'query'>,
   name: string,
   sql: string,
-  listed: { type: string; wr: boolean; strict: boolean } | undefined,
+  listed: { type: string; withoutRowid: boolean; strict: boolean } | undefined,
   notes: string[],
 ): Promise<Omit<TableInfo, 'rows'>> {
-  const cols = await source.query('SELECT name, type, "notnull", pk, hidden FROM pragma_table_xinfo(?)', [name]);
-  const columns: ColumnInfo[] = cols.map((c) => ({
-    name: str(c[0]),
-    type: str(c[1]),
-    notnull: num(c[2]) === 1,
-    pk: num(c[3]),
-    hidden: num(c[4]),
-  }));
+  const columns = await tableColumns(source, name);
   const virtual = listed?.type === 'virtual' || /^\s*create\s+virtual\s+table/i.test(sql);
-  const withoutRowid = listed?.wr ?? false;
+  const withoutRowid = listed?.withoutRowid ?? false;
   const strict = listed?.strict ?? false;
   // Generated (hidden 2/3) and virtual-table hidden (1) columns are schema, never data.
   const plain = columns.filter((c) => c.hidden === 0).map((c) => c.name);
@@ -150,7 +163,7 @@ async function describeTable(
       return { name, kind: 'table', withoutRowid, strict, columns, dataColumns: plain, rowidColumn: false, keyColumns: [pkCols[0]!.name] };
     }
   }
-  const alias = rowidAlias(columns);
+  const alias = hiddenRowidName(columns.map((c) => c.name));
   if (!alias) {
     throw new BackupError('UNSUPPORTED', `table "${name}" has columns named rowid, _rowid_ and oid: its rowid cannot be read`);
   }

@@ -1,4 +1,4 @@
-import { DEFAULT_PAGES, type PageOptions } from '../source/pages.js';
+import { DEFAULT_PAGES, type PageOptions } from '../pages.js';
 /**
  * Tuning of the remote (Hrana over HTTP) source and target. One mutable object so tests and the bench can shorten
  * timers without new plumbing through BackupOptions; production code only reads it.

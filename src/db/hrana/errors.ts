@@ -3,7 +3,7 @@
  * (snapshot or load transaction), a statement the server rejected. Messages name the host, never the URL's query
  * or the token.
  */
-import { BackupError } from '../errors.js';
+import { BackupError } from '../../errors.js';
 import { RemoteUnavailableError } from './retry.js';
 
 export type RemoteFailure =
@@ -89,3 +89,63 @@ export const describeFailure = (f: RemoteFailure): string =>
       : f.kind === 'stream' || f.kind === 'statement'
         ? `${f.code}: ${f.message}`
         : f.message;
+
+/**
+ * The messages of every remote failure, by what was running: a read snapshot (the backup), a write transaction
+ * (the load), or a statement outside either. They name the host, never the URL's query or the token.
+ */
+export const remoteErrors = (host: string) => ({
+  /** The snapshot's stream is gone: the backup stops and writes nothing. */
+  snapshotLost(e: unknown): BackupError {
+    const f = classifyRemote(e);
+    const conn = f.kind === 'auth' ? connectionError(f, host) : null;
+    if (conn) return conn;
+    return new BackupError(
+      'SNAPSHOT',
+      `the read snapshot on ${host} was lost (${lossReason(f)}); the backup stopped and wrote nothing` +
+        ' (retry; for a database too busy or too large to hold one snapshot, see --consistency per-table)',
+      { cause: e },
+    );
+  },
+  cannotOpenSnapshot(e: unknown): BackupError {
+    const f = classifyRemote(e);
+    return connectionError(f, host) ?? new BackupError('REMOTE', `cannot open a read transaction on ${host} (${describeFailure(f)})`, { cause: e });
+  },
+  /** A query inside a snapshot that failed without losing it. */
+  queryRefused(e: unknown): BackupError {
+    const f = classifyRemote(e);
+    return connectionError(f, host) ?? new BackupError('REMOTE', `${host} refused a query (${describeFailure(f)})`, { cause: e });
+  },
+  /** The load's stream is gone: the server rolls the whole transaction back. */
+  loadLost(e: unknown, what: string): BackupError {
+    const f = classifyRemote(e);
+    if (f.kind === 'auth') return connectionError(f, host)!;
+    return new BackupError(
+      'REMOTE',
+      `the load's transaction on ${host} was lost during ${what} (${lossReason(f)}); nothing was applied twice and the server ` +
+        'rolls the whole transaction back: the target is unchanged',
+      { cause: e },
+    );
+  },
+  /** A statement of the load failed (a constraint, an SQL error): everything rolls back. */
+  loadFailed(e: unknown, what: string): BackupError {
+    const f = classifyRemote(e);
+    const conn = connectionError(f, host);
+    if (conn) return conn;
+    const code = f.kind === 'statement' && /CONSTRAINT/.test(f.code + f.message) ? 'CONSTRAINT' : 'REMOTE';
+    return new BackupError(code, `${what}: ${f.kind === 'statement' ? f.message : describeFailure(f)}; the load was rolled back and the target is as it was`, {
+      cause: e,
+    });
+  },
+  /** A statement outside any transaction. */
+  statementRefused(e: unknown): BackupError {
+    const f = classifyRemote(e);
+    return connectionError(f, host) ?? new BackupError('REMOTE', `${host} refused a statement (${describeFailure(f)})`, { cause: e });
+  },
+  cannotOpenStream(e: unknown): BackupError {
+    const f = classifyRemote(e);
+    return connectionError(f, host) ?? new BackupError('REMOTE', `cannot open a stream on ${host} (${describeFailure(f)})`, { cause: e });
+  },
+});
+
+export type RemoteErrors = ReturnType<typeof remoteErrors>;

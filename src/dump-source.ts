@@ -1,16 +1,31 @@
 /**
- * Resolving a restore SOURCE argument to something that can be opened more than once (restore reads it twice:
- * verify pass, load pass), and telling a v1 dump from a legacy JSON backup by content.
+ * Where a dump comes from: a SOURCE (a path, a Blob pathname or a blob URL) resolved to something that can be opened
+ * more than once (a restore reads it twice: verify pass, load pass), told apart by content (a v1 dump or a legacy
+ * JSON backup).
  *
  * SOURCE is, in this order: an existing local file; a Vercel Blob pathname (`backups/…`) or a blob URL (http(s)),
  * looked up with head() and streamed with an authenticated fetch of the url the store returned (never of the
  * argument itself, so the token only goes to the store); anything else is a missing file.
  */
-import { existsSync } from 'node:fs';
+import { createReadStream, existsSync, statSync } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { looksLikeBlobRef, requireBlobToken } from '../blob/config.js';
-import { BackupError } from '../errors.js';
-import { openLocalFile, sniff } from '../input.js';
+import { looksLikeBlobRef, requireBlobToken } from './blob/config.js';
+import { BackupError } from './errors.js';
+import { sniff } from './format/decode.js';
+
+/** A local dump file as a stream; NOT_FOUND says why it cannot be read. */
+export function openLocalFile(path: string): Readable {
+  let isFile: boolean;
+  try {
+    isFile = statSync(path).isFile();
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'EPERM') throw new BackupError('NOT_FOUND', `cannot read ${path}: permission denied`);
+    throw new BackupError('NOT_FOUND', `${path} does not exist`);
+  }
+  if (!isFile) throw new BackupError('NOT_FOUND', `${path} is not a file`);
+  return createReadStream(path, { highWaterMark: 1024 * 1024 });
+}
 
 export interface DumpSource {
   openInput: () => Promise<Readable>;
@@ -24,12 +39,13 @@ async function blobInput(source: string): Promise<() => Promise<Readable>> {
   }
   const token = requireBlobToken();
   // Loaded only for blob sources: a local restore never loads @vercel/blob.
-  const { headBlob, openBlobStream } = await import('../blob/client.js');
+  const { headBlob, openBlobStream } = await import('./blob/client.js');
   const meta = await headBlob(source, token);
   // Each call is a new download; size and etag must match the head(), so both passes read the same bytes.
   return () => openBlobStream(meta.url, token, meta.pathname, { size: meta.size, etag: meta.etag });
 }
 
+/** SOURCE as a dump that can be opened once per pass. */
 export async function resolveDumpSource(source: string): Promise<DumpSource> {
   let openInput: () => Promise<Readable>;
   let label = source;

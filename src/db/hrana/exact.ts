@@ -20,8 +20,8 @@
  * (TextBytes) as `CAST(? AS TEXT)` with a blob argument; integers as bigint (INTEGER), other numbers as floats.
  */
 import { isUtf8 } from 'node:buffer';
-import { BackupError } from '../errors.js';
-import { TextBytes } from '../format/values.js';
+import { BackupError } from '../../errors.js';
+import { TextBytes } from '../../format/values.js';
 
 // ----------------------------------------------------------------------------------------------------------------
 // A small SQL tokenizer: enough to find the select list and the positional `?` placeholders.

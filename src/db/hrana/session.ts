@@ -54,12 +54,22 @@ export class TxSession {
   }
 
   /** Runs statements on the stream in one request (each after the previous one succeeded). */
-  async batch(stmts: InStatement[]): Promise<ResultSet[]> {
+  batch(stmts: InStatement[]): Promise<ResultSet[]> {
+    return this.track(() => this.tx.batch(stmts));
+  }
+
+  /** Runs a script of several statements (a Hrana `sequence`) on the stream. */
+  script(sql: string): Promise<void> {
+    return this.track(() => this.tx.executeMultiple(sql));
+  }
+
+  /** Runs one request on the stream, recording a loss of the stream as the session's fate. */
+  private async track<T>(request: () => Promise<T>): Promise<T> {
     if (this.lostCause !== undefined) throw this.lostCause;
     this.pending++;
     this.lastActivity = Date.now();
     try {
-      return await this.tx.batch(stmts);
+      return await request();
     } catch (e) {
       const f = classifyRemote(e);
       if (this.tx.closed || f.kind === 'stream' || f.kind === 'unavailable' || f.kind === 'auth') {

@@ -56,6 +56,7 @@ export function hostOf(url: string): string {
   }
 }
 
+/** TURSO_DATABASE_URL, or a CONFIG error (exit 2) naming it. */
 export function requireDatabaseUrl(env: NodeJS.ProcessEnv = process.env): string {
   const url = env.TURSO_DATABASE_URL;
   if (!url || !url.trim()) {
@@ -63,3 +64,6 @@ export function requireDatabaseUrl(env: NodeJS.ProcessEnv = process.env): string
   }
   return url;
 }
+
+/** Quoting for identifiers in generated SQL: every name is quoted, whatever it holds. */
+export const q = (name: string): string => `"${name.replaceAll('"', '""')}"`;

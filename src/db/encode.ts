@@ -1,0 +1,135 @@
+/**
+ * The dump's cell encoding (format/values.ts) written by SQLite itself: a page of rows comes back as ONE BLOB holding its
+ * NDJSON lines, so no per-cell JavaScript value, string or allocation exists for most cells. Reading and encoding
+ * 1M rows of the events bench took 4.0 s through JavaScript and 1.55 s this way (docs/BENCHMARKS.md); over HTTP the
+ * client receives one value per page instead of one JSON object per cell.
+ *
+ * The bytes must equal what encodeRow() writes for the same values, byte for byte (the checksums and the restore's
+ * verification depend on it; test/db/encode.test.ts compares both on every storage class). Per class:
+ *   INTEGER  CAST AS TEXT within ±(2^53-1), else {"i":"…"}
+ *   TEXT     json_quote(), which escapes exactly as JSON.stringify (checked over every BMP character). TEXT that is
+ *            not UTF-8 passes through as its raw bytes: such a page is not valid UTF-8 and is re-read through
+ *            JavaScript, which keeps those bytes exactly ({"t":…}).
+ *   NULL     null
+ *   REAL     ±0.0 (told apart by atan2), ±Infinity and integral values below 2^53 directly; with `exact-real`, values
+ *            whose 15-digit form converts back exactly and prints as JavaScript prints it; every other REAL as a
+ *            marker <0x01>%!.17g text<0x02> that finishPage() replaces with JavaScript's shortest form.
+ *   BLOB     a marker <0x03><8 hex digits: the length><the raw bytes> that finishPage() replaces with {"b":"base64"}
+ *            (SQLite has no base64; concatenation copies a BLOB's bytes as they are, and hex would double them).
+ * The marker bytes cannot occur otherwise outside a BLOB's bytes (json_quote escapes every control character), and
+ * finishPage() steps over those bytes by their length. Only for UTF-8 databases (probeSqlEncoding checks).
+ */
+import type { TableInfo } from '../format/lines.js';
+import { encodeCell } from '../format/values.js';
+import { q } from './url.js';
+
+export type SqlEncodingLevel = 'exact-real' | 'markers';
+
+const REAL_OPEN = 0x01;
+const REAL_CLOSE = 0x02;
+const BLOB_OPEN = 0x03;
+/** Hex digits of a BLOB's length after its marker. */
+const LENGTH_DIGITS = 8;
+
+/** The REAL branch: everything SQLite can print as JavaScript would, the rest marked for finishPage(). */
+function realSql(c: string, level: SqlEncodingLevel): string {
+  // Only where SQLite converts REAL text exactly both ways (the bundled 3.53; libSQL's 3.45 does not) is the
+  // 15-digit test `c = CAST(printf('%.15g', c) AS REAL)` a proof that those digits are JavaScript's shortest form.
+  const fast =
+    level === 'exact-real'
+      ? `WHEN abs(${c}) >= 1e-4 AND abs(${c}) < 1e15 AND ${c} = CAST(printf('%.15g', ${c}) AS REAL) THEN printf('%.15g', ${c}) `
+      : '';
+  return (
+    `CASE WHEN ${c} = 0 THEN CASE WHEN atan2(${c}, -1.0) < 0 THEN '{"r":"-0.0"}' ELSE '{"r":"0.0"}' END ` +
+    `WHEN ${c} = 9e999 THEN '{"r":"Infinity"}' WHEN ${c} = -9e999 THEN '{"r":"-Infinity"}' ` +
+    `WHEN abs(${c}) < 9007199254740992.0 AND ${c} = CAST(${c} AS INTEGER) THEN '{"r":"' || CAST(${c} AS INTEGER) || '.0"}' ` +
+    fast +
+    `ELSE char(1) || printf('%!.17g', ${c}) || char(2) END`
+  );
+}
+
+/** One cell of column `name` in the dump's encoding. */
+export function cellSql(name: string, level: SqlEncodingLevel): string {
+  const c = q(name);
+  return (
+    `CASE typeof(${c}) ` +
+    `WHEN 'integer' THEN CASE WHEN ${c} BETWEEN -9007199254740991 AND 9007199254740991 THEN CAST(${c} AS TEXT) ELSE '{"i":"' || ${c} || '"}' END ` +
+    `WHEN 'text' THEN json_quote(${c}) ` +
+    `WHEN 'null' THEN 'null' ` +
+    `WHEN 'real' THEN ${realSql(c, level)} ` +
+    `ELSE char(3) || printf('%08x', length(${c})) || ${c} END`
+  );
+}
+
+/** One row's line, newline included. */
+export function lineSql(columns: readonly string[], level: SqlEncodingLevel): string {
+  return `'[' || ${columns.map((c) => cellSql(c, level)).join(" || ',' || ")} || ']' || char(10)`;
+}
+
+/**
+ * A page of `t` as one row `[rows, lines BLOB]`, in key order (the aggregate's ORDER BY makes the order a guarantee,
+ * not a habit of the planner). Arguments: the key values after which to start (with `withKey`), then the row limit.
+ * `castKeys[i]` binds key i as bytes compared as TEXT (a key that is not UTF-8).
+ */
+export function pageSql(t: Pick<TableInfo, 'name' | 'dataColumns' | 'keyColumns'>, level: SqlEncodingLevel, withKey: boolean, castKeys?: boolean[]): string {
+  const keys = t.keyColumns.map(q);
+  const ph = (i: number) => (castKeys?.[i] ? 'CAST(? AS TEXT)' : '?');
+  const where = !withKey ? '' : keys.length === 1 ? ` WHERE ${keys[0]} > ${ph(0)}` : ` WHERE (${keys.join(', ')}) > (${keys.map((_, i) => ph(i)).join(', ')})`;
+  const aliases = keys.map((_, i) => `__k${i}`);
+  const inner = `SELECT ${keys.map((k, i) => `${k} AS ${aliases[i]}`).join(', ')}, ${lineSql(t.dataColumns, level)} AS __l FROM ${q(t.name)}${where} ORDER BY ${keys.join(', ')} LIMIT ?`;
+  return `SELECT count(*), CAST(string_agg(__l, '' ORDER BY ${aliases.join(', ')}) AS BLOB) FROM (${inner})`;
+}
+
+/** A growing output buffer for finishPage (markers change the length; BLOBs grow by a third in base64). */
+class Output {
+  buf: Buffer;
+  length = 0;
+  constructor(size: number) {
+    this.buf = Buffer.allocUnsafe(size);
+  }
+  private ensure(n: number): void {
+    if (this.length + n <= this.buf.length) return;
+    const bigger = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.length + n));
+    this.buf.copy(bigger, 0, 0, this.length);
+    this.buf = bigger;
+  }
+  bytes(src: Buffer, start: number, end: number): void {
+    this.ensure(end - start);
+    this.length += src.copy(this.buf, this.length, start, end);
+  }
+  latin1(text: string): void {
+    this.ensure(text.length);
+    this.length += this.buf.write(text, this.length, 'latin1');
+  }
+}
+
+/**
+ * A page from SQLite → the dump's exact bytes: every marked cell replaced by the encoding JavaScript writes.
+ * A page without markers is returned as it is.
+ */
+export function finishPage(raw: Buffer): Buffer {
+  let r = raw.indexOf(REAL_OPEN);
+  let b = raw.indexOf(BLOB_OPEN);
+  if (r < 0 && b < 0) return raw;
+  const out = new Output(raw.length + (raw.length >>> 2) + 256);
+  let from = 0;
+  while (r >= 0 || b >= 0) {
+    if (b < 0 || (r >= 0 && r < b)) {
+      // A REAL marker before the next BLOB cannot be inside one.
+      const close = raw.indexOf(REAL_CLOSE, r + 1);
+      out.bytes(raw, from, r);
+      out.latin1(encodeCell(Number(raw.toString('latin1', r + 1, close))));
+      from = close + 1;
+    } else {
+      const start = b + 1 + LENGTH_DIGITS;
+      const end = start + Number.parseInt(raw.toString('latin1', b + 1, start), 16);
+      out.bytes(raw, from, b);
+      out.latin1(`{"b":"${raw.toString('base64', start, end)}"}`);
+      from = end;
+    }
+    r = raw.indexOf(REAL_OPEN, from);
+    b = raw.indexOf(BLOB_OPEN, from);
+  }
+  out.bytes(raw, from, raw.length);
+  return out.buf.subarray(0, out.length);
+}

@@ -1,0 +1,202 @@
+/**
+ * The `file:` backend: better-sqlite3, rows as arrays, INTEGER as bigint, prepared statements cached.
+ * better-sqlite3 rather than `libsql` because it reads TEXT exactly (libsql truncates at NUL and aborts the process
+ * on invalid UTF-8) and is ~1.6× faster here: see docs/DESIGN.md.
+ */
+import Database from 'better-sqlite3';
+import { existsSync, statSync } from 'node:fs';
+import { BackupError } from '../errors.js';
+import { TextBytes, type SqlValue } from '../format/values.js';
+import { probeSqlEncoding, type PageOptions } from './pages.js';
+import type { Db, OpenOptions, Row, SqlEncoding, WriteOptions } from './types.js';
+import { q } from './url.js';
+
+type Stmt = Database.Statement<unknown[], unknown>;
+
+/** Rows per multi-row INSERT: fewer statement executions, within SQLite's 32766-variable limit. */
+const ROWS_PER_STATEMENT = 64;
+
+/** Opens `path`; a missing file is NOT_FOUND unless `create` (read-only never creates). */
+export function openLocalDb(path: string, opts: OpenOptions = {}): LocalDb {
+  const missing = !existsSync(path);
+  if (missing && (opts.readonly || !opts.create)) {
+    throw new BackupError('NOT_FOUND', `database file ${path} does not exist${opts.readonly ? ' (a backup never creates a database)' : ''}`);
+  }
+  if (!missing && !statSync(path).isFile()) throw new BackupError('NOT_FOUND', `${path} is not a database file`);
+  let db: Database.Database;
+  try {
+    db = new Database(path, { readonly: opts.readonly ?? false, fileMustExist: !opts.create });
+    db.pragma('busy_timeout = 10000');
+    if (opts.cacheKiB) db.pragma(`cache_size = -${Math.floor(opts.cacheKiB)}`);
+    db.prepare('SELECT count(*) FROM sqlite_schema').get();
+  } catch (e) {
+    throw new BackupError('NOT_FOUND', `${path} is not a readable SQLite/libSQL database: ${(e as Error).message}`, { cause: e });
+  }
+  return new LocalDb(db, path);
+}
+
+/** A `Db` over one better-sqlite3 connection. */
+export class LocalDb implements Db {
+  readonly kind = 'file' as const;
+  readonly exactText = false;
+  readonly notes: string[] = [];
+  readonly displayUrl: string;
+  private readonly statements = new Map<string, Stmt>();
+  private readonly inserts = new Map<string, Stmt>();
+  private encoding: Promise<SqlEncoding> | null = null;
+
+  constructor(
+    /** The connection itself, for what only a local file can do (publishing a scratch file). */
+    readonly handle: Database.Database,
+    readonly identity: string,
+  ) {
+    this.displayUrl = `file:${identity}`;
+  }
+
+  get inTransaction(): boolean {
+    return this.handle.inTransaction;
+  }
+
+  /** A cached statement; readers return raw rows with bigint integers (the one place this is set up). */
+  prepare(sql: string): Stmt {
+    let st = this.statements.get(sql);
+    if (!st) {
+      st = this.handle.prepare(sql) as Stmt;
+      if (st.reader) st.raw(true).safeIntegers(true);
+      this.statements.set(sql, st);
+    }
+    return st;
+  }
+
+  async query(sql: string, args: readonly unknown[] = []): Promise<Row[]> {
+    const st = this.prepare(sql);
+    if (st.reader) return st.all(...(args as unknown[])) as Row[];
+    st.run(...(args as unknown[]));
+    return [];
+  }
+
+  async run(sql: string, args: readonly unknown[] = []): Promise<number> {
+    if (args.length === 0 && !/^\s*(select|with|values)\b/i.test(sql)) {
+      // exec() runs the statement text as it is (several statements, pragmas); changes are counted around it.
+      const before = this.handle.prepare('SELECT total_changes()').pluck().get() as number;
+      this.handle.exec(sql);
+      return (this.handle.prepare('SELECT total_changes()').pluck().get() as number) - before;
+    }
+    return this.handle.prepare(sql).run(...(args as unknown[])).changes;
+  }
+
+  async runBatch(statements: readonly { sql: string; args?: readonly unknown[] }[]): Promise<number> {
+    let n = 0;
+    for (const s of statements) n += this.prepare(s.sql).run(...((s.args ?? []) as unknown[])).changes;
+    return n;
+  }
+
+  async exec(script: string): Promise<void> {
+    this.handle.exec(script);
+  }
+
+  async beginRead(): Promise<void> {
+    this.handle.exec('BEGIN');
+    // A deferred BEGIN takes its snapshot at the first read: take it now.
+    this.handle.prepare('SELECT count(*) FROM sqlite_schema').get();
+  }
+
+  async endRead(): Promise<void> {
+    if (this.handle.inTransaction) this.handle.exec('COMMIT');
+  }
+
+  async beginWrite(opts: WriteOptions = {}): Promise<void> {
+    if (opts.foreignKeys !== undefined) this.handle.pragma(`foreign_keys = ${opts.foreignKeys ? 'ON' : 'OFF'}`);
+    this.handle.exec('BEGIN IMMEDIATE');
+  }
+
+  async write(sql: string, args: readonly unknown[] = []): Promise<void> {
+    await this.run(sql, args);
+  }
+
+  async insert(table: string, columns: string[], rows: SqlValue[][]): Promise<void> {
+    // Rows holding non-UTF-8 TEXT need CAST(? AS TEXT) in a statement of their own; they are rare.
+    let start = 0;
+    for (let i = 0; i < rows.length; i++) {
+      const row = rows[i]!;
+      if (!row.some((v) => v instanceof TextBytes)) continue;
+      this.insertPlain(table, columns, rows, start, i);
+      const cast = row.map((v) => v instanceof TextBytes);
+      this.insertStatement(table, columns, 1, cast).run(row.map((v) => (v instanceof TextBytes ? v.bytes : v)));
+      start = i + 1;
+    }
+    this.insertPlain(table, columns, rows, start, rows.length);
+  }
+
+  /** rows[from, to) in statements of ROWS_PER_STATEMENT rows, the rest one by one. */
+  private insertPlain(table: string, columns: string[], rows: SqlValue[][], from: number, to: number): void {
+    let i = from;
+    if (to - i >= ROWS_PER_STATEMENT) {
+      const st = this.insertStatement(table, columns, ROWS_PER_STATEMENT, null);
+      const args = new Array<SqlValue>(ROWS_PER_STATEMENT * columns.length);
+      for (; i + ROWS_PER_STATEMENT <= to; i += ROWS_PER_STATEMENT) {
+        let k = 0;
+        for (let r = i; r < i + ROWS_PER_STATEMENT; r++) for (const v of rows[r]!) args[k++] = v;
+        st.run(args);
+      }
+    }
+    if (i < to) {
+      const one = this.insertStatement(table, columns, 1, null);
+      for (; i < to; i++) one.run(rows[i]!);
+    }
+  }
+
+  private insertStatement(table: string, columns: string[], rows: number, castText: boolean[] | null): Stmt {
+    const key = `${table}\u0000${columns.join('\u0000')}\u0000${rows}\u0000${castText?.join(',') ?? ''}`;
+    let st = this.inserts.get(key);
+    if (!st) {
+      const one = `(${columns.map((_, i) => (castText?.[i] ? 'CAST(? AS TEXT)' : '?')).join(', ')})`;
+      st = this.handle.prepare(`INSERT INTO ${q(table)} (${columns.map(q).join(', ')}) VALUES ${Array(rows).fill(one).join(', ')}`) as Stmt;
+      this.inserts.set(key, st);
+    }
+    return st;
+  }
+
+  async commit(): Promise<void> {
+    this.handle.exec('COMMIT');
+    this.handle.pragma('foreign_keys = ON');
+  }
+
+  async rollback(): Promise<void> {
+    if (this.handle.inTransaction) this.handle.exec('ROLLBACK');
+    this.handle.pragma('foreign_keys = ON');
+  }
+
+  async checkpoint(): Promise<void> {
+    this.handle.exec('COMMIT');
+    this.handle.exec('BEGIN IMMEDIATE');
+  }
+
+  async setSchemaSql(name: string, sql: string): Promise<void> {
+    // writable_schema needs better-sqlite3's unsafe mode; only the text changes, the object stays as created.
+    this.handle.unsafeMode(true);
+    try {
+      this.handle.pragma('writable_schema = ON');
+      this.handle.prepare('UPDATE sqlite_schema SET sql = ? WHERE name = ?').run(sql, name);
+      this.handle.pragma('writable_schema = OFF');
+    } finally {
+      this.handle.unsafeMode(false);
+    }
+  }
+
+  pageOptions(requested: PageOptions): PageOptions {
+    return requested;
+  }
+
+  sqlEncoding(): Promise<SqlEncoding> {
+    // The SQLite bundled with better-sqlite3 (3.53) converts REAL ↔ text exactly (docs/DESIGN.md "SQL encoding").
+    this.encoding ??= probeSqlEncoding(this, 'exact-real');
+    return this.encoding;
+  }
+
+  async close(): Promise<void> {
+    if (!this.handle.open) return;
+    if (this.handle.inTransaction) this.handle.exec('ROLLBACK');
+    this.handle.close();
+  }
+}

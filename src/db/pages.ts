@@ -1,0 +1,289 @@
+/**
+ * Keyset pagination: a table's rows in key order, one bounded page at a time, never OFFSET. The one pager of the
+ * project: the backup and the restore's verification read encoded pages (`encodedPages`), the media commands raw
+ * rows (`rowPages`). The next page is requested before the current one is handed on, so a remote round trip
+ * overlaps the work on it.
+ */
+import { isUtf8 } from 'node:buffer';
+import { BackupError } from '../errors.js';
+import type { TableInfo } from '../format/lines.js';
+import { decodeCell, encodeRow, TextBytes } from '../format/values.js';
+import { finishPage, pageSql, type SqlEncodingLevel } from './encode.js';
+import type { Db, Row, SqlEncoding } from './types.js';
+import { q } from './url.js';
+
+export interface PageOptions {
+  /** Upper bound on rows per page. */
+  maxRows: number;
+  /** Target bytes per page (estimated from the rows seen so far); keeps remote responses under their limit. */
+  targetBytes: number;
+  /** Rows in the first page, before any size is known. */
+  firstRows: number;
+  /** Bytes added per cell to the size estimate (a remote server's per-value JSON overhead); 0 when absent. */
+  cellOverhead?: number;
+}
+
+export const DEFAULT_PAGES: PageOptions = { maxRows: 2000, targetBytes: 256 * 1024, firstRows: 256 };
+
+/** Thrown by a remote query when the server refused to send a result that large: the page is asked again smaller. */
+export class PageTooLargeError extends Error {
+  constructor(message = 'the response is larger than the server allows') {
+    super(message);
+    this.name = 'PageTooLargeError';
+  }
+}
+
+/**
+ * A table another connection is still loading, in key order, committing as it goes (a restore's scratch file,
+ * verified while it loads). A short page is then not the end: the reader waits for the next commit and reads on
+ * after the last key, until the writer has declared the table complete before a read that comes back short.
+ */
+export interface Growing {
+  /** `complete`: every row is committed; `gen` counts the writer's commits so far. */
+  state(): { complete: boolean; gen: number };
+  /** Resolves once the writer has committed again after commit number `gen` (or declared the table complete). */
+  changed(gen: number): Promise<void>;
+}
+
+/** What a keyset walk reads: a table, the columns of each row, the key that orders them. */
+export type Pageable = Pick<TableInfo, 'name' | 'dataColumns' | 'keyColumns'>;
+
+export interface WalkOptions {
+  pages?: PageOptions;
+  growing?: Growing;
+  /** An SQL condition ANDed to the key condition, with its arguments (media: the rows a relink rewrites). */
+  filter?: { sql: string; args: unknown[] };
+}
+
+/** The SQLite encoding a database offers, once `preferred` is shown to work there (else `none`). */
+export async function probeSqlEncoding(db: Pick<Db, 'query'>, preferred: SqlEncodingLevel): Promise<SqlEncoding> {
+  try {
+    // Every function the encoding uses, on a UTF-8 database (a BLOB's bytes pass through text unchanged only there).
+    const [r] = await db.query(
+      `SELECT string_agg(x, '' ORDER BY x), atan2(-0.0, -1.0) < 0, printf('%!.17g', 0.1), json_quote(char(0)), ` +
+        `(SELECT encoding FROM pragma_encoding) FROM (SELECT 'a' AS x)`,
+    );
+    const works = r?.[0] === 'a' && Number(r[1]) === 1 && r[2] === '0.10000000000000001' && r[3] === '"\\u0000"' && r[4] === 'UTF-8';
+    return works ? preferred : 'none';
+  } catch {
+    return 'none';
+  }
+}
+
+/** `SELECT <cols> FROM t [WHERE key > ? [AND filter]] ORDER BY key LIMIT ?`; `castKeys[i]` binds key i as bytes. */
+export function pageQuery(t: Pageable, withKey: boolean, castKeys?: boolean[], select?: string, filter?: string): string {
+  const cols = select ?? t.dataColumns.map(q).join(', ');
+  const keys = t.keyColumns.map(q);
+  const order = keys.join(', ');
+  const ph = (i: number) => (castKeys?.[i] ? 'CAST(? AS TEXT)' : '?');
+  const conds: string[] = [];
+  if (withKey) conds.push(keys.length === 1 ? `${keys[0]} > ${ph(0)}` : `(${order}) > (${keys.map((_, i) => ph(i)).join(', ')})`);
+  if (filter) conds.push(`(${filter})`);
+  const where = conds.length ? ` WHERE ${conds.join(' AND ')}` : '';
+  return `SELECT ${cols} FROM ${q(t.name)}${where} ORDER BY ${order} LIMIT ?`;
+}
+
+/** Key values as query arguments: TextBytes travel as their bytes, with `CAST(? AS TEXT)` marked for them. */
+function keyArgs(keys: unknown[]): { cast: boolean[] | undefined; args: unknown[] } {
+  if (!keys.some((v) => v instanceof TextBytes)) return { cast: undefined, args: keys };
+  return { cast: keys.map((v) => v instanceof TextBytes), args: keys.map((v) => (v instanceof TextBytes ? v.bytes : v)) };
+}
+
+const lossy = (v: unknown) => typeof v === 'string' && v.indexOf('\uFFFD') >= 0;
+
+function exactBytes(bytes: unknown): string | TextBytes | null {
+  if (!bytes || typeof bytes !== 'object') return null;
+  const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes as ArrayBuffer);
+  return isUtf8(buf) ? buf.toString('utf8') : new TextBytes(buf);
+}
+
+/** Rough encoded size of a row, to size the next page; cheap (no encoding). */
+function approxRowBytes(row: Row): number {
+  let n = 2;
+  for (const v of row) {
+    if (typeof v === 'string') n += v.length + 3;
+    else if (v && typeof v === 'object') n += (v as { byteLength?: number }).byteLength ?? 8 * 1.34 + 10;
+    else n += 8;
+  }
+  return n;
+}
+
+/**
+ * Key cells the driver decoded lossily (TEXT keys that are not UTF-8, WITHOUT ROWID tables only) are replaced by
+ * their exact bytes, re-read with the same page query: without this the next page would start from the wrong key
+ * (and never get past the row), and the other cells of the row could not be looked up by key.
+ */
+async function exactKeys(db: Db, t: Pageable, page: Row[], keyIdx: number[], after: unknown[] | null, limit: number, filter?: WalkOptions['filter']) {
+  if (!page.some((row) => keyIdx.some((k) => lossy(row[k])))) return;
+  const select = t.keyColumns.map((k) => `CAST(${q(k)} AS BLOB)`).join(', ');
+  const { cast, args } = keyArgs(after ?? []);
+  const raw = await db.query(pageQuery(t, after !== null, cast, select, filter?.sql), [...args, ...(filter?.args ?? []), limit]);
+  page.forEach((row, i) => {
+    keyIdx.forEach((k, j) => {
+      if (!lossy(row[k])) return;
+      const exact = exactBytes(raw[i]?.[j]);
+      if (exact === null) throw new BackupError('SNAPSHOT', `table "${t.name}": a key changed while it was read`);
+      row[k] = exact;
+    });
+  });
+}
+
+/**
+ * A TEXT cell the driver decoded with U+FFFD may hide bytes that are not UTF-8: re-read such cells as bytes and
+ * keep them exactly (TextBytes) unless they really were valid UTF-8.
+ */
+async function exactText(db: Db, t: Pageable, page: Row[], keyIdx: number[]): Promise<void> {
+  for (const row of page) {
+    for (let i = 0; i < row.length; i++) {
+      const v = row[i];
+      if (!lossy(v) || keyIdx.includes(i)) continue; // keys were made exact by exactKeys
+      const { cast, args } = keyArgs(keyIdx.map((k) => row[k]));
+      const where = t.keyColumns.map((k, j) => `${q(k)} = ${cast?.[j] ? 'CAST(? AS TEXT)' : '?'}`).join(' AND ');
+      const [raw] = await db.query(`SELECT CAST(${q(t.dataColumns[i]!)} AS BLOB) FROM ${q(t.name)} WHERE ${where}`, args);
+      const exact = exactBytes(raw?.[0]);
+      if (exact !== null) row[i] = exact;
+    }
+  }
+}
+
+/** One fetched page and what is needed to continue after it. */
+interface Fetched<P> {
+  page: P;
+  rows: number;
+  /** Estimated bytes of the page, for sizing the next one. */
+  bytes: number;
+  limit: number;
+  after: unknown[] | null;
+  /** What the writer had committed before this read (a short page means the end only if the table was complete). */
+  writer: { complete: boolean; gen: number };
+}
+
+/** How a walk reads one page (and its row count and size), and the key to continue after it. */
+interface PageReader<P> {
+  fetch(after: unknown[] | null, limit: number): Promise<{ page: P; rows: number; bytes: number }>;
+  lastKey(page: P): unknown[];
+}
+
+/**
+ * The keyset walk shared by both page kinds: page sizing by rows and estimated bytes, splitting a page the server
+ * refuses as too large, prefetching the next page, and following a growing table.
+ */
+async function* walk<P>(db: Db, t: Pageable, reader: PageReader<P>, opts: WalkOptions): AsyncGenerator<P> {
+  if (t.dataColumns.length === 0) return;
+  const o = db.pageOptions(opts.pages ?? DEFAULT_PAGES);
+  const overhead = (o.cellOverhead ?? 0) * t.dataColumns.length;
+  let targetBytes = o.targetBytes;
+  const fetchPage = async (after: unknown[] | null, limit: number): Promise<Fetched<P>> => {
+    const writer = opts.growing?.state() ?? { complete: true, gen: 0 };
+    for (let split = false; ; split = true) {
+      try {
+        const got = await reader.fetch(after, limit);
+        // The server's limit is lower than our estimate thought: size later pages like the one that passed.
+        if (split && got.rows > 1) targetBytes = Math.min(targetBytes, got.bytes + overhead * got.rows);
+        return { ...got, limit, after, writer };
+      } catch (e) {
+        if (!(e instanceof PageTooLargeError)) throw e;
+        if (limit <= 1) throw new BackupError('UNSUPPORTED', `table "${t.name}": one row is larger than the server's response limit; it cannot be read over HTTP`);
+        limit = Math.max(1, Math.floor(limit / 2));
+      }
+    }
+  };
+  let limit = Math.min(o.firstRows, o.maxRows);
+  let pending = fetchPage(null, limit);
+  for (;;) {
+    const got = await pending;
+    const after = got.rows > 0 ? reader.lastKey(got.page) : got.after;
+    const full = got.rows > 0 && got.rows === got.limit;
+    if (got.rows > 0) limit = Math.max(1, Math.min(o.maxRows, Math.floor(targetBytes / Math.max(1, got.bytes / got.rows + overhead))));
+    if (full) {
+      // Ask for the next page now: over HTTP its round trip overlaps the work on this one.
+      pending = fetchPage(after, limit);
+      // Handled when awaited; until then (a slow consumer, an abandoned generator) a failure must not go unhandled.
+      pending.catch(() => {});
+    }
+    if (got.rows > 0) yield got.page;
+    if (full) continue;
+    if (got.writer.complete) return;
+    await opts.growing!.changed(got.writer.gen);
+    pending = fetchPage(after, limit);
+  }
+}
+
+/**
+ * A table's rows in key order, exact (TEXT that is not UTF-8 as TextBytes), in bounded pages. Used for media rows
+ * and as the way an encoded page is read when SQLite cannot encode it.
+ */
+export function rowPages(db: Db, t: Pageable, opts: WalkOptions = {}): AsyncGenerator<Row[]> {
+  const keyIdx = t.keyColumns.map((k) => t.dataColumns.indexOf(k));
+  const reader: PageReader<Row[]> = {
+    async fetch(after, limit) {
+      const key = after ? keyArgs(after) : null;
+      const sql = pageQuery(t, key !== null, key?.cast, undefined, opts.filter?.sql);
+      const page = await db.query(sql, [...(key?.args ?? []), ...(opts.filter?.args ?? []), limit]);
+      if (!db.exactText && page.length > 0) {
+        await exactKeys(db, t, page, keyIdx, after, limit, opts.filter);
+        await exactText(db, t, page, keyIdx);
+      }
+      return { page, rows: page.length, bytes: page.reduce((n, r) => n + approxRowBytes(r), 0) };
+    },
+    lastKey: (page) => keyIdx.map((k) => page[page.length - 1]![k]),
+  };
+  return walk(db, t, reader, opts);
+}
+
+/** An encoded page: the dump's exact row lines (newlines included) and how many rows they hold. */
+export interface EncodedPage {
+  bytes: Buffer;
+  rows: number;
+}
+
+/** The key values of the last line of an encoded page, decoded exactly. */
+function lastLineKey(bytes: Buffer, keyIdx: number[]): unknown[] {
+  const start = bytes.lastIndexOf(0x0a, bytes.length - 2) + 1;
+  const cells = JSON.parse(bytes.toString('utf8', start, bytes.length - 1)) as unknown[];
+  return keyIdx.map((k) => decodeCell(cells[k]));
+}
+
+/**
+ * A table's rows in key order as the dump's encoded lines, in bounded pages. SQLite writes the encoding where it can
+ * (db/encode.ts); a page that is not valid UTF-8 (TEXT that is not UTF-8) is read again through JavaScript, which keeps
+ * such bytes exactly.
+ */
+export async function* encodedPages(db: Db, t: Pageable, opts: WalkOptions = {}): AsyncGenerator<EncodedPage> {
+  const level = await db.sqlEncoding();
+  if (level === 'none' || opts.filter) {
+    for await (const page of rowPages(db, t, opts)) yield { bytes: Buffer.from(encodeRows(page)), rows: page.length };
+    return;
+  }
+  const keyIdx = t.keyColumns.map((k) => t.dataColumns.indexOf(k));
+  const reader: PageReader<EncodedPage> = {
+    async fetch(after, limit) {
+      const key = after ? keyArgs(after) : null;
+      const [r] = await db.query(pageSql(t, level, key !== null, key?.cast), [...(key?.args ?? []), limit]);
+      const rows = Number(r?.[0] ?? 0);
+      if (rows === 0) return { page: { bytes: Buffer.alloc(0), rows: 0 }, rows: 0, bytes: 0 };
+      const raw = r![1];
+      let bytes = finishPage(Buffer.isBuffer(raw) ? raw : Buffer.from(raw as ArrayBuffer));
+      if (!isUtf8(bytes)) bytes = await reencode(db, t, after, rows);
+      return { page: { bytes, rows }, rows, bytes: bytes.length };
+    },
+    lastKey: (page) => lastLineKey(page.bytes, keyIdx),
+  };
+  yield* walk(db, t, reader, opts);
+}
+
+function encodeRows(page: Row[]): string {
+  let text = '';
+  for (const r of page) text += encodeRow(r);
+  return text;
+}
+
+/** The same page read through JavaScript: exact for TEXT that is not UTF-8. */
+async function reencode(db: Db, t: Pageable, after: unknown[] | null, rows: number): Promise<Buffer> {
+  const keyIdx = t.keyColumns.map((k) => t.dataColumns.indexOf(k));
+  const key = after ? keyArgs(after) : null;
+  const page = await db.query(pageQuery(t, key !== null, key?.cast), [...(key?.args ?? []), rows]);
+  await exactKeys(db, t, page, keyIdx, after, rows);
+  await exactText(db, t, page, keyIdx);
+  return Buffer.from(encodeRows(page));
+}

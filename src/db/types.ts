@@ -1,0 +1,95 @@
+/**
+ * The one way this project talks to a database. Two backends implement it: better-sqlite3 for `file:` URLs
+ * (db/local.ts) and @libsql/client over HTTP (db/remote.ts). Everything above this layer (backup, restore, migrate,
+ * media, drill) is written against this interface and never imports a driver.
+ *
+ * One `Db` is one connection (locally) or one client with at most one open server-side stream (remotely), so a
+ * transaction is a state of the handle: `beginRead`/`endRead` hold a read snapshot, `beginWrite`/`commit`/`rollback`
+ * a write transaction; every query in between runs inside it.
+ */
+import type { SqlValue } from '../format/values.js';
+import type { PageOptions } from './pages.js';
+
+/**
+ * A result row, exact: INTEGER → bigint, REAL → number, TEXT → string (or TextBytes where the backend can tell the
+ * text is not UTF-8), BLOB → Buffer, NULL → null. Cells are in the order of the select list.
+ */
+export type Row = unknown[];
+
+/**
+ * How far SQLite itself can write the dump's cell encoding (format/sql-encode.ts), which keeps the per-cell work in C:
+ * `exact-real`: every class, REALs that print exactly in 15 digits too (needs exact text↔REAL conversion in SQLite);
+ * `markers`: every class, REALs that need JavaScript's shortest form marked for a fix-up; `none`: rows go through JS.
+ */
+export type SqlEncoding = 'exact-real' | 'markers' | 'none';
+
+export interface WriteOptions {
+  /** PRAGMA foreign_keys for the transaction, set before BEGIN (the pragma is per connection, ignored inside one). */
+  foreignKeys?: boolean;
+}
+
+export interface Db {
+  readonly kind: 'file' | 'remote';
+  /** The URL with credentials removed: safe for messages and the dump's header. */
+  readonly displayUrl: string;
+  /** The absolute path of a file, or the redacted URL: what "the same database" compares. */
+  readonly identity: string;
+  /** True when query() returns TEXT exactly; otherwise a cell decoded lossily (U+FFFD) must be re-read as bytes. */
+  readonly exactText: boolean;
+  /** What this server could not do as asked (e.g. a pragma it refuses), for the operator's warnings. */
+  readonly notes: string[];
+
+  /** Runs a query, inside the open transaction if there is one. */
+  query(sql: string, args?: readonly unknown[]): Promise<Row[]>;
+  /** Runs one statement now and returns the rows it changed. */
+  run(sql: string, args?: readonly unknown[]): Promise<number>;
+  /** Runs statements in order (over HTTP in one request) and returns the rows they changed in all. */
+  runBatch(statements: readonly { sql: string; args?: readonly unknown[] }[]): Promise<number>;
+  /** Runs a script of several statements without arguments. */
+  exec(script: string): Promise<void>;
+
+  /** Opens a read snapshot: every later query sees the database as it was now, until endRead(). */
+  beginRead(): Promise<void>;
+  endRead(): Promise<void>;
+
+  /** Opens a write transaction holding the write lock (BEGIN IMMEDIATE). */
+  beginWrite(opts?: WriteOptions): Promise<void>;
+  /**
+   * Inside a write transaction: a statement whose failure may surface at the next call instead (over HTTP such
+   * statements are pipelined); any failure ends in a rollback, so reporting it one call late changes nothing.
+   */
+  write(sql: string, args?: readonly unknown[]): Promise<void>;
+  /** Inside a write transaction: rows into `table` (`columns` by name; a `rowid`-like name addresses the rowid). */
+  insert(table: string, columns: string[], rows: SqlValue[][]): Promise<void>;
+  commit(): Promise<void>;
+  rollback(): Promise<void>;
+  readonly inTransaction: boolean;
+
+  /**
+   * Local only: commits the write transaction so far and begins the next one (foreign keys stay as they were), so
+   * that a second connection can read what is committed.
+   */
+  checkpoint?(): Promise<void>;
+  /**
+   * Local only: sets the stored SQL text of a schema object, so a schema created from an equivalent rewrite reads
+   * back exactly as written.
+   */
+  setSchemaSql?(name: string, sql: string): Promise<void>;
+
+  /** Page sizing for keyset reads over this transport, given the caller's (see db/pages.ts). */
+  pageOptions(requested: PageOptions): PageOptions;
+  /** What SQLite on this database can encode itself (probed once). */
+  sqlEncoding(): Promise<SqlEncoding>;
+  close(): Promise<void>;
+}
+
+export interface OpenOptions {
+  /** Read-only access (a backup): never creates, never changes the file. */
+  readonly?: boolean;
+  /** Allows creating a `file:` database that does not exist yet (a confirmed migration or restore). */
+  create?: boolean;
+  /** SQLite's page cache for this connection, in KiB (local only). */
+  cacheKiB?: number;
+  /** The token for a remote database (never on a command line). */
+  authToken?: string;
+}

@@ -1,0 +1,16 @@
+import type { DumpEvent } from '../../format/reader.js';
+
+/**
+ * What a restore reads, whatever its format: the events of a v1 dump (format/reader.ts). A legacy JSON backup is
+ * adapted to the same events (inputs/legacy.ts), without checksums, so everything after the input exists once.
+ */
+export interface RestoreInput {
+  readonly kind: 'dump' | 'legacy-json';
+  /** What the operator should know about this input (e.g. what a JSON backup cannot carry). */
+  readonly warnings: string[];
+  /**
+   * One pass over the input, from the start. Everything the format can verify is verified as it goes; `checksums:
+   * false` skips the SHA-256s (a second pass whose result is verified on the target instead).
+   */
+  read(opts: { checksums: boolean }): AsyncGenerator<DumpEvent>;
+}

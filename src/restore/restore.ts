@@ -1,0 +1,240 @@
+/**
+ * The restore pipeline, in named phases:
+ *   open    the input (a v1 dump, or a legacy JSON backup adapted to the same events) and the target, inspected;
+ *   verify  pass 1 reads the whole input and verifies it (checksums, counts, trailer), ticking off the target's
+ *           seeded rows; nothing is written;
+ *   plan    what the restore will do, or the refusal (a dry run stops here);
+ *   load    pass 2 in one write transaction with foreign keys off (restore/load.ts);
+ *   verify target  every table recounted and re-checksummed on the target (while it loads, for a scratch file),
+ *           foreign keys checked;
+ *   publish COMMIT (a scratch file takes the target's name).
+ * Any failure rolls back: the target is left as it was found, and a target the run created is removed.
+ */
+import { realpathSync } from 'node:fs';
+import type { Readable } from 'node:stream';
+import { countRows } from '../db/schema.js';
+import { BackupError } from '../errors.js';
+import type { HeaderLine } from '../format/lines.js';
+import type { Target, TargetFactory } from '../target/types.js';
+import { openRestoreInput } from './inputs/open.js';
+import type { RestoreInput } from './inputs/types.js';
+import { loadTarget } from './load.js';
+import { startLoadVerifier, type LoadVerifier } from './load-verifier.js';
+import { loads, planRestore, unmatchedRefusal, type RestorePlan } from './plan.js';
+import { loadSeedCheck, MAX_SEED_ROWS, type SeedCheck } from './seeds.js';
+import { emptyState, inspectTarget, type TargetState } from './target-state.js';
+import { checkForeignKeys, checksumRows, uncheckedWarning } from './verify-target.js';
+
+export interface RestoreOptions {
+  /** Opens the dump's bytes (a v1 dump, possibly encrypted, or a legacy JSON backup); called once per pass. */
+  openInput: () => Promise<Readable>;
+  target: TargetFactory;
+  /** Without it, a dry run: everything is read and verified, nothing is written. */
+  confirm: boolean;
+  tables?: string[];
+  /** Replace the dumped tables' contents in a target that holds other rows (shown in the dry run's plan). */
+  clean?: boolean;
+  /** The key of an encrypted dump. */
+  key?: Buffer;
+  onProgress?: (p: { table: string; rows: number; totalRows: number }) => void;
+  signal?: AbortSignal;
+}
+
+export interface RestoreResult {
+  mode: 'dry-run' | 'restore';
+  /** What was read: a v1 dump (checksummed) or a legacy JSON backup (no checksums). */
+  source: 'dump' | 'legacy-json';
+  target: string;
+  path: RestorePlan['path'];
+  tables: Record<string, number>;
+  plan: { table: string; rows: number; action: string; targetRows: number }[];
+  warnings: string[];
+  foreignKeyViolations: Record<string, number>;
+  /** Tables whose foreign keys SQLite cannot check (see checkForeignKeys). */
+  foreignKeysUnchecked: string[];
+  verified: boolean;
+  durationMs: number;
+}
+
+/** What pass 1 established: the header, the plan, and each table's end line (its count and checksum). */
+interface Verified {
+  header: HeaderLine;
+  plan: RestorePlan;
+  ends: Map<string, { rows: number; sha256: string }>;
+}
+
+function sameDatabase(header: HeaderLine, target: Target): boolean {
+  const src = header.source;
+  if (!src) return false;
+  if (target.db.kind === 'file' && src.startsWith('file:')) {
+    const real = (p: string) => {
+      try {
+        return realpathSync(p);
+      } catch {
+        return p;
+      }
+    };
+    return real(src.slice('file:'.length)) === real(target.identity);
+  }
+  const norm = (u: string) => u.replace(/^libsql:/, 'https:').replace(/\?.*$/, '').replace(/\/+$/, '');
+  return norm(src) === norm(target.displayUrl);
+}
+
+function refuse(messages: string[]): never {
+  const more = messages.length > 1 ? ` (and ${messages.length - 1} more problem${messages.length > 2 ? 's' : ''})` : '';
+  throw new BackupError('REFUSED', `${messages[0]}${more}`);
+}
+
+/** The seeded-row check of the tables the plan asks it for (none can be too big: the plan refused those). */
+async function seedsFor(target: Target | null, plan: RestorePlan, state: TargetState): Promise<SeedCheck | null> {
+  const tables = plan.tables.filter((t) => plan.seedCheck.includes(t.info.name) && (state.tables.get(t.info.name)?.rows ?? 0) <= MAX_SEED_ROWS);
+  return target && tables.length > 0 ? loadSeedCheck(target.db, tables.map((t) => t.info)) : null;
+}
+
+/** Phase verify (pass 1): the whole input verified and the target's seeded rows ticked off; nothing written. */
+async function verifyInput(input: RestoreInput, target: Target | null, state: TargetState, opts: RestoreOptions): Promise<Verified> {
+  let header: HeaderLine | null = null;
+  let plan: RestorePlan | null = null;
+  let seeds: SeedCheck | null = null;
+  let current: string | null = null;
+  const ends = new Map<string, { rows: number; sha256: string }>();
+  for await (const ev of input.read({ checksums: true })) {
+    if (opts.signal?.aborted) throw new BackupError('INTERRUPTED', 'restore interrupted before writing anything');
+    if (ev.kind === 'header') {
+      header = ev.header;
+      if (target && sameDatabase(header, target)) throw new BackupError('REFUSED', `the target ${target.displayUrl} is the dump's own source: refusing to restore over it`);
+      plan = planRestore(header, state, { tables: opts.tables, clean: opts.clean, kind: input.kind });
+      seeds = await seedsFor(target, plan, state);
+    } else if (ev.kind === 'table') current = ev.start.name;
+    else if (ev.kind === 'rows' && current !== null && seeds?.tables.has(current)) {
+      for (const l of ev.lines) seeds.see(current, JSON.parse(l.toString('utf8')) as unknown[]);
+    } else if (ev.kind === 'end') {
+      ends.set(ev.end.name, { rows: ev.end.rows, sha256: ev.end.sha256 });
+      current = null;
+    }
+  }
+  for (const [table, n] of seeds?.unmatched() ?? []) plan!.refusals.push(unmatchedRefusal(table, n, input.kind));
+  return { header: header!, plan: plan!, ends };
+}
+
+/** Phase plan: the result the run will report, or the refusal. */
+function planned(input: RestoreInput, target: Target | null, v: Verified, opts: RestoreOptions): RestoreResult {
+  const loadable = v.plan.tables.filter(loads);
+  const result: RestoreResult = {
+    mode: opts.confirm ? 'restore' : 'dry-run',
+    source: input.kind,
+    target: target?.displayUrl ?? `(new) ${opts.target.missing ? 'file' : ''}`,
+    path: v.plan.path,
+    // The end lines' counts: with per-table consistency the header's may be from an earlier snapshot.
+    tables: Object.fromEntries(loadable.map((t) => [t.info.name, v.ends.get(t.info.name)?.rows ?? t.info.rows])),
+    plan: v.plan.tables.map((t) => ({ table: t.info.name, rows: t.info.rows, action: t.action, targetRows: t.targetRows })),
+    warnings: [...(opts.target.notes ?? []), ...v.plan.warnings, ...(v.header.notes ?? []), ...input.warnings],
+    foreignKeyViolations: {},
+    foreignKeysUnchecked: [],
+    // A dry run of a dump has verified it; a JSON backup has nothing to verify by.
+    verified: !opts.confirm && input.kind === 'dump',
+    durationMs: 0,
+  };
+  if (v.plan.refusals.length > 0) refuse(v.plan.refusals);
+  return result;
+}
+
+/**
+ * Phase verify target: every restored table's count and checksum (from the verifying thread when it kept up, else
+ * read back now) against the input's end lines; a legacy JSON backup has counts only. Then foreign keys.
+ */
+async function verifyTarget(target: Target, input: RestoreInput, v: Verified, verifier: LoadVerifier | null, result: RestoreResult, signal?: AbortSignal) {
+  let checked = verifier ? await verifier.results() : null;
+  if (checked && 'failure' in checked) {
+    result.warnings.push(`the verifying thread failed (${checked.failure}): the restored rows were verified after the load instead`);
+    checked = null;
+  }
+  for (const t of v.plan.tables.filter(loads)) {
+    if (signal?.aborted) throw new BackupError('INTERRUPTED', 'restore interrupted: rolled back, the target is as it was found');
+    const want = v.ends.get(t.info.name)!;
+    if (input.kind === 'legacy-json') {
+      const n = await countRows(target.db, t.info.name);
+      if (n !== want.rows) throw new BackupError('CORRUPT', `table "${t.info.name}": ${n} rows after the load, expected ${want.rows}: rolled back`);
+      continue;
+    }
+    const found = checked?.tables.get(t.info.name) ?? (await checksumRows(target.db, t.info, t.rowidName));
+    if (found.rows !== want.rows || found.sha256 !== want.sha256) {
+      throw new BackupError(
+        'CORRUPT',
+        `table "${t.info.name}" does not match the dump after loading (${found.rows}/${want.rows} rows, checksum ${found.sha256 === want.sha256 ? 'equal' : 'differs'}): rolled back`,
+      );
+    }
+  }
+  if (checked?.foreignKeys) result.foreignKeyViolations = checked.foreignKeys;
+  else {
+    const fk = await checkForeignKeys(target.db);
+    result.foreignKeyViolations = fk.violations;
+    result.foreignKeysUnchecked = fk.unchecked.map((u) => u.table);
+    result.warnings.push(...fk.unchecked.map(uncheckedWarning));
+  }
+}
+
+/** Phases load, verify target and publish, in the target's write transaction; any failure rolls it back. */
+async function loadVerifyPublish(target: Target, input: RestoreInput, state: TargetState, v: Verified, result: RestoreResult, opts: RestoreOptions) {
+  const loadable = v.plan.tables.filter(loads);
+  // A scratch file is verified while it loads, by a second thread following the load's commits.
+  const follow = target.scratch && loadable.length > 0 && input.kind === 'dump' ? target.scratch : null;
+  let verifier: LoadVerifier | null = null;
+  await target.beginLoad();
+  try {
+    await loadTarget({
+      db: target.db,
+      input,
+      header: v.header,
+      plan: v.plan,
+      state,
+      warnings: result.warnings,
+      signal: opts.signal,
+      onProgress: opts.onProgress,
+      beforeRows: async () => {
+        if (follow) verifier = await startLoadVerifier(follow, loadable.map((t) => ({ info: t.info, rowidName: t.rowidName })));
+      },
+      ...(follow ? { committed: (complete?: string) => verifier!.committed(complete) } : {}),
+      afterRows: async () => verifier?.loaded(),
+    });
+    await verifyTarget(target, input, v, verifier, result, opts.signal);
+    await target.commit(); // a scratch file takes the target's name here
+  } catch (e) {
+    await (verifier as LoadVerifier | null)?.stop();
+    await target.rollback().catch(() => {});
+    throw e;
+  }
+  result.warnings.push(...target.db.notes);
+}
+
+/**
+ * Restores a dump (or a legacy JSON backup) into a target: a dry run unless `confirm`. The input is verified before
+ * the first write and the target before it is published.
+ * @returns the plan, the counts and the warnings, as `--json` prints them.
+ */
+export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
+  const started = Date.now();
+  const input = await openRestoreInput(opts.openInput, opts.key);
+  // A dry run never creates a missing file target; a confirmed run creates it only after pass 1 succeeded.
+  let target: Target | null = opts.target.missing ? null : await opts.target.open({ create: false });
+  try {
+    const state = target ? await inspectTarget(target.db) : emptyState();
+    const verified = await verifyInput(input, target, state, opts);
+    const result = planned(input, target, verified, opts);
+    if (opts.confirm) {
+      target ??= await opts.target.open({ create: true });
+      result.target = target.displayUrl;
+      await loadVerifyPublish(target, input, state, verified, result, opts);
+      result.verified = true;
+    }
+    result.durationMs = Date.now() - started;
+    return result;
+  } catch (e) {
+    await target?.close().catch(() => {});
+    target = null;
+    await opts.target.discardCreated();
+    throw e;
+  } finally {
+    await target?.close();
+  }
+}
