@@ -36,7 +36,11 @@ async function bundle() {
   const tmp = `${out}.${process.pid}.tmp`;
   await build({
     // The restore's verifying thread (src/restore/load-verifier.ts) loads its own entry from beside the chunks.
-    entryPoints: { main: join(root, 'src', 'cli', 'main.ts'), 'checksum-worker': join(root, 'src', 'restore', 'checksum-worker.ts') },
+    entryPoints: {
+      main: join(root, 'src', 'cli', 'main.ts'),
+      'checksum-worker': join(root, 'src', 'restore', 'checksum-worker.ts'),
+      'read-worker': join(root, 'src', 'backup', 'read-worker.ts'),
+    },
     outdir: tmp,
     outExtension: { '.js': '.js' },
     // Dynamic imports stay lazy chunks: a local backup never loads @libsql/client or @vercel/blob.

@@ -6,18 +6,18 @@
 import { createHash } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import { openDb } from '../db/open.js';
-import { DEFAULT_PAGES, encodedPages, type PageOptions } from '../db/pages.js';
-import { countRows } from '../db/schema.js';
-import type { Db } from '../db/types.js';
+import type { PageOptions } from '../db/pages.js';
 import { BackupError } from '../errors.js';
 import { createBlockPacker, type BlockPacker } from '../format/blocks.js';
 import { DEFAULT_GZIP, gzipBlocks, type GzipOptions } from '../format/gzip.js';
-import { FORMAT_NAME, FORMAT_VERSION, type Manifest, type MediaSpec, type Selection, type TableInfo } from '../format/lines.js';
+import { FORMAT_NAME, FORMAT_VERSION, type Manifest, type MediaSpec, type Selection } from '../format/lines.js';
 import { createDumpEncoder, type DumpTotals } from '../format/writer.js';
 import { createMemoryGovernor } from '../memory.js';
 import type { Sink, SinkResult } from '../sink/types.js';
 import { TOOL } from '../version.js';
 import { countsOf, planBackup, type BackupPlan } from './plan.js';
+import { sourceEvents } from './reader.js';
+import type { SourceEvent } from './source.js';
 
 export { DEFAULT_MEDIA } from './plan.js';
 
@@ -77,68 +77,49 @@ export async function inspect(opts: BackupOptions): Promise<BackupResult> {
   }
 }
 
-/** One table (or the media inventory) as encoded pages into the encoder; yields whatever blocks it sealed. */
-async function* section(db: Db, t: TableInfo, media: boolean, ctx: SectionContext): AsyncGenerator<Buffer> {
-  let expected = t.rows;
-  if (ctx.perTable && t.dataColumns.length > 0) {
-    // per-table: each table (and the media inventory) in a fresh read snapshot, counted inside it.
-    await db.endRead();
-    await db.beginRead();
-    expected = await countRows(db, t.name);
-  }
-  if (media) ctx.enc.mediaStart(t.name, t.dataColumns);
-  else ctx.enc.tableStart(t.name, t.dataColumns);
-  let n = 0;
-  for await (const page of encodedPages(db, t, { pages: ctx.pages })) {
-    if (ctx.signal?.aborted) throw interrupted();
-    n += page.rows;
-    // Never more rows than counted in the snapshot: fail now rather than write an ever-growing dump.
-    if (n > expected) throw new BackupError('SNAPSHOT', `table "${t.name}" gave more rows than the ${expected} counted: the read snapshot was lost`);
-    ctx.enc.rows(page.bytes, page.rows);
-    ctx.progress(t, media, n, page.rows, page.bytes.length);
-    yield* ctx.packer.takeSealed();
-  }
-  if (n !== expected) {
-    // The count and the rows come from one snapshot: a difference means the snapshot was not held.
-    throw new BackupError('SNAPSHOT', `table "${t.name}" changed during the backup (${expected} rows counted, ${n} read): the read snapshot was lost`);
-  }
-  if (media) ctx.enc.mediaEnd();
-  else ctx.enc.tableEnd(t.name);
-}
-
-interface SectionContext {
-  enc: ReturnType<typeof createDumpEncoder>;
-  packer: BlockPacker;
-  pages: PageOptions;
-  perTable: boolean;
-  signal?: AbortSignal;
-  progress(t: TableInfo, media: boolean, tableRows: number, pageRows: number, pageBytes: number): void;
-}
-
-/** Yields the dump as sealed blocks: header, every table, the media inventory, the trailer. Returns the totals. */
-async function* dumpBlocks(db: Db, p: BackupPlan, opts: BackupOptions, packer: BlockPacker): AsyncGenerator<Buffer, DumpTotals> {
-  const enc = createDumpEncoder((text) => packer.put(text), (bytes) => packer.putBytes(bytes));
+/** Progress as the pages go by (row counts from the plan; the media inventory is not counted). */
+function progressOf(plan: BackupPlan, opts: BackupOptions) {
   const memory = createMemoryGovernor();
-  const totalRows = p.header.tables.reduce((n, t) => n + t.rows, 0);
-  let rowsDone = 0;
+  const totalRows = plan.header.tables.reduce((n, t) => n + t.rows, 0);
+  const totals = new Map(plan.header.tables.map((t) => [t.name, t.rows]));
+  let rows = 0;
   let bytes = 0;
-  const ctx: SectionContext = {
-    enc,
-    packer,
-    pages: { ...DEFAULT_PAGES, ...opts.pages },
-    perTable: p.header.consistency === 'per-table',
-    signal: opts.signal,
-    progress(t, media, tableRows, pageRows, pageBytes) {
+  let tableRows = 0;
+  return {
+    section: () => void (tableRows = 0),
+    page(table: string, media: boolean, pageRows: number, pageBytes: number) {
       bytes += pageBytes;
       memory.tick(pageBytes);
       if (media) return;
-      rowsDone += pageRows;
-      opts.onProgress?.({ table: t.name, tableRows, tableTotal: t.rows, rows: rowsDone, totalRows, bytes });
+      rows += pageRows;
+      tableRows += pageRows;
+      opts.onProgress?.({ table, tableRows, tableTotal: totals.get(table) ?? 0, rows, totalRows, bytes });
     },
   };
-  enc.header(p.header);
-  for (const t of p.header.tables) yield* section(db, t, false, ctx);
-  if (p.media) yield* section(db, p.media, true, ctx);
+}
+
+/** Turns the source's events into the dump's sealed blocks: yields them in order, returns the totals. */
+async function* dumpBlocks(events: AsyncGenerator<SourceEvent>, plan: BackupPlan, opts: BackupOptions, packer: BlockPacker): AsyncGenerator<Buffer, DumpTotals> {
+  const enc = createDumpEncoder((text) => packer.put(text), (bytes) => packer.putBytes(bytes));
+  const progress = progressOf(plan, opts);
+  let current: { name: string; media: boolean } | null = null;
+  enc.header(plan.header);
+  for await (const ev of events) {
+    if (opts.signal?.aborted) throw interrupted();
+    if (ev.kind === 'section') {
+      current = ev;
+      progress.section();
+      if (ev.media) enc.mediaStart(ev.name, ev.columns);
+      else enc.tableStart(ev.name, ev.columns);
+    } else if (ev.kind === 'page') {
+      enc.rows(ev.bytes, ev.rows);
+      progress.page(current!.name, current!.media, ev.rows, ev.bytes.length);
+    } else if (ev.kind === 'end') {
+      if (ev.media) enc.mediaEnd(ev.sha256);
+      else enc.tableEnd(ev.name, ev.sha256);
+    }
+    yield* packer.takeSealed();
+  }
   const trailer = enc.trailer();
   packer.flush();
   yield* packer.takeSealed();
@@ -173,6 +154,7 @@ function manifestOf(p: BackupPlan, t: DumpTotals, sink: Sink, stats: { bytes: nu
   };
 }
 
+
 /**
  * Streams a full backup into `sink` (a file, a Blob upload, both, encrypted or not: see sink/). On any failure the
  * sink is aborted: no partial dump survives.
@@ -180,11 +162,12 @@ function manifestOf(p: BackupPlan, t: DumpTotals, sink: Sink, stats: { bytes: nu
  */
 export async function backup(opts: BackupOptions, sink: Sink): Promise<BackupResult> {
   const started = Date.now();
-  const db = await openDb(opts.url, { readonly: true, authToken: opts.authToken });
+  const events = sourceEvents(opts);
   let opened = false;
   try {
-    await db.beginRead();
-    const p = await planBackup(db, opts);
+    const first = await events.next();
+    if (first.done || first.value.kind !== 'plan') throw new BackupError('INTERNAL', 'the backup source did not start with its plan');
+    const p = first.value.plan;
     await sink.open();
     opened = true;
     const gzipOpts = { ...DEFAULT_GZIP, ...opts.gzip };
@@ -192,17 +175,16 @@ export async function backup(opts: BackupOptions, sink: Sink): Promise<BackupRes
     const stats = { bytes: 0, hash: createHash('sha256') };
     let totals: DumpTotals | null = null;
     async function* all() {
-      totals = yield* dumpBlocks(db, p, opts, packer);
+      totals = yield* dumpBlocks(events, p, opts, packer);
     }
     // Async generators end to end: each stage holds only what it is working on (no stream queues).
     await pipeline(all, gzipBlocks(gzipOpts, (b) => packer.release(b)), toSink(sink, stats), { signal: opts.signal });
-    await db.endRead();
     const manifest = manifestOf(p, totals!, sink, { bytes: stats.bytes, sha256: stats.hash.digest('hex') });
     // A sink that transforms the bytes (encryption) records what it stored in manifest.file.
     const result = await sink.commit(manifest);
     return {
       mode: 'write',
-      source: db.displayUrl,
+      source: p.header.source,
       consistency: p.header.consistency,
       tables: countsOf(p.header),
       notes: p.header.notes ?? [],
@@ -217,6 +199,7 @@ export async function backup(opts: BackupOptions, sink: Sink): Promise<BackupRes
     if (opts.signal?.aborted && !(e instanceof BackupError)) throw interrupted();
     throw e;
   } finally {
-    await db.close();
+    // Stops the source (a reader thread is terminated) whatever happened.
+    await events.return(undefined);
   }
 }

@@ -11,9 +11,9 @@
  *            not UTF-8 passes through as its raw bytes: such a page is not valid UTF-8 and is re-read through
  *            JavaScript, which keeps those bytes exactly ({"t":…}).
  *   NULL     null
- *   REAL     ±0.0 (told apart by atan2), ±Infinity and integral values below 2^53 directly; with `exact-real`, values
- *            whose 15-digit form converts back exactly and prints as JavaScript prints it; every other REAL as a
- *            marker <0x01>%!.17g text<0x02> that finishPage() replaces with JavaScript's shortest form.
+ *   REAL     ±0.0 (told apart by atan2), ±Infinity and integral values below 2^53 directly; every other REAL as a
+ *            marker <0x01>%!.17g text<0x02> that finishPage() replaces with JavaScript's shortest form (SQLite's
+ *            %!.17g round-trips; its text→REAL conversion is not exact in every version, so it is never relied on).
  *   BLOB     a marker <0x03><8 hex digits: the length><the raw bytes> that finishPage() replaces with {"b":"base64"}
  *            (SQLite has no base64; concatenation copies a BLOB's bytes as they are, and hex would double them).
  * The marker bytes cannot occur otherwise outside a BLOB's bytes (json_quote escapes every control character), and
@@ -23,61 +23,58 @@ import type { TableInfo } from '../format/lines.js';
 import { encodeCell } from '../format/values.js';
 import { q } from './url.js';
 
-export type SqlEncodingLevel = 'exact-real' | 'markers';
-
 const REAL_OPEN = 0x01;
 const REAL_CLOSE = 0x02;
 const BLOB_OPEN = 0x03;
 /** Hex digits of a BLOB's length after its marker. */
 const LENGTH_DIGITS = 8;
 
-/** The REAL branch: everything SQLite can print as JavaScript would, the rest marked for finishPage(). */
-function realSql(c: string, level: SqlEncodingLevel): string {
-  // Only where SQLite converts REAL text exactly both ways (the bundled 3.53; libSQL's 3.45 does not) is the
-  // 15-digit test `c = CAST(printf('%.15g', c) AS REAL)` a proof that those digits are JavaScript's shortest form.
-  const fast =
-    level === 'exact-real'
-      ? `WHEN abs(${c}) >= 1e-4 AND abs(${c}) < 1e15 AND ${c} = CAST(printf('%.15g', ${c}) AS REAL) THEN printf('%.15g', ${c}) `
-      : '';
+/** The REAL branch: zeros (told apart by atan2), infinities and small integral values directly, the rest marked. */
+function realSql(c: string): string {
   return (
     `CASE WHEN ${c} = 0 THEN CASE WHEN atan2(${c}, -1.0) < 0 THEN '{"r":"-0.0"}' ELSE '{"r":"0.0"}' END ` +
     `WHEN ${c} = 9e999 THEN '{"r":"Infinity"}' WHEN ${c} = -9e999 THEN '{"r":"-Infinity"}' ` +
     `WHEN abs(${c}) < 9007199254740992.0 AND ${c} = CAST(${c} AS INTEGER) THEN '{"r":"' || CAST(${c} AS INTEGER) || '.0"}' ` +
-    fast +
+    // %!.17g always round-trips; JavaScript then writes its own shortest form (finishPage).
     `ELSE char(1) || printf('%!.17g', ${c}) || char(2) END`
   );
 }
 
 /** One cell of column `name` in the dump's encoding. */
-export function cellSql(name: string, level: SqlEncodingLevel): string {
+export function cellSql(name: string): string {
   const c = q(name);
   return (
     `CASE typeof(${c}) ` +
     `WHEN 'integer' THEN CASE WHEN ${c} BETWEEN -9007199254740991 AND 9007199254740991 THEN CAST(${c} AS TEXT) ELSE '{"i":"' || ${c} || '"}' END ` +
     `WHEN 'text' THEN json_quote(${c}) ` +
     `WHEN 'null' THEN 'null' ` +
-    `WHEN 'real' THEN ${realSql(c, level)} ` +
+    `WHEN 'real' THEN ${realSql(c)} ` +
     `ELSE char(3) || printf('%08x', length(${c})) || ${c} END`
   );
 }
 
-/** One row's line, newline included. */
-export function lineSql(columns: readonly string[], level: SqlEncodingLevel): string {
-  return `'[' || ${columns.map((c) => cellSql(c, level)).join(" || ',' || ")} || ']' || char(10)`;
+/** One row's line, newline included (concat_ws joins in one pass: `||` copies the growing line once per piece). */
+export function lineSql(columns: readonly string[]): string {
+  return `concat('[', concat_ws(',', ${columns.map(cellSql).join(', ')}), ']', char(10))`;
 }
 
 /**
- * A page of `t` as one row `[rows, lines BLOB]`, in key order (the aggregate's ORDER BY makes the order a guarantee,
- * not a habit of the planner). Arguments: the key values after which to start (with `withKey`), then the row limit.
- * `castKeys[i]` binds key i as bytes compared as TEXT (a key that is not UTF-8).
+ * A page of `t` as one row `[rows, first key, last key, lines BLOB]`, in key order. Arguments: the key values after
+ * which to start (with `withKey`), then the row limit. `castKeys[i]` binds key i as bytes compared as TEXT.
+ *
+ * Order: the aggregate reads the subquery's rows as the subquery yields them (a co-routine in key order: it has a
+ * LIMIT, so it is never flattened), which SQLite does not promise in words. A single-column key is therefore checked
+ * on every page instead (checkPageOrder: the first and last lines carry the least and greatest key), which saves
+ * the sort an `ORDER BY` in the aggregate costs (a quarter of the encoding's time); other keys sort.
  */
-export function pageSql(t: Pick<TableInfo, 'name' | 'dataColumns' | 'keyColumns'>, level: SqlEncodingLevel, withKey: boolean, castKeys?: boolean[]): string {
+export function pageSql(t: Pick<TableInfo, 'name' | 'dataColumns' | 'keyColumns'>, withKey: boolean, castKeys?: boolean[]): string {
   const keys = t.keyColumns.map(q);
   const ph = (i: number) => (castKeys?.[i] ? 'CAST(? AS TEXT)' : '?');
   const where = !withKey ? '' : keys.length === 1 ? ` WHERE ${keys[0]} > ${ph(0)}` : ` WHERE (${keys.join(', ')}) > (${keys.map((_, i) => ph(i)).join(', ')})`;
   const aliases = keys.map((_, i) => `__k${i}`);
-  const inner = `SELECT ${keys.map((k, i) => `${k} AS ${aliases[i]}`).join(', ')}, ${lineSql(t.dataColumns, level)} AS __l FROM ${q(t.name)}${where} ORDER BY ${keys.join(', ')} LIMIT ?`;
-  return `SELECT count(*), CAST(string_agg(__l, '' ORDER BY ${aliases.join(', ')}) AS BLOB) FROM (${inner})`;
+  const inner = `SELECT ${keys.map((k, i) => `${k} AS ${aliases[i]}`).join(', ')}, ${lineSql(t.dataColumns)} AS __l FROM ${q(t.name)}${where} ORDER BY ${keys.join(', ')} LIMIT ?`;
+  if (keys.length === 1) return `SELECT count(*), min(__k0), max(__k0), CAST(string_agg(__l, '') AS BLOB) FROM (${inner})`;
+  return `SELECT count(*), NULL, NULL, CAST(string_agg(__l, '' ORDER BY ${aliases.join(', ')}) AS BLOB) FROM (${inner})`;
 }
 
 /** A growing output buffer for finishPage (markers change the length; BLOBs grow by a third in base64). */

@@ -8,7 +8,7 @@ import { existsSync, statSync } from 'node:fs';
 import { BackupError } from '../errors.js';
 import { TextBytes, type SqlValue } from '../format/values.js';
 import { probeSqlEncoding, type PageOptions } from './pages.js';
-import type { Db, OpenOptions, Row, SqlEncoding, WriteOptions } from './types.js';
+import type { Db, OpenOptions, Row, WriteOptions } from './types.js';
 import { q } from './url.js';
 
 type Stmt = Database.Statement<unknown[], unknown>;
@@ -43,7 +43,7 @@ export class LocalDb implements Db {
   readonly displayUrl: string;
   private readonly statements = new Map<string, Stmt>();
   private readonly inserts = new Map<string, Stmt>();
-  private encoding: Promise<SqlEncoding> | null = null;
+  private encoding: Promise<boolean> | null = null;
 
   constructor(
     /** The connection itself, for what only a local file can do (publishing a scratch file). */
@@ -188,9 +188,8 @@ export class LocalDb implements Db {
     return requested;
   }
 
-  sqlEncoding(): Promise<SqlEncoding> {
-    // The SQLite bundled with better-sqlite3 (3.53) converts REAL ↔ text exactly (docs/DESIGN.md "SQL encoding").
-    this.encoding ??= probeSqlEncoding(this, 'exact-real');
+  encodesInSql(): Promise<boolean> {
+    this.encoding ??= probeSqlEncoding(this);
     return this.encoding;
   }
 

@@ -7,9 +7,9 @@
 import { isUtf8 } from 'node:buffer';
 import { BackupError } from '../errors.js';
 import type { TableInfo } from '../format/lines.js';
-import { decodeCell, encodeRow, TextBytes } from '../format/values.js';
-import { finishPage, pageSql, type SqlEncodingLevel } from './encode.js';
-import type { Db, Row, SqlEncoding } from './types.js';
+import { decodeCell, encodeCell, encodeRow, TextBytes } from '../format/values.js';
+import { finishPage, pageSql } from './encode.js';
+import type { Db, Row } from './types.js';
 import { q } from './url.js';
 
 export interface PageOptions {
@@ -55,18 +55,17 @@ export interface WalkOptions {
   filter?: { sql: string; args: unknown[] };
 }
 
-/** The SQLite encoding a database offers, once `preferred` is shown to work there (else `none`). */
-export async function probeSqlEncoding(db: Pick<Db, 'query'>, preferred: SqlEncodingLevel): Promise<SqlEncoding> {
+/** Whether SQLite on `db` has every function the SQL encoding uses, on a UTF-8 database. */
+export async function probeSqlEncoding(db: Pick<Db, 'query'>): Promise<boolean> {
   try {
-    // Every function the encoding uses, on a UTF-8 database (a BLOB's bytes pass through text unchanged only there).
+    // A BLOB's bytes pass through text unchanged only in a UTF-8 database.
     const [r] = await db.query(
       `SELECT string_agg(x, '' ORDER BY x), atan2(-0.0, -1.0) < 0, printf('%!.17g', 0.1), json_quote(char(0)), ` +
-        `(SELECT encoding FROM pragma_encoding) FROM (SELECT 'a' AS x)`,
+        `(SELECT encoding FROM pragma_encoding), concat_ws(',', 'a') FROM (SELECT 'a' AS x)`,
     );
-    const works = r?.[0] === 'a' && Number(r[1]) === 1 && r[2] === '0.10000000000000001' && r[3] === '"\\u0000"' && r[4] === 'UTF-8';
-    return works ? preferred : 'none';
+    return r?.[0] === 'a' && Number(r[1]) === 1 && Number(r[2]) === 0.1 && r[3] === '"\\u0000"' && r[4] === 'UTF-8';
   } catch {
-    return 'none';
+    return false;
   }
 }
 
@@ -237,11 +236,28 @@ export interface EncodedPage {
   rows: number;
 }
 
-/** The key values of the last line of an encoded page, decoded exactly. */
-function lastLineKey(bytes: Buffer, keyIdx: number[]): unknown[] {
-  const start = bytes.lastIndexOf(0x0a, bytes.length - 2) + 1;
-  const cells = JSON.parse(bytes.toString('utf8', start, bytes.length - 1)) as unknown[];
+/** The key cells of the line starting at `start` (up to `end`, its newline excluded), decoded exactly. */
+function lineKey(bytes: Buffer, start: number, end: number, keyIdx: number[]): unknown[] {
+  const cells = JSON.parse(bytes.toString('utf8', start, end)) as unknown[];
   return keyIdx.map((k) => decodeCell(cells[k]));
+}
+
+/** Two key values are the same when they encode the same (a BLOB key arrives as a new Buffer each time). */
+const sameKey = (a: unknown, b: unknown) => encodeCell(a) === encodeCell(b);
+
+/**
+ * A single-column key's page must run from its least to its greatest key (encode.ts pageSql: the aggregate's order is
+ * checked, not assumed). SQLite compares the keys; here only their ends are matched.
+ */
+function checkPageOrder(t: Pageable, bytes: Buffer, keyIdx: number[], least: unknown, greatest: unknown): unknown[] {
+  const firstEnd = bytes.indexOf(0x0a);
+  const lastStart = bytes.lastIndexOf(0x0a, bytes.length - 2) + 1;
+  const first = lineKey(bytes, 0, firstEnd, keyIdx);
+  const last = lineKey(bytes, lastStart, bytes.length - 1, keyIdx);
+  if (!sameKey(first[0], least) || !sameKey(last[0], greatest)) {
+    throw new BackupError('INTERNAL', `table "${t.name}": SQLite returned a page out of key order; nothing was written`);
+  }
+  return last;
 }
 
 /**
@@ -250,24 +266,25 @@ function lastLineKey(bytes: Buffer, keyIdx: number[]): unknown[] {
  * such bytes exactly.
  */
 export async function* encodedPages(db: Db, t: Pageable, opts: WalkOptions = {}): AsyncGenerator<EncodedPage> {
-  const level = await db.sqlEncoding();
-  if (level === 'none' || opts.filter) {
+  if (!(await db.encodesInSql()) || opts.filter) {
     for await (const page of rowPages(db, t, opts)) yield { bytes: Buffer.from(encodeRows(page)), rows: page.length };
     return;
   }
   const keyIdx = t.keyColumns.map((k) => t.dataColumns.indexOf(k));
+  const lastKeys = new WeakMap<Buffer, unknown[]>();
   const reader: PageReader<EncodedPage> = {
     async fetch(after, limit) {
       const key = after ? keyArgs(after) : null;
-      const [r] = await db.query(pageSql(t, level, key !== null, key?.cast), [...(key?.args ?? []), limit]);
+      const [r] = await db.query(pageSql(t, key !== null, key?.cast), [...(key?.args ?? []), limit]);
       const rows = Number(r?.[0] ?? 0);
       if (rows === 0) return { page: { bytes: Buffer.alloc(0), rows: 0 }, rows: 0, bytes: 0 };
-      const raw = r![1];
+      const raw = r![3];
       let bytes = finishPage(Buffer.isBuffer(raw) ? raw : Buffer.from(raw as ArrayBuffer));
       if (!isUtf8(bytes)) bytes = await reencode(db, t, after, rows);
+      else if (keyIdx.length === 1) lastKeys.set(bytes, checkPageOrder(t, bytes, keyIdx, r![1], r![2]));
       return { page: { bytes, rows }, rows, bytes: bytes.length };
     },
-    lastKey: (page) => lastLineKey(page.bytes, keyIdx),
+    lastKey: (page) => lastKeys.get(page.bytes) ?? lineKey(page.bytes, page.bytes.lastIndexOf(0x0a, page.bytes.length - 2) + 1, page.bytes.length - 1, keyIdx),
   };
   yield* walk(db, t, reader, opts);
 }

@@ -21,7 +21,7 @@ import { WritePipeline } from './hrana/pipeline.js';
 import { retryingFetch, type RetryStats } from './hrana/retry.js';
 import { TxSession } from './hrana/session.js';
 import { PageTooLargeError, probeSqlEncoding, type PageOptions } from './pages.js';
-import type { Db, OpenOptions, Row, SqlEncoding, WriteOptions } from './types.js';
+import type { Db, OpenOptions, Row, WriteOptions } from './types.js';
 import { hostOf, redactUrl } from './url.js';
 
 export function openRemoteDb(url: string, opts: OpenOptions = {}): RemoteDb {
@@ -51,7 +51,7 @@ export class RemoteDb implements Db {
   private restoreForeignKeys = false;
   /** Result column counts of queries whose select list cannot be read from the text (`SELECT *`). */
   private readonly columnCounts = new Map<string, number>();
-  private encoding: Promise<SqlEncoding> | null = null;
+  private encoding: Promise<boolean> | null = null;
 
   constructor(url: string, authToken?: string) {
     this.host = hostOf(url);
@@ -225,9 +225,8 @@ export class RemoteDb implements Db {
     return remotePageOptions(requested);
   }
 
-  sqlEncoding(): Promise<SqlEncoding> {
-    // libSQL's SQLite (3.45) prints REALs exactly with %!.17g but parses REAL text inexactly: markers only.
-    this.encoding ??= probeSqlEncoding(this, 'markers');
+  encodesInSql(): Promise<boolean> {
+    this.encoding ??= probeSqlEncoding(this);
     return this.encoding;
   }
 

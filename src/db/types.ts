@@ -16,13 +16,6 @@ import type { PageOptions } from './pages.js';
  */
 export type Row = unknown[];
 
-/**
- * How far SQLite itself can write the dump's cell encoding (format/sql-encode.ts), which keeps the per-cell work in C:
- * `exact-real`: every class, REALs that print exactly in 15 digits too (needs exact text↔REAL conversion in SQLite);
- * `markers`: every class, REALs that need JavaScript's shortest form marked for a fix-up; `none`: rows go through JS.
- */
-export type SqlEncoding = 'exact-real' | 'markers' | 'none';
-
 export interface WriteOptions {
   /** PRAGMA foreign_keys for the transaction, set before BEGIN (the pragma is per connection, ignored inside one). */
   foreignKeys?: boolean;
@@ -78,8 +71,8 @@ export interface Db {
 
   /** Page sizing for keyset reads over this transport, given the caller's (see db/pages.ts). */
   pageOptions(requested: PageOptions): PageOptions;
-  /** What SQLite on this database can encode itself (probed once). */
-  sqlEncoding(): Promise<SqlEncoding>;
+  /** True when SQLite on this database can write the dump's encoding itself (db/encode.ts; probed once). */
+  encodesInSql(): Promise<boolean>;
   close(): Promise<void>;
 }
 

@@ -1,8 +1,9 @@
 /**
- * Turns the parts of a dump into the bytes of its uncompressed NDJSON stream, keeping the checksums as it goes:
- * one SHA-256 per table over its row lines, and one over the whole stream for the trailer.
+ * Turns the parts of a dump into the bytes of its uncompressed NDJSON stream: the structural lines, the row lines
+ * as given, each section's end with its SHA-256 (kept by the producer of its rows), and the trailer with the
+ * SHA-256 of the whole stream before it, kept here.
  */
-import { createHash, type Hash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { HeaderLine, MediaEndLine, StructLine, TableEndLine, TrailerLine } from './lines.js';
 
 export interface DumpTotals {
@@ -14,11 +15,11 @@ export interface DumpTotals {
 
 /**
  * `emit` stores the text of each structural line and returns a view of its bytes (see blocks.ts); `emitBytes` stores
- * encoded row lines as they are. The encoder hashes what it stores, so every byte is hashed exactly once.
+ * encoded row lines as they are. The encoder hashes what it stores into the whole-stream checksum, once.
  */
 export function createDumpEncoder(emit: (text: string) => Buffer = (t) => Buffer.from(t), emitBytes: (bytes: Buffer) => void = () => {}) {
   const whole = createHash('sha256');
-  let section: { hash: Hash; rows: number } | null = null;
+  let section: { rows: number } | null = null;
   const tables: DumpTotals['tables'] = {};
   let media: DumpTotals['media'] = null;
   let totalRows = 0;
@@ -31,11 +32,11 @@ export function createDumpEncoder(emit: (text: string) => Buffer = (t) => Buffer
 
   const openSection = () => {
     if (section) throw new Error('dump encoder: a section is already open');
-    section = { hash: createHash('sha256'), rows: 0 };
+    section = { rows: 0 };
   };
-  const closeSection = () => {
+  const closeSection = (sha256: string) => {
     if (!section) throw new Error('dump encoder: no section is open');
-    const done = { rows: section.rows, sha256: section.hash.digest('hex') };
+    const done = { rows: section.rows, sha256 };
     section = null;
     return done;
   };
@@ -50,23 +51,26 @@ export function createDumpEncoder(emit: (text: string) => Buffer = (t) => Buffer
       openSection();
       return struct({ type: 'media', table, columns });
     },
-    /** A page of encoded row lines (db/pages.ts): hashing and compressing work on large pieces, not per row. */
+    /**
+     * A page of encoded row lines (db/pages.ts): hashing and compressing work on large pieces, not per row. The
+     * section's own checksum is kept by whoever produced the pages (on its thread) and given to tableEnd/mediaEnd.
+     */
     rows(bytes: Buffer, rows: number): void {
       if (!section) throw new Error('dump encoder: rows outside a section');
-      section.hash.update(bytes);
       whole.update(bytes);
       section.rows += rows;
       emitBytes(bytes);
     },
-    tableEnd(name: string): Buffer {
-      const { rows, sha256 } = closeSection();
-      tables[name] = { rows, sha256 };
-      totalRows += rows;
-      const end: TableEndLine = { type: 'end', name, rows, sha256 };
+    /** Closes a table section with the SHA-256 of its row lines (see rows()). */
+    tableEnd(name: string, sha256: string): Buffer {
+      const done = closeSection(sha256);
+      tables[name] = done;
+      totalRows += done.rows;
+      const end: TableEndLine = { type: 'end', name, rows: done.rows, sha256 };
       return struct(end);
     },
-    mediaEnd(): Buffer {
-      const done = closeSection();
+    mediaEnd(sha256: string): Buffer {
+      const done = closeSection(sha256);
       media = done;
       const end: MediaEndLine = { type: 'media-end', ...done };
       return struct(end);

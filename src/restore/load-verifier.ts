@@ -5,13 +5,9 @@
  * verification is the same as after a one-transaction load (same reader, same encoder, on the restored file),
  * without its ~30 % of the restore's time on the critical path (docs/BENCHMARKS.md).
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { createRequire } from 'node:module';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
-import type { CommitMessage, VerifierData, VerifierReply } from './checksum-worker.js';
 import type { ScratchFile } from '../target/types.js';
+import { spawnWorker } from '../worker.js';
+import type { CommitMessage, VerifierData, VerifierReply } from './checksum-worker.js';
 import type { TableChecksum } from './verify-target.js';
 
 export interface LoadVerifier {
@@ -30,32 +26,6 @@ export interface LoadVerifier {
   stop(): Promise<void>;
 }
 
-/** tsx's ESM API (its CommonJS build cannot be imported from a module). */
-function tsxRegisterUrl(): string {
-  const pkgPath = createRequire(import.meta.url).resolve('tsx/package.json');
-  const pkg = JSON.parse(readFileSync(pkgPath, 'utf8')) as { exports: Record<string, { import: { default: string } }> };
-  return pathToFileURL(join(dirname(pkgPath), pkg.exports['./esm/api']!.import.default)).href;
-}
-
-/**
- * The bundled CLI (bin/turso-backup.mjs) ships the worker as its own JavaScript entry beside its chunks; run from
- * the TypeScript sources, the worker loads them through tsx, as the parent does.
- */
-function spawn(data: VerifierData): Worker {
-  // The worker's heap holds one page at a time: keep it small (RSS is a budget, docs/BENCHMARKS.md).
-  const resourceLimits = { maxYoungGenerationSizeMb: 8 };
-  const bundled = new URL('./checksum-worker.js', import.meta.url);
-  if (existsSync(fileURLToPath(bundled))) return new Worker(bundled, { workerData: data, resourceLimits });
-  const ts = JSON.stringify(new URL('./checksum-worker.ts', import.meta.url).href);
-  const tsx = JSON.stringify(tsxRegisterUrl());
-  const boot = `import(${ts}).catch(async (e) => {
-    if (e?.code !== 'ERR_UNKNOWN_FILE_EXTENSION') throw e;
-    (await import(${tsx})).register();
-    await import(${ts} + '?tsx'); // a failed import stays failed under its own URL
-  });`;
-  return new Worker(boot, { eval: true, workerData: data, resourceLimits });
-}
-
 export type VerifierResults =
   | { tables: Map<string, TableChecksum>; foreignKeys: Record<string, number> | null }
   /** The thread could not finish (it never vouches for rows it did not read): the caller verifies after the load. */
@@ -65,7 +35,7 @@ export type VerifierResults =
 export async function startLoadVerifier(scratch: ScratchFile, tables: VerifierData['tables']): Promise<LoadVerifier> {
   await scratch.checkpoint(); // the worker's connection must see the tables
   const data: VerifierData = { path: scratch.path, tables };
-  const worker = spawn(data);
+  const worker = spawnWorker('restore/checksum-worker', data);
   const found = new Map<string, TableChecksum>();
   let foreignKeys: Record<string, number> | null | undefined;
   let failure: string | null = null;

@@ -1,0 +1,70 @@
+/**
+ * Where the database side of a backup runs: on a reader thread for a `file:` source (SQLite's work on the second
+ * core), in this thread for a remote one (it waits on the network, and a serverless function's bundle need not
+ * carry a worker file). Either way the pipeline sees the same events.
+ */
+import { parseDatabaseUrl } from '../db/url.js';
+import { remoteTuning } from '../db/hrana/config.js';
+import { BackupError, type ErrorCode } from '../errors.js';
+import { spawnWorker } from '../worker.js';
+import type { CreditMessage, ReaderData, ReaderMessage } from './read-worker.js';
+import { readSource, type SourceEvent, type SourceOptions } from './source.js';
+
+/** Pages on their way from the reader thread at once: enough to keep both sides busy, little memory. */
+const CREDITS = 4;
+
+/** The source's events, from a reader thread (`thread`) or from this one. */
+export function sourceEvents(opts: SourceOptions, thread = parseDatabaseUrl(opts.url).kind === 'file'): AsyncGenerator<SourceEvent> {
+  return thread ? threadEvents(opts) : readSource(opts);
+}
+
+/** Only what a source needs crosses to the thread (the caller's options also hold callbacks and signals). */
+const sourceOptions = (o: SourceOptions): SourceOptions => ({
+  url: o.url,
+  authToken: o.authToken,
+  selection: o.selection,
+  media: o.media,
+  consistency: o.consistency,
+  pages: o.pages,
+});
+
+async function* threadEvents(opts: SourceOptions): AsyncGenerator<SourceEvent> {
+  const data: ReaderData = { opts: sourceOptions(opts), credits: CREDITS, tuning: { ...remoteTuning } };
+  const worker = spawnWorker('backup/read-worker', data);
+  const queue: ReaderMessage[] = [];
+  let wake: (() => void) | null = null;
+  let exited = false;
+  let failure: Error | null = null;
+  worker.on('message', (m: ReaderMessage) => {
+    queue.push(m);
+    wake?.();
+  });
+  worker.on('error', (e) => {
+    failure ??= e;
+    wake?.();
+  });
+  worker.on('exit', () => {
+    exited = true;
+    wake?.();
+  });
+  try {
+    for (;;) {
+      const m = queue.shift();
+      if (!m) {
+        if (failure) throw new BackupError('INTERNAL', `the reader thread failed: ${(failure as Error).message}`);
+        if (exited) throw new BackupError('INTERNAL', 'the reader thread stopped before the end of the dump');
+        await new Promise<void>((r) => (wake = r));
+        continue;
+      }
+      if ('done' in m) return;
+      if ('error' in m) throw m.error.ours ? new BackupError(m.error.code as ErrorCode, m.error.message) : new Error(m.error.message);
+      if (m.event.kind === 'page') {
+        const b = m.event.bytes as unknown as Uint8Array;
+        yield { kind: 'page', bytes: Buffer.from(b.buffer, b.byteOffset, b.byteLength), rows: m.event.rows };
+        worker.postMessage({ credits: 1 } satisfies CreditMessage);
+      } else yield m.event;
+    }
+  } finally {
+    await worker.terminate();
+  }
+}

@@ -1,0 +1,75 @@
+/**
+ * The database side of a backup, as events: the plan (header), then each section (every selected table, then the
+ * media inventory) as encoded pages and an end with its count and checksum, all from one read snapshot (or one per
+ * table with `--consistency per-table`). The pipeline (backup.ts) turns these into the dump; this part runs on a
+ * reader thread for `file:` sources (read-worker.ts) so that SQLite's work leaves the main thread to hashing,
+ * compression and the sink.
+ */
+import { createHash } from 'node:crypto';
+import { openDb } from '../db/open.js';
+import { DEFAULT_PAGES, encodedPages, type PageOptions } from '../db/pages.js';
+import { countRows } from '../db/schema.js';
+import type { Db } from '../db/types.js';
+import { BackupError } from '../errors.js';
+import type { HeaderLine, MediaSpec, Selection, TableInfo } from '../format/lines.js';
+import { planBackup, type BackupPlan } from './plan.js';
+
+/** What the database side needs to know (all of it can cross to a worker thread). */
+export interface SourceOptions {
+  url: string;
+  authToken?: string;
+  selection?: Partial<Selection>;
+  media?: Partial<MediaSpec>;
+  consistency?: HeaderLine['consistency'];
+  pages?: Partial<PageOptions>;
+}
+
+export type SourceEvent =
+  | { kind: 'plan'; plan: BackupPlan }
+  | { kind: 'section'; name: string; columns: string[]; media: boolean }
+  /** Encoded row lines of the open section (newlines included). */
+  | { kind: 'page'; bytes: Buffer; rows: number }
+  | { kind: 'end'; name: string; rows: number; sha256: string; media: boolean };
+
+/** One section's pages and its end, counted against the snapshot. */
+async function* section(db: Db, t: TableInfo, media: boolean, perTable: boolean, pages: PageOptions): AsyncGenerator<SourceEvent> {
+  let expected = t.rows;
+  if (perTable && t.dataColumns.length > 0) {
+    // per-table: each table (and the media inventory) in a fresh read snapshot, counted inside it.
+    await db.endRead();
+    await db.beginRead();
+    expected = await countRows(db, t.name);
+  }
+  yield { kind: 'section', name: t.name, columns: t.dataColumns, media };
+  const hash = createHash('sha256');
+  let n = 0;
+  for await (const page of encodedPages(db, t, { pages })) {
+    n += page.rows;
+    // Never more rows than counted in the snapshot: fail now rather than write an ever-growing dump.
+    if (n > expected) throw new BackupError('SNAPSHOT', `table "${t.name}" gave more rows than the ${expected} counted: the read snapshot was lost`);
+    hash.update(page.bytes);
+    yield { kind: 'page', bytes: page.bytes, rows: page.rows };
+  }
+  if (n !== expected) {
+    // The count and the rows come from one snapshot: a difference means the snapshot was not held.
+    throw new BackupError('SNAPSHOT', `table "${t.name}" changed during the backup (${expected} rows counted, ${n} read): the read snapshot was lost`);
+  }
+  yield { kind: 'end', name: t.name, rows: n, sha256: hash.digest('hex'), media };
+}
+
+/** The whole database side of a backup, in one read snapshot. */
+export async function* readSource(opts: SourceOptions): AsyncGenerator<SourceEvent> {
+  const db = await openDb(opts.url, { readonly: true, authToken: opts.authToken });
+  try {
+    await db.beginRead();
+    const plan = await planBackup(db, opts);
+    yield { kind: 'plan', plan };
+    const perTable = plan.header.consistency === 'per-table';
+    const pages = { ...DEFAULT_PAGES, ...opts.pages };
+    for (const t of plan.header.tables) yield* section(db, t, false, perTable, pages);
+    if (plan.media) yield* section(db, plan.media, true, perTable, pages);
+    await db.endRead();
+  } finally {
+    await db.close();
+  }
+}
