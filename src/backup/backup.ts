@@ -79,7 +79,7 @@ export async function inspect(opts: BackupOptions): Promise<BackupResult> {
 
 /** Progress as the pages go by (row counts from the plan; the media inventory is not counted). */
 function progressOf(plan: BackupPlan, opts: BackupOptions) {
-  const memory = createMemoryGovernor();
+  const memory = createMemoryGovernor({ everyBytes: 32 * 1024 * 1024 });
   const totalRows = plan.header.tables.reduce((n, t) => n + t.rows, 0);
   const totals = new Map(plan.header.tables.map((t) => [t.name, t.rows]));
   let rows = 0;

@@ -22,6 +22,8 @@ export interface SourceOptions {
   media?: Partial<MediaSpec>;
   consistency?: HeaderLine['consistency'];
   pages?: Partial<PageOptions>;
+  /** SQLite's page cache for the reading connection, KiB (local; a sequential read needs little). */
+  cacheKiB?: number;
 }
 
 export type SourceEvent =
@@ -59,7 +61,7 @@ async function* section(db: Db, t: TableInfo, media: boolean, perTable: boolean,
 
 /** The whole database side of a backup, in one read snapshot. */
 export async function* readSource(opts: SourceOptions): AsyncGenerator<SourceEvent> {
-  const db = await openDb(opts.url, { readonly: true, authToken: opts.authToken });
+  const db = await openDb(opts.url, { readonly: true, authToken: opts.authToken, cacheKiB: opts.cacheKiB });
   try {
     await db.beginRead();
     const plan = await planBackup(db, opts);

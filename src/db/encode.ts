@@ -29,14 +29,21 @@ const BLOB_OPEN = 0x03;
 /** Hex digits of a BLOB's length after its marker. */
 const LENGTH_DIGITS = 8;
 
-/** The REAL branch: zeros (told apart by atan2), infinities and small integral values directly, the rest marked. */
+/** The format of a marked REAL: one printf call (a constant format string is evaluated once per statement). */
+const MARKED_REAL = `char(1) || '%!.17g' || char(2)`;
+
+/**
+ * The REAL branch. The common case (finite, not integral) is decided by one test and marked for JavaScript's
+ * shortest form; ±Infinity fails that test too (CAST clamps it) and is marked as SQLite's "Inf" (finishPage maps it).
+ * Zeros (told apart by atan2) and small integral values are written here: JavaScript writes them {"r":"…"}.
+ */
 function realSql(c: string): string {
   return (
-    `CASE WHEN ${c} = 0 THEN CASE WHEN atan2(${c}, -1.0) < 0 THEN '{"r":"-0.0"}' ELSE '{"r":"0.0"}' END ` +
-    `WHEN ${c} = 9e999 THEN '{"r":"Infinity"}' WHEN ${c} = -9e999 THEN '{"r":"-Infinity"}' ` +
-    `WHEN abs(${c}) < 9007199254740992.0 AND ${c} = CAST(${c} AS INTEGER) THEN '{"r":"' || CAST(${c} AS INTEGER) || '.0"}' ` +
+    `CASE WHEN ${c} <> CAST(${c} AS INTEGER) THEN printf(${MARKED_REAL}, ${c}) ` +
+    `WHEN ${c} = 0 THEN CASE WHEN atan2(${c}, -1.0) < 0 THEN '{"r":"-0.0"}' ELSE '{"r":"0.0"}' END ` +
+    `WHEN abs(${c}) < 9007199254740992.0 THEN '{"r":"' || CAST(${c} AS INTEGER) || '.0"}' ` +
     // %!.17g always round-trips; JavaScript then writes its own shortest form (finishPage).
-    `ELSE char(1) || printf('%!.17g', ${c}) || char(2) END`
+    `ELSE printf(${MARKED_REAL}, ${c}) END`
   );
 }
 
@@ -77,6 +84,9 @@ export function pageSql(t: Pick<TableInfo, 'name' | 'dataColumns' | 'keyColumns'
   return `SELECT count(*), NULL, NULL, CAST(string_agg(__l, '' ORDER BY ${aliases.join(', ')}) AS BLOB) FROM (${inner})`;
 }
 
+/** A REAL from SQLite's %!.17g text (which writes ±Infinity as "Inf" / "-Inf"). */
+const realOf = (text: string) => (text === 'Inf' ? Infinity : text === '-Inf' ? -Infinity : Number(text));
+
 /** A growing output buffer for finishPage (markers change the length; BLOBs grow by a third in base64). */
 class Output {
   buf: Buffer;
@@ -115,7 +125,7 @@ export function finishPage(raw: Buffer): Buffer {
       // A REAL marker before the next BLOB cannot be inside one.
       const close = raw.indexOf(REAL_CLOSE, r + 1);
       out.bytes(raw, from, r);
-      out.latin1(encodeCell(Number(raw.toString('latin1', r + 1, close))));
+      out.latin1(encodeCell(realOf(raw.toString('latin1', r + 1, close))));
       from = close + 1;
     } else {
       const start = b + 1 + LENGTH_DIGITS;
