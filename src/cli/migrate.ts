@@ -34,6 +34,7 @@ function checkFlags(v: Values): void {
   if (v.status && (v.confirm || marks)) throw new BackupError('USAGE', `--status only reads: it takes no --confirm or --mark-… (usage: ${USAGE})`);
 }
 
+/** The command: parses flags, then one of deploy (dry run or --confirm), --status, --mark-…. */
 export async function migrateMain(argv: string[]): Promise<number> {
   const { values: v } = parse(argv, OPTIONS, { min: 0, max: 0, usage: USAGE });
   checkFlags(v);
@@ -43,7 +44,10 @@ export async function migrateMain(argv: string[]): Promise<number> {
   const out = makeOut({ json: v.json, quiet: v.quiet });
   if (v.status) return status(url, token, dir, out, v.json ?? false);
   const mark = v['mark-applied'] ?? v['mark-rolled-back'];
-  if (mark !== undefined) return resolve(url, token, dir, mark, v['mark-applied'] !== undefined ? 'applied' : 'rolled-back', v.confirm ?? false, out, v.json ?? false);
+  if (mark !== undefined) {
+    const as = v['mark-applied'] !== undefined ? 'applied' : 'rolled-back';
+    return resolve({ url, token, dir, name: mark, as, confirm: v.confirm ?? false, out, json: v.json ?? false });
+  }
   return deploy(url, token, dir, v.confirm ?? false, out, v.json ?? false);
 }
 
@@ -91,16 +95,18 @@ async function status(url: string, token: string | undefined, dirPath: string, o
   }
 }
 
-async function resolve(
-  url: string,
-  token: string | undefined,
-  dirPath: string,
-  name: string,
-  as: 'applied' | 'rolled-back',
-  confirm: boolean,
-  out: Out,
-  json: boolean,
-): Promise<number> {
+interface ResolveRun {
+  url: string;
+  token: string | undefined;
+  dir: string;
+  name: string;
+  as: 'applied' | 'rolled-back';
+  confirm: boolean;
+  out: Out;
+  json: boolean;
+}
+
+async function resolve({ url, token, dir: dirPath, name, as, confirm, out, json }: ResolveRun): Promise<number> {
   const dir = readMigrationsDir(dirPath);
   const db = await openMigrationDb(url, token, { create: false, readonly: !confirm });
   if (!db) throw new BackupError('NOT_FOUND', `${url} does not exist: there is nothing to resolve`);

@@ -27,6 +27,7 @@ function solidLiterals(r: Resolution): Literal[] {
   return r.literals.map((l) => ({ ...l, index: fullIndex.get(l.index)! }));
 }
 
+/** One run's replay on a local connection: `run` each statement, then `finish` once. */
 export class DqsReplay {
   readonly registry = new SchemaTextRegistry();
 

@@ -39,6 +39,7 @@ export interface MigrationRecord {
 
 const now = () => BigInt(Date.now());
 
+/** Whether `_prisma_migrations` exists (Prisma's "persistence initialized"). */
 export async function hasMigrationsTable(db: MigrationDb): Promise<boolean> {
   return (await db.query("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = '_prisma_migrations'")).length > 0;
 }
@@ -68,27 +69,33 @@ export async function userTables(db: MigrationDb): Promise<string[]> {
   return rows.map((r) => String(r[0])).filter((n) => !/^(sqlite_|libsql_|_litestream_)/i.test(n));
 }
 
+/** Creates `_prisma_migrations` with Prisma's DDL (its text is what sqlite_schema then holds). */
 export const createMigrationsTable = (db: MigrationDb) => db.exec(PRISMA_MIGRATIONS_DDL);
 
+/** A migration starts: its row, with a new UUID; returns the id. */
 export async function recordStarted(db: MigrationDb, name: string, checksum: string): Promise<string> {
   const id = randomUUID();
   await db.query('INSERT INTO "_prisma_migrations" ("id", "checksum", "started_at", "migration_name") VALUES (?, ?, ?, ?)', [id, checksum, now(), name]);
   return id;
 }
 
+/** It succeeded: Prisma's two updates, the step count then finished_at. */
 export async function recordSucceeded(db: MigrationDb, id: string): Promise<void> {
   await db.query('UPDATE "_prisma_migrations" SET "applied_steps_count" = "applied_steps_count" + 1 WHERE "id" = ?', [id]);
   await db.query('UPDATE "_prisma_migrations" SET "finished_at" = ? WHERE "id" = ?', [now(), id]);
 }
 
+/** It failed: only the logs change. */
 export async function recordFailed(db: MigrationDb, id: string, logs: string): Promise<void> {
   await db.query('UPDATE "_prisma_migrations" SET "logs" = ? WHERE "id" = ?', [logs, id]);
 }
 
+/** `resolve --rolled-back` on one row. */
 export async function markRolledBack(db: MigrationDb, id: string): Promise<void> {
   await db.query('UPDATE "_prisma_migrations" SET "rolled_back_at" = ? WHERE "id" = ?', [now(), id]);
 }
 
+/** `resolve --applied`: a finished row without running anything. */
 export async function recordApplied(db: MigrationDb, name: string, checksum: string): Promise<void> {
   const t = now();
   await db.query(

@@ -16,7 +16,8 @@
  */
 import { openMigrationDb } from './adapter.js';
 import { applyPending, checkDeployable, inspect } from './deploy.js';
-import { readMigrationsDir } from './files.js';
+import { readMigrationsDir, type MigrationsDir } from './files.js';
+import type { MigrationStatus } from './status.js';
 
 export { openMigrationDb } from './adapter.js';
 export { checksumMatches, scriptChecksum } from './checksum.js';
@@ -37,6 +38,18 @@ export interface DeployResult {
   notes: string[];
 }
 
+/** Reads the target read-only (a missing file stays missing) and throws what deploy would refuse. */
+async function deployable(url: string, authToken: string | undefined, dir: MigrationsDir): Promise<MigrationStatus> {
+  const reader = await openMigrationDb(url, authToken, { create: false, readonly: true });
+  try {
+    const seen = await inspect(reader, dir);
+    checkDeployable(dir, seen.status, seen.userTables);
+    return seen.status;
+  } finally {
+    await reader?.close();
+  }
+}
+
 /**
  * `prisma migrate deploy` in one call: a dry run (the default) reads only and never creates a `file:` target;
  * `confirm` applies the pending migrations (creating a missing `file:` target).
@@ -51,18 +64,10 @@ export async function deployMigrations(opts: {
   const dir = readMigrationsDir(opts.dir);
   const confirm = opts.confirm ?? false;
   const notes: string[] = [];
-  // Read first, read-only: a refusal or a dry run leaves the target untouched (a missing file stays missing).
-  const reader = await openMigrationDb(opts.url, opts.authToken, { create: false, readonly: true });
-  let status;
-  try {
-    const seen = await inspect(reader, dir);
-    checkDeployable(dir, seen.status, seen.userTables);
-    status = seen.status;
-  } finally {
-    await reader?.close();
-  }
+  const status = await deployable(opts.url, opts.authToken, dir);
   let applied: string[] = [];
-  if (confirm && status.pending.length > 0) {
+  // Like deploy, a confirmed run initializes `_prisma_migrations` even when there is nothing to apply.
+  if (confirm && (status.pending.length > 0 || !status.hasMigrationsTable)) {
     const db = (await openMigrationDb(opts.url, opts.authToken, { create: true, readonly: false }))!;
     try {
       applied = await applyPending(db, dir, status.pending, { notes, onApplied: opts.onApplied });

@@ -35,6 +35,7 @@ interface Entry {
   literals: Literal[];
 }
 
+/** The sqlite_schema rows stored in rewritten form during a run, and how to give them their original text back. */
 export class SchemaTextRegistry {
   private readonly rows = new Map<bigint, Entry>();
 

@@ -172,18 +172,6 @@ export const dequote = (raw: string): string => raw.slice(1, raw.endsWith('"') &
 /** `text` as an SQL string literal. */
 export const singleQuoted = (text: string): string => `'${text.replaceAll("'", "''")}'`;
 
-/** The statement's leading keywords, upper-cased (e.g. `PRAGMA`, `CREATE TRIGGER`), for classification. */
-export function leadingWords(text: string, n: number): string[] {
-  const words: string[] = [];
-  for (const t of tokenize(text)) {
-    if (!significant(t)) continue;
-    if (t.kind !== 'word') break;
-    words.push(text.slice(t.start, t.end).toUpperCase());
-    if (words.length === n) break;
-  }
-  return words;
-}
-
 /** `PRAGMA [schema.]journal_mode = …`: a journal mode switch (a remote server keeps its own). */
 export function isJournalModePragma(text: string): boolean {
   return /^PRAGMA\s+(?:(?:main|"main")\s*\.\s*)?journal_mode\s*=/i.test(text.trim());

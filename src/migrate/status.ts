@@ -47,6 +47,7 @@ function errorLine(logs: string | null): string | null {
   return (at >= 0 ? lines[at + 1] : lines[lines.length - 1]) ?? null;
 }
 
+/** The directory against the recorded rows (null: no `_prisma_migrations` table). */
 export function diagnose(dir: MigrationsDir, records: MigrationRecord[] | null): MigrationStatus {
   const rows = records ?? [];
   const inDir = new Set(dir.migrations.map((m) => m.name));
