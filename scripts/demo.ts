@@ -10,8 +10,7 @@ import { join, resolve } from 'node:path';
 import { backup } from '../src/backup/backup.js';
 import { runCommand } from '../src/cli/run.js';
 import { backupFileName } from '../src/cli/backup.js';
-import { openConnection } from '../src/db/connection.js';
-import { applyMigrations, migrationStatus, readMigrations } from '../src/migrate.js';
+import { deployMigrations } from '../src/migrate/index.js';
 import { restore } from '../src/restore/restore.js';
 import { fileSink } from '../src/sink/file.js';
 import { localTargetFactory } from '../src/target/local.js';
@@ -21,14 +20,7 @@ const dir = resolve('backups/demo');
 const migrationsDir = resolve('fixtures/prisma/migrations');
 
 async function migrate(path: string) {
-  const conn = (await openConnection(`file:${path}`, undefined, { create: true }))!;
-  try {
-    const status = await migrationStatus(conn, readMigrations(migrationsDir));
-    await applyMigrations(conn, status.pending);
-    return status.pending.length;
-  } finally {
-    await conn.close();
-  }
+  return (await deployMigrations({ url: `file:${path}`, dir: migrationsDir, confirm: true })).applied.length;
 }
 
 function seed(path: string) {

@@ -1,7 +1,7 @@
-/** migrate-turso: Prisma-style migrations applied as `prisma migrate deploy` does. */
+/** migrate-turso as an operator runs it: dry run, --confirm, --status, refusals, failures and their resolution. */
 import Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { tempDirs } from './support/dumps.js';
@@ -24,14 +24,23 @@ beforeEach(() => {
   db = join(dir, 'app.db');
 });
 
-const rows = (sql: string) => {
+const rows = (sql: string, ...args: unknown[]) => {
   const d = new Database(db, { readonly: true });
   try {
-    return d.prepare(sql).all() as Record<string, unknown>[];
+    return d.prepare(sql).all(...args) as Record<string, unknown>[];
   } finally {
     d.close();
   }
 };
+
+function addMigration(name: string, sql: string) {
+  mkdirSync(join(migrations, name));
+  writeFileSync(join(migrations, name, 'migration.sql'), sql);
+}
+
+const BROKEN = '20240301000000_broken';
+/** A migration whose second statement fails: the first stays applied, the third never runs (as with Prisma). */
+const BROKEN_SQL = 'CREATE TABLE "Before" (x);\nINSERT INTO "Missing" ("a") VALUES (1);\nCREATE TABLE "After" (y);\n';
 
 describe('migrate-turso', () => {
   it('dry run lists the pending migrations and creates nothing', async () => {
@@ -52,6 +61,7 @@ describe('migrate-turso', () => {
       expect(m.checksum).toBe(createHash('sha256').update(file).digest('hex'));
       expect(m.finished_at).not.toBeNull();
       expect(m.rolled_back_at).toBeNull();
+      expect(m.logs).toBeNull();
       expect(m.applied_steps_count).toBe(1);
     }
     // The RedefineTables migration ran whole: the new column, the trigger, the seeded roles.
@@ -65,7 +75,7 @@ describe('migrate-turso', () => {
     expect(rows('SELECT count(*) AS n FROM _prisma_migrations')[0]!.n).toBe(2);
   });
 
-  it('refuses when an applied migration was changed afterwards', async () => {
+  it('refuses when an applied migration was changed afterwards, naming it', async () => {
     expect((await migrate('--confirm')).code).toBe(0);
     const file = join(migrations, '20240101000000_init', 'migration.sql');
     writeFileSync(file, `${readFileSync(file, 'utf8')}\n-- edited\n`);
@@ -74,22 +84,141 @@ describe('migrate-turso', () => {
     expect(r.stderr).toMatch(/20240101000000_init was modified after it was applied/);
   });
 
-  it('a failing migration stops the run, is recorded unfinished, and blocks the next run', async () => {
-    mkdirSync(join(migrations, '20240301000000_broken'));
-    writeFileSync(join(migrations, '20240301000000_broken', 'migration.sql'), 'CREATE TABLE "Broken" (;\n');
-    const r = await migrate('--confirm');
-    expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/migration 20240301000000_broken failed/);
-    const broken = rows("SELECT finished_at, logs FROM _prisma_migrations WHERE migration_name = '20240301000000_broken'");
-    expect(broken).toHaveLength(1);
-    expect(broken[0]!.finished_at).toBeNull();
-    expect(String(broken[0]!.logs)).toMatch(/syntax error/);
-    const next = await migrate('--confirm');
-    expect(next.code).toBe(1);
-    expect(next.stderr).toMatch(/started but did not finish/);
+  it("accepts an applied migration checked out with other line endings (Prisma's checksum rule)", async () => {
+    expect((await migrate('--confirm')).code).toBe(0);
+    for (const name of ['20240101000000_init', '20240215093000_post_published']) {
+      const file = join(migrations, name, 'migration.sql');
+      writeFileSync(file, readFileSync(file, 'utf8').replaceAll('\n', '\r\n'));
+    }
+    addMigration('20240320000000_next', 'CREATE TABLE "Next" (id INTEGER PRIMARY KEY);\r\n');
+    const r = await migrate('--confirm', '--json');
+    expect(r.code).toBe(0);
+    expect(lastJson(r.stdout).applied).toEqual(['20240320000000_next']);
+    const status = await migrate('--status', '--json');
+    expect(status.code).toBe(0);
+    expect(lastJson(status.stdout)).toMatchObject({ changed: [], pending: [], upToDate: true });
   });
 
-  it('a missing directory is a clear error', async () => {
+  it('a failing migration stops where it failed, is recorded as Prisma records it, and blocks the next run', async () => {
+    addMigration(BROKEN, BROKEN_SQL);
+    const r = await migrate('--confirm');
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toEqual([`migrate-turso: error: migration ${BROKEN} failed at line 2 of migration.sql: no such table: Missing`]);
+    expect(rows("SELECT name FROM sqlite_schema WHERE name IN ('Before', 'After')")).toEqual([{ name: 'Before' }]);
+    const [row] = rows('SELECT * FROM _prisma_migrations WHERE migration_name = ?', BROKEN);
+    expect(row).toMatchObject({ finished_at: null, rolled_back_at: null, applied_steps_count: 0 });
+    expect(row!.logs).toBe(
+      'A migration failed to apply. New migrations cannot be applied before the error is recovered from. Read more about how to resolve migration issues in a production database: https://pris.ly/d/migrate-resolve\n\n' +
+        `Migration name: ${BROKEN}\n\nDatabase error code: 1\n\nDatabase error:\nno such table: Missing\n\n`,
+    );
+    const next = await migrate('--confirm');
+    expect(next.code).toBe(1);
+    expect(next.stderr).toMatch(new RegExp(`migration ${BROKEN} failed \\(started .*: no such table: Missing\\); .*--mark-rolled-back ${BROKEN}`));
+  });
+
+  it('--status reports it; fixing the file, --mark-rolled-back and a re-run apply it (the runbook path)', async () => {
+    addMigration(BROKEN, BROKEN_SQL);
+    expect((await migrate('--confirm')).code).toBe(1);
+    const status = await migrate('--status', '--json');
+    expect(status.code).toBe(1);
+    expect(lastJson(status.stdout)).toMatchObject({
+      mode: 'status',
+      applied: ['20240101000000_init', '20240215093000_post_published'],
+      pending: [],
+      failed: [{ name: BROKEN, error: 'no such table: Missing' }],
+      upToDate: false,
+    });
+    expect(status.stderr).toMatch(new RegExp(`failed \\(1\\):\\n  ${BROKEN}`));
+
+    // The fix: the statements before the failure ran; the corrected file must be re-runnable on top of them.
+    writeFileSync(join(migrations, BROKEN, 'migration.sql'), 'CREATE TABLE IF NOT EXISTS "Before" (x);\nCREATE TABLE "After" (y);\n');
+    const dry = await migrate('--mark-rolled-back', BROKEN, '--json');
+    expect(dry.code).toBe(0);
+    expect(lastJson(dry.stdout)).toMatchObject({ mode: 'dry-run', failedRows: 1 });
+    expect(rows('SELECT rolled_back_at FROM _prisma_migrations WHERE migration_name = ?', BROKEN)[0]!.rolled_back_at).toBeNull();
+    expect((await migrate('--mark-rolled-back', BROKEN, '--confirm')).code).toBe(0);
+    const rerun = await migrate('--confirm', '--json');
+    expect(rerun.code).toBe(0);
+    expect(lastJson(rerun.stdout).applied).toEqual([BROKEN]);
+    const history = rows('SELECT finished_at IS NOT NULL AS done, rolled_back_at IS NOT NULL AS back FROM _prisma_migrations WHERE migration_name = ? ORDER BY started_at', BROKEN);
+    expect(history).toEqual([
+      { done: 0, back: 1 },
+      { done: 1, back: 0 },
+    ]);
+    const after = await migrate('--status', '--json');
+    expect(after.code).toBe(0);
+    expect(lastJson(after.stdout)).toMatchObject({ failed: [], changed: [], upToDate: true });
+    // A succeeded migration cannot be marked rolled back (Prisma: P3012).
+    const refused = await migrate('--mark-rolled-back', '20240101000000_init', '--confirm');
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/20240101000000_init cannot be marked rolled back: it is not in a failed state/);
+  });
+
+  it('--mark-applied records a migration finished by hand, as `prisma migrate resolve --applied` does', async () => {
+    addMigration(BROKEN, BROKEN_SQL);
+    expect((await migrate('--confirm')).code).toBe(1);
+    const r = await migrate('--mark-applied', BROKEN, '--confirm');
+    expect(r.code).toBe(0);
+    const history = rows('SELECT * FROM _prisma_migrations WHERE migration_name = ? ORDER BY started_at', BROKEN);
+    expect(history).toHaveLength(2);
+    expect(history[0]!.rolled_back_at).not.toBeNull();
+    expect(history[1]).toMatchObject({ logs: '', applied_steps_count: 0, rolled_back_at: null });
+    expect(history[1]!.finished_at).toBe(history[1]!.started_at);
+    expect((await migrate('--confirm', '--json')).code).toBe(0);
+    const again = await migrate('--mark-applied', BROKEN, '--confirm');
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/already recorded as applied/);
+  });
+
+  it('--status is read-only: it never creates a file target, and reports changed and unknown migrations', async () => {
+    const fresh = await migrate('--status', '--json');
+    expect(fresh.code).toBe(1);
+    expect(lastJson(fresh.stdout)).toMatchObject({ hasMigrationsTable: false, pending: ['20240101000000_init', '20240215093000_post_published'] });
+    expect(existsSync(db)).toBe(false);
+
+    expect((await migrate('--confirm')).code).toBe(0);
+    const file = join(migrations, '20240215093000_post_published', 'migration.sql');
+    writeFileSync(file, `${readFileSync(file, 'utf8')}-- edited\n`);
+    rmSync(join(migrations, '20240101000000_init'), { recursive: true });
+    const before = readFileSync(db);
+    const s = await migrate('--status', '--json');
+    expect(s.code).toBe(1);
+    expect(lastJson(s.stdout)).toMatchObject({ changed: ['20240215093000_post_published'], notInDirectory: ['20240101000000_init'], pending: [] });
+    expect(s.stderr).toMatch(/changed since recorded \(1\):\n  20240215093000_post_published/);
+    expect(readFileSync(db).equals(before)).toBe(true);
+  });
+
+  it('refuses what prisma migrate deploy refuses: another provider, a database it does not manage', async () => {
+    writeFileSync(join(migrations, 'migration_lock.toml'), 'provider = "postgresql"\n');
+    const other = await migrate('--confirm');
+    expect(other.code).toBe(1);
+    expect(other.stderr).toMatch(/migration_lock\.toml says provider "postgresql", not "sqlite"/);
+    expect(existsSync(db)).toBe(false);
+
+    writeFileSync(join(migrations, 'migration_lock.toml'), 'provider = "sqlite"\n');
+    const d = new Database(db);
+    d.exec('CREATE TABLE legacy (id INTEGER PRIMARY KEY)');
+    d.close();
+    const unmanaged = await migrate('--confirm');
+    expect(unmanaged.code).toBe(1);
+    expect(unmanaged.stderr).toMatch(/the database has tables \(legacy\) but no _prisma_migrations: .*P3005/);
+    expect(rows("SELECT name FROM sqlite_schema WHERE name = '_prisma_migrations'")).toEqual([]);
+  });
+
+  it('refuses a pending migration directory without migration.sql before applying anything', async () => {
+    mkdirSync(join(migrations, '20240301000000_no_script'));
+    const r = await migrate('--confirm');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/migration 20240301000000_no_script has no readable migration\.sql/);
+    expect(existsSync(db) && rows("SELECT name FROM sqlite_schema WHERE name = 'Role'").length).toBeFalsy();
+  });
+
+  it('usage errors exit 2; a missing directory is a clear error', async () => {
+    for (const args of [['--status', '--confirm'], ['--mark-applied', 'a', '--mark-rolled-back', 'b'], ['--status', '--mark-applied', 'a'], ['--bogus']]) {
+      const r = await migrate(...args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr).toMatch(/^migrate-turso: error: .*usage: migrate-turso/);
+    }
     const r = await runScript('migrate-turso', ['--dir', join(dir, 'nope')], env());
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/migrations directory .* does not exist/);

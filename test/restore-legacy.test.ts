@@ -3,8 +3,7 @@ import Database from 'better-sqlite3';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { openConnection } from '../src/db/connection.js';
-import { applyMigrations, migrationStatus, readMigrations } from '../src/migrate.js';
+import { deployMigrations } from '../src/migrate/index.js';
 import { tempDirs } from './support/dumps.js';
 import { lastJson, runScript } from './support/scripts.js';
 
@@ -41,12 +40,7 @@ let target: string;
 let source: string;
 
 async function migrated(path: string) {
-  const conn = (await openConnection(`file:${path}`, undefined, { create: true }))!;
-  try {
-    await applyMigrations(conn, (await migrationStatus(conn, readMigrations(FIXTURES))).pending);
-  } finally {
-    await conn.close();
-  }
+  await deployMigrations({ url: `file:${path}`, dir: FIXTURES, confirm: true });
 }
 
 const restore = (...args: string[]) =>

@@ -278,10 +278,15 @@ export class RemoteDb implements Db {
     return session?.lost ? this.errors.loadLost(e, what) : this.errors.loadFailed(e, what);
   }
 
-  /** Runs one statement where the handle's state says: in the snapshot, in the load, or on its own. */
+  /**
+   * Runs one statement where the handle's state says: in the snapshot, in the load, or on its own. On its own it
+   * goes to the statement stream once one is open (it then sees that connection's state, e.g. a PRAGMA), else to a
+   * stream of its own.
+   */
   private async execute(stmt: InStatement, what: string): Promise<ResultSet> {
     if (this.mode === 'idle') {
       try {
+        if (this.stream && !this.stream.lost) return (await this.stream.batch([stmt]))[0]!;
         return await this.client.execute(stmt);
       } catch (e) {
         throw this.tooLarge(e) ?? this.errors.statementRefused(e);

@@ -5,7 +5,7 @@
  * database cell by cell as [typeof, exact bytes] pairs so that a source and its restored copy can be compared
  * including storage classes, REAL bits and rowids.
  */
-import { PRISMA_MIGRATIONS_DDL } from '../../src/migrate.js';
+import { PRISMA_MIGRATIONS_DDL } from '../../src/migrate/index.js';
 import Database from 'better-sqlite3';
 import { existsSync } from 'node:fs';
 

@@ -1,0 +1,121 @@
+/**
+ * `prisma migrate deploy` for SQLite, against a MigrationDb (prisma-engines:
+ * schema-engine/core/src/commands/apply_migrations.rs): refuse a lock file of another provider (P3019), a
+ * non-empty database without `_prisma_migrations` (P3005) and any failed migration (P3009); then apply each
+ * pending migration in directory order, recording it in `_prisma_migrations` (history.ts), statement by
+ * statement in autocommit (script.ts), stopping at the first failure with the migration recorded as failed.
+ * Stricter than deploy: an applied migration whose file changed (checksum.ts rules) or a pending one without
+ * migration.sql is refused before anything runs.
+ */
+import { BackupError } from '../errors.js';
+import { extendedCode } from './codes.js';
+import { type MigrationDb, StatementError } from './db.js';
+import { hasDoubleQuoted } from './dqs.js';
+import { DqsReplay } from './dqs-replay.js';
+import { checkProvider, type MigrationFile, type MigrationsDir } from './files.js';
+import * as history from './history.js';
+import { isJournalModePragma, splitStatements, type Statement } from './script.js';
+import { diagnose, type MigrationStatus } from './status.js';
+
+/** What the directory and the database say, read without writing anything. */
+export async function inspect(db: MigrationDb | null, dir: MigrationsDir): Promise<{ status: MigrationStatus; userTables: string[] }> {
+  const records = db ? await history.readRecords(db) : null;
+  const userTables = db && records === null ? await history.userTables(db) : [];
+  return { status: diagnose(dir, records), userTables };
+}
+
+const names = (list: string[]) => (list.length > 3 ? `${list.slice(0, 3).join(', ')} and ${list.length - 3} more` : list.join(', '));
+
+/** Throws the refusal `deploy` would give, naming the migration and what to do; returns quietly otherwise. */
+export function checkDeployable(dir: MigrationsDir, status: MigrationStatus, userTables: string[]): void {
+  checkProvider(dir);
+  if (!status.hasMigrationsTable && userTables.length > 0) {
+    throw new BackupError(
+      'REFUSED',
+      `the database has tables (${names(userTables)}) but no _prisma_migrations: it is not managed by Prisma Migrate (Prisma refuses it too, P3005); migrate an empty database, or baseline this one with --mark-applied`,
+    );
+  }
+  const failed = status.failed[0];
+  if (failed) {
+    throw new BackupError(
+      'REFUSED',
+      `migration ${failed.name} failed (started ${failed.startedAt}${failed.error ? `: ${failed.error}` : ''}); nothing more is applied until it is resolved: fix the database, then --mark-rolled-back ${failed.name} (or --mark-applied) with --confirm, and run again`,
+    );
+  }
+  const changed = status.changed.find((n) => status.applied.includes(n));
+  if (changed) throw new BackupError('REFUSED', `migration ${changed} was modified after it was applied (its migration.sql no longer matches the recorded checksum): refusing`);
+  const missing = status.missingScript[0];
+  if (missing) throw new BackupError('REFUSED', `migration ${missing} has no readable migration.sql in ${dir.dir}: restore the file or remove the directory`);
+}
+
+/** The column SQLite could not find, as it names it (recent SQLite quotes it and adds a hint, older builds do not). */
+const MISSING_COLUMN = /no such column: "?(.+?)"?(?: - should this be a string literal in single-quotes\?| \(at offset \d+\))?$/;
+
+/** One line for a failed statement: the migration, the line in migration.sql, SQLite's words, what to change. */
+function failureMessage(name: string, s: Statement, e: StatementError, kind: MigrationDb['kind']): string {
+  const said = e.message.replace(/\s+/g, ' ').trim();
+  const base = `migration ${name} failed at line ${s.line} of migration.sql: ${said}`;
+  const column = MISSING_COLUMN.exec(said)?.[1];
+  // A double-quoted word that names no column is a string only where SQLite accepts double-quoted strings.
+  if (column === undefined || !hasDoubleQuoted(s.text, column)) return base;
+  const where = kind === 'remote' ? 'this server does not accept double-quoted string literals' : 'SQLite could not read it as a column or a string';
+  return `${base} (${where}: if "${column}" is a value, write it '${column}', in single quotes, in migration.sql)`;
+}
+
+async function runStatement(db: MigrationDb, replay: DqsReplay | null, s: Statement, notes: string[]): Promise<void> {
+  if (db.kind === 'remote' && isJournalModePragma(s.text)) {
+    notes.push('PRAGMA journal_mode in a migration was left out: the server chooses its journal mode');
+    return;
+  }
+  if (replay) replay.run(s.text);
+  else await db.exec(s.text);
+}
+
+async function applyOne(db: MigrationDb, replay: DqsReplay | null, m: MigrationFile, notes: string[]): Promise<void> {
+  const id = await history.recordStarted(db, m.name, m.checksum);
+  for (const s of splitStatements(m.script!)) {
+    try {
+      await runStatement(db, replay, s, notes);
+    } catch (e) {
+      if (!(e instanceof StatementError)) throw e;
+      await history.recordFailed(db, id, history.prismaFailureLogs(m.name, extendedCode(e.code), e.message));
+      throw new BackupError('SCHEMA', failureMessage(m.name, s, e, db.kind), { cause: e });
+    }
+  }
+  await history.recordSucceeded(db, id);
+}
+
+/** Puts the original text back into rewritten schema objects; never hides the error that ended the run. */
+function restoreSchemaText(replay: DqsReplay, notes: string[]): void {
+  try {
+    for (const n of replay.finish()) notes.push(`the stored SQL of ${n} keeps single-quoted literals where the migration had double quotes (same meaning)`);
+  } catch (e) {
+    notes.push(`the stored SQL of objects written with double-quoted literals could not be restored: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * Applies the pending migrations in order; the first failure stops the run (the statements before it in that
+ * migration stay applied, as with Prisma) and is thrown. On a `file:` target, SQL that relies on double-quoted
+ * string literals is replayed (dqs-replay.ts) and the stored schema text ends as Prisma's SQLite leaves it.
+ */
+export async function applyPending(
+  db: MigrationDb,
+  dir: MigrationsDir,
+  pending: string[],
+  opts: { notes: string[]; onApplied?: (name: string) => void },
+): Promise<string[]> {
+  if (!(await history.hasMigrationsTable(db))) await history.createMigrationsTable(db);
+  const replay = db.local ? new DqsReplay(db.local) : null;
+  const applied: string[] = [];
+  try {
+    for (const name of pending) {
+      await applyOne(db, replay, dir.migrations.find((m) => m.name === name)!, opts.notes);
+      applied.push(name);
+      opts.onApplied?.(name);
+    }
+  } finally {
+    if (replay) restoreSchemaText(replay, opts.notes);
+  }
+  return applied;
+}

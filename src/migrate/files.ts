@@ -1,0 +1,65 @@
+/**
+ * The migrations directory as Prisma reads it (prisma/prisma: packages/migrate/src/utils/listMigrations.ts, and the
+ * lock file check in prisma-engines: schema-engine/connectors/schema-connector/src/migrations_directory.rs):
+ * every sub-directory is a migration, named by the directory, sorted with `localeCompare`; its script is
+ * `migration.sql` read as UTF-8; `migration_lock.toml`, when present, names the provider and must say `sqlite`.
+ */
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { BackupError } from '../errors.js';
+import { scriptChecksum } from './checksum.js';
+
+export interface MigrationFile {
+  name: string;
+  /** The script, or null when the directory has no readable migration.sql. */
+  script: string | null;
+  /** Prisma's checksum of the script (empty when there is none). */
+  checksum: string;
+}
+
+export interface MigrationsDir {
+  dir: string;
+  /** The provider named by migration_lock.toml, null without a lock file. */
+  provider: string | null;
+  migrations: MigrationFile[];
+}
+
+/** Prisma's reading of the lock file: the first line starting with `provider`, quotes trimmed. */
+export function lockProvider(content: string): string {
+  const line = content.split(/\r?\n/).find((l) => l.startsWith('provider'));
+  if (line === undefined) return '<PROVIDER NOT FOUND>';
+  return line.replace(/^(provider = )+/, '').replace(/^"+|"+$/g, '');
+}
+
+function readScript(path: string): string | null {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return null;
+  }
+}
+
+/** Reads the migrations directory; a missing directory is an error (there is nothing to apply or compare). */
+export function readMigrationsDir(dir: string): MigrationsDir {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new BackupError('NOT_FOUND', `migrations directory ${dir} does not exist`);
+  const lock = readScript(join(dir, 'migration_lock.toml'));
+  const names = readdirSync(dir, { withFileTypes: true })
+    .filter((e) => e.isDirectory())
+    .map((e) => e.name)
+    .sort((a, b) => a.localeCompare(b));
+  const migrations = names.map((name) => {
+    const script = readScript(join(dir, name, 'migration.sql'));
+    return { name, script, checksum: script === null ? '' : scriptChecksum(script) };
+  });
+  return { dir, provider: lock === null ? null : lockProvider(lock), migrations };
+}
+
+/** Prisma's P3019: migrations written for another provider are refused. */
+export function checkProvider(m: MigrationsDir): void {
+  if (m.provider !== null && m.provider !== 'sqlite') {
+    throw new BackupError(
+      'REFUSED',
+      `${join(m.dir, 'migration_lock.toml')} says provider "${m.provider}", not "sqlite": these migrations were written for another database`,
+    );
+  }
+}

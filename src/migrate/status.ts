@@ -1,0 +1,85 @@
+/**
+ * The migrations directory against `_prisma_migrations`, in Prisma's terms (prisma-engines:
+ * schema-engine/core/src/commands/apply_migrations.rs for what deploy applies and refuses,
+ * diagnose_migration_history.rs for what `prisma migrate status` reports):
+ * - pending: in the directory, with no row that is not rolled back (deploy applies these, in directory order);
+ * - applied: a finished row that is not rolled back;
+ * - failed: a row with neither finished_at nor rolled_back_at (deploy refuses to run while there is one, P3009);
+ * - changed: the file no longer matches the checksum recorded for it (checksum.ts; status reports it as edited;
+ *   this tool refuses to deploy over an applied one, where Prisma's deploy does not look);
+ * - notInDirectory: rows whose migration is not in the directory.
+ */
+import { checksumMatches } from './checksum.js';
+import type { MigrationsDir } from './files.js';
+import type { MigrationRecord } from './history.js';
+
+export interface FailedMigration {
+  name: string;
+  startedAt: string;
+  /** The first line of the recorded error, if any. */
+  error: string | null;
+}
+
+export interface MigrationStatus {
+  /** False when the database has no `_prisma_migrations` table (or does not exist yet). */
+  hasMigrationsTable: boolean;
+  applied: string[];
+  pending: string[];
+  failed: FailedMigration[];
+  changed: string[];
+  /** Pending migrations whose directory has no readable migration.sql (Prisma: P3015). */
+  missingScript: string[];
+  notInDirectory: string[];
+}
+
+const isNull = (v: unknown) => v === null || v === undefined;
+
+/** A stored timestamp (Unix milliseconds from Prisma; text from other tools) as ISO 8601. */
+export function timestamp(v: unknown): string {
+  if (typeof v === 'bigint' || typeof v === 'number') return new Date(Number(v)).toISOString();
+  return String(v);
+}
+
+/** The last meaningful line of Prisma's logs: the database's error. */
+function errorLine(logs: string | null): string | null {
+  const lines = (logs ?? '').split('\n').map((l) => l.trim()).filter(Boolean);
+  const at = lines.indexOf('Database error:');
+  return (at >= 0 ? lines[at + 1] : lines[lines.length - 1]) ?? null;
+}
+
+/** The directory against the recorded rows (null: no `_prisma_migrations` table). */
+export function diagnose(dir: MigrationsDir, records: MigrationRecord[] | null): MigrationStatus {
+  const rows = records ?? [];
+  const inDir = new Set(dir.migrations.map((m) => m.name));
+  const status: MigrationStatus = {
+    hasMigrationsTable: records !== null,
+    applied: [],
+    pending: [],
+    failed: [],
+    changed: [],
+    missingScript: [],
+    notInDirectory: [],
+  };
+  for (const m of dir.migrations) {
+    const live = rows.filter((r) => r.name === m.name && isNull(r.rolledBackAt));
+    if (live.length === 0) {
+      status.pending.push(m.name);
+      if (m.script === null) status.missingScript.push(m.name);
+      continue;
+    }
+    const applied = live.find((r) => !isNull(r.finishedAt));
+    if (applied) status.applied.push(m.name);
+    // Prisma's status compares with the first row of that name, even a rolled-back one (diagnose_migration_history.rs),
+    // which flags a migration fixed after a failure as edited; the row that counts is the applied one, else the failed one.
+    if (m.script === null || !checksumMatches(m.script, (applied ?? live[0]!).checksum)) status.changed.push(m.name);
+  }
+  for (const r of rows) {
+    if (isNull(r.finishedAt) && isNull(r.rolledBackAt)) status.failed.push({ name: r.name, startedAt: timestamp(r.startedAt), error: errorLine(r.logs) });
+    if (!inDir.has(r.name) && !status.notInDirectory.includes(r.name)) status.notInDirectory.push(r.name);
+  }
+  return status;
+}
+
+/** Nothing to apply and nothing to look at: what `prisma migrate status` calls up to date. */
+export const upToDate = (s: MigrationStatus): boolean =>
+  s.pending.length === 0 && s.failed.length === 0 && s.changed.length === 0 && s.missingScript.length === 0;
