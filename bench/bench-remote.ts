@@ -96,6 +96,7 @@ async function rounds(runs: number, once: (way: Way) => Promise<Measured>): Prom
   return r;
 }
 
+/** Runs the remote bench and prints its table through `say`. */
 export async function run({ say, runs, work, dataDir, scale }: Ctx): Promise<void> {
   const db = ensureShape(dataDir, SHAPES.find((s) => s.name === 'events')!, 0.2 * scale);
   const f = filesFor(join(work, `remote-${basename(db.path, '.db')}`));

@@ -85,7 +85,6 @@ async function benchShape(shape: Shape): Promise<ShapeRow> {
   if (triple.has(shape.name) && (r.backup || r.restore)) {
     const db3 = ensureShape(dataDir, shape, scale * 3);
     const f3 = filesFor(join(workDir, basename(db3.path, '.db')));
-    r.tripleDbBytes = db3.bytes;
     const b = await runOursBackup(`file:${db3.path}`, f3.dump);
     if (r.backup) r.backup.triple = b;
     if (r.restore) r.restore.triple = await runOursRestore(f3.dump, f3.targets);

@@ -5,7 +5,8 @@
  * `node bin/turso-backup.mjs`, the plain-node child that does the work: src/cli/relaunch.ts):
  * - GNU `/usr/bin/time -f %M %U %S` around the whole command: %M is the peak RSS of the LARGEST single process of
  *   the tree (Linux's ru_maxrss of waited-for children is a maximum, not a sum); %U + %S is the CPU of ALL of them
- *   (npm, tsx and the wrapper add ~1 s). For the anchors' pipelines that is sqlite3 + pigz/gunzip + bash.
+ *   (npm, tsx and the wrapper add ~1.4 s of CPU per command here). For the anchors' pipelines: sqlite3, pigz or
+ *   gunzip, and bash.
  * - bench/probe.cjs, preloaded into every node process through NODE_OPTIONS: each reports its own peak RSS and its
  *   own user+sys CPU (all of its threads) at exit. `work` below is the process that did the work: the one running
  *   bin/turso-backup.mjs, else (a command that runs in-process) the one that used the most CPU.
@@ -17,6 +18,7 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
+/** What one node process of a measured command cost (bench/probe.cjs). */
 export interface ProcessCost {
   pid: number;
   argv: string[];
@@ -26,6 +28,7 @@ export interface ProcessCost {
   cpuMs: number;
 }
 
+/** One run of a command. */
 export interface Measured {
   ms: number;
   /** Peak RSS of the working process (probe), else of the largest process of the tree. */
@@ -42,6 +45,7 @@ export interface Measured {
   stdout: string;
 }
 
+/** A command to measure: argv or a shell pipeline, and its environment. */
 export interface Command {
   /** Runs directly (no shell). */
   argv?: string[];
@@ -50,6 +54,7 @@ export interface Command {
   env?: NodeJS.ProcessEnv;
 }
 
+/** Whether GNU time is installed (`apt-get install -y time`); without it RSS is polled from /proc. */
 export const GNU_TIME = existsSync('/usr/bin/time') && spawnSync('/usr/bin/time', ['-f', '%M', 'true']).status === 0;
 const PROBE = resolve(import.meta.dirname, 'probe.cjs');
 let seq = 0;
@@ -118,6 +123,7 @@ function workingProcess(ps: ProcessCost[]): ProcessCost | null {
   return cli ?? ps.reduce<ProcessCost | null>((best, p) => (!best || p.cpuMs > best.cpuMs ? p : best), null);
 }
 
+/** The median; the mean of the middle two for an even count. */
 export const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;

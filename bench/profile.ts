@@ -23,6 +23,7 @@ interface CpuProfile {
   timeDeltas: number[];
 }
 
+/** Where one thread's time went. */
 export interface ProfileSummary {
   /** The thread's lifetime in the profile, ms. */
   wallMs: number;

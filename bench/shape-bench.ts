@@ -6,6 +6,7 @@ import { mkdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { measure, type Command, type Measured } from './measure.js';
 
+/** The runs of one job (backup or restore) on one shape. */
 export interface JobRuns {
   ours: Measured[];
   anchor: Measured[];
@@ -24,6 +25,7 @@ export interface Files {
   targets: string;
 }
 
+/** The files of the shape whose work directory is `dir` (created if missing). */
 export function filesFor(dir: string): Files {
   mkdirSync(dir, { recursive: true });
   return { dump: join(dir, 'ours.ndjson.gz'), sql: join(dir, 'anchor.sql.gz'), targets: join(dir, 'targets') };
@@ -37,12 +39,14 @@ export const oursBackup = (url: string, out: string, extraEnv?: NodeJS.ProcessEn
   argv: ['npx', 'tsx', 'scripts/backup-turso.ts', '--write', '--out', out, '--quiet'],
   env: withDb(url, extraEnv),
 });
+/** The backup anchor: a savvy operator's two-core C pipe. */
 export const anchorBackup = (db: string, out: string): Command => ({ shell: `sqlite3 ${q(db)} .dump | pigz -p 2 -6 > ${q(out)}` });
 /** The README's restore command into TURSO_DATABASE_URL=`url` (here: a new file, or an empty remote database). */
 export const oursRestore = (dump: string, url: string, extraEnv?: NodeJS.ProcessEnv): Command => ({
   argv: ['npx', 'tsx', 'scripts/restore-turso.ts', dump, '--confirm', '--quiet'],
   env: withDb(url, extraEnv),
 });
+/** The restore anchor, into a new file. */
 export const anchorRestore = (sql: string, target: string): Command => ({ shell: `gunzip -c ${q(sql)} | sqlite3 ${q(target)}` });
 
 /** Our backup of `url` into `dump` (a previous dump and manifest removed first: --write refuses to overwrite). */
@@ -82,6 +86,7 @@ async function alternate(runs: number, ours: () => Promise<Measured>, anchor: ()
   return r;
 }
 
+/** `runs` alternating backups, ours and the anchor's; sizes are those of the last run's outputs. */
 export async function backupRuns(db: string, f: Files, runs: number): Promise<JobRuns> {
   const r = await alternate(
     runs,
@@ -107,6 +112,7 @@ export async function ensureDumps(db: string, f: Files): Promise<void> {
   if (missing(f.sql)) await measure(anchorBackup(db, f.sql));
 }
 
+/** `runs` alternating restores of the dumps in `f`, each into a new file. */
 export async function restoreRuns(f: Files, runs: number): Promise<JobRuns> {
   return alternate(
     runs,

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { buildBenchDb } from './build-db.js';
 import { buildEvents, buildNarrow, buildWide } from './build-shapes.js';
 
+/** A data shape: a seeded builder and what it holds. */
 export interface Shape {
   name: string;
   /** Bump when the builder writes different data. */
@@ -18,6 +19,7 @@ export interface Shape {
   build: (path: string, scale: number) => number;
 }
 
+/** Every shape, in the table's order. Each is ≥ 250 MB on disk at scale 1. */
 export const SHAPES: Shape[] = [
   {
     name: 'current',
@@ -49,6 +51,7 @@ export const SHAPES: Shape[] = [
   },
 ];
 
+/** A built database: its path, its total row count over all tables, its size on disk. */
 export interface BuiltDb {
   path: string;
   rows: number;

@@ -2,11 +2,11 @@
 import { median, type Measured } from './measure.js';
 import type { JobRuns } from './shape-bench.js';
 
+/** One shape's results: a backup and/or a restore row of the table. */
 export interface ShapeRow {
   name: string;
   rows: number;
   dbBytes: number;
-  tripleDbBytes?: number;
   backup?: JobRuns;
   restore?: JobRuns;
 }
