@@ -16,7 +16,7 @@ interface CallFrame {
   columnNumber: number;
 }
 interface CpuProfile {
-  nodes: { id: number; callFrame: CallFrame }[];
+  nodes: { id: number; callFrame: CallFrame; children?: number[] }[];
   startTime: number;
   endTime: number;
   samples: number[];
@@ -82,6 +82,7 @@ function classify(frame: CallFrame): { group: string; where: string } {
 export function summarize(file: string, topN = 12): ProfileSummary {
   const p = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
   const byId = new Map(p.nodes.map((n) => [n.id, n.callFrame]));
+  const parent = new Map(p.nodes.flatMap((n) => (n.children ?? []).map((c) => [c, n.callFrame] as const)));
   const selfUs = new Map<number, number>();
   // Sample i lasts until sample i + 1 (timeDeltas[i + 1]); the last one until the profile's end.
   let t = p.startTime;
@@ -93,10 +94,15 @@ export function summarize(file: string, topN = 12): ProfileSummary {
   const groups = new Map<string, number>();
   const fns = new Map<string, { name: string; where: string; group: string; ms: number }>();
   for (const [id, us] of selfUs) {
-    const frame = byId.get(id)!;
+    let frame = byId.get(id)!;
+    let name = frame.functionName || '(anonymous)';
+    // A nameless native frame is C++ behind a builtin (e.g. Buffer.byteLength's UTF-8 count): book it to the caller.
+    if (!frame.functionName && !frame.url && parent.has(id)) {
+      frame = parent.get(id)!;
+      name = `${frame.functionName || '(anonymous)'} (native part)`;
+    }
     const { group, where } = classify(frame);
     groups.set(group, (groups.get(group) ?? 0) + us / 1000);
-    const name = frame.functionName || '(anonymous)';
     const key = `${name}@${where}`;
     const f = fns.get(key) ?? { name, where, group, ms: 0 };
     f.ms += us / 1000;
