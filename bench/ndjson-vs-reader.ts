@@ -6,7 +6,7 @@ import { createReadStream } from 'node:fs';
 import { createGunzip } from 'node:zlib';
 import ndjson from 'ndjson';
 import { readDump } from '../src/format/reader.js';
-const file = process.argv[2] ?? 'bench/data/work/ours.ndjson.gz';
+const file = process.argv[2] ?? 'bench/data/work/current-v1-x1/ours.ndjson.gz';
 for (const mode of ['ndjson', 'ours-parse', 'ndjson', 'ours-parse']) {
   const t = Date.now(); let n = 0;
   if (mode === 'ndjson') {
