@@ -7,6 +7,8 @@
  *
  * Env: TURSO_DATABASE_URL, TURSO_AUTH_TOKEN, BLOB_READ_WRITE_TOKEN, CRON_SECRET; optional BACKUP_RETENTION
  * ("daily=7,weekly=4,monthly=6": prune after a successful run) and BACKUP_ENCRYPTION_KEY (encrypt the dump).
+ * Monitoring (src/monitor/run.ts): BACKUP_ALERT_WEBHOOK_URL (a failed run posts an alert), BACKUP_HEARTBEAT_URL
+ * (+ BACKUP_HEARTBEAT_FAIL_URL): pinged after every run; the outcome is in the response's `monitor`.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { backup, inspect } from '../../src/backup.js';
@@ -16,6 +18,7 @@ import { describeError, scrub } from '../../src/cli/run.js';
 import { createEncryptStream } from '../../src/crypto/container.js';
 import { parseEncryptionKey } from '../../src/crypto/key.js';
 import { requireDatabaseUrl } from '../../src/source/url.js';
+import { startRun } from '../../src/monitor/run.js'; // issue 15
 
 function json(status: number, body: unknown): Response {
   return new Response(JSON.stringify(body), {
@@ -45,6 +48,8 @@ export async function GET(request: Request): Promise<Response> {
 
   const started = Date.now();
   let pathname: string | null = null;
+  // issue 15: alert/heartbeat for real runs (a dry run is not a backup); a notification never fails the run.
+  const run = startRun('cron', { notify: !/^(1|true|yes)$/i.test(new URL(request.url).searchParams.get('dryRun') ?? '') });
   try {
     const url = requireDatabaseUrl();
     const authToken = process.env.TURSO_AUTH_TOKEN || undefined;
@@ -72,7 +77,7 @@ export async function GET(request: Request): Promise<Response> {
         transform: key ? () => createEncryptStream(key) : undefined,
         encrypted: key !== undefined,
       },
-      blobSink(pathname, { token, contentType: key ? 'application/octet-stream' : 'application/gzip' }),
+      run.track(blobSink(pathname, { token, contentType: key ? 'application/octet-stream' : 'application/gzip' })),
     );
     const body: Record<string, unknown> = {
       pathname,
@@ -89,12 +94,13 @@ export async function GET(request: Request): Promise<Response> {
         body.retention = { policy: p.policy, deleted: p.remove.map((d) => d.pathname), kept: p.keep.length };
       } catch (e) {
         // The backup itself is complete (dump + manifest); say so, but fail the run so the prune error is seen.
-        return json(500, { ...body, error: `the backup succeeded, but applying BACKUP_RETENTION failed: ${oneLine(e)}` });
+        return json(500, { ...body, error: `the backup succeeded, but applying BACKUP_RETENTION failed: ${oneLine(e)}`, monitor: await run.failed(e, 'retention') });
       }
     }
-    return json(200, body);
+    return json(200, { ...body, monitor: await run.succeeded() });
   } catch (e) {
     console.error(`cron backup failed${pathname ? ` (${pathname})` : ''}: ${oneLine(e)}`);
-    return json(500, { error: oneLine(e), ...(pathname ? { pathname, note: 'no manifest was written: this run left no complete backup' } : {}) });
+    const monitor = await run.failed(e); // issue 15
+    return json(500, { error: oneLine(e), ...(pathname ? { pathname, note: 'no manifest was written: this run left no complete backup' } : {}), monitor });
   }
 }
