@@ -34,7 +34,7 @@ th,td{text-align:left;padding:5px 8px;border-bottom:1px solid var(--bd);white-sp
 th{background:var(--bg);font-weight:600}td.n,th.n{text-align:right}
 td.name{white-space:normal;word-break:break-all;font-family:ui-monospace,"DejaVu Sans Mono",monospace;font-size:12px}
 tr.shrank td,tr.dropped td{background:#ffebe9}tr.grew td{background:#eafbee}tr.new td{background:#ddf4ff}
-tr.incomplete td{color:var(--bad)}
+tr.incomplete td{color:var(--bad)}td.st{white-space:normal}
 .pass{color:var(--ok);font-weight:600}.fail{color:var(--bad);font-weight:600}.muted{color:var(--mut)}
 footer{margin-top:28px;color:var(--mut);font-size:12px}
 `;
@@ -102,7 +102,7 @@ function backupRowHtml(b: BackupRow): string {
   const status = b.complete ? `complete${b.encrypted ? ', encrypted' : ''}` : `INCOMPLETE: ${esc(b.problem ?? '')}`;
   const verified = b.drill ? `<span class="${b.drill.pass ? 'pass' : 'fail'}">${b.drill.pass ? 'drill passed' : 'drill FAILED'}</span> ${esc(b.drill.at.slice(0, 10))}` : '<span class="muted">—</span>';
   return `<tr class="${b.complete ? 'complete' : 'incomplete'}"><td>${esc(when(b.createdAt))}</td><td class="name">${esc(short(b.name))}</td><td class="n">${bytes(b.bytes)}</td>` +
-    `<td class="n">${b.durationMs === null ? '—' : fmtDuration(b.durationMs)}</td><td class="n">${b.tables ?? '—'}</td><td class="n">${b.rows === null ? '—' : num(b.rows)}</td><td>${status}</td><td>${verified}</td></tr>`;
+    `<td class="n">${b.durationMs === null ? '—' : fmtDuration(b.durationMs)}</td><td class="n">${b.tables ?? '—'}</td><td class="n">${b.rows === null ? '—' : num(b.rows)}</td><td class="st">${status}</td><td>${verified}</td></tr>`;
 }
 
 /** The whole page. Every value from the store is escaped; nothing in it is a row of the database. */
