@@ -18,6 +18,7 @@ export type ErrorCode =
   | 'SNAPSHOT' // the read snapshot was lost
   | 'SINK' // the destination failed
   | 'INTERRUPTED' // SIGINT / SIGTERM
+  | 'PROBLEMS' // a check ran and found problems (exit 3)
   | 'INTERNAL';
 
 export class BackupError extends Error {
@@ -29,8 +30,12 @@ export class BackupError extends Error {
   }
 }
 
+/** Exit status of a check that ran and found problems (`check`; any command may return or throw 'PROBLEMS'). */
+export const EXIT_PROBLEMS = 3;
+
 export function exitCodeFor(err: unknown): number {
   if (err instanceof BackupError && (err.code === 'USAGE' || err.code === 'CONFIG')) return 2;
+  if (err instanceof BackupError && err.code === 'PROBLEMS') return EXIT_PROBLEMS;
   return 1;
 }
 

@@ -33,6 +33,10 @@ export interface BackupEntry {
   sha256?: string;
   encrypted?: boolean;
   source?: string;
+  /** The manifest as read (issue 15: history, check and report need its per-table rows and run summary). */
+  data?: Manifest;
+  /** Other `<dump>.…` blobs beside it (drill records, src/monitor/drills.ts): they go when the dump goes. */
+  sidecars?: BlobRef[];
 }
 
 export interface BackupListing {
@@ -79,12 +83,13 @@ export async function listBackups(token: string, opts: { prefix?: string; pageSi
   const dumps = blobs.filter((b) => b.pathname.endsWith(DUMP_SUFFIX));
   const manifests = blobs.filter((b) => b.pathname.endsWith(MANIFEST_SUFFIX));
   const orphans = manifests.filter((m) => !byPath.has(m.pathname.slice(0, -MANIFEST_SUFFIX.length)));
+  const sidecarsOf = (dump: string) => blobs.filter((b) => b.pathname.startsWith(`${dump}.`) && !b.pathname.endsWith(MANIFEST_SUFFIX));
   const others = blobs.length - dumps.length - manifests.length;
 
   // Manifests are read eight at a time: a store holds hundreds of backups.
   const limit = pLimit(8);
   const backups = await Promise.all(dumps.map((d) => limit(async (): Promise<BackupEntry> => {
-    const base: BackupEntry = { pathname: d.pathname, url: d.url, size: d.size, uploadedAt: d.uploadedAt, createdAt: d.uploadedAt, complete: false };
+    const base: BackupEntry = { pathname: d.pathname, url: d.url, size: d.size, uploadedAt: d.uploadedAt, createdAt: d.uploadedAt, complete: false, sidecars: sidecarsOf(d.pathname) };
     const m = byPath.get(`${d.pathname}${MANIFEST_SUFFIX}`);
     if (!m) return { ...base, problem: 'no manifest (upload unfinished or failed)' };
     let manifest: Manifest;
@@ -102,6 +107,7 @@ export async function listBackups(token: string, opts: { prefix?: string; pageSi
       sha256: manifest.file?.sha256,
       encrypted: manifest.file?.encrypted,
       source: manifest.source,
+      data: manifest,
     };
     if (manifest.file?.bytes !== d.size) return { ...entry, problem: `size ${d.size} differs from the manifest's ${String(manifest.file?.bytes)}` };
     return { ...entry, complete: true };

@@ -12,9 +12,10 @@ import { requireDatabaseUrl } from '../db/url.js';
 import { list, parse } from './args.js';
 import { fmtBytes, makeOut, table } from './output.js';
 import { makeProgress } from './progress.js';
+import { withRunReport, type MonitoredRun } from '../monitor/run.js';
 
 const USAGE =
-  'backup-turso [--write] [--out PATH] [--upload] [--tables a,b] [--exclude-tables c] [--media-table NAME] [--consistency snapshot|per-table] [--encrypt] [--gzip-level 1-9] [--json] [--quiet]';
+  'backup-turso [--write] [--out PATH] [--upload] [--tables a,b] [--exclude-tables c] [--media-table NAME] [--consistency snapshot|per-table] [--encrypt] [--gzip-level 1-9] [--alert] [--json] [--quiet]';
 
 function gzipLevel(v: string): number {
   const n = Number(v);
@@ -24,7 +25,12 @@ function gzipLevel(v: string): number {
 
 export const backupFileName = (d = new Date()) => `backup-${d.toISOString().replaceAll(':', '-')}.ndjson.gz`;
 
+/** A backup run, monitored: its summary goes into the manifest; with --alert a failure alerts and a heartbeat pings. */
 export async function backupMain(argv: string[], signal: AbortSignal): Promise<number> {
+  return withRunReport('backup-turso', argv, (run) => backupRun(argv, signal, run));
+}
+
+async function backupRun(argv: string[], signal: AbortSignal, run: MonitoredRun): Promise<number> {
   const { values: v } = parse(
     argv,
     {
@@ -37,6 +43,7 @@ export async function backupMain(argv: string[], signal: AbortSignal): Promise<n
       consistency: { type: 'string' },
       encrypt: { type: 'boolean' },
       'gzip-level': { type: 'string' },
+      alert: { type: 'boolean' },
       json: { type: 'boolean' },
       quiet: { type: 'boolean' },
     },
@@ -51,6 +58,7 @@ export async function backupMain(argv: string[], signal: AbortSignal): Promise<n
   if (tables && exclude.some((t) => tables.includes(t))) {
     throw new BackupError('USAGE', '--tables and --exclude-tables name the same table');
   }
+  if (v.alert && !v.write && !v.upload) throw new BackupError('USAGE', '--alert needs --write or --upload (a dry run is not a backup)');
   if (v.encrypt && !v.write && !v.upload) throw new BackupError('USAGE', '--encrypt needs --write or --upload (a dry run writes nothing to encrypt)');
   // The Blob token is checked before touching the database, like the key.
   const blobToken = v.upload ? requireBlobToken() : undefined;
@@ -83,7 +91,7 @@ export async function backupMain(argv: string[], signal: AbortSignal): Promise<n
     }
     // --write --upload: one pass over the database, the same bytes to both (encrypted once, as one container).
     const sink = sinks.length === 1 ? sinks[0]! : teeSink(sinks);
-    result = await backup(opts, key ? encryptSink(sink, key) : sink);
+    result = await backup(opts, run.track(key ? encryptSink(sink, key) : sink));
     progress.done();
     const file = fileResultOf(result.sink);
     const blob = blobResultOf(result.sink);

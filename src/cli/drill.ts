@@ -8,6 +8,7 @@ import { parse } from './args.js';
 import { encryptionKeyIfSet } from './keys.js';
 import { makeOut } from './output.js';
 import { makeProgress } from './progress.js';
+import { recordDrillLine } from '../monitor/drills.js';
 import { resolveDumpSource } from '../dump-source.js';
 
 const USAGE = 'drill [SOURCE] [--dir backups] [--json] [--quiet]';
@@ -55,6 +56,8 @@ export async function drillMain(argv: string[]): Promise<number> {
   for (const c of report.checks) out.info(`  ${c.ok ? 'PASS' : 'FAIL'}  ${c.name}: ${c.detail}`);
   const rows = Object.values(report.tables).reduce((a, b) => a + b, 0);
   out.info(`${report.pass ? 'PASS' : 'FAIL'}: ${Object.keys(report.tables).length} tables, ${rows} rows restored in ${report.durationMs} ms`);
+  // An immutable record beside the dump (monitor/drills.ts): the status page and check show the last drill.
+  out.info(await recordDrillLine(source, input.label, manifest, report));
   if (v.json) out.json({ pass: report.pass, source, checks: report.checks, tables: report.tables, durationMs: report.durationMs });
   return report.pass ? 0 : 1;
 }

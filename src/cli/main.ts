@@ -19,6 +19,8 @@ export const COMMANDS: Record<string, [string, () => Promise<Main>]> = {
   'media-check': ['media-check', async () => (await import('./media-check.js')).mediaCheckMain],
   relink: ['relink-media', async () => (await import('./relink.js')).relinkMain],
   'media-mirror': ['media-mirror', async () => (await import('./media-mirror.js')).mediaMirrorMain],
+  check: ['check-backups', async () => (await import('./check.js')).checkMain],
+  report: ['backup-report', async () => (await import('./report.js')).reportMain],
 };
 
 const USAGE = `usage: turso-backup <${Object.keys(COMMANDS).join('|')}> [options]`;

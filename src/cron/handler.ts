@@ -8,6 +8,8 @@
  *
  * Env: TURSO_DATABASE_URL, TURSO_AUTH_TOKEN, BLOB_READ_WRITE_TOKEN, CRON_SECRET; optional BACKUP_RETENTION
  * ("daily=7,weekly=4,monthly=6": prune after a successful run) and BACKUP_ENCRYPTION_KEY (encrypt the dump).
+ * Monitoring (monitor/run.ts): BACKUP_ALERT_WEBHOOK_URL (a failed run posts an alert), BACKUP_HEARTBEAT_URL
+ * (+ BACKUP_HEARTBEAT_FAIL_URL): pinged after every run; the outcome is in the response's `monitor`.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { backup, inspect } from '../backup/backup.js';
@@ -16,6 +18,7 @@ import { parseRetentionSpec } from '../blob/retention.js';
 import { parseEncryptionKey } from '../crypto/key.js';
 import { requireDatabaseUrl } from '../db/url.js';
 import { describeError, scrub } from '../errors.js';
+import { startRun, type MonitoredRun } from '../monitor/run.js';
 
 export interface CronHandlerOptions {
   /** Where configuration is read from (default process.env, read on every request). */
@@ -43,7 +46,7 @@ export function isAuthorized(header: string | null, secret: string): boolean {
 }
 
 /** A backup into the Blob store, then the retention policy when one is set. */
-async function runBackup(env: NodeJS.ProcessEnv, started: number, onPathname: (p: string) => void): Promise<Response> {
+async function runBackup(env: NodeJS.ProcessEnv, run: MonitoredRun, started: number, onPathname: (p: string) => void): Promise<Response> {
   const url = requireDatabaseUrl(env);
   const authToken = env.TURSO_AUTH_TOKEN || undefined;
   // Configuration is checked before the database is touched.
@@ -59,7 +62,7 @@ async function runBackup(env: NodeJS.ProcessEnv, started: number, onPathname: (p
   const pathname = backupPathname(new Date(), { unique: true });
   onPathname(pathname);
   const sink = blobSink(pathname, { token, contentType: key ? 'application/octet-stream' : 'application/gzip' });
-  const r = await backup({ url, authToken }, key ? encryptSink(sink, key) : sink);
+  const r = await backup({ url, authToken }, run.track(key ? encryptSink(sink, key) : sink));
   const body: Record<string, unknown> = { pathname, bytes: r.bytes, tables: r.tables, sha256: r.sha256, encrypted: key !== undefined, durationMs: Date.now() - started };
   if (retention) {
     try {
@@ -68,10 +71,10 @@ async function runBackup(env: NodeJS.ProcessEnv, started: number, onPathname: (p
       body.retention = { policy: p.policy, deleted: p.remove.map((d) => d.pathname), kept: p.keep.length };
     } catch (e) {
       // The backup itself is complete (dump + manifest); say so, but fail the run so the prune error is seen.
-      return json(500, { ...body, error: `the backup succeeded, but applying BACKUP_RETENTION failed: ${oneLine(e)}` });
+      return json(500, { ...body, error: `the backup succeeded, but applying BACKUP_RETENTION failed: ${oneLine(e)}`, monitor: await run.failed(e, 'retention') });
     }
   }
-  return json(200, body);
+  return json(200, { ...body, monitor: await run.succeeded() });
 }
 
 /**
@@ -87,15 +90,19 @@ export function createCronHandler(opts: CronHandlerOptions = {}): (request: Requ
     if (!isAuthorized(request.headers.get('authorization'), secret)) return json(401, { error: 'unauthorized' });
     const started = Date.now();
     let pathname: string | null = null;
+    const dryRun = /^(1|true|yes)$/i.test(new URL(request.url).searchParams.get('dryRun') ?? '');
+    // A dry run is not a backup: it alerts nobody. A notification never fails the run.
+    const run = startRun('cron', { notify: !dryRun, env });
     try {
-      if (/^(1|true|yes)$/i.test(new URL(request.url).searchParams.get('dryRun') ?? '')) {
+      if (dryRun) {
         const r = await inspect({ url: requireDatabaseUrl(env), authToken: env.TURSO_AUTH_TOKEN || undefined });
         return json(200, { mode: 'dry-run', tables: r.tables, consistency: r.consistency, notes: r.notes, durationMs: Date.now() - started });
       }
-      return await runBackup(env, started, (p) => (pathname = p));
+      return await runBackup(env, run, started, (p) => (pathname = p));
     } catch (e) {
       console.error(`cron backup failed${pathname ? ` (${pathname})` : ''}: ${oneLine(e)}`);
-      return json(500, { error: oneLine(e), ...(pathname ? { pathname, note: 'no manifest was written: this run left no complete backup' } : {}) });
+      const monitor = await run.failed(e);
+      return json(500, { error: oneLine(e), ...(pathname ? { pathname, note: 'no manifest was written: this run left no complete backup' } : {}), monitor });
     }
   };
 }

@@ -124,4 +124,16 @@ export interface Manifest {
   totalRows: number;
   contentSha256: string;
   file: { name: string; bytes: number; sha256: string; encrypted: boolean };
+  /** The run that wrote this backup (added by the CLI and the cron since issue 15; absent in older manifests). */
+  run?: ManifestRun;
+}
+
+/** A run's own facts, recorded once in the manifest it writes (src/monitor/run.ts). */
+export interface ManifestRun {
+  id: string;
+  trigger: 'cli' | 'cron';
+  startedAt: string;
+  /** When every byte of the dump was stored, just before this manifest was written. */
+  finishedAt: string;
+  durationMs: number;
 }

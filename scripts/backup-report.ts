@@ -1,0 +1,4 @@
+#!/usr/bin/env -S npx tsx
+import { relaunch } from '../src/cli/relaunch.js';
+
+relaunch('report');

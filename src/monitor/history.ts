@@ -1,0 +1,136 @@
+/**
+ * The backup history, derived from what the store already holds and nobody rewrites: each dump, its sidecar
+ * manifest (written once, after the dump; since issue 15 with the run's summary in `run`) and its drill records
+ * (drills.ts). There is no second, mutable history file that two overlapping runs could corrupt.
+ *
+ * Two stores: a local folder (`backups/`, and one level below it, like the drill's search) and the Vercel Blob
+ * store (`backups/` prefix). Both list newest first and can stream a dump for `check --verify`.
+ */
+import { createReadStream, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { BackupError } from '../errors.js';
+import type { Manifest } from '../format/lines.js';
+import { DRILL_MARK, parseDrillRecord, type DrillRecord } from './drills.js';
+
+export interface BackupRecord {
+  /** A local path or a Blob pathname. */
+  name: string;
+  /** The manifest's createdAt (the snapshot's start); else the time in the name, the upload or the file's mtime. */
+  createdAt: string;
+  /** Bytes of the dump as stored. */
+  size: number;
+  complete: boolean;
+  /** Why it is incomplete. */
+  problem?: string;
+  manifest?: Manifest;
+  /** Newest first. */
+  drills: DrillRecord[];
+}
+
+export interface BackupStore {
+  /** What the output may call it: "local folder backups/", "Vercel Blob store (backups/)". Never a token. */
+  label: string;
+  /** Every dump in the store, newest first. */
+  list(): Promise<BackupRecord[]>;
+  /** The dump's bytes as stored, streamed. */
+  open(record: BackupRecord): Promise<Readable>;
+}
+
+const DUMP = /^backup-.*\.ndjson\.gz$/;
+
+/** `backup-2026-01-02T03-04-05.678Z….ndjson.gz` → its ISO time, or null. */
+export function timeFromName(name: string): string | null {
+  const m = /backup-(\d{4}-\d\d-\d\dT\d\d)-(\d\d)-(\d\d(?:\.\d+)?Z)/.exec(name);
+  if (!m) return null;
+  const t = Date.parse(`${m[1]}:${m[2]}:${m[3]}`);
+  return Number.isNaN(t) ? null : new Date(t).toISOString();
+}
+
+const validTime = (s: unknown): s is string => typeof s === 'string' && !Number.isNaN(Date.parse(s));
+
+/** Newest first by createdAt, then by name. */
+export const byNewest = (a: BackupRecord, b: BackupRecord) => Date.parse(b.createdAt) - Date.parse(a.createdAt) || (a.name < b.name ? 1 : -1);
+
+/** Completeness of a dump from its manifest, the same rule as the Blob listing: readable, and the size matches. */
+function judge(size: number, manifestText: string | null): { complete: boolean; problem?: string; manifest?: Manifest } {
+  if (manifestText === null) return { complete: false, problem: 'no manifest (the run did not finish)' };
+  let manifest: Manifest;
+  try {
+    manifest = JSON.parse(manifestText) as Manifest;
+  } catch {
+    return { complete: false, problem: 'manifest unreadable' };
+  }
+  if (manifest?.file?.bytes !== size) return { complete: false, problem: `size ${size} differs from the manifest's ${String(manifest?.file?.bytes)}`, manifest };
+  return { complete: true, manifest };
+}
+
+const readDrills = (texts: string[]) =>
+  texts.map(parseDrillRecord).filter((r): r is DrillRecord => r !== null).sort((a, b) => Date.parse(b.drilledAt) - Date.parse(a.drilledAt));
+
+function localRecord(dir: string, file: string, siblings: string[]): BackupRecord {
+  const path = join(dir, file);
+  const st = statSync(path);
+  const mpath = `${path}.manifest.json`;
+  const verdict = judge(st.size, existsSync(mpath) ? readFileSync(mpath, 'utf8') : null);
+  const drills = readDrills(siblings.filter((s) => s.startsWith(`${file}${DRILL_MARK}`)).map((s) => readFileSync(join(dir, s), 'utf8')));
+  const createdAt = validTime(verdict.manifest?.createdAt) ? new Date(verdict.manifest!.createdAt).toISOString() : timeFromName(file) ?? st.mtime.toISOString();
+  return { name: path, createdAt, size: st.size, drills, ...verdict };
+}
+
+/** A local folder of backups (and its subfolders one level down). A missing folder is a NOT_FOUND (exit 1). */
+export function localStore(dir: string): BackupStore {
+  return {
+    label: `local folder ${dir}`,
+    async list() {
+      if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new BackupError('NOT_FOUND', `${dir} is not a folder: nothing to check`);
+      const out: BackupRecord[] = [];
+      const scan = (d: string, depth: number) => {
+        const entries = readdirSync(d, { withFileTypes: true });
+        const names = entries.map((e) => e.name);
+        for (const e of entries) {
+          if (e.isDirectory() && depth === 0) scan(join(d, e.name), 1);
+          else if (e.isFile() && DUMP.test(e.name)) out.push(localRecord(d, e.name, names));
+        }
+      };
+      scan(dir, 0);
+      return out.sort(byNewest);
+    },
+    async open(record) {
+      return createReadStream(record.name);
+    },
+  };
+}
+
+/** The Vercel Blob store under `prefix`, read with `token` (the listing, manifests and drill records). */
+export function blobStore(token: string, prefix?: string): BackupStore {
+  const urls = new Map<string, { url: string; size: number }>();
+  return {
+    label: `Vercel Blob store (${prefix ?? 'backups/'})`,
+    async list() {
+      const { listBackups } = await import('../blob/list.js');
+      const { readBlobText } = await import('../blob/client.js');
+      const listing = await listBackups(token, { prefix });
+      // Only each dump's newest drill record is read (names sort by time): one small download per drilled dump.
+      return inBatches(listing.backups, 8, async (b): Promise<BackupRecord> => {
+        urls.set(b.pathname, { url: b.url, size: b.size });
+        const newest = (b.sidecars ?? []).filter((s) => s.pathname.includes(DRILL_MARK)).sort((x, y) => (x.pathname < y.pathname ? 1 : -1))[0];
+        const texts = newest ? [await readBlobText(newest.url, token, newest.pathname)] : [];
+        return { name: b.pathname, createdAt: b.createdAt, size: b.size, complete: b.complete, problem: b.problem, manifest: b.data, drills: readDrills(texts) };
+      }).then((r) => r.sort(byNewest));
+    },
+    async open(record) {
+      const { openBlobStream } = await import('../blob/client.js');
+      const ref = urls.get(record.name);
+      if (!ref) throw new BackupError('INTERNAL', `${record.name} was not listed before being opened`);
+      return openBlobStream(ref.url, token, record.name, { size: ref.size });
+    },
+  };
+}
+
+/** Maps `items` through `fn`, `n` at a time. */
+async function inBatches<T, R>(items: T[], n: number, fn: (t: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = [];
+  for (let i = 0; i < items.length; i += n) out.push(...(await Promise.all(items.slice(i, i + n).map(fn))));
+  return out;
+}
