@@ -34,7 +34,7 @@ export function createMemoryGovernor(opts: { everyBytes?: number; minIntervalMs?
       if (now - last < minInterval) return;
       since = 0;
       last = now;
-      if (!process.env.TB_NO_GC) gc()?.();
+      gc()?.();
     },
   };
 }

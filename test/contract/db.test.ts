@@ -11,7 +11,6 @@ import { openLocalDb } from '../../src/db/local.js';
 import { encodedPages, rowPages, type Pageable } from '../../src/db/pages.js';
 import { openRemoteDb } from '../../src/db/remote.js';
 import type { Db } from '../../src/db/types.js';
-import { BackupError } from '../../src/errors.js';
 import { encodeCell, encodeRow, TextBytes, type SqlValue } from '../../src/format/values.js';
 import { tempDirs } from '../support/dumps.js';
 import { startHranaServer, type HranaServerOptions } from '../support/hrana-server.js';
