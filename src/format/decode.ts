@@ -3,11 +3,11 @@
  * plain JSON for legacy backups), decrypted and decompressed as one `pipeline`, so an error in any stage ends the
  * whole chain and surfaces once, as a one-line CORRUPT/DECRYPT error in the operator's terms.
  */
-import { pipeline, Readable, type Transform } from 'node:stream';
-import { createGunzip } from 'node:zlib';
+import { pipeline, Readable } from 'node:stream';
 import { createDecryptStream, isEncrypted } from '../crypto/container.js';
 import { BackupError } from '../errors.js';
 import { createMemoryGovernor } from '../memory.js';
+import { gunzipMembers, gzipError } from './gunzip.js';
 
 export type DumpKind = 'gzip' | 'encrypted' | 'json' | 'unknown';
 
@@ -50,19 +50,6 @@ export async function sniff(stream: Readable): Promise<DumpInput> {
   return { kind, raw: Readable.from(replay(), { objectMode: false }) };
 }
 
-/** Maps zlib's messages to what happened to the file. */
-export function gzipError(e: unknown): BackupError {
-  if (e instanceof BackupError) return e;
-  const err = e as { code?: string; message?: string };
-  if (err.code === 'Z_BUF_ERROR' || /unexpected end/i.test(err.message ?? '')) {
-    return new BackupError('CORRUPT', 'the dump is truncated (its gzip stream ends early)');
-  }
-  if (typeof err.code === 'string' && err.code.startsWith('Z_')) {
-    return new BackupError('CORRUPT', `the dump's gzip stream is damaged (${err.message})`);
-  }
-  return new BackupError('CORRUPT', `cannot read the dump: ${err.message ?? String(e)}`);
-}
-
 /**
  * The uncompressed bytes of a dump. `key` decrypts an encrypted dump; without it such a dump is refused with a
  * clear message. Errors from any stage surface from the returned iterator; leaving it early stops every stage.
@@ -77,21 +64,20 @@ export async function dumpBytes(stream: Readable, key?: Buffer): Promise<{ kind:
     input.raw.destroy();
     throw new BackupError('CORRUPT', input.kind === 'json' ? 'not a gzip dump (it is plain JSON)' : 'not a turso-backup dump (not gzip)');
   }
-  const stages: Transform[] = input.kind === 'encrypted' ? [createDecryptStream(key!)] : [];
-  // pipeline() ends every stage when one fails and hands that error to the last stream, which the caller iterates.
-  const out = pipeline([input.raw, ...stages, createGunzip({ chunkSize: 256 * 1024 })], () => {}) as unknown as Readable;
+  // pipeline() ends every stage when one fails and hands that error to the last stream, which gunzip iterates.
+  const gzipped = input.kind === 'encrypted' ? (pipeline(input.raw, createDecryptStream(key!), () => {}) as Readable) : input.raw;
   // Reading a dump churns through its whole uncompressed size in buffers: keep the heap from drifting upwards.
   const memory = createMemoryGovernor({ everyBytes: 8 * 1024 * 1024 });
   async function* bytes(): AsyncGenerator<Buffer> {
     try {
-      for await (const chunk of out) {
-        memory.tick((chunk as Buffer).length);
-        yield chunk as Buffer;
+      for await (const chunk of gunzipMembers(gzipped)) {
+        memory.tick(chunk.length);
+        yield chunk;
       }
     } catch (e) {
       throw gzipError(e);
     } finally {
-      out.destroy();
+      gzipped.destroy();
     }
   }
   return { kind: input.kind, bytes: bytes() };

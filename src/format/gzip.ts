@@ -26,9 +26,35 @@ export const DEFAULT_GZIP: GzipOptions = { level: 2, blockBytes: 1024 * 1024, pa
 /** zlib's largest hash table (memLevel 9, 128 KiB more per stream than the default 8): 15–20 % less CPU, same size. */
 const MEM_LEVEL = 9;
 
+/** The extra-field subfield ID of a member's length ('T', 'B'): RFC 1952 §2.3.1.1 lets a writer define its own. */
+export const LENGTH_SUBFIELD = [0x54, 0x42] as const;
+const FEXTRA = 0x04;
+/** Header (10) + XLEN (2) + subfield ID (2) + LEN (2) + the length (4). */
+const MARKED_HEADER = 20;
+
 /**
- * An async-iterable transform: blocks in, gzip members out, order kept, at most `parallel` in flight. Each input
- * block is passed to `release` once compressed, so its memory can be reused.
+ * A member from zlib (a 10-byte header without flags) with an extra field holding its own total length: a reader can
+ * then find every member without inflating the one before, and inflate several at once (format/gunzip.ts). Every
+ * gzip reader skips the field (RFC 1952: FEXTRA), so the file stays what `gunzip` and any zlib read.
+ */
+export function markMemberLength(member: Buffer): Buffer {
+  const total = member.length + MARKED_HEADER - 10;
+  if (member[3] !== 0 || total > 0xffffffff) return member; // zlib wrote flags, or too big to say: leave it as it is
+  const out = Buffer.allocUnsafe(total);
+  member.copy(out, 0, 0, 10);
+  out[3] = FEXTRA;
+  out.writeUInt16LE(8, 10);
+  out[12] = LENGTH_SUBFIELD[0];
+  out[13] = LENGTH_SUBFIELD[1];
+  out.writeUInt16LE(4, 14);
+  out.writeUInt32LE(total, 16);
+  member.copy(out, MARKED_HEADER, 10);
+  return out;
+}
+
+/**
+ * An async-iterable transform: blocks in, gzip members out (each marked with its length), order kept, at most
+ * `parallel` in flight. Each input block is passed to `release` once compressed, so its memory can be reused.
  */
 export function gzipBlocks(opts: GzipOptions, release: (block: Buffer) => void = () => {}) {
   return async function* (blocks: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
@@ -36,7 +62,7 @@ export function gzipBlocks(opts: GzipOptions, release: (block: Buffer) => void =
     for await (const block of blocks) {
       const p = gzip(block, { level: opts.level, memLevel: MEM_LEVEL }).then((out) => {
         release(block);
-        return out;
+        return markMemberLength(out);
       });
       p.catch(() => {}); // awaited in order below; no unhandled rejection meanwhile
       inflight.push(p);

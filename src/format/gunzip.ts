@@ -1,0 +1,152 @@
+/**
+ * Parallel gunzip. A dump's members each declare their own length in their header (gzip.ts markMemberLength), so
+ * the reader finds member n+1 without inflating member n and inflates several at once on libuv's thread pool, in
+ * order; a restore's first pass is bound by inflating, and this puts both cores on it. Members without that field
+ * (dumps written before it, or by another gzip writer) make the rest of the stream go through one streaming gunzip,
+ * as any gzip reader would read it.
+ */
+import { pipeline, Readable } from 'node:stream';
+import { promisify } from 'node:util';
+import { createGunzip, gunzip as gunzipCb, type ZlibOptions } from 'node:zlib';
+import { BackupError } from '../errors.js';
+import { LENGTH_SUBFIELD } from './gzip.js';
+
+const gunzip = promisify(gunzipCb) as (buf: Buffer, opts: ZlibOptions) => Promise<Buffer>;
+
+/** What markMemberLength writes before the deflate data: header, XLEN, subfield ID, LEN, the length. */
+const MARKED_HEADER = 20;
+const FEXTRA = 0x04;
+/** Output chunk bounds: a member's declared size is a hint for one chunk, never trusted for an allocation. */
+const MIN_CHUNK = 64 * 1024;
+const MAX_CHUNK = 4 * 1024 * 1024;
+
+export interface GunzipOptions {
+  /** Members inflating at once (a thread each). */
+  parallel: number;
+}
+
+export const DEFAULT_GUNZIP: GunzipOptions = { parallel: 3 };
+
+/** The total length `head` (a member's first 20 bytes) declares in its extra field, or null when it declares none. */
+export function declaredLength(head: Buffer): number | null {
+  if (head.length < MARKED_HEADER || head[0] !== 0x1f || head[1] !== 0x8b || head[2] !== 8) return null;
+  if (head[3] !== FEXTRA || head.readUInt16LE(10) !== 8) return null;
+  if (head[12] !== LENGTH_SUBFIELD[0] || head[13] !== LENGTH_SUBFIELD[1] || head.readUInt16LE(14) !== 4) return null;
+  const n = head.readUInt32LE(16);
+  return n > MARKED_HEADER + 8 ? n : null;
+}
+
+/** Bytes arriving in chunks, taken in exact lengths. */
+class ByteQueue {
+  private chunks: Buffer[] = [];
+  length = 0;
+  push(b: Buffer): void {
+    this.chunks.push(b);
+    this.length += b.length;
+  }
+  /** The first `n` bytes (n ≤ length), removed from the queue. */
+  take(n: number): Buffer {
+    const first = this.chunks[0]!;
+    if (first.length >= n) {
+      this.length -= n;
+      if (first.length === n) this.chunks.shift();
+      else this.chunks[0] = first.subarray(n);
+      return first.subarray(0, n);
+    }
+    const out = Buffer.allocUnsafe(n);
+    let at = 0;
+    while (at < n) at += this.take(Math.min(n - at, this.chunks[0]!.length)).copy(out, at);
+    return out;
+  }
+  peek(n: number): Buffer {
+    const first = this.chunks[0];
+    if (first && first.length >= n) return first.subarray(0, n);
+    return Buffer.concat(this.chunks).subarray(0, n);
+  }
+  drain(): Buffer[] {
+    const all = this.chunks;
+    this.chunks = [];
+    this.length = 0;
+    return all;
+  }
+}
+
+const damaged = (e: unknown) => new BackupError('CORRUPT', `the dump's gzip stream is damaged (${(e as Error).message})`);
+const truncated = () => new BackupError('CORRUPT', 'the dump is truncated (its gzip stream ends early)');
+
+/** Maps zlib's messages to what happened to the file. */
+export function gzipError(e: unknown): BackupError {
+  if (e instanceof BackupError) return e;
+  const err = e as { code?: string; message?: string };
+  if (err.code === 'Z_BUF_ERROR' || /unexpected end/i.test(err.message ?? '')) return truncated();
+  if (typeof err.code === 'string' && err.code.startsWith('Z_')) return damaged(e);
+  return new BackupError('CORRUPT', `cannot read the dump: ${err.message ?? String(e)}`);
+}
+
+
+/** One whole member inflated on the thread pool (zlib checks its CRC-32 and size). */
+function inflateMember(member: Buffer): Promise<Buffer> {
+  const size = member.readUInt32LE(member.length - 4);
+  const p = gunzip(member, { chunkSize: Math.min(MAX_CHUNK, Math.max(MIN_CHUNK, size)) }).catch((e: unknown) => {
+    throw damaged(e);
+  });
+  p.catch(() => {}); // awaited in order by the caller; no unhandled rejection meanwhile
+  return p;
+}
+
+/** The rest of the stream (`head`, then what `it` still gives) through one streaming gunzip. */
+async function* streamRest(head: Buffer[], it: AsyncIterator<Buffer>): AsyncGenerator<Buffer> {
+  async function* rest() {
+    yield* head;
+    for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;
+  }
+  const out = pipeline(Readable.from(rest(), { objectMode: false }), createGunzip({ chunkSize: 256 * 1024 }), () => {});
+  try {
+    for await (const chunk of out) yield chunk as Buffer;
+  } catch (e) {
+    throw gzipError(e);
+  } finally {
+    out.destroy();
+  }
+}
+
+/**
+ * The uncompressed bytes of a gzip stream, in order: members that declare their length are inflated `parallel` at
+ * a time; from the first member that does not, the rest streams through one gunzip. Errors are CORRUPT (truncated
+ * or damaged) except the source's own, which pass through.
+ */
+export async function* gunzipMembers(source: AsyncIterable<Buffer>, opts: GunzipOptions = DEFAULT_GUNZIP): AsyncGenerator<Buffer> {
+  const it = source[Symbol.asyncIterator]();
+  const q = new ByteQueue();
+  let ended = false;
+  const fill = async (n: number) => {
+    while (q.length < n && !ended) {
+      const r = await it.next();
+      if (r.done) ended = true;
+      else q.push(Buffer.isBuffer(r.value) ? r.value : Buffer.from(r.value));
+    }
+    return q.length >= n;
+  };
+  const inflight: Promise<Buffer>[] = [];
+  let members = 0;
+  try {
+    for (;;) {
+      await fill(MARKED_HEADER);
+      if (q.length === 0 && ended) break;
+      const length = declaredLength(q.peek(Math.min(q.length, MARKED_HEADER)));
+      if (length === null) {
+        while (inflight.length > 0) yield await inflight.shift()!;
+        yield* streamRest(q.drain(), it);
+        return;
+      }
+      if (!(await fill(length))) throw truncated();
+      inflight.push(inflateMember(q.take(length)));
+      members++;
+      while (inflight.length >= opts.parallel) yield await inflight.shift()!;
+    }
+    if (members === 0) throw truncated();
+    while (inflight.length > 0) yield await inflight.shift()!;
+  } finally {
+    await it.return?.();
+  }
+}

@@ -1,0 +1,132 @@
+import { randomBytes } from 'node:crypto';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import { BackupError } from '../../src/errors.js';
+import { declaredLength, gunzipMembers } from '../../src/format/gunzip.js';
+import { gzipBlocks, markMemberLength } from '../../src/format/gzip.js';
+
+/** Text that compresses, with some random bytes so members differ in size. */
+function blocks(n: number, size = 50_000): Buffer[] {
+  return Array.from({ length: n }, (_, i) => Buffer.concat([Buffer.from(`block ${i} `.repeat(size / 10)), randomBytes(size / 10)]));
+}
+
+async function* each(parts: Buffer[]): AsyncGenerator<Buffer> {
+  yield* parts;
+}
+
+/** One member per part. */
+async function compressed(parts: Buffer[]): Promise<Buffer[]> {
+  const out: Buffer[] = [];
+  for await (const m of gzipBlocks({ level: 2, blockBytes: 1 << 20, parallel: 2 })(each(parts))) out.push(m);
+  return out;
+}
+
+/** `bytes` delivered in chunks of `size` (odd sizes cut headers and lengths in two). */
+async function* chunks(bytes: Buffer, size: number): AsyncGenerator<Buffer> {
+  for (let i = 0; i < bytes.length; i += size) yield bytes.subarray(i, i + size);
+}
+
+async function collect(source: AsyncIterable<Buffer>, parallel = 3): Promise<Buffer> {
+  const out: Buffer[] = [];
+  for await (const c of gunzipMembers(source, { parallel })) out.push(c);
+  return Buffer.concat(out);
+}
+
+async function failure(source: AsyncIterable<Buffer>): Promise<BackupError> {
+  try {
+    await collect(source);
+  } catch (e) {
+    return e as BackupError;
+  }
+  throw new Error('expected a failure');
+}
+
+describe('gzip members that declare their length', () => {
+  it('every member the backup writes declares its exact length, and any gunzip reads the file', async () => {
+    const parts = blocks(5);
+    const members = await compressed(parts);
+    for (const m of members) expect(declaredLength(m.subarray(0, 20))).toBe(m.length);
+    expect(gunzipSync(Buffer.concat(members)).equals(Buffer.concat(parts))).toBe(true);
+  });
+
+  it('inflates them in order, whatever the chunking and the parallelism', async () => {
+    const parts = blocks(9);
+    const file = Buffer.concat(await compressed(parts));
+    for (const [size, parallel] of [[1 << 20, 3], [7, 2], [19, 1], [4096, 4]] as const) {
+      expect((await collect(chunks(file, size), parallel)).equals(Buffer.concat(parts))).toBe(true);
+    }
+  });
+
+  it('reads members without the field (older dumps, other writers) through one streaming gunzip, also after marked ones', async () => {
+    const parts = blocks(6);
+    const plain = parts.map((p) => gzipSync(p));
+    expect(declaredLength(plain[0]!.subarray(0, 20))).toBeNull();
+    const marked = await compressed(parts.slice(0, 3));
+    for (const file of [Buffer.concat(plain), Buffer.concat([...marked, ...plain.slice(3)])]) {
+      expect((await collect(chunks(file, 1000))).equals(Buffer.concat(parts))).toBe(true);
+    }
+  });
+
+  it('a member zlib wrote with header flags is left as it is', () => {
+    const m = gzipSync(Buffer.from('x'));
+    m[3] = 0x08; // FNAME: not ours to rewrite
+    expect(markMemberLength(m)).toBe(m);
+  });
+
+  it('a file cut inside a member is truncated; cut at a member boundary it is valid gzip (the dump reader refuses it)', async () => {
+    const parts = blocks(4);
+    const members = await compressed(parts);
+    const file = Buffer.concat(members);
+    for (const cut of [file.length - 1, members[0]!.length + 10, members[0]!.length + 25, 5]) {
+      const e = await failure(chunks(file.subarray(0, cut), 999));
+      expect(e).toBeInstanceOf(BackupError);
+      expect(e.code).toBe('CORRUPT');
+      expect(e.message).toMatch(/truncated/);
+    }
+    const two = Buffer.concat(members.slice(0, 2));
+    expect((await collect(chunks(two, 999))).equals(Buffer.concat(parts.slice(0, 2)))).toBe(true);
+  });
+
+  it('a damaged member is CORRUPT, after the members before it were given out', async () => {
+    const parts = blocks(5);
+    const members = await compressed(parts);
+    const bad = Buffer.from(members[3]!);
+    bad[bad.length - 6] ^= 0xff; // inside the CRC-32
+    const got: Buffer[] = [];
+    let err: unknown;
+    try {
+      for await (const c of gunzipMembers(chunks(Buffer.concat([...members.slice(0, 3), bad, members[4]!]), 5000))) got.push(c);
+    } catch (e) {
+      err = e;
+    }
+    expect((err as BackupError).code).toBe('CORRUPT');
+    expect((err as BackupError).message).toMatch(/damaged/);
+    expect(Buffer.concat(got).equals(Buffer.concat(parts.slice(0, 3)))).toBe(true);
+  });
+
+  it('a member whose declared length lies, and bytes after the last member, are CORRUPT', async () => {
+    const members = await compressed(blocks(3));
+    for (const delta of [-3, 5]) {
+      const lying = Buffer.from(members[1]!);
+      lying.writeUInt32LE(lying.length + delta, 16);
+      const e = await failure(chunks(Buffer.concat([members[0]!, lying, members[2]!]), 4096));
+      expect(e.code).toBe('CORRUPT');
+    }
+    const e = await failure(chunks(Buffer.concat([...members, Buffer.from('trailing bytes')]), 4096));
+    expect(e.code).toBe('CORRUPT');
+  });
+
+  it('leaving early stops the source', async () => {
+    const file = Buffer.concat(await compressed(blocks(8)));
+    let stopped = false;
+    async function* source() {
+      try {
+        yield* chunks(file, 10_000);
+      } finally {
+        stopped = true;
+      }
+    }
+    for await (const _ of gunzipMembers(source())) break;
+    expect(stopped).toBe(true);
+  });
+});
