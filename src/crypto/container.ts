@@ -16,6 +16,7 @@
  */
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
+import { ByteQueue } from '../byte-queue.js';
 import { BackupError } from '../errors.js';
 
 export const ENCRYPTION_MAGIC = Buffer.from('TBKENC01', 'ascii');
@@ -174,142 +175,106 @@ export function createEncryptStream(key: Buffer, opts: { chunkSize?: number } = 
   });
 }
 
-/** FIFO of received buffers; `read(n)` copies only when the n bytes span several buffers (each byte at most once). */
-class ByteQueue {
-  private chunks: Buffer[] = [];
-  private head = 0; // offset into chunks[0]
-  length = 0;
+/** The decrypting side of the container: header, then frames, each verified whole before any of it is given out. */
+class FrameReader {
+  private readonly queue = new ByteQueue();
+  private stage: 'header' | 'length' | 'frame' | 'done' = 'header';
+  private need = HEADER_LEN; // bytes the current stage waits for
+  private header: Buffer | undefined;
+  private encKey: Buffer | undefined;
+  private prefix: Buffer | undefined;
+  private chunkSize = 0;
+  private counter = 0;
+  private frameLen = 0;
 
-  append(b: Buffer): void {
-    if (b.length === 0) return;
-    this.chunks.push(b);
-    this.length += b.length;
-  }
+  constructor(private readonly key: Buffer) {}
 
-  read(n: number): Buffer {
-    const first = this.chunks[0];
-    if (first !== undefined && first.length - this.head >= n) {
-      const out = first.subarray(this.head, this.head + n);
-      this.head += n;
-      if (this.head === first.length) {
-        this.chunks.shift();
-        this.head = 0;
+  /** Takes `chunk` in; returns the plaintext of every frame it completed. */
+  *take(chunk: Buffer): Generator<Buffer> {
+    this.queue.append(chunk);
+    while (this.stage !== 'done' && this.queue.length >= this.need) {
+      const bytes = this.queue.read(this.need);
+      if (this.stage === 'header') {
+        this.parseHeader(bytes);
+        this.stage = 'length';
+        this.need = 4;
+      } else if (this.stage === 'length') {
+        this.frameLen = bytes.readUInt32BE(0);
+        // A longer frame is never written; refusing it also bounds what we buffer to one frame.
+        if (this.frameLen > this.chunkSize) throw new BackupError('DECRYPT', ERR_AUTH);
+        this.stage = 'frame';
+        this.need = this.frameLen + TAG_LEN;
+      } else {
+        // Only the final frame is shorter than chunkSize: the writer always seals full chunks as non-final.
+        const final = this.frameLen < this.chunkSize;
+        const plain = this.open(bytes, final);
+        this.stage = final ? 'done' : 'length';
+        this.need = 4;
+        if (plain.length > 0) yield plain;
       }
-      this.length -= n;
-      return out;
     }
-    const out = Buffer.allocUnsafe(n);
-    let filled = 0;
-    while (filled < n) {
-      const c = this.chunks[0]!;
-      const k = Math.min(n - filled, c.length - this.head);
-      c.copy(out, filled, this.head, this.head + k);
-      filled += k;
-      this.head += k;
-      if (this.head === c.length) {
-        this.chunks.shift();
-        this.head = 0;
-      }
-    }
-    this.length -= n;
-    return out;
+    if (this.stage === 'done' && this.queue.length > 0) throw new BackupError('CORRUPT', 'encrypted file has trailing data after its final frame');
   }
 
-  peekAll(): Buffer {
-    return Buffer.concat(this.chunks).subarray(this.head);
+  /** The input ended: null when the container was complete, else why not. */
+  end(): BackupError | null {
+    if (this.stage === 'done') return null;
+    if (this.stage === 'header' && this.queue.length > 0) {
+      // A short file: say "not encrypted" rather than "truncated" when it does not even start with the magic.
+      const head = this.queue.peek(ENCRYPTION_MAGIC.length);
+      if (!head.equals(ENCRYPTION_MAGIC.subarray(0, head.length))) return new BackupError('CORRUPT', 'not an encrypted backup (bad magic)');
+    }
+    return new BackupError('CORRUPT', ERR_TRUNCATED);
   }
-}
 
-export function createDecryptStream(key: Buffer): Transform {
-  assertKey(key);
-  const queue = new ByteQueue();
-  let stage: 'header' | 'length' | 'frame' | 'done' = 'header';
-  let need = HEADER_LEN; // bytes the current stage waits for
-  let header: Buffer | undefined;
-  let encKey: Buffer | undefined;
-  let prefix: Buffer | undefined;
-  let chunkSize = 0;
-  let counter = 0;
-  let frameLen = 0;
-
-  const parseHeader = (h: Buffer) => {
+  private parseHeader(h: Buffer): void {
     if (!isEncrypted(h)) throw new BackupError('CORRUPT', 'not an encrypted backup (bad magic)');
-    if (h[8] !== ENCRYPTION_VERSION) {
-      throw new BackupError('CORRUPT', `unsupported encrypted container version ${h[8]}`);
-    }
-    const keys = deriveKeys(key, h.subarray(13, 13 + SALT_LEN));
+    if (h[8] !== ENCRYPTION_VERSION) throw new BackupError('CORRUPT', `unsupported encrypted container version ${h[8]}`);
+    const keys = deriveKeys(this.key, h.subarray(13, 13 + SALT_LEN));
     // Checked before any frame: with a wrong key this is the failure, and the header fields are trusted after it.
     if (!timingSafeEqual(keyCheck(keys.macKey, h.subarray(0, CHECKED_LEN)), h.subarray(CHECKED_LEN, HEADER_LEN))) {
       throw new BackupError('DECRYPT', ERR_AUTH);
     }
-    chunkSize = h.readUInt32BE(9);
-    if (chunkSize < 1 || chunkSize > MAX_CHUNK_SIZE) {
-      throw new BackupError('CORRUPT', `encrypted file has an unsupported chunk size ${chunkSize}`);
+    this.chunkSize = h.readUInt32BE(9);
+    if (this.chunkSize < 1 || this.chunkSize > MAX_CHUNK_SIZE) {
+      throw new BackupError('CORRUPT', `encrypted file has an unsupported chunk size ${this.chunkSize}`);
     }
-    header = Buffer.from(h); // own copy: h may be a view of a caller's buffer
-    encKey = keys.encKey;
-    prefix = header.subarray(13 + SALT_LEN, 13 + SALT_LEN + PREFIX_LEN);
-  };
+    this.header = Buffer.from(h); // own copy: h may be a view of a caller's buffer
+    this.encKey = keys.encKey;
+    this.prefix = this.header.subarray(13 + SALT_LEN, 13 + SALT_LEN + PREFIX_LEN);
+  }
 
-  /** Decrypt one frame (ciphertext | tag); the whole frame is verified before any of it is returned. */
-  const open = (frame: Buffer, final: boolean): Buffer => {
-    if (counter >= MAX_FRAMES) throw new BackupError('CORRUPT', 'encrypted file has too many frames');
-    const decipher = createDecipheriv('aes-256-gcm', encKey!, frameNonce(prefix!, counter++, final));
-    decipher.setAAD(header!);
-    decipher.setAuthTag(frame.subarray(frameLen));
-    const plain = decipher.update(frame.subarray(0, frameLen));
+  /** Decrypts one frame (ciphertext | tag); the whole frame is verified before any of it is returned. */
+  private open(frame: Buffer, final: boolean): Buffer {
+    if (this.counter >= MAX_FRAMES) throw new BackupError('CORRUPT', 'encrypted file has too many frames');
+    const decipher = createDecipheriv('aes-256-gcm', this.encKey!, frameNonce(this.prefix!, this.counter++, final));
+    decipher.setAAD(this.header!);
+    decipher.setAuthTag(frame.subarray(this.frameLen));
+    const plain = decipher.update(frame.subarray(0, this.frameLen));
     try {
       decipher.final(); // verifies the tag; nothing of this frame is pushed before it passes
     } catch {
       throw new BackupError('DECRYPT', ERR_AUTH);
     }
     return plain;
-  };
+  }
+}
 
+/** A Transform from the container's bytes to the plaintext, refusing (DECRYPT/CORRUPT) anything changed or cut. */
+export function createDecryptStream(key: Buffer): Transform {
+  assertKey(key);
+  const reader = new FrameReader(key);
   return new Transform({
     transform(chunk: Buffer, _enc, cb: TransformCallback) {
       try {
-        queue.append(chunk);
-        while (stage !== 'done' && queue.length >= need) {
-          const bytes = queue.read(need);
-          if (stage === 'header') {
-            parseHeader(bytes);
-            stage = 'length';
-            need = 4;
-          } else if (stage === 'length') {
-            frameLen = bytes.readUInt32BE(0);
-            // A longer frame is never written; refusing it also bounds what we buffer to one frame.
-            if (frameLen > chunkSize) throw new BackupError('DECRYPT', ERR_AUTH);
-            stage = 'frame';
-            need = frameLen + TAG_LEN;
-          } else {
-            // Only the final frame is shorter than chunkSize: the writer always seals full chunks as non-final.
-            const final = frameLen < chunkSize;
-            const plain = open(bytes, final);
-            stage = final ? 'done' : 'length';
-            need = 4;
-            if (plain.length > 0) this.push(plain);
-          }
-        }
-        if (stage === 'done' && queue.length > 0) {
-          throw new BackupError('CORRUPT', 'encrypted file has trailing data after its final frame');
-        }
+        for (const plain of reader.take(chunk)) this.push(plain);
         cb();
       } catch (err) {
         cb(err as Error);
       }
     },
     flush(cb: TransformCallback) {
-      if (stage === 'done') return cb();
-      if (stage === 'header' && queue.length > 0) {
-        // A short file: say "not encrypted" rather than "truncated" when it does not even start with the magic.
-        const head = queue.peekAll();
-        const n = Math.min(head.length, ENCRYPTION_MAGIC.length);
-        if (!head.subarray(0, n).equals(ENCRYPTION_MAGIC.subarray(0, n))) {
-          return cb(new BackupError('CORRUPT', 'not an encrypted backup (bad magic)'));
-        }
-      }
-      cb(new BackupError('CORRUPT', ERR_TRUNCATED));
+      cb(reader.end());
     },
   });
 }

@@ -8,6 +8,7 @@
 import { pipeline, Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { createGunzip, gunzip as gunzipCb, type ZlibOptions } from 'node:zlib';
+import { ByteQueue } from '../byte-queue.js';
 import { BackupError } from '../errors.js';
 import { LENGTH_SUBFIELD } from './gzip.js';
 
@@ -34,41 +35,6 @@ export function declaredLength(head: Buffer): number | null {
   if (head[12] !== LENGTH_SUBFIELD[0] || head[13] !== LENGTH_SUBFIELD[1] || head.readUInt16LE(14) !== 4) return null;
   const n = head.readUInt32LE(16);
   return n > MARKED_HEADER + 8 ? n : null;
-}
-
-/** Bytes arriving in chunks, taken in exact lengths. */
-class ByteQueue {
-  private chunks: Buffer[] = [];
-  length = 0;
-  push(b: Buffer): void {
-    this.chunks.push(b);
-    this.length += b.length;
-  }
-  /** The first `n` bytes (n ≤ length), removed from the queue. */
-  take(n: number): Buffer {
-    const first = this.chunks[0]!;
-    if (first.length >= n) {
-      this.length -= n;
-      if (first.length === n) this.chunks.shift();
-      else this.chunks[0] = first.subarray(n);
-      return first.subarray(0, n);
-    }
-    const out = Buffer.allocUnsafe(n);
-    let at = 0;
-    while (at < n) at += this.take(Math.min(n - at, this.chunks[0]!.length)).copy(out, at);
-    return out;
-  }
-  peek(n: number): Buffer {
-    const first = this.chunks[0];
-    if (first && first.length >= n) return first.subarray(0, n);
-    return Buffer.concat(this.chunks).subarray(0, n);
-  }
-  drain(): Buffer[] {
-    const all = this.chunks;
-    this.chunks = [];
-    this.length = 0;
-    return all;
-  }
 }
 
 const damaged = (e: unknown) => new BackupError('CORRUPT', `the dump's gzip stream is damaged (${(e as Error).message})`);
@@ -123,7 +89,7 @@ export async function* gunzipMembers(source: AsyncIterable<Buffer>, opts: Gunzip
     while (q.length < n && !ended) {
       const r = await it.next();
       if (r.done) ended = true;
-      else q.push(Buffer.isBuffer(r.value) ? r.value : Buffer.from(r.value));
+      else q.append(Buffer.isBuffer(r.value) ? r.value : Buffer.from(r.value));
     }
     return q.length >= n;
   };
@@ -140,7 +106,7 @@ export async function* gunzipMembers(source: AsyncIterable<Buffer>, opts: Gunzip
         return;
       }
       if (!(await fill(length))) throw truncated();
-      inflight.push(inflateMember(q.take(length)));
+      inflight.push(inflateMember(q.read(length)));
       members++;
       while (inflight.length >= opts.parallel) yield await inflight.shift()!;
     }

@@ -81,159 +81,180 @@ function checkHeader(v: StructLine | null): HeaderLine {
 /** Hashing can be skipped by a second pass over a dump that was already verified (counts and order still hold). */
 const NO_HASH = { update: () => NO_HASH, digest: () => '' } as unknown as Hash;
 
+interface Section {
+  name: string;
+  media: boolean;
+  hash: Hash;
+  rows: number;
+  expected: number;
+}
+
+/**
+ * What the dump's structural lines have established so far (header, the open section, the trailer), checked line by
+ * line: each structural line becomes its event here, or the dump is refused as CORRUPT.
+ */
+class DumpState {
+  header: HeaderLine | null = null;
+  section: Section | null = null;
+  trailer: TrailerLine | null = null;
+  lineNo = 0;
+  readonly whole: Hash;
+  private tableIndex = 0;
+  private mediaSeen = false;
+  private sectionRowsTotal = 0;
+
+  constructor(readonly hashing: boolean) {
+    this.whole = this.newHash();
+  }
+
+  private newHash(): Hash {
+    return this.hashing ? createHash('sha256') : NO_HASH;
+  }
+
+  /** A structural line (its bytes hashed into the whole-file checksum here, except the trailer's) → its event. */
+  struct(line: Buffer): DumpEvent {
+    if (this.trailer) corrupt(`data after the trailer at line ${this.lineNo}`);
+    const s = parseStruct(line, this.lineNo);
+    if (s.type === 'trailer') {
+      if (!this.header) corrupt('not a dump (no header)');
+      return this.finishTrailer(s as TrailerLine);
+    }
+    this.whole.update(line).update('\n');
+    if (!this.header) {
+      this.header = checkHeader(s);
+      return { kind: 'header', header: this.header };
+    }
+    if (s.type === 'table' || s.type === 'media') return this.start(s as TableStartLine | MediaStartLine);
+    if (s.type === 'end' || s.type === 'media-end') return this.end(s as TableEndLine | MediaEndLine);
+    corrupt(`unknown line type "${(s as { type: string }).type}" at line ${this.lineNo}`);
+  }
+
+  private start(s: TableStartLine | MediaStartLine): DumpEvent {
+    const header = this.header!;
+    if (this.section) corrupt(`section "${this.section.name}" is not closed before line ${this.lineNo}`);
+    const media = s.type === 'media';
+    if (media && (this.mediaSeen || !header.media)) corrupt(`unexpected media section at line ${this.lineNo}`);
+    const name = media ? (s as MediaStartLine).table : (s as TableStartLine).name;
+    const expected = media ? header.media!.rows : this.expectTable(name);
+    if (media) this.mediaSeen = true;
+    this.section = { name, media, hash: this.newHash(), rows: 0, expected };
+    return media ? { kind: 'media', start: s as MediaStartLine } : { kind: 'table', start: s as TableStartLine };
+  }
+
+  private expectTable(name: string): number {
+    const info = this.header!.tables[this.tableIndex];
+    if (!info || info.name !== name) corrupt(`unexpected table section "${name}" at line ${this.lineNo}`);
+    this.tableIndex++;
+    return info.rows;
+  }
+
+  private end(s: TableEndLine | MediaEndLine): DumpEvent {
+    const section = this.section;
+    if (!section || section.media !== (s.type === 'media-end')) corrupt(`unexpected ${s.type} line at ${this.lineNo}`);
+    if (s.type === 'end' && s.name !== section.name) corrupt(`table "${section.name}": its end line names "${s.name}"`);
+    const label = section.media ? 'media inventory' : `table "${section.name}"`;
+    // With per-table consistency the header's counts come from an earlier snapshot than the rows: the end
+    // line (counted in the table's own snapshot) is the authority then.
+    const headerHolds = this.header!.consistency === 'per-table' || section.expected === section.rows;
+    if (s.rows !== section.rows || !headerHolds) {
+      corrupt(`${label}: expected ${section.expected} rows (header) and ${s.rows} (end line), found ${section.rows}`);
+    }
+    const found = section.hash.digest('hex');
+    if (this.hashing && found !== s.sha256) corrupt(`${label}: checksum mismatch (expected ${s.sha256}, found ${found})`);
+    this.sectionRowsTotal += section.media ? 0 : section.rows;
+    this.section = null;
+    return s.type === 'end' ? { kind: 'end', end: s } : { kind: 'media-end', end: s };
+  }
+
+  private finishTrailer(t: TrailerLine): DumpEvent {
+    const header = this.header!;
+    if (this.section) corrupt(`the trailer comes before section "${this.section.name}" is closed`);
+    const found = this.whole.digest('hex');
+    if (this.hashing && t.sha256 !== found) corrupt(`whole-file checksum mismatch (trailer ${t.sha256}, found ${found})`);
+    if (this.tableIndex !== header.tables.length || t.tables !== this.tableIndex) {
+      corrupt(`expected ${header.tables.length} tables, found ${this.tableIndex} (trailer says ${t.tables})`);
+    }
+    if (t.rows !== this.sectionRowsTotal) corrupt(`trailer counts ${t.rows} rows, found ${this.sectionRowsTotal}`);
+    if (header.media && !this.mediaSeen) corrupt('the media inventory section is missing');
+    this.trailer = t;
+    return { kind: 'trailer', trailer: t };
+  }
+
+  /** The input ended: it must have ended with the trailer. */
+  finish(): void {
+    if (!this.header) corrupt('the dump is empty');
+    if (this.trailer) return;
+    corrupt(this.section ? `incomplete dump: it ends inside table "${this.section.name}" (no trailer)` : 'incomplete dump: no trailer (the backup did not finish)');
+  }
+}
+
+/**
+ * The events of `buf`'s whole lines (it ends with a newline): row lines are counted and handed out as runs of
+ * bytes (hashed into their section and the whole-file checksum), structural lines go through `st`.
+ */
+function* chunkEvents(st: DumpState, buf: Buffer): Generator<DumpEvent> {
+  let pos = 0;
+  let regionStart = 0; // start of the row lines not yet handed out (and hashed)
+  let count = 0;
+  const rows = (end: number): DumpEvent | null => {
+    const region = buf.subarray(regionStart, end);
+    st.whole.update(region);
+    st.section!.hash.update(region);
+    const n = count;
+    count = 0;
+    return n > 0 ? { kind: 'rows', bytes: region, count: n } : null;
+  };
+  for (let nl = buf.indexOf(NL); nl >= 0; pos = nl + 1, nl = buf.indexOf(NL, pos)) {
+    st.lineNo++;
+    if (st.trailer) corrupt(`data after the trailer at line ${st.lineNo}`);
+    const first = buf[pos];
+    if (first === OPEN_BRACKET) {
+      if (!st.section) corrupt(`a row outside any table section at line ${st.lineNo}`);
+      st.section.rows++;
+      count++;
+    } else if (first === OPEN_BRACE) {
+      const ev = st.section && pos > regionStart ? rows(pos) : null;
+      if (ev) yield ev;
+      yield st.struct(buf.subarray(pos, nl));
+      regionStart = nl + 1;
+    } else {
+      corrupt(st.header ? `line ${st.lineNo} is not a dump line` : 'not a turso-backup dump');
+    }
+  }
+  const ev = st.section && pos > regionStart ? rows(pos) : null;
+  if (ev) yield ev;
+}
+
 /**
  * Iterates the events of a dump read from `bytes` (the uncompressed stream), verifying everything, or, with
  * `checksums: false`, everything but the SHA-256s (for a second pass whose result is verified another way).
  */
 export async function* readDump(bytes: AsyncIterable<Buffer | string>, opts: { checksums?: boolean } = {}): AsyncGenerator<DumpEvent> {
-  const hashing = opts.checksums !== false;
-  const newHash = () => (hashing ? createHash('sha256') : NO_HASH);
-  const whole = newHash();
-  let header: HeaderLine | null = null;
-  let section: { name: string; media: boolean; hash: Hash; rows: number; expected: number } | null = null;
-  let tableIndex = 0;
-  let mediaSeen = false;
-  let sectionRowsTotal = 0;
-  let trailer: TrailerLine | null = null;
-  let lineNo = 0;
+  const st = new DumpState(opts.checksums !== false);
   // A partial last line, kept as pieces: a long line (a big blob) must not be re-copied for every chunk.
   let carry: Buffer[] = [];
   let carryLen = 0;
-
-  const expectTable = (name: string) => {
-    const info = header!.tables[tableIndex];
-    if (!info || info.name !== name) corrupt(`unexpected table section "${name}" at line ${lineNo}`);
-    tableIndex++;
-    return info.rows;
-  };
-
-  function* handleStruct(s: StructLine): Generator<DumpEvent> {
-    if (trailer) corrupt(`data after the trailer at line ${lineNo}`);
-    if (!header) {
-      header = checkHeader(s);
-      yield { kind: 'header', header };
-      return;
-    }
-    switch (s.type) {
-      case 'table':
-      case 'media': {
-        if (section) corrupt(`section "${section.name}" is not closed before line ${lineNo}`);
-        const media = s.type === 'media';
-        if (media && (mediaSeen || !header.media)) corrupt(`unexpected media section at line ${lineNo}`);
-        const name = media ? (s as MediaStartLine).table : (s as TableStartLine).name;
-        const expected = media ? header.media!.rows : expectTable(name);
-        if (media) mediaSeen = true;
-        section = { name, media, hash: newHash(), rows: 0, expected };
-        yield media ? { kind: 'media', start: s as MediaStartLine } : { kind: 'table', start: s as TableStartLine };
-        return;
-      }
-      case 'end':
-      case 'media-end': {
-        const end = s as TableEndLine | MediaEndLine;
-        if (!section || section.media !== (s.type === 'media-end')) corrupt(`unexpected ${s.type} line at ${lineNo}`);
-        if (s.type === 'end' && (s as TableEndLine).name !== section.name) {
-          corrupt(`table "${section.name}": its end line names "${(s as TableEndLine).name}"`);
-        }
-        const label = section.media ? 'media inventory' : `table "${section.name}"`;
-        // With per-table consistency the header's counts come from an earlier snapshot than the rows: the end
-        // line (counted in the table's own snapshot) is the authority then.
-        const headerHolds = header.consistency === 'per-table' || section.expected === section.rows;
-        if (end.rows !== section.rows || !headerHolds) {
-          corrupt(`${label}: expected ${section.expected} rows (header) and ${end.rows} (end line), found ${section.rows}`);
-        }
-        const found = section.hash.digest('hex');
-        if (hashing && found !== end.sha256) corrupt(`${label}: checksum mismatch (expected ${end.sha256}, found ${found})`);
-        sectionRowsTotal += section.media ? 0 : section.rows;
-        section = null;
-        yield s.type === 'end' ? { kind: 'end', end: s as TableEndLine } : { kind: 'media-end', end: s as MediaEndLine };
-        return;
-      }
-      case 'trailer':
-        throw new Error('trailer is handled by the caller');
-      default:
-        corrupt(`unknown line type "${(s as { type: string }).type}" at line ${lineNo}`);
-    }
-  }
-
-  const finishTrailer = (t: TrailerLine): DumpEvent => {
-    if (section) corrupt(`the trailer comes before section "${section.name}" is closed`);
-    const found = whole.digest('hex');
-    if (hashing && t.sha256 !== found) corrupt(`whole-file checksum mismatch (trailer ${t.sha256}, found ${found})`);
-    if (tableIndex !== header!.tables.length || t.tables !== tableIndex) {
-      corrupt(`expected ${header!.tables.length} tables, found ${tableIndex} (trailer says ${t.tables})`);
-    }
-    if (t.rows !== sectionRowsTotal) corrupt(`trailer counts ${t.rows} rows, found ${sectionRowsTotal}`);
-    if (header!.media && !mediaSeen) corrupt('the media inventory section is missing');
-    trailer = t;
-    return { kind: 'trailer', trailer: t };
-  };
-
   for await (const piece of bytes) {
     let buf = typeof piece === 'string' ? Buffer.from(piece) : piece;
-    if (buf.indexOf(NL) < 0) {
-      if (trailer && buf.length > 0) corrupt('data after the trailer');
+    const last = buf.lastIndexOf(NL);
+    if (last < 0) {
+      if (st.trailer && buf.length > 0) corrupt('data after the trailer');
       carry.push(buf);
       carryLen += buf.length;
       if (carryLen > 1024 * 1024 * 1024) corrupt('a line longer than 1 GiB');
       continue;
     }
-    if (carry.length > 0) {
-      buf = Buffer.concat([...carry, buf]);
-      carry = [];
-      carryLen = 0;
-    }
-    let pos = 0;
-    let regionStart = 0; // start of the row lines not yet handed out (and hashed)
-    let count = 0;
-    const flushRows = function* (end: number): Generator<DumpEvent> {
-      if (end > regionStart) {
-        const region = buf.subarray(regionStart, end);
-        whole.update(region);
-        section!.hash.update(region);
-        if (count > 0) yield { kind: 'rows', bytes: region, count };
-      }
-      count = 0;
-    };
-    for (;;) {
-      const nl = buf.indexOf(NL, pos);
-      if (nl < 0) break;
-      lineNo++;
-      if (trailer) corrupt(`data after the trailer at line ${lineNo}`);
-      const first = buf[pos];
-      if (first === OPEN_BRACKET) {
-        if (!section) corrupt(`a row outside any table section at line ${lineNo}`);
-        section!.rows++;
-        count++;
-      } else if (first === OPEN_BRACE) {
-        if (section) yield* flushRows(pos);
-        const s = parseStruct(buf.subarray(pos, nl), lineNo);
-        if (s.type === 'trailer') {
-          if (!header) corrupt('not a dump (no header)');
-          yield finishTrailer(s as TrailerLine);
-        } else {
-          if (!trailer) whole.update(buf.subarray(pos, nl + 1));
-          yield* handleStruct(s);
-        }
-        regionStart = nl + 1;
-      } else {
-        corrupt(header ? `line ${lineNo} is not a dump line` : 'not a turso-backup dump');
-      }
-      pos = nl + 1;
-    }
-    if (section) yield* flushRows(pos);
-    if (pos < buf.length) {
-      if (trailer) corrupt('data after the trailer');
-      carry = [buf.subarray(pos)];
-      carryLen = buf.length - pos;
+    const end = carryLen + last + 1; // after the last whole line
+    if (carry.length > 0) buf = Buffer.concat([...carry, buf]);
+    carry = [];
+    carryLen = 0;
+    yield* chunkEvents(st, buf.subarray(0, end));
+    if (end < buf.length) {
+      if (st.trailer) corrupt('data after the trailer');
+      carry = [buf.subarray(end)];
+      carryLen = buf.length - end;
     }
   }
   if (carryLen > 0) corrupt('the dump ends inside a line (truncated)');
-  if (!header) corrupt('the dump is empty');
-  if (!trailer) {
-    corrupt(
-      section
-        ? `incomplete dump: it ends inside table "${(section as { name: string }).name}" (no trailer)`
-        : 'incomplete dump: no trailer (the backup did not finish)',
-    );
-  }
+  st.finish();
 }

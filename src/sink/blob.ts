@@ -66,156 +66,200 @@ async function sinkCall<T>(what: string, fn: () => Promise<T>, policy: RetryPoli
   }
 }
 
+interface UploadConfig {
+  pathname: string;
+  token: string;
+  contentType: string;
+  concurrency: number;
+  partSize: number;
+  policy: RetryPolicy;
+  onPart?: BlobSinkOptions['onPart'];
+}
+
+/**
+ * The parts of one multipart upload: at most `concurrency` in flight (send() waits for a free slot: the backpressure),
+ * the first failure kept and every other request then cancelled.
+ */
+class PartWindow {
+  readonly parts: Part[] = [];
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly ac = new AbortController();
+  private failure: BackupError | null = null;
+  private aborted = false;
+  /** Parts sent so far (the last one's number). */
+  sent = 0;
+
+  constructor(
+    private readonly cfg: UploadConfig,
+    private readonly upload: { key: string; uploadId: string },
+  ) {}
+
+  /** Throws the upload's failure, or that it was aborted. */
+  check(): void {
+    if (this.aborted) throw new BackupError('SINK', `upload of ${this.cfg.pathname} was aborted`);
+    if (this.failure) throw this.failure;
+  }
+
+  private fail(e: unknown): void {
+    // A part our own abort() cancelled is not a failure of its own.
+    if (this.failure || this.aborted) return;
+    this.failure = e instanceof BackupError ? e : new BackupError('SINK', `Vercel Blob: ${(e as Error).message}`, { cause: e });
+    this.ac.abort(this.failure);
+  }
+
+  /** Sends `bytes` as the next part once the window has room; they are copied then, and the caller may reuse them. */
+  async send(bytes: Buffer): Promise<void> {
+    const { pathname, token, contentType, policy } = this.cfg;
+    while (this.inFlight.size >= this.cfg.concurrency) await Promise.race(this.inFlight);
+    this.check();
+    if (this.sent >= MAX_PARTS) {
+      this.failure = new BackupError('SINK', `${pathname}: the dump exceeds ${MAX_PARTS} parts of ${this.cfg.partSize} bytes, the multipart limit; nothing was completed`);
+      throw this.failure;
+    }
+    // An immutable Blob the client can resend on retry.
+    const body = new Blob([bytes as Uint8Array<ArrayBuffer>]);
+    const n = ++this.sent;
+    let attempts = 0;
+    const once = () => {
+      attempts++;
+      return uploadPart(pathname, body, { ...PRIVATE, contentType, token, ...this.upload, partNumber: n, abortSignal: this.ac.signal });
+    };
+    const task = sinkCall(`upload of part ${n} of ${pathname}`, once, policy, this.ac.signal).then(
+      (part) => {
+        this.parts.push({ partNumber: n, etag: part.etag });
+        this.cfg.onPart?.({ partNumber: n, bytes: body.size, attempts });
+      },
+      (e) => this.fail(e),
+    );
+    const tracked: Promise<void> = task.finally(() => this.inFlight.delete(tracked));
+    this.inFlight.add(tracked);
+  }
+
+  /** Waits for every part; throws the upload's failure. */
+  async drain(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.all(this.inFlight);
+    this.check();
+  }
+
+  /** Completes the upload (parts in ascending order); a lost answer is taken for success when the blob has our size. */
+  async complete(bytes: number): Promise<string> {
+    const { pathname, token, contentType } = this.cfg;
+    const parts = [...this.parts].sort((a, b) => a.partNumber - b.partNumber);
+    try {
+      return (await completeMultipartUpload(pathname, parts, { ...PRIVATE, contentType, token, ...this.upload })).url;
+    } catch (e) {
+      const found = await exists(pathname, token).catch(() => null);
+      if (found && found.size === bytes) return found.url;
+      throw e instanceof BackupError ? e : new BackupError('SINK', `Vercel Blob: cannot complete the upload of ${pathname}: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  /** Cancels the requests in flight and waits for them to settle. */
+  async abort(): Promise<void> {
+    this.aborted = true;
+    this.ac.abort(new BackupError('SINK', 'upload aborted'));
+    await Promise.allSettled([...this.inFlight]);
+  }
+}
+
+/** Put that tolerates a lost answer to a successful attempt: afterwards the blob is there with our size. */
+async function putOnce(path: string, body: string, token: string, policy: RetryPolicy): Promise<void> {
+  try {
+    await sinkCall(`upload of ${path}`, () => put(path, body, { ...PRIVATE, contentType: 'application/json', token }), policy);
+  } catch (e) {
+    const found = await exists(path, token).catch(() => null);
+    if (found && found.size === Buffer.byteLength(body)) return;
+    throw e;
+  }
+}
+
+/** The completed blob must hold exactly what was sent: otherwise it is removed and the backup fails. */
+async function checkStored(pathname: string, token: string, bytes: number): Promise<string> {
+  const stored = await exists(pathname, token);
+  if (stored && stored.size === bytes) return stored.url;
+  await del(pathname, { token }).catch(() => {});
+  throw new BackupError('SINK', `${pathname} holds ${stored?.size ?? 0} bytes after the upload, ${bytes} were sent: removed it`);
+}
+
+/** A sink uploading to `pathname` in the Blob store (see the file's header). */
 export function blobSink(pathname: string, opts: BlobSinkOptions): Sink {
   const { token } = opts;
   const partSize = opts.partSize ?? DEFAULT_PART_SIZE;
-  const concurrency = Math.max(1, opts.concurrency ?? DEFAULT_CONCURRENCY);
-  const contentType = opts.contentType ?? 'application/gzip';
   const manifestPathname = manifestPathnameFor(pathname);
   if (!Number.isInteger(partSize) || partSize < 1) throw new BackupError('INTERNAL', 'blob sink: partSize must be a positive integer');
-
   const policy = { ...DEFAULT_RETRY, ...(opts.retries !== undefined ? { attempts: opts.retries + 1 } : {}), ...(opts.retryDelayMs !== undefined ? { baseMs: opts.retryDelayMs } : {}) };
-  const ac = new AbortController();
-  let upload: { key: string; uploadId: string } | null = null;
+  const cfg: UploadConfig = { pathname, token, contentType: opts.contentType ?? 'application/gzip', concurrency: Math.max(1, opts.concurrency ?? DEFAULT_CONCURRENCY), partSize, policy, onPart: opts.onPart };
+  let window: PartWindow | null = null;
   let state: 'new' | 'open' | 'completed' | 'aborted' = 'new';
   let fill: Buffer = Buffer.alloc(0);
   let fillLen = 0;
-  let partNumber = 0;
   let bytes = 0;
-  const parts: Part[] = [];
-  const inFlight = new Set<Promise<void>>();
-  let failure: BackupError | null = null;
   let unregister: (() => void) | null = null;
-
-  const fail = (e: unknown) => {
-    // A part our own abort() cancelled is not a failure of its own.
-    if (failure || state === 'aborted') return;
-    failure = e instanceof BackupError ? e : new BackupError('SINK', `Vercel Blob: ${(e as Error).message}`, { cause: e });
-    ac.abort(failure);
-  };
   const check = () => {
     if (state === 'aborted') throw new BackupError('SINK', `upload of ${pathname} was aborted`);
-    if (failure) throw failure;
+    window?.check();
   };
-
-  /** Sends the filled buffer as the next part, after waiting for a free slot in the window. */
-  async function flushPart(): Promise<void> {
-    while (inFlight.size >= concurrency) await Promise.race(inFlight);
-    check();
-    if (partNumber >= MAX_PARTS) {
-      failure = new BackupError('SINK', `${pathname}: the dump exceeds ${MAX_PARTS} parts of ${partSize} bytes, the multipart limit; nothing was completed`);
-      throw failure;
-    }
-    // The Blob copies the bytes: the fill buffer is reused at once, and the client can resend the Blob on retry.
-    const body = new Blob([fill.subarray(0, fillLen) as Uint8Array<ArrayBuffer>]);
-    const n = ++partNumber;
-    const size = fillLen;
+  const flush = async () => {
+    await window!.send(fill.subarray(0, fillLen));
     fillLen = 0;
-    let attempts = 0;
-    const upload1 = () => {
-      attempts++;
-      return uploadPart(pathname, body, { ...PRIVATE, contentType, token, uploadId: upload!.uploadId, key: upload!.key, partNumber: n, abortSignal: ac.signal });
-    };
-    const task = sinkCall(`upload of part ${n} of ${pathname}`, upload1, policy, ac.signal).then(
-      (part) => {
-        parts.push({ partNumber: n, etag: part.etag });
-        opts.onPart?.({ partNumber: n, bytes: size, attempts });
-      },
-      (e) => fail(e),
-    );
-    const tracked: Promise<void> = task.finally(() => inFlight.delete(tracked));
-    inFlight.add(tracked);
-  }
-
-  async function drain(): Promise<void> {
-    while (inFlight.size > 0) await Promise.all(inFlight);
-  }
-
-  /** Put that tolerates a lost answer to a successful attempt: afterwards the blob is there with our size. */
-  async function putOnce(path: string, body: string): Promise<void> {
-    try {
-      await sinkCall(`upload of ${path}`, () => put(path, body, { ...PRIVATE, contentType: 'application/json', token }), policy);
-    } catch (e) {
-      const found = await exists(path, token).catch(() => null);
-      if (found && found.size === Buffer.byteLength(body)) return;
-      throw e;
-    }
-  }
+  };
+  const release = () => {
+    unregister?.();
+    unregister = null;
+  };
 
   const sink: Sink = {
     kind: 'blob',
     label: `blob:${pathname}`,
     fileName: basename(pathname),
-
     async open() {
       if (state !== 'new') throw new BackupError('INTERNAL', 'blob sink opened twice');
       // allowOverwrite false would refuse at complete, after the whole upload: refuse before reading anything.
       for (const p of [pathname, manifestPathname]) {
         if (await exists(p, token)) throw new BackupError('REFUSED', `${p} already exists in the Blob store: refusing to overwrite a backup`);
       }
-      upload = await sinkCall(`start of the upload of ${pathname}`, () => createMultipartUpload(pathname, { ...PRIVATE, contentType, token }), policy);
+      const upload = await sinkCall(`start of the upload of ${pathname}`, () => createMultipartUpload(pathname, { ...PRIVATE, contentType: cfg.contentType, token }), policy);
+      window = new PartWindow(cfg, upload);
       fill = Buffer.allocUnsafe(partSize);
       state = 'open';
       unregister = onInterrupt(() => sink.abort());
     },
-
     async write(chunk) {
       check();
-      let off = 0;
-      while (off < chunk.length) {
+      for (let off = 0; off < chunk.length; ) {
         const n = Math.min(partSize - fillLen, chunk.length - off);
         chunk.copy(fill, fillLen, off, off + n);
         fillLen += n;
         off += n;
         bytes += n;
-        if (fillLen === partSize) await flushPart();
+        if (fillLen === partSize) await flush();
       }
     },
-
     async commit(manifest: Manifest): Promise<SinkResult> {
       check();
       try {
-        if (fillLen > 0 || partNumber === 0) await flushPart();
-        await drain();
-        check();
+        if (fillLen > 0 || window!.sent === 0) await flush();
+        await window!.drain();
         fill = Buffer.alloc(0);
-        parts.sort((a, b) => a.partNumber - b.partNumber);
-        let url: string;
-        try {
-          const done = await completeMultipartUpload(pathname, parts, { ...PRIVATE, contentType, token, uploadId: upload!.uploadId, key: upload!.key });
-          url = done.url;
-        } catch (e) {
-          // A lost answer to a completed upload: the blob is there with our size.
-          const found = await exists(pathname, token).catch(() => null);
-          if (!found || found.size !== bytes) throw e instanceof BackupError ? e : new BackupError('SINK', `Vercel Blob: cannot complete the upload of ${pathname}: ${(e as Error).message}`, { cause: e });
-          url = found.url;
-        }
+        const completedUrl = await window!.complete(bytes);
         state = 'completed';
-        const stored = await exists(pathname, token);
-        if (!stored || stored.size !== bytes) {
-          await del(pathname, { token }).catch(() => {});
-          throw new BackupError('SINK', `${pathname} holds ${stored?.size ?? 0} bytes after the upload, ${bytes} were sent: removed it`);
-        }
-        if (!url) url = stored.url;
+        const storedUrl = await checkStored(pathname, token, bytes);
+        const url = completedUrl || storedUrl;
         try {
-          await putOnce(manifestPathname, `${JSON.stringify(manifest, null, 2)}\n`);
+          await putOnce(manifestPathname, `${JSON.stringify(manifest, null, 2)}\n`, token, policy);
         } catch (e) {
           throw new BackupError('SINK', `${pathname} was uploaded but its manifest could not be written (the dump lists as incomplete): ${(e as Error).message}`, { cause: e });
         }
         return { kind: 'blob', pathname, url, manifestPathname };
       } finally {
-        unregister?.();
-        unregister = null;
+        release();
       }
     },
-
     async abort() {
-      unregister?.();
-      unregister = null;
+      release();
       if (state === 'completed' || state === 'aborted') return;
       state = 'aborted';
-      ac.abort(new BackupError('SINK', 'upload aborted'));
-      await Promise.allSettled([...inFlight]);
+      await window?.abort();
       fill = Buffer.alloc(0);
       fillLen = 0;
     },
