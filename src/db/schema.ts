@@ -57,6 +57,35 @@ export async function tableList(db: Pick<Db, 'query'>): Promise<{ name: string; 
   return list.map((r) => ({ name: str(r[0]), type: str(r[1]), withoutRowid: num(r[2]) === 1, strict: num(r[3]) === 1 }));
 }
 
+/** A column's type affinity from its declared type, by SQLite's rules (datatype3.html §3.1, in that order). */
+export function affinity(declared: string): 'INTEGER' | 'TEXT' | 'BLOB' | 'REAL' | 'NUMERIC' {
+  const t = declared.toUpperCase();
+  if (t.includes('INT')) return 'INTEGER';
+  if (t.includes('CHAR') || t.includes('CLOB') || t.includes('TEXT')) return 'TEXT';
+  if (t.includes('BLOB') || t === '') return 'BLOB';
+  if (t.includes('REAL') || t.includes('FLOA') || t.includes('DOUB')) return 'REAL';
+  return 'NUMERIC';
+}
+
+/**
+ * Which of `columns` (of `table` on `db`, its hidden rowid by `rowidName`) store an integral REAL as the INTEGER of
+ * the same value: INTEGER and NUMERIC affinity, and the rowid. An INTEGER may reach those as a plain number (an
+ * exact double below 2^53) instead of a bigint: SQLite stores the same INTEGER, and the load allocates nothing for
+ * it. Never a virtual table's column, nor a STRICT table's ANY (no conversion there).
+ */
+export async function integerColumns(db: Pick<Db, 'query'>, table: string, columns: readonly string[], rowidName: string | null): Promise<boolean[]> {
+  const listed = (await tableList(db)).find((t) => t.name === table);
+  if (!listed || listed.type !== 'table') return columns.map(() => false);
+  const types = new Map((await tableColumns(db, table)).map((c) => [c.name, c.type]));
+  return columns.map((c) => {
+    if (c === rowidName) return true;
+    const type = types.get(c);
+    if (type === undefined || (listed.strict && type.toUpperCase() === 'ANY')) return false;
+    const a = affinity(type);
+    return a === 'INTEGER' || a === 'NUMERIC';
+  });
+}
+
 /** The row count of `table` (in the open transaction, if any). */
 export async function countRows(db: Pick<Db, 'query'>, table: string): Promise<number> {
   return Number((await db.query(`SELECT count(*) FROM ${q(table)}`))[0]![0]);

@@ -20,6 +20,7 @@ const CLOSE_BRACKET = 0x5d;
 const OPEN_BRACE = 0x7b;
 const LOWER_N = 0x6e;
 const MINUS = 0x2d;
+const NEWLINE = 0x0a;
 
 /** Parses a line the slow, strict way (JSON.parse + decodeCell): for the shapes the fast reader leaves alone. */
 function slow(line: Buffer, start: number, stop: number): SqlValue[] {
@@ -32,9 +33,28 @@ function slow(line: Buffer, start: number, stop: number): SqlValue[] {
   return decodeRow(cells);
 }
 
-/** A bare JSON number at [from, to): INTEGER when integral, REAL otherwise; null when it is not a plain number. */
-function number(line: Buffer, from: number, to: number): SqlValue | undefined {
+/** Digits of an integer read straight from the bytes: up to 15 is always below 2^53, so exact as a double. */
+const EXACT_DIGITS = 15;
+
+/**
+ * A bare JSON number at [from, to): INTEGER when integral (a bigint, or a plain number when `plain`: see
+ * db/schema.ts integerColumns), REAL otherwise; undefined when it is not a plain number.
+ */
+function number(line: Buffer, from: number, to: number, plain: boolean): SqlValue | undefined {
   if (to === from) return undefined; // an empty cell: Number('') would say 0
+  const neg = line[from] === MINUS;
+  const d = neg ? from + 1 : from;
+  if (to > d && to - d <= EXACT_DIGITS && (line[d] !== 0x30 || to - d === 1)) {
+    let v = 0;
+    let k = d;
+    for (; k < to; k++) {
+      const c = line[k]! - 0x30;
+      if (c < 0 || c > 9) break;
+      v = v * 10 + c;
+    }
+    const n = neg && v !== 0 ? -v : v;
+    if (k === to) return plain ? n : BigInt(n);
+  }
   let integral = true;
   for (let k = from; k < to; k++) {
     const c = line[k]!;
@@ -48,7 +68,7 @@ function number(line: Buffer, from: number, to: number): SqlValue | undefined {
   if (integral) {
     // Integral bare numbers are INTEGERs written plainly because they are exact as JSON numbers (≤ 2^53 - 1).
     if (to - from > 17 || !Number.isSafeInteger(Number(text))) return undefined;
-    return BigInt(text);
+    return plain ? Number(text) : BigInt(text);
   }
   return decodeCell(Number(text));
 }
@@ -70,7 +90,7 @@ let next = 0;
  * The cell starting at `i`; sets `next` to where it ends. `backslash` is the line's first backslash at or after `i`
  * (or -1): a string before it has no escape.
  */
-function cell(line: Buffer, i: number, end: number, backslash: number): SqlValue | typeof UNSUPPORTED {
+function cell(line: Buffer, i: number, end: number, backslash: number, plain: boolean): SqlValue | typeof UNSUPPORTED {
   const c = line[i];
   if (c === QUOTE) {
     let close = line.indexOf(QUOTE, i + 1);
@@ -101,23 +121,47 @@ function cell(line: Buffer, i: number, end: number, backslash: number): SqlValue
   let j = i;
   while (j < end && line[j] !== COMMA) j++;
   next = j;
-  return number(line, i, j) ?? UNSUPPORTED;
+  return number(line, i, j, plain) ?? UNSUPPORTED;
 }
+
+/** The first backslash at or after the cell being read, anywhere in the buffer (-1: none up to its end). */
+let backslashAt = -1;
 
 /** The row line at [start, stop) of `line` (without its newline; the whole buffer by default) → its values. */
 export function decodeRowLine(line: Buffer, start = 0, stop = line.length): SqlValue[] {
+  backslashAt = line.indexOf(BACKSLASH, start);
+  return decodeLine(line, start, stop);
+}
+
+/**
+ * Every row line of `bytes` (whole lines, each ending with a newline) → its values. The search for backslashes runs
+ * once over the buffer, not once per line: from each line it would scan to the buffer's end whenever the lines hold
+ * no escape (rows of numbers), which made a buffer of short lines quadratic. `plainIntegers[i]`: column i's
+ * INTEGERs may come back as plain numbers (see number()).
+ */
+export function* decodeRows(bytes: Buffer, plainIntegers?: readonly boolean[]): Generator<SqlValue[]> {
+  let cursor = bytes.indexOf(BACKSLASH); // this buffer's own, whatever other buffers are read meanwhile
+  for (let start = 0; start < bytes.length; ) {
+    const nl = bytes.indexOf(NEWLINE, start);
+    const stop = nl < 0 ? bytes.length : nl;
+    if (cursor >= 0 && cursor < start) cursor = bytes.indexOf(BACKSLASH, start);
+    backslashAt = cursor;
+    const row = decodeLine(bytes, start, stop, plainIntegers);
+    cursor = backslashAt;
+    yield row;
+    start = stop + 1;
+  }
+}
+
+/** decodeRowLine, with `backslashAt` already the first backslash at or after `start`. */
+function decodeLine(line: Buffer, start: number, stop: number, plainIntegers?: readonly boolean[]): SqlValue[] {
   const end = stop - 1; // the closing bracket
   if (line[start] !== OPEN_BRACKET || line[end] !== CLOSE_BRACKET || end <= start) return slow(line, start, stop);
   const row: SqlValue[] = [];
   if (end === start + 1) return row;
-  let backslash = line.indexOf(BACKSLASH, start);
-  if (backslash >= stop) backslash = -1;
-  for (let i = start + 1; ; ) {
-    if (backslash >= 0 && backslash < i) {
-      backslash = line.indexOf(BACKSLASH, i);
-      if (backslash >= stop) backslash = -1;
-    }
-    const v = cell(line, i, end, backslash);
+  for (let i = start + 1, k = 0; ; k++) {
+    if (backslashAt >= 0 && backslashAt < i) backslashAt = line.indexOf(BACKSLASH, i);
+    const v = cell(line, i, end, backslashAt >= stop ? -1 : backslashAt, plainIntegers?.[k] === true);
     if (v === UNSUPPORTED) return slow(line, start, stop);
     row.push(v);
     if (next === end) return row;

@@ -8,8 +8,8 @@ import type { Db } from '../db/types.js';
 import { q } from '../db/url.js';
 import { BackupError } from '../errors.js';
 import type { HeaderLine } from '../format/lines.js';
-import { decodeRowLine } from '../format/rows.js';
-import { rowLines } from '../format/reader.js';
+import { decodeRows } from '../format/rows.js';
+import { integerColumns } from '../db/schema.js';
 import type { SqlValue } from '../format/values.js';
 import { schemaReplayer } from './ddl.js';
 import type { RestoreInput } from './inputs/types.js';
@@ -110,21 +110,25 @@ async function loadRows(ctx: LoadContext): Promise<[string, SqlValue][]> {
   const sequence: [string, SqlValue][] = [];
   let table: PlannedTable | null = null;
   let columns: string[] = [];
+  let plainIntegers: boolean[] = [];
   // Pass 1 verified the checksums; this pass's rows are verified on the target (after the load, or while it loads).
   for await (const ev of ctx.input.read({ checksums: false })) {
     if (ctx.signal?.aborted) throw interrupted();
     if (ev.kind === 'table') {
       table = byName.get(ev.start.name) ?? null;
-      if (table && loads(table)) columns = table.info.rowidColumn ? [table.rowidName!, ...ev.start.columns.slice(1)] : ev.start.columns;
+      if (table && loads(table)) {
+        columns = table.info.rowidColumn ? [table.rowidName!, ...ev.start.columns.slice(1)] : ev.start.columns;
+        plainIntegers = await integerColumns(ctx.db, table.info.name, columns, table.rowidName);
+      }
     } else if (ev.kind === 'rows' && table?.action === 'sequence') {
-      for (const [s, e] of rowLines(ev.bytes)) {
-        const r = decodeRowLine(ev.bytes, s, e);
+      for (const r of decodeRows(ev.bytes)) {
         sequence.push([String(r[r.length - 2]), r[r.length - 1]!]);
       }
     } else if (ev.kind === 'rows' && table && loads(table)) {
-      for (const [s, e] of rowLines(ev.bytes)) {
-        batch.rows.push(decodeRowLine(ev.bytes, s, e));
-        batch.bytes += e - s;
+      // Row bytes counted per event: a batch closes by bytes at most one event late (an event is a few hundred KiB).
+      batch.bytes += ev.bytes.length;
+      for (const r of decodeRows(ev.bytes, plainIntegers)) {
+        batch.rows.push(r);
         if (batch.rows.length >= BATCH_ROWS || batch.bytes >= BATCH_BYTES) await batch.flush(table, columns);
       }
     } else if (ev.kind === 'end') {

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { BackupError } from '../../src/errors.js';
-import { decodeRowLine } from '../../src/format/rows.js';
+import { decodeRowLine, decodeRows } from '../../src/format/rows.js';
 import { decodeRow, encodeRow, TextBytes, type SqlValue } from '../../src/format/values.js';
 import { MIXED_VALUES, prngBytes } from '../support/nasty-db.js';
 
@@ -74,5 +74,21 @@ describe('decodeRowLine', () => {
     for (const text of ['[1,2', '1,2]', '["unterminated]', '[1,,2]', '[{"x":"1"}]', '[{"i":"1.5"}]', '[9007199254740993]', '[nul]', '[0x10]', '[{"b":"@@@"}]']) {
       expect(() => decodeRowLine(Buffer.from(text)), text).toThrow(BackupError);
     }
+  });
+
+  it('decodeRows reads a buffer of lines as decodeRowLine reads each, escapes or none, wherever they fall', () => {
+    const rows = Array.from({ length: 3000 }, (_, i) => randomRow(10_000 + i));
+    // Runs of lines without any backslash between lines with many: the search for escapes is carried across lines.
+    rows.splice(100, 0, ...Array.from({ length: 500 }, (_, i) => [BigInt(i), i / 3, 'no escape', null] as SqlValue[]));
+    const buf = Buffer.concat(rows.map((r) => Buffer.concat([lineOf(r), Buffer.from('\n')])));
+    const got = [...decodeRows(buf)].map(show);
+    expect(got).toEqual(rows.map((r) => show(strict(lineOf(r)))));
+    // Another buffer read in the middle of the first one's rows does not disturb it.
+    const other = Buffer.from(`${encodeRow(['a \\ b', 1n])}${encodeRow(['c', 2n])}`);
+    const it1 = decodeRows(buf);
+    const first = it1.next().value!;
+    const inner = [...decodeRows(other)].map(show);
+    expect([show(first), ...[...it1].map(show)]).toEqual(rows.map((r) => show(strict(lineOf(r)))));
+    expect(inner).toEqual([show(['a \\ b', 1n]), show(['c', 2n])]);
   });
 });

@@ -1,0 +1,79 @@
+/**
+ * INTEGERs reach columns of INTEGER and NUMERIC affinity (and the rowid) as plain numbers when they are exact as
+ * doubles (db/schema.ts integerColumns): SQLite stores the same INTEGER. Everywhere else (no declared type, BLOB,
+ * TEXT, REAL, a STRICT table's ANY, virtual tables) they stay bigints. Proved here on every kind of declared type,
+ * with every storage class in every column where SQLite keeps it, restored into a new file and into a target with
+ * the same schema already in place: the restored cells equal the source's, storage class and bytes.
+ */
+import Database from 'better-sqlite3';
+import { createReadStream } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { affinity } from '../src/db/schema.js';
+import { restore } from '../src/restore/restore.js';
+import { localTargetFactory } from '../src/target/local.js';
+import { backupToFile, tempDirs } from './support/dumps.js';
+import { diffDumps, dumpDb, replaySchema } from './support/nasty-db.js';
+
+const dirs = tempDirs('tb-restore-integers-');
+afterAll(() => dirs.cleanup());
+
+/** Declared types of every affinity, spelled as schemas spell them. */
+const TYPES = ['INTEGER', 'INT', 'BIGINT', 'UNSIGNED BIG INT', 'NUMERIC', 'DECIMAL(10,5)', 'BOOLEAN', 'DATETIME', '', 'BLOB', 'TEXT', 'VARCHAR(20)', 'REAL', 'DOUBLE', 'FLOATING POINT', 'ANY'];
+
+/** Values of every storage class; SQLite's affinity decides what each column keeps. */
+const VALUES: unknown[] = [
+  0n, 1n, -1n, 42n, 2n ** 31n, -(2n ** 31n) - 1n, 2n ** 53n - 1n, -(2n ** 53n - 1n), 2n ** 53n, 2n ** 53n + 1n, 2n ** 63n - 1n, -(2n ** 63n),
+  5.0, -0.0, 0.5, 1e20, -1e300, 2 ** 53, 123456789012345.0,
+  '12', ' 7', '007', '1e3', 'text', null, Buffer.from([1, 2, 3]), Buffer.alloc(0),
+];
+
+function buildDb(path: string): void {
+  const db = new Database(path);
+  db.defaultSafeIntegers(true);
+  const cols = TYPES.map((t, i) => `c${i} ${t}`).join(', ');
+  db.exec(`CREATE TABLE plain (${cols})`); // a hidden rowid
+  db.exec(`CREATE TABLE keyed (id INTEGER PRIMARY KEY, ${cols})`);
+  db.exec(`CREATE TABLE wr (k INTEGER NOT NULL PRIMARY KEY, ${cols}) WITHOUT ROWID`);
+  db.exec(`CREATE TABLE st (id INTEGER PRIMARY KEY, i INTEGER, a ANY, r REAL, t TEXT, b BLOB) STRICT`);
+  const ins = (t: string, n: number) => db.prepare(`INSERT INTO ${t} VALUES (${Array(n).fill('?').join(', ')})`);
+  const [plain, keyed, wr] = [ins('plain', TYPES.length), ins('keyed', TYPES.length + 1), ins('wr', TYPES.length + 1)];
+  db.transaction(() => {
+    VALUES.forEach((v, i) => {
+      const row = TYPES.map((_, k) => VALUES[(i + k) % VALUES.length]);
+      plain.run(...row);
+      keyed.run(BigInt(i * 1000 - 5000), ...row);
+      wr.run(BigInt(i) * 2n ** 40n, ...row);
+    });
+    const strict = db.prepare('INSERT INTO st (id, i, a) VALUES (?, ?, ?)');
+    VALUES.forEach((v, i) => {
+      const asInteger = typeof v === 'bigint' ? v : null;
+      strict.run(BigInt(i + 1), asInteger, v);
+    });
+  })();
+  db.close();
+}
+
+describe('INTEGERs as plain numbers where SQLite stores the same INTEGER', () => {
+  it("affinity() follows SQLite's rules", () => {
+    expect(TYPES.map(affinity)).toEqual([
+      'INTEGER', 'INTEGER', 'INTEGER', 'INTEGER', 'NUMERIC', 'NUMERIC', 'NUMERIC', 'NUMERIC', 'BLOB', 'BLOB', 'TEXT', 'TEXT', 'REAL', 'REAL', 'INTEGER', 'NUMERIC',
+    ]);
+    // The order of the rules decides: "CHARINT" is INTEGER, "BLOBTEXT" TEXT.
+    expect([affinity('CHARINT'), affinity('BLOBTEXT'), affinity('floaty int')]).toEqual(['INTEGER', 'TEXT', 'INTEGER']);
+  });
+
+  it('every cell comes back with its storage class and bytes, into a new file and into the same schema', async () => {
+    const dir = dirs.make();
+    const src = join(dir, 'src.db');
+    buildDb(src);
+    const dump = join(dir, 'dump.ndjson.gz');
+    await backupToFile(src, dump);
+    const migrated = join(dir, 'migrated.db');
+    replaySchema(src, migrated);
+    for (const target of [join(dir, 'new.db'), migrated]) {
+      await restore({ openInput: async () => createReadStream(dump), target: localTargetFactory(target), confirm: true });
+      expect(diffDumps(dumpDb(src), dumpDb(target))).toEqual([]);
+    }
+  });
+});
