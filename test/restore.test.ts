@@ -367,6 +367,17 @@ describe('refusals leave the target exactly as it was', () => {
     await refused(forged, 'CONSTRAINT', { message: /table "Tag": .*UNIQUE/ });
   });
 
+  it('a forged row with a value too few or too many is CORRUPT, the table named; targets as they were', async () => {
+    for (const edit of [(r: unknown[]) => r.slice(0, -1), (r: unknown[]) => [...r, null]]) {
+      const lines = dumpLines(gunzipFile(dump));
+      const i = lines.findIndex((l) => l.startsWith('[') && l.includes('"t1","sqlite"'));
+      lines[i] = JSON.stringify(edit(JSON.parse(lines[i]!) as unknown[]));
+      const forged = join(dirs.make(), 'forged-width.gz');
+      writeFileSync(forged, gzip(reseal(lines)));
+      await refused(forged, 'CORRUPT', { existing: migratedTarget('width.db'), message: /table "Tag": a row of \d+ values in the dump, for \d+ columns/ });
+    }
+  });
+
   it('the spare target was never touched', () => {
     expect(sha256(readFileSync(spare))).toBe(sha256(readFileSync(migratedTemplate)));
   });

@@ -6,6 +6,7 @@
 import Database from 'better-sqlite3';
 import { existsSync, statSync } from 'node:fs';
 import { BackupError } from '../errors.js';
+import { rowsOf } from '../format/rows.js';
 import { TextBytes, type SqlValue } from '../format/values.js';
 import { probeSqlEncoding, type PageOptions } from './pages.js';
 import type { Db, OpenOptions, Row, WriteOptions } from './types.js';
@@ -136,6 +137,17 @@ export class LocalDb implements Db {
       start = i + 1;
     }
     this.insertPlain(table, columns, rows, start, rows.length);
+  }
+
+  readonly flatRows = ROWS_PER_STATEMENT;
+
+  async insertFlat(table: string, columns: string[], values: SqlValue[], rows: number): Promise<void> {
+    this.guard();
+    if (rows === ROWS_PER_STATEMENT && values.length === rows * columns.length && !values.some((v) => v instanceof TextBytes)) {
+      this.insertStatement(table, columns, rows, null).run(values);
+      return;
+    }
+    await this.insert(table, columns, rowsOf(values, rows, columns.length));
   }
 
   /** rows[from, to) in statements of ROWS_PER_STATEMENT rows, the rest one by one. */

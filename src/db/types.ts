@@ -54,6 +54,13 @@ export interface Db {
   write(sql: string, args?: readonly unknown[]): Promise<void>;
   /** Inside a write transaction: rows into `table` (`columns` by name; a `rowid`-like name addresses the rowid). */
   insert(table: string, columns: string[], rows: SqlValue[][]): Promise<void>;
+  /**
+   * Local only: insert() without an array per row: `rows` rows of `columns.length` values each, one after the other
+   * in `values` (which the caller reuses once this returns). A call of `flatRows` rows is one statement.
+   */
+  insertFlat?(table: string, columns: string[], values: SqlValue[], rows: number): Promise<void>;
+  /** Local only: the rows insertFlat() takes best in one call. */
+  readonly flatRows?: number;
   commit(): Promise<void>;
   rollback(): Promise<void>;
   readonly inTransaction: boolean;

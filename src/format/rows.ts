@@ -130,42 +130,76 @@ let backslashAt = -1;
 /** The row line at [start, stop) of `line` (without its newline; the whole buffer by default) → its values. */
 export function decodeRowLine(line: Buffer, start = 0, stop = line.length): SqlValue[] {
   backslashAt = line.indexOf(BACKSLASH, start);
-  return decodeLine(line, start, stop);
+  const row: SqlValue[] = [];
+  decodeLineInto(line, start, stop, undefined, row, 0);
+  return row;
 }
 
 /**
- * Every row line of `bytes` (whole lines, each ending with a newline) → its values. The search for backslashes runs
- * once over the buffer, not once per line: from each line it would scan to the buffer's end whenever the lines hold
- * no escape (rows of numbers), which made a buffer of short lines quadratic. `plainIntegers[i]`: column i's
- * INTEGERs may come back as plain numbers (see number()).
+ * The row lines of a buffer (whole lines, each ending with a newline), one after the other. The search for
+ * backslashes runs once over the buffer, not once per line: from each line it would scan to the buffer's end
+ * whenever the lines hold no escape (rows of numbers), which made a buffer of short lines quadratic.
+ * `plainIntegers[i]`: column i's INTEGERs may come back as plain numbers (see number()).
  */
-export function* decodeRows(bytes: Buffer, plainIntegers?: readonly boolean[]): Generator<SqlValue[]> {
-  let cursor = bytes.indexOf(BACKSLASH); // this buffer's own, whatever other buffers are read meanwhile
-  for (let start = 0; start < bytes.length; ) {
+export class RowDecoder {
+  private start = 0;
+  private cursor: number; // this buffer's own, whatever other buffers are read meanwhile
+
+  constructor(
+    private readonly bytes: Buffer,
+    private readonly plainIntegers?: readonly boolean[],
+  ) {
+    this.cursor = bytes.indexOf(BACKSLASH);
+  }
+
+  /** The next line's values written to out[offset…]; returns how many, or -1 when every line was read. */
+  nextInto(out: SqlValue[], offset: number): number {
+    const { bytes, start } = this;
+    if (start >= bytes.length) return -1;
     const nl = bytes.indexOf(NEWLINE, start);
     const stop = nl < 0 ? bytes.length : nl;
-    if (cursor >= 0 && cursor < start) cursor = bytes.indexOf(BACKSLASH, start);
-    backslashAt = cursor;
-    const row = decodeLine(bytes, start, stop, plainIntegers);
-    cursor = backslashAt;
-    yield row;
-    start = stop + 1;
+    if (this.cursor >= 0 && this.cursor < start) this.cursor = bytes.indexOf(BACKSLASH, start);
+    backslashAt = this.cursor;
+    const n = decodeLineInto(bytes, start, stop, this.plainIntegers, out, offset);
+    this.cursor = backslashAt;
+    this.start = stop + 1;
+    return n;
   }
 }
 
-/** decodeRowLine, with `backslashAt` already the first backslash at or after `start`. */
-function decodeLine(line: Buffer, start: number, stop: number, plainIntegers?: readonly boolean[]): SqlValue[] {
+/** Every row line of `bytes` → its values, one array per row (see RowDecoder). */
+export function* decodeRows(bytes: Buffer, plainIntegers?: readonly boolean[]): Generator<SqlValue[]> {
+  const d = new RowDecoder(bytes, plainIntegers);
+  for (;;) {
+    const row: SqlValue[] = [];
+    if (d.nextInto(row, 0) < 0) return;
+    yield row;
+  }
+}
+
+/** One line's values into out[offset…] (`backslashAt` already the first backslash at or after `start`); the count. */
+function decodeLineInto(line: Buffer, start: number, stop: number, plainIntegers: readonly boolean[] | undefined, out: SqlValue[], offset: number): number {
   const end = stop - 1; // the closing bracket
-  if (line[start] !== OPEN_BRACKET || line[end] !== CLOSE_BRACKET || end <= start) return slow(line, start, stop);
-  const row: SqlValue[] = [];
-  if (end === start + 1) return row;
+  if (line[start] !== OPEN_BRACKET || line[end] !== CLOSE_BRACKET || end <= start) return slowInto(line, start, stop, out, offset);
+  if (end === start + 1) return 0;
   for (let i = start + 1, k = 0; ; k++) {
     if (backslashAt >= 0 && backslashAt < i) backslashAt = line.indexOf(BACKSLASH, i);
     const v = cell(line, i, end, backslashAt >= stop ? -1 : backslashAt, plainIntegers?.[k] === true);
-    if (v === UNSUPPORTED) return slow(line, start, stop);
-    row.push(v);
-    if (next === end) return row;
-    if (line[next] !== COMMA) return slow(line, start, stop);
+    if (v === UNSUPPORTED) return slowInto(line, start, stop, out, offset);
+    out[offset + k] = v;
+    if (next === end) return k + 1;
+    if (line[next] !== COMMA) return slowInto(line, start, stop, out, offset);
     i = next + 1;
   }
+}
+
+function slowInto(line: Buffer, start: number, stop: number, out: SqlValue[], offset: number): number {
+  const row = slow(line, start, stop);
+  for (let k = 0; k < row.length; k++) out[offset + k] = row[k]!;
+  return row.length;
+}
+
+/** `rows` rows of `width` values each, flat in `values`, as one array per row. */
+export function rowsOf(values: readonly SqlValue[], rows: number, width: number): SqlValue[][] {
+  return Array.from({ length: rows }, (_, r) => values.slice(r * width, (r + 1) * width));
 }

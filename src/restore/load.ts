@@ -8,7 +8,7 @@ import type { Db } from '../db/types.js';
 import { q } from '../db/url.js';
 import { BackupError } from '../errors.js';
 import type { HeaderLine } from '../format/lines.js';
-import { decodeRows } from '../format/rows.js';
+import { decodeRows, RowDecoder, rowsOf } from '../format/rows.js';
 import { integerColumns } from '../db/schema.js';
 import type { SqlValue } from '../format/values.js';
 import { schemaReplayer } from './ddl.js';
@@ -72,29 +72,55 @@ export async function loadTarget(ctx: LoadContext): Promise<void> {
   for (const t of triggers) await replay(t.name, t.sql);
 }
 
-/** Rows being gathered for one insert call into the current table. */
+/**
+ * Rows being gathered for one insert call into the current table, flat (no array per row): a local target takes
+ * them one multi-row statement at a time, so only that many rows are ever alive (the rest is garbage at once, and
+ * cheap to collect); a remote one a request's worth.
+ */
 class Batcher {
-  rows: SqlValue[][] = [];
+  private values: SqlValue[] = [];
+  private rows = 0;
+  private readonly maxRows: number;
   bytes = 0;
   uncommitted = 0;
   done = 0;
   constructor(
     private readonly ctx: LoadContext,
     private readonly total: number,
-  ) {}
+  ) {
+    this.maxRows = ctx.db.insertFlat ? ctx.db.flatRows! : BATCH_ROWS;
+  }
+
+  /** Decodes the row lines `bytes` into the batch, inserting it each time it is full. */
+  async add(bytes: Buffer, plainIntegers: boolean[], table: PlannedTable, columns: string[]): Promise<void> {
+    // Counted per event: a batch closes by bytes at most one event late (an event is at most ~1 MiB of lines).
+    this.bytes += bytes.length;
+    const rows = new RowDecoder(bytes, plainIntegers);
+    const width = columns.length;
+    for (;;) {
+      const n = rows.nextInto(this.values, this.rows * width);
+      if (n < 0) return;
+      if (n !== width) throw new BackupError('CORRUPT', `table "${table.info.name}": a row of ${n} values in the dump, for ${width} columns`);
+      if (++this.rows >= this.maxRows || this.bytes >= BATCH_BYTES) await this.flush(table, columns);
+    }
+  }
 
   async flush(table: PlannedTable, columns: string[]): Promise<void> {
-    if (this.rows.length === 0) return;
+    if (this.rows === 0) return;
+    const { db } = this.ctx;
+    const width = columns.length;
+    this.values.length = this.rows * width; // a last, shorter batch: no values of the one before
     try {
-      await this.ctx.db.insert(table.info.name, columns, this.rows);
+      if (db.insertFlat) await db.insertFlat(table.info.name, columns, this.values, this.rows);
+      else await db.insert(table.info.name, columns, rowsOf(this.values, this.rows, width));
     } catch (e) {
       if (e instanceof BackupError) throw e;
       throw new BackupError('CONSTRAINT', `table "${table.info.name}": ${(e as Error).message}; the restore was rolled back and the target is as it was`);
     }
-    this.done += this.rows.length;
+    this.done += this.rows;
     this.ctx.onProgress?.({ table: table.info.name, rows: this.done, totalRows: this.total });
     this.uncommitted += this.bytes;
-    this.rows = [];
+    this.rows = 0;
     this.bytes = 0;
     if (this.ctx.committed && this.uncommitted >= COMMIT_BYTES) {
       await this.ctx.committed();
@@ -125,12 +151,7 @@ async function loadRows(ctx: LoadContext): Promise<[string, SqlValue][]> {
         sequence.push([String(r[r.length - 2]), r[r.length - 1]!]);
       }
     } else if (ev.kind === 'rows' && table && loads(table)) {
-      // Row bytes counted per event: a batch closes by bytes at most one event late (an event is a few hundred KiB).
-      batch.bytes += ev.bytes.length;
-      for (const r of decodeRows(ev.bytes, plainIntegers)) {
-        batch.rows.push(r);
-        if (batch.rows.length >= BATCH_ROWS || batch.bytes >= BATCH_BYTES) await batch.flush(table, columns);
-      }
+      await batch.add(ev.bytes, plainIntegers, table, columns);
     } else if (ev.kind === 'end') {
       if (table) await batch.flush(table, columns);
       if (ctx.committed && table && loads(table)) {
