@@ -21,6 +21,7 @@ import type { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backup } from '../../src/backup/backup.js';
 import { remoteTuning } from '../../src/db/hrana/config.js';
+import { jsonValueBytes } from '../../src/db/hrana/exact.js';
 import { BackupError } from '../../src/errors.js';
 import { restore, type RestoreOptions, type RestoreResult } from '../../src/restore/restore.js';
 import { fileSink } from '../../src/sink/file.js';
@@ -143,22 +144,23 @@ let largeDump: string;
 let checked: string;
 let checkedDump: string;
 
-/** Over the remote load's request budget (1.5 MiB of estimated JSON) on its own. */
-const BIG_ROW = 1.6 * 1024 * 1024;
+/** A BLOB whose estimated JSON (base64) is over the remote load's request budget (1.5 MiB) on its own. */
+const BIG_ROW = 1.2 * 1024 * 1024;
 const MANY_ROWS = 6000;
 
 /**
- * Rows bigger than one insert batch together (12 × 300 kB, ~4.8 MB as dump lines, over a batch's 4 MiB), one BLOB and
- * one non-ASCII TEXT each alone about an HTTP request's budget, and more small rows than a batch or a statement holds.
+ * Rows bigger than one insert batch together (7 × 400 kB and the big row: ~5.3 MB as dump lines, over a batch's
+ * 4 MiB), one BLOB alone over an HTTP request's budget, a long non-ASCII TEXT, and more small rows than a batch
+ * (2048) or a remote INSERT statement (512) holds.
  */
 function buildLargeDb(path: string): void {
   const db = new Database(path);
   try {
     db.exec('CREATE TABLE big (id INTEGER PRIMARY KEY, data BLOB, note TEXT); CREATE TABLE many (k TEXT PRIMARY KEY, v REAL) WITHOUT ROWID');
     const big = db.prepare('INSERT INTO big (id, data, note) VALUES (?, ?, ?)');
-    for (let i = 1; i <= 12; i++) big.run(BigInt(i), prngBytes(300 * 1024, i), `row ${i}`);
+    for (let i = 1; i <= 7; i++) big.run(BigInt(i), prngBytes(400 * 1024, i), `row ${i}`);
     big.run(100n, prngBytes(BIG_ROW, 100), 'one row larger than a request');
-    big.run(101n, null, 'é'.repeat(700_000));
+    big.run(101n, null, 'é'.repeat(400_000));
     const many = db.prepare('INSERT INTO many (k, v) VALUES (?, ?)');
     db.transaction(() => {
       for (let i = 0; i < MANY_ROWS; i++) many.run(`k${String(i).padStart(6, '0')}`, i / 7);
@@ -264,12 +266,12 @@ describe.each(BACKENDS)('Target contract: $name', (backend) => {
   });
 
   it('loads rows and batches larger than an insert batch or an HTTP request, exactly', async () => {
-    // What makes them large: a row alone is over a request's budget, and the big rows together over a batch's.
-    expect(BIG_ROW).toBeGreaterThan(remoteTuning.requestBytes);
+    // What makes the big row large: alone, it is over a request's budget as the remote load estimates it.
+    expect(jsonValueBytes(Buffer.alloc(BIG_ROW))).toBeGreaterThan(remoteTuning.requestBytes);
     const t = await backend.prepare(large);
     try {
       const r = await restoreInto(t, largeDump);
-      expect(r.tables).toEqual({ big: 14, many: MANY_ROWS });
+      expect(r.tables).toEqual({ big: 9, many: MANY_ROWS });
       expect(diffDumps(dumpDb(large), t.content())).toEqual([]);
     } finally {
       await t.close();
