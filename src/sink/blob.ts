@@ -235,11 +235,15 @@ export function blobSink(pathname: string, opts: BlobSinkOptions): Sink {
         if (fillLen === partSize) await flush();
       }
     },
+    async flush() {
+      check();
+      if (fillLen > 0 || window!.sent === 0) await flush();
+      await window!.drain();
+    },
     async commit(manifest: Manifest): Promise<SinkResult> {
       check();
       try {
-        if (fillLen > 0 || window!.sent === 0) await flush();
-        await window!.drain();
+        await sink.flush!();
         fill = Buffer.alloc(0);
         const completedUrl = await window!.complete(bytes);
         state = 'completed';

@@ -11,6 +11,7 @@ import type { Sink, SinkResult } from './types.js';
 export function encryptSink(inner: Sink, key: Buffer, opts: { chunkSize?: number } = {}): Sink {
   const enc = createEncryptor(key, opts);
   const stored = { bytes: 0, hash: createHash('sha256') };
+  let ended = false; // the final frame is sent
   const send = async (frames: Buffer[]) => {
     for (const f of frames) {
       stored.bytes += f.length;
@@ -25,8 +26,18 @@ export function encryptSink(inner: Sink, key: Buffer, opts: { chunkSize?: number
     inner: [inner],
     open: () => inner.open(),
     write: (chunk) => send(enc.push(chunk)),
+    async flush() {
+      if (!ended) {
+        ended = true;
+        await send(enc.end());
+      }
+      await inner.flush?.();
+    },
     async commit(manifest: Manifest): Promise<SinkResult> {
-      await send(enc.end());
+      if (!ended) {
+        ended = true;
+        await send(enc.end());
+      }
       // The manifest describes the file as stored: the container, not the gzip stream inside it.
       manifest.file = { ...manifest.file, bytes: stored.bytes, sha256: stored.hash.digest('hex'), encrypted: true };
       return inner.commit(manifest);

@@ -1,8 +1,8 @@
 /**
  * One dump, several destinations, one pass over the database: every chunk goes to every sink (written in
  * parallel, each write awaited, so the slowest sink sets the pace), so a local file and a blob written together
- * are byte-identical. Commit runs file sinks first (cheap and local), then the others; any failure aborts every
- * sink that has not committed yet.
+ * are byte-identical. Commit flushes every branch first (an upload's failed part surfaces there), then commits
+ * file sinks (cheap and local), then the others; any failure aborts every sink that has not committed yet.
  */
 import { BackupError } from '../errors.js';
 import type { Manifest } from '../format/lines.js';
@@ -44,6 +44,8 @@ export function teeSink(sinks: Sink[]): Sink {
     async commit(manifest: Manifest): Promise<SinkResult> {
       const results: SinkResult[] = [];
       try {
+        // Every branch holds all its bytes, or the backup fails before any branch commits.
+        await Promise.all(order.map((s) => s.flush?.()));
         for (const s of order) {
           // Every branch stored the same bytes: each writes its own copy of the same manifest.
           results.push(await s.commit({ ...manifest, file: { ...manifest.file } }));

@@ -24,6 +24,12 @@ export interface Sink {
    * wrote; a sink that stores other bytes (encryption) replaces it with what it stored before writing it.
    */
   commit(manifest: Manifest): Promise<SinkResult>;
+  /**
+   * Optional, before commit(): hands every written byte to the backend and surfaces any failure of an earlier write
+   * (an upload reports a failed part late). A tee flushes every branch before it commits any, so that one branch's
+   * failure never leaves another branch's dump complete.
+   */
+  flush?(): Promise<void>;
   abort(): Promise<void>;
 }
 
