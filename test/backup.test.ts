@@ -167,8 +167,9 @@ describe('backup failures leave nothing behind', () => {
     const dir = dirs.make();
     const missing = join(dir, 'missing.db');
     const out = join(dir, 'out', 'dump.ndjson.gz');
-    for (const p of [backup({ url: `file:${missing}` }, fileSink(out)), inspect({ url: `file:${missing}` })]) {
-      const e = await rejection(p);
+    // One at a time: a second promise rejecting while the first is awaited would be an unhandled rejection.
+    for (const run of [() => backup({ url: `file:${missing}` }, fileSink(out)), () => inspect({ url: `file:${missing}` })]) {
+      const e = await rejection(run());
       expect(e).toBeInstanceOf(BackupError);
       expect(e.code).toBe('NOT_FOUND');
       expect(e.message).toContain(missing);
