@@ -30,6 +30,8 @@ export function authToken(p: Parsed, env: NodeJS.ProcessEnv = process.env): stri
  * is not libsql://, https:// or file: is refused here, before anything is opened.
  */
 export function connection(p: Parsed, flag: 'db' | 'target', env: NodeJS.ProcessEnv = process.env): Connection {
+  // The token's flag first: a token pasted where its variable's name belongs is refused before anything else.
+  const token = authToken(p, env);
   const given = p.str(flag);
   if (given !== undefined && !given.trim()) throw new BackupError('USAGE', `--${flag} needs a URL (libsql://…, https://… or file:PATH)`);
   const url = given ?? env.TURSO_DATABASE_URL;
@@ -42,5 +44,5 @@ export function connection(p: Parsed, flag: 'db' | 'target', env: NodeJS.Process
     if (given !== undefined && e instanceof BackupError) throw new BackupError(e.code, e.message.replaceAll('TURSO_DATABASE_URL', `--${flag}`));
     throw e;
   }
-  return { url, authToken: authToken(p, env) };
+  return { url, authToken: token };
 }

@@ -39,6 +39,7 @@ export async function drillMain(p: Parsed, signal: AbortSignal): Promise<number>
   const source = p.positionals[0] ?? latestLocalBackup(dir);
   if (!source) throw new BackupError('NOT_FOUND', `no complete backup in ${dir}/: give a SOURCE (a dump file or Blob pathname)`);
   // Only an explicit --target: a drill never restores into TURSO_DATABASE_URL, the app's own database.
+  if (p.str('target') === undefined && p.str('auth-token-env') !== undefined) throw new BackupError('USAGE', '--auth-token-env goes with --target URL');
   const target = p.str('target') !== undefined ? connection(p, 'target') : undefined;
   const out = makeOut({ json: p.bool('json'), quiet: p.bool('quiet') });
   const progress = makeProgress({ quiet: p.bool('quiet') });

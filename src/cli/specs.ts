@@ -221,12 +221,15 @@ const drill: CommandSpec = {
   positionals: { min: 0, max: 1 },
   flags: [
     { name: 'dir', value: 'DIR', default: 'backups', help: 'where to find the newest complete local backup when SOURCE is not given' },
-    { name: 'target', value: 'URL', default: 'a scratch file, removed after', help: 'drill into this empty database instead (it is left in place)' },
+    { ...TARGET, default: 'a scratch file, removed after' },
     TOKEN_ENV,
     JSON_FLAG,
     QUIET,
   ],
-  notes: ['A record of the drill is written beside a local dump (the status page shows the last drill).'],
+  notes: [
+    'A --target database must be empty (or freshly migrated); it is left in place. A record of the drill is written',
+    'beside a local dump (the status page shows the last drill).',
+  ],
   env: [['TURSO_AUTH_TOKEN', 'the token of a remote --target (or the variable --auth-token-env names)'], ENV_BLOB_SOURCE, ENV_KEY_READ, ENV_DEBUG, ENV_FILE],
   examples: ['turso-backup drill', 'turso-backup drill backups/backup-….ndjson.gz --json', 'turso-backup drill backups/backup-….ndjson.gz --target libsql://drill-org.turso.io --auth-token-env DRILL_TOKEN'],
   exits: exits('the drill could not run (no backup found, an unreadable source)', 'the drill ran and FAILED (a check did not pass)'),
