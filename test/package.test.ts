@@ -143,7 +143,7 @@ console.log(JSON.stringify({ tables: s.tables, rows: v.totalRows, cron: res.stat
     expect(JSON.parse(r.stdout)).toEqual({ tables: { posts: 2 }, rows: 2, cron: 500 }); // no CRON_SECRET: never open
   });
 
-  it("the types: a Next.js route and a script type-check against the package's .d.ts (skipLibCheck off)", async () => {
+  it("the types: the README's examples, a Next.js route and a script type-check against the package's .d.ts (skipLibCheck off)", async () => {
     // Only @types/node, as an app has; nothing of this checkout's other @types.
     mkdirSync(join(app, 'types'));
     symlinkSync(join(ROOT, 'node_modules', '@types', 'node'), join(app, 'types', 'node'));
@@ -162,9 +162,13 @@ export async function nightly(signal: AbortSignal): Promise<BackupSummary> {
 export const isConfig = (e: unknown) => e instanceof BackupError && e.code === 'CONFIG';
 `,
     );
+    // Every TypeScript example of the README, as an app would paste it.
+    const examples = [...readFileSync(join(ROOT, 'README.md'), 'utf8').matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!);
+    expect(examples.length).toBeGreaterThanOrEqual(2);
+    examples.forEach((code, i) => writeFileSync(join(app, `readme-${i}.ts`), `${code}\nexport {};\n`));
     const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
     const flags = ['--noEmit', '--strict', '--skipLibCheck', 'false', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--typeRoots', './types', '--types', 'node'];
-    const r = await run(process.execPath, [tsc, ...flags, 'route.ts'], app);
+    const r = await run(process.execPath, [tsc, ...flags, 'route.ts', ...examples.map((_, i) => `readme-${i}.ts`)], app);
     expect(r.code, r.stdout + r.stderr).toBe(0);
   });
 });
