@@ -167,7 +167,7 @@ describe('backup failures leave nothing behind', () => {
     const dir = dirs.make();
     const missing = join(dir, 'missing.db');
     const out = join(dir, 'out', 'dump.ndjson.gz');
-    // One at a time: a second promise rejecting while the first is awaited would be an unhandled rejection.
+    // Made one at a time: a second promise made up front would reject unhandled while the first is awaited.
     for (const run of [() => backup({ url: `file:${missing}` }, fileSink(out)), () => inspect({ url: `file:${missing}` })]) {
       const e = await rejection(run());
       expect(e).toBeInstanceOf(BackupError);

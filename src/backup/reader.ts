@@ -10,6 +10,12 @@ import { spawnWorker } from '../worker.js';
 import type { CreditMessage, ReaderData, ReaderMessage } from './read-worker.js';
 import { readSource, type SourceEvent, type SourceOptions } from './source.js';
 
+/**
+ * Local pages of ~1 MiB: SQLite encodes them in one call, and a page over half a gzip block goes to compression as its
+ * own member, without a copy into a block (format/blocks.ts).
+ */
+const LOCAL_PAGES = { maxRows: 32768, targetBytes: 1024 * 1024, firstRows: 256 };
+
 /** Pages on their way from the reader thread at once: enough to keep both sides busy, little memory. */
 const CREDITS = 4;
 
@@ -25,7 +31,7 @@ const sourceOptions = (o: SourceOptions): SourceOptions => ({
   selection: o.selection,
   media: o.media,
   consistency: o.consistency,
-  pages: o.pages,
+  pages: o.pages ?? LOCAL_PAGES,
   // Keys arrive in order: a small page cache reads as fast as better-sqlite3's 16 MB default, in less memory.
   cacheKiB: o.cacheKiB ?? 2048,
 });

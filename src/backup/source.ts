@@ -12,6 +12,7 @@ import { countRows } from '../db/schema.js';
 import type { Db } from '../db/types.js';
 import { BackupError } from '../errors.js';
 import type { HeaderLine, MediaSpec, Selection, TableInfo } from '../format/lines.js';
+import { createMemoryGovernor } from '../memory.js';
 import { planBackup, type BackupPlan } from './plan.js';
 
 /** What the database side needs to know (all of it can cross to a worker thread). */
@@ -33,6 +34,9 @@ export type SourceEvent =
   | { kind: 'page'; bytes: Buffer; rows: number }
   | { kind: 'end'; name: string; rows: number; sha256: string; media: boolean };
 
+/** Pages are garbage the moment they are sent: keep the reader's heap from drifting upwards (memory.ts). */
+const memory = createMemoryGovernor({ everyBytes: 8 * 1024 * 1024 });
+
 /** One section's pages and its end, counted against the snapshot. */
 async function* section(db: Db, t: TableInfo, media: boolean, perTable: boolean, pages: PageOptions): AsyncGenerator<SourceEvent> {
   let expected = t.rows;
@@ -46,6 +50,7 @@ async function* section(db: Db, t: TableInfo, media: boolean, perTable: boolean,
   const hash = createHash('sha256');
   let n = 0;
   for await (const page of encodedPages(db, t, { pages })) {
+    memory.tick(page.bytes.length);
     n += page.rows;
     // Never more rows than counted in the snapshot: fail now rather than write an ever-growing dump.
     if (n > expected) throw new BackupError('SNAPSHOT', `table "${t.name}" gave more rows than the ${expected} counted: the read snapshot was lost`);

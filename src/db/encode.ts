@@ -134,8 +134,10 @@ export function finishPage(raw: Buffer): Buffer {
       out.latin1(`{"b":"${raw.toString('base64', start, end)}"}`);
       from = end;
     }
-    r = raw.indexOf(REAL_OPEN, from);
-    b = raw.indexOf(BLOB_OPEN, from);
+    // Search again only for what was used up or stepped over: a search that found nothing stays at -1, and
+    // searching both each time would scan the rest of the page once per marker.
+    if (r >= 0 && r < from) r = raw.indexOf(REAL_OPEN, from);
+    if (b >= 0 && b < from) b = raw.indexOf(BLOB_OPEN, from);
   }
   out.bytes(raw, from, raw.length);
   return out.buf.subarray(0, out.length);

@@ -32,7 +32,7 @@ export function openLocalDb(path: string, opts: OpenOptions = {}): LocalDb {
   } catch (e) {
     throw new BackupError('NOT_FOUND', `${path} is not a readable SQLite/libSQL database: ${(e as Error).message}`, { cause: e });
   }
-  return new LocalDb(db, path);
+  return new LocalDb(db, path, opts.signal);
 }
 
 /** A `Db` over one better-sqlite3 connection. */
@@ -49,8 +49,14 @@ export class LocalDb implements Db {
     /** The connection itself, for what only a local file can do (publishing a scratch file). */
     readonly handle: Database.Database,
     readonly identity: string,
+    private readonly signal?: AbortSignal,
   ) {
     this.displayUrl = `file:${identity}`;
+  }
+
+  /** Before each call: an aborted run stops here (SQLite cannot be interrupted in the middle of a statement). */
+  private guard(): void {
+    if (this.signal?.aborted) throw new BackupError('INTERRUPTED', 'interrupted');
   }
 
   get inTransaction(): boolean {
@@ -69,6 +75,7 @@ export class LocalDb implements Db {
   }
 
   async query(sql: string, args: readonly unknown[] = []): Promise<Row[]> {
+    this.guard();
     const st = this.prepare(sql);
     if (st.reader) return st.all(...(args as unknown[])) as Row[];
     st.run(...(args as unknown[]));
@@ -76,6 +83,7 @@ export class LocalDb implements Db {
   }
 
   async run(sql: string, args: readonly unknown[] = []): Promise<number> {
+    this.guard();
     if (args.length === 0 && !/^\s*(select|with|values)\b/i.test(sql)) {
       // exec() runs the statement text as it is (several statements, pragmas); changes are counted around it.
       const before = this.handle.prepare('SELECT total_changes()').pluck().get() as number;
@@ -86,6 +94,7 @@ export class LocalDb implements Db {
   }
 
   async runBatch(statements: readonly { sql: string; args?: readonly unknown[] }[]): Promise<number> {
+    this.guard();
     let n = 0;
     for (const s of statements) n += this.prepare(s.sql).run(...((s.args ?? []) as unknown[])).changes;
     return n;
@@ -115,6 +124,7 @@ export class LocalDb implements Db {
   }
 
   async insert(table: string, columns: string[], rows: SqlValue[][]): Promise<void> {
+    this.guard();
     // Rows holding non-UTF-8 TEXT need CAST(? AS TEXT) in a statement of their own; they are rare.
     let start = 0;
     for (let i = 0; i < rows.length; i++) {
@@ -158,6 +168,7 @@ export class LocalDb implements Db {
   }
 
   async commit(): Promise<void> {
+    this.guard();
     this.handle.exec('COMMIT');
     this.handle.pragma('foreign_keys = ON');
   }

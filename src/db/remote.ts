@@ -26,7 +26,7 @@ import type { Db, OpenOptions, Row, WriteOptions } from './types.js';
 import { hostOf, redactUrl } from './url.js';
 
 export function openRemoteDb(url: string, opts: OpenOptions = {}): RemoteDb {
-  return new RemoteDb(url, opts.authToken);
+  return new RemoteDb(url, opts.authToken, opts.signal);
 }
 
 const describeSql = (sql: string) => sql.trim().split(/\s+/).slice(0, 4).join(' ').slice(0, 80);
@@ -54,14 +54,18 @@ export class RemoteDb implements Db {
   private readonly columnCounts = new Map<string, number>();
   private encoding: Promise<boolean> | null = null;
 
-  constructor(url: string, authToken?: string) {
+  constructor(
+    url: string,
+    authToken?: string,
+    private readonly signal?: AbortSignal,
+  ) {
     this.host = hostOf(url);
     this.displayUrl = redactUrl(url);
     this.identity = this.displayUrl;
     this.errors = remoteErrors(this.host);
     this.stats = { requests: 0, retries: 0, replayRejected: 0, pings: 0, snapshots: 0, statements: 0, batches: 0 };
     try {
-      this.client = createClient({ url, authToken, intMode: 'bigint', fetch: retryingFetch(this.host, { stats: this.stats }) });
+      this.client = createClient({ url, authToken, intMode: 'bigint', fetch: retryingFetch(this.host, { stats: this.stats, signal }) });
     } catch (e) {
       throw new BackupError('CONFIG', `TURSO_DATABASE_URL is not a usable libSQL URL (${this.displayUrl}): ${(e as { code?: string }).code ?? 'invalid'}`);
     }
@@ -72,6 +76,7 @@ export class RemoteDb implements Db {
   }
 
   async query(sql: string, args: readonly unknown[] = []): Promise<Row[]> {
+    this.guard();
     if (!isReadQuery(sql)) {
       const b = bindExact(sql, args);
       return plainRows((await this.execute({ sql: b.sql, args: b.args as never }, describeSql(sql))).rows as never);
@@ -82,6 +87,7 @@ export class RemoteDb implements Db {
   }
 
   async run(sql: string, args: readonly unknown[] = []): Promise<number> {
+    this.guard();
     if (this.refusedByServer(sql)) return 0;
     const b = bindExact(sql, args);
     const stmt = { sql: b.sql, args: b.args as never };
@@ -183,12 +189,14 @@ export class RemoteDb implements Db {
   }
 
   async insert(table: string, columns: string[], rows: SqlValue[][]): Promise<void> {
+    this.guard();
     if (this.mode !== 'write') throw new BackupError('INTERNAL', 'insert outside a write transaction');
     this.pipeline!.check();
     for (const q of insertStatements(table, columns, rows)) await this.pipeline!.enqueue(q);
   }
 
   async commit(): Promise<void> {
+    this.guard();
     if (this.mode !== 'write') throw new BackupError('INTERNAL', 'commit outside a write transaction');
     await this.pipeline!.drain();
     const s = this.takeSession();
@@ -236,6 +244,11 @@ export class RemoteDb implements Db {
     this.stream?.close();
     this.stream = null;
     this.client.close();
+  }
+
+  /** Before each call, and after a request that failed: an aborted run stops with INTERRUPTED. */
+  private guard(): void {
+    if (this.signal?.aborted) throw new BackupError('INTERRUPTED', 'interrupted');
   }
 
   /** Ends the transaction state and hands back its stream (its keep-alive pings counted). */
@@ -298,6 +311,7 @@ export class RemoteDb implements Db {
     try {
       return (await s.batch([stmt]))[0]!;
     } catch (e) {
+      this.guard();
       if (this.mode === 'read') throw s.lost ? this.errors.snapshotLost(e) : (this.tooLarge(e) ?? this.errors.queryRefused(e));
       if (!s.lost) {
         const big = this.tooLarge(e);

@@ -85,4 +85,9 @@ export interface OpenOptions {
   cacheKiB?: number;
   /** The token for a remote database (never on a command line). */
   authToken?: string;
+  /**
+   * Ends the handle's work: every later call fails with INTERRUPTED, and a remote request in flight is cancelled (a
+   * local statement, which SQLite runs synchronously, finishes first). The caller rolls back as on any failure.
+   */
+  signal?: AbortSignal;
 }

@@ -22,13 +22,25 @@ export type DumpEvent =
   | { kind: 'header'; header: HeaderLine }
   | { kind: 'table'; start: TableStartLine }
   | { kind: 'media'; start: MediaStartLine }
-  /** Row lines of the open section, without their newline. Valid until the next event is requested. */
-  | { kind: 'rows'; lines: Buffer[] }
+  /**
+   * Consecutive row lines of the open section, each with its newline (`count` of them): one span of the decompressed
+   * stream, never a Buffer per line. Valid until the next event is requested; `rowLines()` walks it.
+   */
+  | { kind: 'rows'; bytes: Buffer; count: number }
   | { kind: 'end'; end: TableEndLine }
   | { kind: 'media-end'; end: MediaEndLine }
   | { kind: 'trailer'; trailer: TrailerLine };
 
 const NL = 0x0a;
+
+/** The lines of a `rows` event: each as [start, end) in `bytes`, the newline excluded. */
+export function* rowLines(bytes: Buffer): Generator<[number, number]> {
+  for (let start = 0; start < bytes.length; ) {
+    const nl = bytes.indexOf(NL, start);
+    yield [start, nl];
+    start = nl + 1;
+  }
+}
 const OPEN_BRACKET = 0x5b;
 const OPEN_BRACE = 0x7b;
 
@@ -171,18 +183,16 @@ export async function* readDump(bytes: AsyncIterable<Buffer | string>, opts: { c
       carryLen = 0;
     }
     let pos = 0;
-    let regionStart = 0; // start of the row lines not yet hashed
-    let rows: Buffer[] = [];
+    let regionStart = 0; // start of the row lines not yet handed out (and hashed)
+    let count = 0;
     const flushRows = function* (end: number): Generator<DumpEvent> {
       if (end > regionStart) {
         const region = buf.subarray(regionStart, end);
         whole.update(region);
         section!.hash.update(region);
+        if (count > 0) yield { kind: 'rows', bytes: region, count };
       }
-      if (rows.length > 0) {
-        yield { kind: 'rows', lines: rows };
-        rows = [];
-      }
+      count = 0;
     };
     for (;;) {
       const nl = buf.indexOf(NL, pos);
@@ -193,7 +203,7 @@ export async function* readDump(bytes: AsyncIterable<Buffer | string>, opts: { c
       if (first === OPEN_BRACKET) {
         if (!section) corrupt(`a row outside any table section at line ${lineNo}`);
         section!.rows++;
-        rows.push(buf.subarray(pos, nl));
+        count++;
       } else if (first === OPEN_BRACE) {
         if (section) yield* flushRows(pos);
         const s = parseStruct(buf.subarray(pos, nl), lineNo);

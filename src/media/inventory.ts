@@ -14,8 +14,8 @@ import { countRows } from '../db/schema.js';
 import { BackupError } from '../errors.js';
 import { dumpBytes } from '../format/decode.js';
 import type { HeaderLine } from '../format/lines.js';
-import { readDump } from '../format/reader.js';
-import { decodeRow } from '../format/values.js';
+import { readDump, rowLines } from '../format/reader.js';
+import { decodeRowLine } from '../format/rows.js';
 import { DEFAULT_MEDIA_COLUMNS, rowMapper, type Inventory, type MediaColumns, type MediaRow } from './model.js';
 import { describeMediaTable, mediaPageable, mediaSelectColumns } from './table.js';
 
@@ -104,7 +104,7 @@ export function dumpInventory(openInput: () => Promise<Readable>, explicit: Part
             break;
           }
           case 'rows':
-            if (inSection) for (const line of ev.lines) yield map!(decodeRow(JSON.parse(line.toString('utf8'))));
+            if (inSection) for (const [s, e] of rowLines(ev.bytes)) yield map!(decodeRowLine(ev.bytes, s, e));
             break;
           case 'end':
           case 'media-end':

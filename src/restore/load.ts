@@ -8,11 +8,14 @@ import type { Db } from '../db/types.js';
 import { q } from '../db/url.js';
 import { BackupError } from '../errors.js';
 import type { HeaderLine } from '../format/lines.js';
-import { decodeRow, type SqlValue } from '../format/values.js';
+import { decodeRowLine } from '../format/rows.js';
+import { rowLines } from '../format/reader.js';
+import type { SqlValue } from '../format/values.js';
 import { schemaReplayer } from './ddl.js';
 import type { RestoreInput } from './inputs/types.js';
 import { loads, type PlannedTable, type RestorePlan } from './plan.js';
 import type { TargetState } from './target-state.js';
+import { trace } from '../trace.js';
 
 /** Rows per insert call, and the byte budget that closes a batch early (wide rows, big blobs). */
 const BATCH_ROWS = 2048;
@@ -40,20 +43,6 @@ export interface LoadContext {
 const interrupted = () => new BackupError('INTERRUPTED', 'restore interrupted: rolled back, the target is as it was found');
 const isReplayable = (sql: string) => !/^\s*create\s+table\s+(if\s+not\s+exists\s+)?["'`[]?sqlite_/i.test(sql);
 
-/**
- * Parses a chunk of row lines with one JSON.parse. The reader's lines are consecutive slices of one buffer, so the
- * whole span is decoded once and its newlines become the array's commas (a newline never occurs inside a JSON
- * value: strings escape it).
- */
-export function parseRowLines(lines: Buffer[]): unknown[] {
-  const first = lines[0]!;
-  const last = lines[lines.length - 1]!;
-  const contiguous = first.buffer === last.buffer && last.byteOffset + last.length - first.byteOffset >= 0;
-  if (!contiguous) return JSON.parse(`[${lines.join(',')}]`) as unknown[];
-  const span = Buffer.from(first.buffer, first.byteOffset, last.byteOffset + last.length - first.byteOffset);
-  return JSON.parse(`[${span.toString('utf8').replaceAll('\n', ',')}]`) as unknown[];
-}
-
 /** Everything of pass 2 up to (not including) the target's verification and commit. */
 export async function loadTarget(ctx: LoadContext): Promise<void> {
   const { db, header, plan } = ctx;
@@ -67,6 +56,7 @@ export async function loadTarget(ctx: LoadContext): Promise<void> {
   }
   await ctx.beforeRows?.();
   const sequence = await loadRows(ctx);
+  trace('restore: rows loaded');
   await ctx.afterRows?.();
   await restoreSequence(db, plan, sequence);
   for (const t of plan.tables) if (t.action === 'rebuild') await db.write(`INSERT INTO ${q(t.info.name)} (${q(t.info.name)}) VALUES ('rebuild')`);
@@ -75,6 +65,7 @@ export async function loadTarget(ctx: LoadContext): Promise<void> {
       if (o.type === 'table' || (o.type !== 'view' && !restored.has(o.tbl_name))) continue;
       await replay(o.name, o.sql);
     }
+    trace('restore: indexes, views, triggers');
     if (header.sqlite.userVersion) await db.write(`PRAGMA user_version = ${Number(header.sqlite.userVersion)}`);
     if (header.sqlite.applicationId) await db.write(`PRAGMA application_id = ${Number(header.sqlite.applicationId)}`);
   }
@@ -126,15 +117,14 @@ async function loadRows(ctx: LoadContext): Promise<[string, SqlValue][]> {
       table = byName.get(ev.start.name) ?? null;
       if (table && loads(table)) columns = table.info.rowidColumn ? [table.rowidName!, ...ev.start.columns.slice(1)] : ev.start.columns;
     } else if (ev.kind === 'rows' && table?.action === 'sequence') {
-      for (const l of ev.lines) {
-        const r = decodeRow(JSON.parse(l.toString('utf8')));
+      for (const [s, e] of rowLines(ev.bytes)) {
+        const r = decodeRowLine(ev.bytes, s, e);
         sequence.push([String(r[r.length - 2]), r[r.length - 1]!]);
       }
     } else if (ev.kind === 'rows' && table && loads(table)) {
-      const rows = parseRowLines(ev.lines);
-      for (let i = 0; i < rows.length; i++) {
-        batch.rows.push(decodeRow(rows[i]));
-        batch.bytes += ev.lines[i]!.length;
+      for (const [s, e] of rowLines(ev.bytes)) {
+        batch.rows.push(decodeRowLine(ev.bytes, s, e));
+        batch.bytes += e - s;
         if (batch.rows.length >= BATCH_ROWS || batch.bytes >= BATCH_BYTES) await batch.flush(table, columns);
       }
     } else if (ev.kind === 'end') {

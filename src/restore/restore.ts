@@ -15,6 +15,7 @@ import type { Readable } from 'node:stream';
 import { countRows } from '../db/schema.js';
 import { BackupError } from '../errors.js';
 import type { HeaderLine } from '../format/lines.js';
+import { rowLines } from '../format/reader.js';
 import type { Target, TargetFactory } from '../target/types.js';
 import { openRestoreInput } from './inputs/open.js';
 import type { RestoreInput } from './inputs/types.js';
@@ -24,6 +25,7 @@ import { loads, planRestore, unmatchedRefusal, type RestorePlan } from './plan.j
 import { loadSeedCheck, MAX_SEED_ROWS, type SeedCheck } from './seeds.js';
 import { emptyState, inspectTarget, type TargetState } from './target-state.js';
 import { checkForeignKeys, checksumRows, uncheckedWarning } from './verify-target.js';
+import { trace } from '../trace.js';
 
 export interface RestoreOptions {
   /** Opens the dump's bytes (a v1 dump, possibly encrypted, or a legacy JSON backup); called once per pass. */
@@ -107,7 +109,7 @@ async function verifyInput(input: RestoreInput, target: Target | null, state: Ta
       seeds = await seedsFor(target, plan, state);
     } else if (ev.kind === 'table') current = ev.start.name;
     else if (ev.kind === 'rows' && current !== null && seeds?.tables.has(current)) {
-      for (const l of ev.lines) seeds.see(current, JSON.parse(l.toString('utf8')) as unknown[]);
+      for (const [s, e] of rowLines(ev.bytes)) seeds.see(current, JSON.parse(ev.bytes.toString('utf8', s, e)) as unknown[]);
     } else if (ev.kind === 'end') {
       ends.set(ev.end.name, { rows: ev.end.rows, sha256: ev.end.sha256 });
       current = null;
@@ -197,8 +199,11 @@ async function loadVerifyPublish(target: Target, input: RestoreInput, state: Tar
       ...(follow ? { committed: (complete?: string) => verifier!.committed(complete) } : {}),
       afterRows: async () => verifier?.loaded(),
     });
+    trace('restore: loaded');
     await verifyTarget(target, input, v, verifier, result, opts.signal);
+    trace('restore: target verified');
     await target.commit(); // a scratch file takes the target's name here
+    trace('restore: published');
   } catch (e) {
     await (verifier as LoadVerifier | null)?.stop();
     await target.rollback().catch(() => {});
@@ -220,6 +225,7 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
   try {
     const state = target ? await inspectTarget(target.db) : emptyState();
     const verified = await verifyInput(input, target, state, opts);
+    trace('restore: input verified (pass 1)');
     const result = planned(input, target, verified, opts);
     if (opts.confirm) {
       target ??= await opts.target.open({ create: true });

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { backup, type BackupOptions, type BackupResult } from '../../src/backup/backup.js';
-import type { DumpEvent } from '../../src/format/reader.js';
+import { rowLines, type DumpEvent } from '../../src/format/reader.js';
 import { fileSink } from '../../src/sink/file.js';
 
 /** A fresh temp dir; `cleanup()` removes every dir made so far (call it in afterAll). */
@@ -130,7 +130,7 @@ export const gzip = (b: Buffer | string) => gzipSync(b);
 export async function collectEvents(events: AsyncIterable<DumpEvent>): Promise<string[]> {
   const out: string[] = [];
   for await (const ev of events) {
-    if (ev.kind === 'rows') for (const l of ev.lines) out.push(`row ${l.toString('utf8')}`);
+    if (ev.kind === 'rows') for (const [s, e] of rowLines(ev.bytes)) out.push(`row ${ev.bytes.toString('utf8', s, e)}`);
     else if (ev.kind === 'header') out.push(`header ${ev.header.tables.map((t) => `${t.name}:${t.rows}`).join(',')}`);
     else if (ev.kind === 'table') out.push(`table ${ev.start.name} ${ev.start.columns.join(',')}`);
     else if (ev.kind === 'media') out.push(`media ${ev.start.table}`);

@@ -92,6 +92,9 @@ const describe = (code: string | undefined, e: unknown) =>
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** A timeout that the caller's signal can also end (AbortSignal.any is Node 20.3+). */
+const withCaller = (timeout: AbortSignal, caller?: AbortSignal) => (caller ? AbortSignal.any([timeout, caller]) : timeout);
+
 /** `{"baton":"…"` at the start of the JSON body: the request continues an existing stream. */
 function carriesBaton(body: Uint8Array | undefined): boolean {
   if (!body) return false;
@@ -103,7 +106,7 @@ function carriesBaton(body: Uint8Array | undefined): boolean {
 const isReplayRefusal = (status: number, text: string) =>
   status === 400 && /baton/i.test(text) && !/STREAM_EXPIRED/.test(text);
 
-export function retryingFetch(host: string, opts: { tuning?: RemoteTuning; stats?: RetryStats; base?: typeof fetch } = {}): FetchFn {
+export function retryingFetch(host: string, opts: { tuning?: RemoteTuning; stats?: RetryStats; base?: typeof fetch; signal?: AbortSignal } = {}): FetchFn {
   const tuning = opts.tuning ?? remoteTuning;
   const stats = opts.stats;
   const base = opts.base ?? globalThis.fetch;
@@ -123,7 +126,7 @@ export function retryingFetch(host: string, opts: { tuning?: RemoteTuning; stats
           method: request.method,
           headers: request.headers,
           body,
-          signal: AbortSignal.timeout(contacted ? tuning.requestTimeoutMs : tuning.firstContactTimeoutMs),
+          signal: withCaller(AbortSignal.timeout(contacted ? tuning.requestTimeoutMs : tuning.firstContactTimeoutMs), opts.signal),
         });
         contacted = true;
         if (TRANSIENT_STATUS.has(res.status)) {
@@ -146,6 +149,8 @@ export function retryingFetch(host: string, opts: { tuning?: RemoteTuning; stats
           return new Response(buf, { status: res.status, statusText: res.statusText, headers: res.headers });
         }
       } catch (e) {
+        // The caller's abort is not a network failure: nothing is retried.
+        if (opts.signal?.aborted) throw e;
         const code = networkCode(e);
         if (code && PERMANENT_CODES.has(code)) {
           throw new RemoteUnavailableError(host, describe(code, e), attempt, Date.now() - started, true);

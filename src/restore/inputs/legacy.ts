@@ -213,18 +213,6 @@ function legacyHeader(c: Census): HeaderLine {
   };
 }
 
-/** Row lines of a batch, as the dump reader hands them out: slices of one buffer, without their newlines. */
-function lineSlices(text: string): Buffer[] {
-  const buf = Buffer.from(text);
-  const out: Buffer[] = [];
-  for (let start = 0; start < buf.length; ) {
-    const nl = buf.indexOf(0x0a, start);
-    out.push(buf.subarray(start, nl));
-    start = nl + 1;
-  }
-  return out;
-}
-
 /** Rows per `rows` event: the loader batches further on its own. */
 const LINES_PER_EVENT = 256;
 
@@ -240,7 +228,7 @@ async function* legacyEvents(input: Readable, header: HeaderLine): AsyncGenerato
   for await (const r of legacyRows(input)) {
     if ('createdAt' in r) continue;
     if (r.table !== table) {
-      if (pending) yield { kind: 'rows', lines: lineSlices(text) };
+      if (pending) yield { kind: 'rows', bytes: Buffer.from(text), count: pending };
       if (table !== null) yield end(table);
       table = r.table;
       rows = 0;
@@ -252,12 +240,12 @@ async function* legacyEvents(input: Readable, header: HeaderLine): AsyncGenerato
     text += encodeRow(columnsOf.get(table)!.map((k) => (r.row.has(k) ? r.row.get(k)! : null)));
     rows++;
     if (++pending === LINES_PER_EVENT) {
-      yield { kind: 'rows', lines: lineSlices(text) };
+      yield { kind: 'rows', bytes: Buffer.from(text), count: pending };
       text = '';
       pending = 0;
     }
   }
-  if (pending) yield { kind: 'rows', lines: lineSlices(text) };
+  if (pending) yield { kind: 'rows', bytes: Buffer.from(text), count: pending };
   if (table !== null) yield end(table);
   const total = header.tables.reduce((n, t) => n + t.rows, 0);
   yield { kind: 'trailer', trailer: { type: 'trailer', tables: header.tables.length, rows: total, mediaRows: 0, sha256: '' } };

@@ -1,0 +1,11 @@
+/**
+ * Phase timings for measuring where a run's time goes (docs/BENCHMARKS.md): with TURSO_BACKUP_TRACE=1 each phase's
+ * end is written to stderr as `trace: +1234 ms <phase>`. Names of phases only: never a value, a path or a URL.
+ */
+const on = process.env.TURSO_BACKUP_TRACE === '1';
+const started = performance.now();
+
+/** Marks the end of a phase (a no-op unless TURSO_BACKUP_TRACE=1). */
+export function trace(phase: string): void {
+  if (on) process.stderr.write(`trace: +${Math.round(performance.now() - started)} ms ${phase}\n`);
+}

@@ -1,0 +1,254 @@
+/**
+ * The Db contract (src/db/types.ts), run against every backend: a local file (better-sqlite3) and a remote database
+ * over HTTP (the stand-in sqld, driven by the real @libsql/client). Both must give the same answers: exact values of
+ * every storage class, SQL-encoded pages byte-identical to the JavaScript encoder, one snapshot per read, rollback on
+ * a failing statement and on abort, and pages a server refuses as too large asked again smaller.
+ */
+import Database from 'better-sqlite3';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { openLocalDb } from '../../src/db/local.js';
+import { encodedPages, rowPages, type Pageable } from '../../src/db/pages.js';
+import { openRemoteDb } from '../../src/db/remote.js';
+import type { Db } from '../../src/db/types.js';
+import { encodeCell, encodeRow, TextBytes, type SqlValue } from '../../src/format/values.js';
+import { tempDirs } from '../support/dumps.js';
+import { startHranaServer, type HranaServerOptions } from '../support/hrana-server.js';
+import { BAD_UTF8, BAD_UTF8_2, MIXED_VALUES, prngBytes } from '../support/nasty-db.js';
+
+const dirs = tempDirs('tb-contract-db-');
+afterAll(() => dirs.cleanup());
+
+interface Backend {
+  name: string;
+  /** A Db on the SQLite file at `path` (created if missing); `close` ends everything it started. */
+  open(path: string, opts?: { signal?: AbortSignal; server?: Partial<HranaServerOptions> }): Promise<{ db: Db; close(): Promise<void> }>;
+}
+
+const BACKENDS: Backend[] = [
+  {
+    name: 'local file',
+    async open(path, opts = {}) {
+      const db = openLocalDb(path, { create: true, signal: opts.signal });
+      return { db, close: () => db.close() };
+    },
+  },
+  {
+    name: 'remote (stand-in sqld over HTTP)',
+    async open(path, opts = {}) {
+      const server = await startHranaServer({ db: path, token: 'contract-token', ...opts.server });
+      const db = openRemoteDb(server.url, { authToken: 'contract-token', signal: opts.signal });
+      return {
+        db,
+        async close() {
+          await db.close();
+          await server.close();
+        },
+      };
+    },
+  },
+];
+
+/** A deterministic generator of awkward values of every storage class. */
+function values(seed: number) {
+  const bytes = prngBytes(1 << 16, seed);
+  let at = 0;
+  const next = () => bytes[at++ % bytes.length]!;
+  const u32 = () => ((next() << 24) | (next() << 16) | (next() << 8) | next()) >>> 0;
+  const f64 = () => {
+    const b = Buffer.alloc(8);
+    b.writeUInt32LE(u32(), 0);
+    b.writeUInt32LE(u32(), 4);
+    return b.readDoubleLE(0);
+  };
+  const text = () => {
+    const pick = [0, 1, 2, 3, 4, 9, 10, 13, 31, 34, 39, 44, 92, 93, 127, 0xe9, 0x2028, 0xfffd, 0x1f389];
+    let s = '';
+    for (let n = next() % 12; n > 0; n--) s += String.fromCodePoint(next() % 3 === 0 ? pick[next() % pick.length]! : 32 + (next() % 90));
+    return s;
+  };
+  return (): SqlValue => {
+    switch (next() % 9) {
+      case 0:
+        return null;
+      case 1:
+        return BigInt(next() % 3 === 0 ? u32() : next()) * (next() % 2 ? 1n : -1n) * (next() % 4 === 0 ? 2n ** 31n : 1n);
+      case 2: {
+        const v = f64();
+        return Number.isNaN(v) ? 0.5 : v;
+      }
+      case 3:
+        return [0, -0, 1, -1, 0.1, 1e21, 1e-7, 2 ** 53, -(2 ** 53), 5e-324, Infinity, -Infinity, 123.456][next() % 13]!;
+      case 4:
+      case 5:
+        return text();
+      case 6:
+        return Buffer.from(prngBytes(next() % 40, u32()).map((b) => (b % 8 === 0 ? [0, 1, 2, 3, 4, 10][b % 6]! : b)));
+      case 7:
+        return next() % 5 === 0 ? new TextBytes(next() % 2 ? BAD_UTF8 : BAD_UTF8_2) : text();
+      default:
+        return [9223372036854775807n, -9223372036854775808n, 2n ** 53n, 2n ** 53n - 1n][next() % 4]!;
+    }
+  };
+}
+
+/** The tables the contract reads: every kind of key SQLite orders by. */
+const TABLES: { sql: string; t: Pageable; key: (i: number, v: () => SqlValue) => SqlValue[] }[] = [
+  { sql: 'CREATE TABLE r (a, b, c)', t: { name: 'r', dataColumns: ['rowid', 'a', 'b', 'c'], keyColumns: ['rowid'] }, key: (i) => [BigInt(i * 3 + 1)] },
+  { sql: 'CREATE TABLE p (id INTEGER PRIMARY KEY, a, b)', t: { name: 'p', dataColumns: ['id', 'a', 'b'], keyColumns: ['id'] }, key: (i) => [BigInt(i * 7 - 500)] },
+  {
+    sql: 'CREATE TABLE w (k TEXT PRIMARY KEY, a, b) WITHOUT ROWID',
+    t: { name: 'w', dataColumns: ['k', 'a', 'b'], keyColumns: ['k'] },
+    key: (i) => [`key ${String(i).padStart(4, '0')} é\u2028"`],
+  },
+  {
+    sql: 'CREATE TABLE c (x INTEGER, y TEXT, a, PRIMARY KEY (x, y)) WITHOUT ROWID',
+    t: { name: 'c', dataColumns: ['x', 'y', 'a'], keyColumns: ['x', 'y'] },
+    key: (i) => [BigInt(i % 7), `y${i}`],
+  },
+  { sql: 'CREATE TABLE f (k REAL PRIMARY KEY, a) WITHOUT ROWID', t: { name: 'f', dataColumns: ['k', 'a'], keyColumns: ['k'] }, key: (i) => [i / 7 - 40] },
+  { sql: 'CREATE TABLE b (k BLOB PRIMARY KEY, a) WITHOUT ROWID', t: { name: 'b', dataColumns: ['k', 'a'], keyColumns: ['k'] }, key: (i) => [Buffer.from([i >> 8, i & 255, 1])] },
+];
+
+const ROWS = 400;
+
+/** Every table of TABLES filled with awkward values through `db` itself (its write path). */
+async function fill(db: Db): Promise<Map<string, SqlValue[][]>> {
+  const v = values(11);
+  const written = new Map<string, SqlValue[][]>();
+  await db.beginWrite({ foreignKeys: false });
+  for (const { sql, t, key } of TABLES) {
+    await db.write(sql);
+    const rows: SqlValue[][] = [];
+    for (let i = 0; i < ROWS; i++) {
+      const k = key(i, v);
+      rows.push([...k, ...t.dataColumns.slice(k.length).map(() => v())]);
+    }
+    await db.insert(t.name, t.dataColumns, rows);
+    written.set(t.name, rows);
+  }
+  await db.commit();
+  return written;
+}
+
+async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const x of it) out.push(x);
+  return out;
+}
+
+const encodeAll = (rows: unknown[][]) => rows.map((r) => encodeRow(r)).join('');
+
+describe.each(BACKENDS)('Db contract: $name', (backend) => {
+  it('every storage class comes back exactly, and SQL-encoded pages equal the JavaScript encoding byte for byte', async () => {
+    const path = join(dirs.make(), 'values.db');
+    const { db, close } = await backend.open(path);
+    try {
+      const written = await fill(db);
+      expect(await db.encodesInSql()).toBe(true); // else the comparison below would compare JavaScript with itself
+      for (const { t } of TABLES) {
+        const want = [...written.get(t.name)!].sort((a, b) => (encodeCell(a[0]) < encodeCell(b[0]) ? -1 : 1));
+        const rows = (await collect(rowPages(db, t))).flat();
+        // Same rows, exactly (storage class, REAL bits, TEXT that is not UTF-8 as its bytes), whatever the order.
+        expect(new Set(rows.map((r) => encodeRow(r)))).toEqual(new Set(want.map((r) => encodeRow(r))));
+        for (const pages of [{ maxRows: 7, targetBytes: 512, firstRows: 3 }, { maxRows: 5000, targetBytes: 1 << 20, firstRows: 100 }]) {
+          const encoded = await collect(encodedPages(db, t, { pages }));
+          expect(Buffer.concat(encoded.map((p) => p.bytes)).toString('latin1'), `${t.name} ${pages.maxRows}`).toBe(Buffer.from(encodeAll(rows)).toString('latin1'));
+          expect(encoded.reduce((n, p) => n + p.rows, 0)).toBe(ROWS);
+        }
+      }
+      // The values the format singles out, each read back as it was written.
+      await db.beginWrite();
+      await db.write('CREATE TABLE m (id INTEGER PRIMARY KEY, v)');
+      await db.insert('m', ['id', 'v'], MIXED_VALUES.map((v, i) => [BigInt(i + 1), v as SqlValue]));
+      await db.commit();
+      const back = (await collect(rowPages(db, { name: 'm', dataColumns: ['id', 'v'], keyColumns: ['id'] }))).flat();
+      expect(back.map((r) => encodeCell(r[1]))).toEqual(MIXED_VALUES.map((v) => encodeCell(v)));
+    } finally {
+      await close();
+    }
+  });
+
+  it('a read snapshot sees none of the commits made while it is open', async () => {
+    const path = join(dirs.make(), 'snap.db');
+    const setup = new Database(path);
+    setup.pragma('journal_mode = WAL');
+    setup.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t (v) VALUES ('a'), ('b')");
+    setup.close();
+    const { db, close } = await backend.open(path);
+    const writer = new Database(path);
+    try {
+      await db.beginRead();
+      expect((await db.query('SELECT count(*) FROM t'))[0]![0]).toBe(2n);
+      writer.exec("INSERT INTO t (v) VALUES ('c'); DELETE FROM t WHERE v = 'a'; UPDATE t SET v = 'B' WHERE v = 'b'");
+      const inside = (await collect(encodedPages(db, { name: 't', dataColumns: ['id', 'v'], keyColumns: ['id'] }))).map((p) => p.bytes.toString()).join('');
+      expect(inside).toBe('[1,"a"]\n[2,"b"]\n');
+      await db.endRead();
+      expect((await db.query('SELECT group_concat(v) FROM t'))[0]![0]).toBe('B,c');
+    } finally {
+      writer.close();
+      await close();
+    }
+  });
+
+  it('a write transaction rolls back whole when a statement fails', async () => {
+    const path = join(dirs.make(), 'rollback.db');
+    const { db, close } = await backend.open(path);
+    try {
+      await db.run('CREATE TABLE t (id INTEGER PRIMARY KEY, v NOT NULL)');
+      await db.run("INSERT INTO t VALUES (1, 'kept')");
+      await db.beginWrite({ foreignKeys: false });
+      await db.insert('t', ['id', 'v'], [[2n, 'new'], [3n, 'new']]);
+      // A failing statement may surface at once or at the next call (pipelined over HTTP): either way, it surfaces.
+      const failed = await (async () => {
+        await db.insert('t', ['id', 'v'], [[4n, null]]);
+        await db.commit();
+      })().catch((e: unknown) => e);
+      expect(failed).toBeInstanceOf(Error);
+      await db.rollback();
+      expect(await db.query('SELECT id, v FROM t')).toEqual([[1n, 'kept']]);
+    } finally {
+      await close();
+    }
+  });
+
+  it('an abort ends the work with INTERRUPTED; the transaction rolls back', async () => {
+    const path = join(dirs.make(), 'abort.db');
+    const ac = new AbortController();
+    const { db, close } = await backend.open(path, { signal: ac.signal });
+    try {
+      await db.run('CREATE TABLE t (id INTEGER PRIMARY KEY, v)');
+      await db.beginWrite({ foreignKeys: false });
+      await db.insert('t', ['id', 'v'], [[1n, 'x']]);
+      ac.abort();
+      await expect(db.insert('t', ['id', 'v'], [[2n, 'y']])).rejects.toMatchObject({ code: 'INTERRUPTED' });
+      await expect(db.commit()).rejects.toMatchObject({ code: 'INTERRUPTED' });
+      await db.rollback();
+    } finally {
+      await close();
+    }
+    const check = new Database(path, { readonly: true });
+    expect(check.prepare('SELECT count(*) FROM t').pluck().get()).toBe(0);
+    check.close();
+  });
+
+  it('pages come back whole when a server refuses large responses (asked again smaller)', async () => {
+    const path = join(dirs.make(), 'big.db');
+    const setup = new Database(path);
+    setup.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)');
+    const ins = setup.prepare('INSERT INTO t (v) VALUES (?)');
+    for (let i = 0; i < 40; i++) ins.run(`${i} ${'x'.repeat(40_000)}`);
+    setup.close();
+    // sqld's response limit, scaled down: a page of ~8 rows is over it.
+    const { db, close } = await backend.open(path, { server: { maxResponseBytes: 300_000 } });
+    try {
+      await db.beginRead();
+      const pages = await collect(encodedPages(db, { name: 't', dataColumns: ['id', 'v'], keyColumns: ['id'] }, { pages: { maxRows: 40, targetBytes: 8 << 20, firstRows: 40 } }));
+      expect(pages.reduce((n, p) => n + p.rows, 0)).toBe(40);
+      expect(Buffer.concat(pages.map((p) => p.bytes)).toString().split('\n').filter(Boolean).map((l) => JSON.parse(l)[0])).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+      await db.endRead();
+    } finally {
+      await close();
+    }
+  });
+});

@@ -1,0 +1,78 @@
+/**
+ * The fast row reader (src/format/rows.ts) against the strict one (JSON.parse + decodeRow): the same values for every
+ * line the encoder writes, and the same refusal for lines it never writes.
+ */
+import { describe, expect, it } from 'vitest';
+import { BackupError } from '../../src/errors.js';
+import { decodeRowLine } from '../../src/format/rows.js';
+import { decodeRow, encodeRow, TextBytes, type SqlValue } from '../../src/format/values.js';
+import { MIXED_VALUES, prngBytes } from '../support/nasty-db.js';
+
+/** Values compared with their storage class: bigint and number apart, -0 apart, bytes by content. */
+const show = (row: SqlValue[]) =>
+  row.map((v) =>
+    typeof v === 'bigint' ? `i:${v}` : typeof v === 'number' ? `r:${Object.is(v, -0) ? '-0' : String(v)}` : v instanceof TextBytes ? `t:${v.bytes.toString('hex')}` : Buffer.isBuffer(v) ? `b:${v.toString('hex')}` : v === null ? 'null' : `s:${v}`,
+  );
+
+const strict = (line: Buffer) => decodeRow(JSON.parse(line.toString('utf8')));
+const lineOf = (row: readonly unknown[]) => Buffer.from(encodeRow(row).slice(0, -1));
+
+function randomRow(seed: number): SqlValue[] {
+  const bytes = prngBytes(64, seed);
+  const strings = ['', 'plain', 'quote " and \\ backslash', 'ctl \u0001\u001f', 'nl \n tab \t', 'é ü 漢字 🎉', '\u2028\u2029', '\\"', '"', '\\', 'a\0b', '{"json":[1,2]}'];
+  return Array.from({ length: 1 + (bytes[0]! % 9) }, (_, k) => {
+    const b = bytes[k + 1]!;
+    switch (b % 7) {
+      case 0:
+        return strings[b % strings.length]!;
+      case 1:
+        return BigInt(b * 1_000_003 - 9_000_000) * (b % 2 ? 1n : 2n ** 30n);
+      case 2:
+        return (b - 128) / 7;
+      case 3:
+        return null;
+      case 4:
+        return prngBytes(b % 17, b);
+      case 5:
+        return new TextBytes(Buffer.from([0x61, 0xff, b]));
+      default:
+        return MIXED_VALUES[b % MIXED_VALUES.length] as SqlValue;
+    }
+  });
+}
+
+describe('decodeRowLine', () => {
+  it('gives what JSON.parse + decodeRow give, for every line the encoder writes', () => {
+    for (let seed = 1; seed <= 5000; seed++) {
+      const line = lineOf(randomRow(seed));
+      expect(show(decodeRowLine(line)), line.toString()).toEqual(show(strict(line)));
+    }
+    for (const v of MIXED_VALUES) expect(show(decodeRowLine(lineOf([v])))).toEqual(show(strict(lineOf([v]))));
+    expect(decodeRowLine(Buffer.from('[]'))).toEqual([]);
+  });
+
+  it('reads lines the encoder never writes (spaces, escapes it does not use) as JSON.parse does', () => {
+    for (const text of ['[ 1 , "a" ]', '["\\u0041\\/"]', '[1.5E3]', '[{"i":"5"} ]', '[-0]', '[true]']) {
+      const line = Buffer.from(text);
+      let want: unknown;
+      try {
+        want = show(strict(line));
+      } catch (e) {
+        want = (e as BackupError).code;
+      }
+      let got: unknown;
+      try {
+        got = show(decodeRowLine(line));
+      } catch (e) {
+        got = (e as BackupError).code;
+      }
+      expect(got, text).toEqual(want);
+    }
+  });
+
+  it('refuses what is not a row line, as CORRUPT', () => {
+    for (const text of ['[1,2', '1,2]', '["unterminated]', '[1,,2]', '[{"x":"1"}]', '[{"i":"1.5"}]', '[9007199254740993]', '[nul]', '[0x10]', '[{"b":"@@@"}]']) {
+      expect(() => decodeRowLine(Buffer.from(text)), text).toThrow(BackupError);
+    }
+  });
+});
