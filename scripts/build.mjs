@@ -14,7 +14,14 @@ import { ROOT, sourceHash } from './lib/sources.mjs';
 const sources = sourceHash();
 const tmp = join(ROOT, `dist.tmp-${process.pid}`);
 const old = join(ROOT, `dist.old-${process.pid}`);
-const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+let tsc;
+try {
+  tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+} catch {
+  // A production install (npm ci --omit=dev) runs prepare without the compiler: say so, and do not fail the install.
+  console.error('build: typescript is not installed (dev dependencies omitted): dist/ was not built; run `npm run build` with them');
+  process.exit(0);
+}
 const r = spawnSync(process.execPath, [tsc, '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', tmp], { stdio: 'inherit', cwd: ROOT });
 if (r.status !== 0) {
   rmSync(tmp, { recursive: true, force: true });

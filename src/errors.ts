@@ -22,6 +22,7 @@ export type ErrorCode =
   | 'PROBLEMS' // a check ran and found problems (exit 3)
   | 'INTERNAL';
 
+/** Every failure the operator (or a library caller) can meet: `code` says what kind, `message` is one line. */
 export class BackupError extends Error {
   readonly code: ErrorCode;
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
@@ -56,6 +57,7 @@ export function errorCodeOf(e: unknown): ErrorCode {
   return isNoSpace(e) ? 'NO_SPACE' : 'INTERNAL';
 }
 
+/** True for a BackupError (of `code`, when given). */
 export const isBackupError = (e: unknown, code?: ErrorCode): e is BackupError =>
   e instanceof BackupError && (code === undefined || e.code === code);
 

@@ -6,7 +6,7 @@
 import { basename, dirname, join } from 'node:path';
 import type { BackupProgress, BackupResult } from '../backup/backup.js';
 import { BACKUP_PREFIX } from '../blob/config.js';
-import { parseEncryptionKey } from '../crypto/key.js';
+import { encryptionKeyOf } from './options.js';
 import { BackupError } from '../errors.js';
 import { encryptSink } from '../sink/encrypt.js';
 import { describePartial, fileSink, removePartials, stalePartials } from '../sink/file.js';
@@ -36,7 +36,7 @@ export interface BackupOptions {
   mediaTable?: string;
   /** One read snapshot for everything (default), or one per table. */
   consistency?: 'snapshot' | 'per-table';
-  /** gzip level 1..9 (default 3). */
+  /** gzip level 1..9 (default: the engine's, `turso-backup backup --help` shows it). */
   gzipLevel?: number;
   /** With `out`: delete the `.NAME.partial-*` files that killed backups left in its folder. */
   cleanPartials?: boolean;
@@ -128,7 +128,7 @@ export function backup(options: BackupOptions): Promise<BackupSummary> {
 /** backup() with the CLI's hooks. */
 export async function runBackup(options: BackupOptions, hooks: BackupHooks = {}): Promise<BackupSummary> {
   checkOptions(options);
-  const key = options.encryptionKey === undefined ? undefined : Buffer.isBuffer(options.encryptionKey) ? options.encryptionKey : parseEncryptionKey(options.encryptionKey);
+  const key = encryptionKeyOf(options.encryptionKey);
   const warnings: string[] = [];
   const warn = (w: string) => {
     warnings.push(w);

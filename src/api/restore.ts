@@ -5,9 +5,9 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
-import { parseEncryptionKey } from '../crypto/key.js';
 import { parseDatabaseUrl } from '../db/url.js';
 import { dumpSourceOf, resolveDumpSource } from '../dump-source.js';
+import { encryptionKeyOf } from './options.js';
 import { BackupError, isNoSpace } from '../errors.js';
 import type { RestoreResult } from '../restore/restore.js';
 import { deviceOf } from '../sink/file.js';
@@ -60,6 +60,7 @@ export interface RestoreSummary {
   verified: boolean;
 }
 
+/** The engine's result as the summary `restore --json` prints (and restore() returns). */
 export const summarizeRestore = (r: RestoreResult): RestoreSummary => ({
   mode: r.mode,
   target: r.target,
@@ -107,7 +108,7 @@ export async function restore(options: RestoreOptions): Promise<RestoreSummary> 
 
 /** restore() with the engine's full result (the CLI's human output shows the plan). */
 export async function runRestore(options: RestoreOptions): Promise<RestoreResult> {
-  const key = options.encryptionKey === undefined ? undefined : Buffer.isBuffer(options.encryptionKey) ? options.encryptionKey : parseEncryptionKey(options.encryptionKey);
+  const key = encryptionKeyOf(options.encryptionKey);
   const input =
     typeof options.source === 'string' ? await resolveDumpSource(options.source, { blobToken: options.blobToken }) : await dumpSourceOf(options.source, 'the dump');
   // Loaded when used: importing the library loads no database driver (the restore's file target is better-sqlite3).

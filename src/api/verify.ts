@@ -3,8 +3,8 @@
  * (`turso-backup verify --json` prints what this returns).
  */
 import { Readable } from 'node:stream';
-import { parseEncryptionKey } from '../crypto/key.js';
 import { dumpSourceOf, resolveDumpSource } from '../dump-source.js';
+import { encryptionKeyOf } from './options.js';
 import { BackupError } from '../errors.js';
 import { verify } from '../verify.js';
 
@@ -54,7 +54,7 @@ function abortable(stream: Readable, signal: AbortSignal | undefined): Readable 
  */
 export async function verifyDump(source: string | Readable | (() => Promise<Readable>), options: VerifyOptions = {}): Promise<VerifySummary> {
   const started = Date.now();
-  const key = options.encryptionKey === undefined ? undefined : Buffer.isBuffer(options.encryptionKey) ? options.encryptionKey : parseEncryptionKey(options.encryptionKey);
+  const key = encryptionKeyOf(options.encryptionKey);
   const name = typeof source === 'string' ? source : 'stream';
   let stream: Readable;
   if (source instanceof Readable) {

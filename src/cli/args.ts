@@ -73,9 +73,11 @@ export function parseCommand(spec: CommandSpec, argv: string[]): Parsed {
   };
 }
 
+/** `a, b,c` → ['a', 'b', 'c'] (undefined stays undefined). */
 export const list = (v: string | undefined): string[] | undefined =>
   v === undefined ? undefined : v.split(',').map((s) => s.trim()).filter(Boolean);
 
+/** A flag's non-negative integer, or `dflt` when absent; anything else is a usage error naming the flag. */
 export function positiveInt(v: string | undefined, flag: string, dflt: number): number {
   if (v === undefined) return dflt;
   const n = Number(v);

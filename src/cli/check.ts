@@ -27,6 +27,7 @@ export function okLine(v: Verdict, maxAgeMs: number, verified: boolean): string 
   return `ok: newest backup ${n.name} is ${fmtAge(v.ageMs!)} old (limit ${fmtAge(maxAgeMs)}), complete${verified ? ', verified' : ''}: ${Object.keys(m.tables).length} tables, ${m.totalRows} rows, ${fmtBytes(n.size)}`;
 }
 
+/** `check`: 0 with one ok line, 3 with one line per problem. */
 export async function checkMain(p: Parsed): Promise<number> {
   const maxAgeMs = parseDuration(p.str('max-age') ?? DEFAULT_MAX_AGE);
   const ratio = p.str('min-rows-ratio');

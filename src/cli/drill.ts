@@ -34,6 +34,7 @@ export function latestLocalBackup(dir: string): string | null {
   return found.length ? found[found.length - 1]![1] : null;
 }
 
+/** `drill [SOURCE]`: restores into a scratch database (or --target), prints each check; 0 PASS, 3 FAIL. */
 export async function drillMain(p: Parsed, signal: AbortSignal): Promise<number> {
   const dir = p.str('dir') ?? 'backups';
   const source = p.positionals[0] ?? latestLocalBackup(dir);

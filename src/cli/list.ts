@@ -3,6 +3,7 @@ import { requireBlobToken } from '../blob/config.js';
 import type { Parsed } from './args.js';
 import { fmtBytes, makeOut } from './output.js';
 
+/** `list`: the backups in the Blob store, newest first. */
 export async function listMain(p: Parsed): Promise<number> {
   const token = requireBlobToken();
   const out = makeOut({ json: p.bool('json'), quiet: p.bool('quiet') });

@@ -15,6 +15,7 @@ import { scrub } from './run.js';
 /** Missing objects listed one per line on the human output; beyond this many, only counted. */
 const LIST_LIMIT = 1000;
 
+/** `media-check [DUMP]`: 0 when every object is present, 3 when any is missing or cannot be checked. */
 export async function mediaCheckMain(p: Parsed, signal?: AbortSignal): Promise<number> {
   const concurrency = concurrencyFlag(p.str('concurrency'), DEFAULT_CONCURRENCY);
   const token = requireBlobToken();

@@ -26,8 +26,10 @@ export function explicitSpec(p: Parsed): Partial<MediaColumns> {
   return out;
 }
 
+/** The media table and columns: the flags given over the defaults. */
 export const fullSpec = (p: Parsed): MediaColumns => ({ ...DEFAULT_MEDIA_COLUMNS, ...explicitSpec(p) });
 
+/** --concurrency: 1..1024, default `dflt`. */
 export function concurrencyFlag(v: string | undefined, dflt: number): number {
   const n = positiveInt(v, '--concurrency', dflt);
   if (n < 1 || n > 1024) throw new BackupError('USAGE', `--concurrency must be between 1 and 1024 (got ${v})`);

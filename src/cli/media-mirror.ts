@@ -26,6 +26,7 @@ const LIST_LIMIT = 1000;
 /** A problem as printed: a signed url's query may carry a secret. */
 const scrubbed = (m: MirrorProblem): MirrorProblem => ({ ...m, url: m.url === null ? null : scrub(m.url), error: scrub(m.error) });
 
+/** `media-mirror DIR` (download) or `--upload-from DIR` (re-upload): 0 when complete, 1 otherwise. */
 export async function mediaMirrorMain(p: Parsed, signal?: AbortSignal): Promise<number> {
   const upload = p.str('upload-from');
   if ((upload === undefined) === (p.positionals.length === 0)) {
@@ -71,7 +72,8 @@ export async function mediaMirrorMain(p: Parsed, signal?: AbortSignal): Promise<
     );
     const ok = r.missing.length + r.failed.length === 0;
     if (json) {
-      out.json({ ok, mode: 'download', dir, objects: r.objects, downloaded: r.downloaded, bytes: r.bytes, skipped: r.skipped, missing: r.missing.map(scrubbed), failed: r.failed.map(scrubbed), durationMs: r.durationMs });
+      const { objects, downloaded, bytes, skipped, durationMs } = r;
+      out.json({ ok, mode: 'download', dir, objects, downloaded, bytes, skipped, missing: r.missing.map(scrubbed), failed: r.failed.map(scrubbed), durationMs });
     }
     return ok ? 0 : 1;
   }
@@ -97,7 +99,9 @@ export async function mediaMirrorMain(p: Parsed, signal?: AbortSignal): Promise<
     );
     const ok = r.unavailable.length + r.failed.length === 0;
     if (json) {
-      out.json({ ok, mode: 'upload', from: upload, objects: r.objects, uploaded: r.uploaded, uploadedPrivate: r.uploadedPrivate, bytes: r.bytes, present: r.present, mapped: r.mapped, unavailable: r.unavailable.map(scrubbed), failed: r.failed.map(scrubbed), mapFile: mapOut ? p.str('map-out') : null, durationMs: r.durationMs });
+      const { objects, uploaded, uploadedPrivate, bytes, present, mapped, durationMs } = r;
+      const problems = { unavailable: r.unavailable.map(scrubbed), failed: r.failed.map(scrubbed) };
+      out.json({ ok, mode: 'upload', from: upload, objects, uploaded, uploadedPrivate, bytes, present, mapped, ...problems, mapFile: mapOut ? p.str('map-out') : null, durationMs });
     }
     return ok ? 0 : 1;
   } finally {

@@ -9,6 +9,7 @@ import { BackupError } from '../errors.js';
 import { positiveInt, type Parsed } from './args.js';
 import { fmtBytes, makeOut } from './output.js';
 
+/** `prune`: the retention policy over the Blob store (deletes only with --confirm). */
 export async function pruneMain(p: Parsed): Promise<number> {
   const keep = (what: string) => p.str(`keep-${what}`);
   if (keep('daily') === undefined && keep('weekly') === undefined && keep('monthly') === undefined) {

@@ -24,6 +24,7 @@ async function ruleOf(p: Parsed): Promise<RelinkRule> {
   return { kind: 'prefix', from, to };
 }
 
+/** `relink`: re-points the media rows (in one transaction with --confirm). */
 export async function relinkMain(p: Parsed): Promise<number> {
   const rule = await ruleOf(p);
   const spec = fullSpec(p);

@@ -10,6 +10,7 @@ import type { Parsed } from './args.js';
 import { storeFromFlags } from './check.js';
 import { makeOut } from './output.js';
 
+/** `report --html FILE`: writes the status page. */
 export async function reportMain(p: Parsed): Promise<number> {
   const file = p.str('html');
   if (!file) throw new BackupError('USAGE', '--html FILE is required');

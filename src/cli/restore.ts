@@ -7,6 +7,7 @@ import { encryptionKeyIfSet } from './keys.js';
 import { makeOut, table, type Out } from './output.js';
 import { makeProgress } from './progress.js';
 
+/** `restore SOURCE`: verifies, plans and (with --confirm) loads; prints the plan, then the --json summary. */
 export async function restoreMain(p: Parsed, signal: AbortSignal): Promise<number> {
   const source = p.positionals[0]!;
   const target = connection(p, 'target');

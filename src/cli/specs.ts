@@ -352,4 +352,5 @@ const report: CommandSpec = {
 /** The commands, in the order `turso-backup --help` lists them. */
 export const SPECS: readonly CommandSpec[] = [backup, restore, verify, migrate, drill, list, prune, mediaCheck, relink, mediaMirror, check, report];
 
+/** The table of command `name`, if there is one. */
 export const specOf = (name: string): CommandSpec | undefined => SPECS.find((s) => s.name === name);

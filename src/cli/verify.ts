@@ -4,6 +4,7 @@ import type { Parsed } from './args.js';
 import { encryptionKeyIfSet } from './keys.js';
 import { makeOut, table } from './output.js';
 
+/** `verify FILE`: prints what the dump holds, or fails (CORRUPT: exit 3). */
 export async function verifyMain(p: Parsed, signal: AbortSignal): Promise<number> {
   const file = p.positionals[0]!;
   const out = makeOut({ json: p.bool('json'), quiet: p.bool('quiet') });

@@ -15,8 +15,10 @@ import type { Manifest } from '../format/lines.js';
 import { fmtBytes } from '../units.js';
 import type { Sink, SinkResult } from './types.js';
 
+/** The sidecar manifest's path: `<dump>.manifest.json`. */
 export const manifestPathFor = (dumpPath: string) => `${dumpPath}.manifest.json`;
 
+/** fsync of a directory, so a rename in it is durable (best effort where the filesystem refuses). */
 export async function fsyncDir(dir: string) {
   const fh = await open(dir, 'r');
   try {
@@ -61,7 +63,7 @@ export async function writeFileAtomic(path: string, data: string | Buffer): Prom
 /** `.NAME.partial-<pid>-<8 hex>`; the pid says whether its writer still runs. Names without one (older) also match. */
 const PARTIAL = /^\..+\.partial-(?:(\d+)-)?[0-9a-f]{8}$/;
 
-export interface Partial {
+export interface PartialFile {
   path: string;
   bytes: number;
   modified: Date;
@@ -80,14 +82,14 @@ const alive = (pid: number) => {
 };
 
 /** The partial dumps in `dir` (none when it does not exist), with whether a running process still writes each. */
-export function stalePartials(dir: string): Partial[] {
+export function stalePartials(dir: string): PartialFile[] {
   let names: string[];
   try {
     names = readdirSync(dir);
   } catch {
     return [];
   }
-  const found: Partial[] = [];
+  const found: PartialFile[] = [];
   for (const name of names.sort()) {
     const m = PARTIAL.exec(name);
     if (!m) continue;
@@ -105,7 +107,7 @@ export function stalePartials(dir: string): Partial[] {
 }
 
 /** Deletes the partial dumps no running process writes. @returns the paths removed. */
-export async function removePartials(partials: Partial[]): Promise<string[]> {
+export async function removePartials(partials: PartialFile[]): Promise<string[]> {
   const removed: string[] = [];
   for (const p of partials) {
     if (p.writer !== null) continue;
@@ -116,11 +118,31 @@ export async function removePartials(partials: Partial[]): Promise<string[]> {
 }
 
 /** One line per partial, for a warning. */
-export const describePartial = (p: Partial) =>
+export const describePartial = (p: PartialFile) =>
   p.writer !== null
     ? `${p.path} (${fmtBytes(p.bytes)}) is being written by process ${p.writer}, another backup`
     : `${p.path} (${fmtBytes(p.bytes)}, ${p.modified.toISOString()}) is left from an interrupted backup: --clean-partials removes it`;
 
+/** The sidecar manifest of a dump now in place; if it cannot be written the dump is taken back (it is no backup without). */
+async function writeManifest(path: string, manifest: Manifest, bytes: number): Promise<string> {
+  const manifestPath = manifestPathFor(path);
+  try {
+    await writeFileAtomic(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
+    return manifestPath;
+  } catch (e) {
+    await rm(path, { force: true });
+    if (isNoSpace(e)) {
+      const where = deviceOf(dirname(path));
+      throw new BackupError('NO_SPACE', `no space left on ${where}: the manifest of ${basename(path)} (${fmtBytes(bytes)}) could not be written; the dump was removed: nothing was left behind`, { cause: e });
+    }
+    throw e;
+  }
+}
+
+/**
+ * A sink writing the dump to `path` (mode 0600) through a hidden partial file renamed into place once complete,
+ * then `<path>.manifest.json`. Refuses to overwrite an existing file.
+ */
 export function fileSink(path: string): Sink {
   const dir = dirname(path);
   const tmp = join(dir, `.${basename(path)}.partial-${process.pid}-${randomBytes(4).toString('hex')}`);
@@ -183,18 +205,7 @@ export function fileSink(path: string): Sink {
       } finally {
         unregister?.();
       }
-      const manifestPath = manifestPathFor(path);
-      try {
-        await writeFileAtomic(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
-      } catch (e) {
-        // A dump without its manifest is not a finished backup: take it back rather than leave it looking like one.
-        await rm(path, { force: true });
-        if (isNoSpace(e)) {
-          throw new BackupError('NO_SPACE', `no space left on ${deviceOf(dir)}: the manifest of ${basename(path)} (${fmtBytes(written)}) could not be written; the dump was removed: nothing was left behind`, { cause: e });
-        }
-        throw e;
-      }
-      return { kind: 'file', path, manifestPath };
+      return { kind: 'file', path, manifestPath: await writeManifest(path, manifest, written) };
     },
     async abort() {
       unregister?.();
