@@ -48,7 +48,7 @@ export async function drill(opts: {
     try {
       const target = await targetFactory(url, opts.target?.authToken);
       result = await restore({ openInput: opts.openInput, target, confirm: true, key: opts.key, onProgress: opts.onProgress, signal: opts.signal });
-      checks.push({ name: 'restore', ok: true, detail: `dump verified, ${Object.keys(result.tables).length} tables loaded and re-verified on the scratch database` });
+      checks.push({ name: 'restore', ok: true, detail: `dump verified, ${Object.keys(result.tables).length} tables loaded and re-verified on the ${opts.target ? 'target' : 'scratch'} database` });
     } catch (e) {
       if (opts.signal?.aborted) throw e;
       checks.push({ name: 'restore', ok: false, detail: (e as Error).message });

@@ -113,6 +113,20 @@ describe('--auth-token-env NAME', () => {
     }
   });
 
+  it('drill --target a remote database: the checks run there, and it is left in place', async () => {
+    const scratch = await startHranaServer({ db: join(dirs.make(), 'scratch.db'), token: TOKEN });
+    try {
+      const r = await runCli(['drill', dump, '--target', scratch.url, '--auth-token-env', 'SCRATCH_DB_TOKEN', '--json'], { ...clean, SCRATCH_DB_TOKEN: TOKEN });
+      expect(r.code, r.stderr).toBe(0);
+      const s = lastJson(r.stdout);
+      expect(s).toMatchObject({ ok: true, pass: true, tables: { alpha: 3, 'beta table': 2 } });
+      expect(s.checks.map((c: { name: string }) => c.name)).toEqual(['restore', 'manifest', 'integrity_check', 'foreign_key_check']);
+      expect(r.stderr).toContain(`the drilled database is left in place: ${scratch.url}`);
+    } finally {
+      await scratch.close();
+    }
+  });
+
   it('a variable that is not set: exit 2 naming it', async () => {
     const r = await runCli(['backup', '--db', server.url, '--auth-token-env', 'NOT_SET_ANYWHERE'], clean);
     expect(r.code).toBe(2);
