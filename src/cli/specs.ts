@@ -114,7 +114,7 @@ const backup: CommandSpec = {
     { name: 'consistency', value: 'snapshot|per-table', default: 'snapshot', help: 'one read snapshot for everything, or one per table (huge remote databases)' },
     { name: 'encrypt', help: 'encrypt the dump with BACKUP_ENCRYPTION_KEY' },
     { name: 'gzip-level', value: '1-9', default: String(DEFAULT_GZIP.level), help: 'gzip compression level' },
-    { name: 'clean-partials', help: 'remove the .NAME.partial-* files interrupted backups left in the output folder' },
+    { name: 'clean-partials', help: 'with --write: remove the .NAME.partial-* files killed backups left in the output folder' },
     { name: 'alert', help: 'post a failure to BACKUP_ALERT_WEBHOOK_URL and ping BACKUP_HEARTBEAT_URL after the run' },
     JSON_FLAG,
     QUIET,
