@@ -9,7 +9,7 @@ import { createReadStream, mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { backup } from '../src/backup/backup.js';
 import { runCommand } from '../src/cli/run.js';
-import { backupFileName } from '../src/cli/backup.js';
+import { backupFileName } from '../src/api/backup.js';
 import { deployMigrations } from '../src/migrate/index.js';
 import { restore } from '../src/restore/restore.js';
 import { fileSink } from '../src/sink/file.js';

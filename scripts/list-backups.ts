@@ -1,4 +1,5 @@
 #!/usr/bin/env -S npx tsx
-import { relaunch } from '../src/cli/relaunch.js';
+// `turso-backup list`, run from a checkout (scripts/lib/launch.mjs: always the current sources, never under tsx).
+import { launch } from './lib/launch.mjs';
 
-relaunch('list');
+void launch('list');

@@ -1,16 +1,17 @@
 /**
  * The restore drill: proof that a backup restores. Restores a dump into a scratch embedded database (the full
  * restore path: verify, load, verify on the target), compares it with the sidecar manifest when there is one, runs
- * `PRAGMA integrity_check` and `PRAGMA foreign_key_check`, and removes the scratch database.
+ * `PRAGMA integrity_check` and `PRAGMA foreign_key_check`, and removes the scratch database. Given a `target` (an
+ * empty database of the operator's, e.g. a scratch Turso database), it drills into that instead and leaves it.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { openLocalDb } from './db/local.js';
+import { openDb } from './db/open.js';
 import type { Manifest } from './format/lines.js';
 import { restore, type RestoreResult } from './restore/restore.js';
-import { localTargetFactory } from './target/local.js';
+import { targetFactory } from './target/open.js';
 
 export interface DrillCheck {
   name: string;
@@ -34,17 +35,22 @@ export async function drill(opts: {
   manifest?: Manifest | null;
   key?: Buffer;
   onProgress?: (p: { table: string; rows: number; totalRows: number }) => void;
+  /** Drill into this database (it must be empty or freshly migrated) instead of a scratch file; it is left in place. */
+  target?: { url: string; authToken?: string };
+  signal?: AbortSignal;
 }): Promise<DrillReport> {
   const started = Date.now();
-  const dir = mkdtempSync(join(tmpdir(), 'turso-backup-drill-'));
-  const path = join(dir, 'drill.db');
+  const dir = opts.target ? null : mkdtempSync(join(tmpdir(), 'turso-backup-drill-'));
+  const url = opts.target?.url ?? `file:${join(dir!, 'drill.db')}`;
   const checks: DrillCheck[] = [];
   let result: RestoreResult | null = null;
   try {
     try {
-      result = await restore({ openInput: opts.openInput, target: localTargetFactory(path), confirm: true, key: opts.key, onProgress: opts.onProgress });
-      checks.push({ name: 'restore', ok: true, detail: `dump verified, ${Object.keys(result.tables).length} tables loaded and re-verified on the scratch database` });
+      const target = await targetFactory(url, opts.target?.authToken);
+      result = await restore({ openInput: opts.openInput, target, confirm: true, key: opts.key, onProgress: opts.onProgress, signal: opts.signal });
+      checks.push({ name: 'restore', ok: true, detail: `dump verified, ${Object.keys(result.tables).length} tables loaded and re-verified on the ${opts.target ? 'target' : 'scratch'} database` });
     } catch (e) {
+      if (opts.signal?.aborted) throw e;
       checks.push({ name: 'restore', ok: false, detail: (e as Error).message });
       return { pass: false, checks, tables: {}, durationMs: Date.now() - started };
     }
@@ -57,7 +63,7 @@ export async function drill(opts: {
         detail: differ.length || missing.length ? `differs from the sidecar manifest: ${[...differ.map(([t]) => t), ...missing].join(', ')}` : 'row counts equal the sidecar manifest',
       });
     }
-    const db = openLocalDb(path, { readonly: true });
+    const db = await openDb(url, { readonly: true, authToken: opts.target?.authToken });
     try {
       const integrity = (await db.query('SELECT * FROM pragma_integrity_check')).map((r) => String(r[0]));
       checks.push({ name: 'integrity_check', ok: integrity.length === 1 && integrity[0] === 'ok', detail: integrity.slice(0, 3).join('; ') });
@@ -73,6 +79,6 @@ export async function drill(opts: {
     });
     return { pass: checks.every((c) => c.ok), checks, tables: result.tables, durationMs: Date.now() - started };
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    if (dir) rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -33,11 +33,18 @@ export interface DumpSource {
   label: string;
 }
 
-async function blobInput(source: string): Promise<() => Promise<Readable>> {
-  if (!process.env.BLOB_READ_WRITE_TOKEN?.trim() && !/^https?:/i.test(source)) {
+export interface DumpSourceOptions {
+  /** The Blob store's read-write token, for a pathname or URL source (default: BLOB_READ_WRITE_TOKEN). */
+  blobToken?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+async function blobInput(source: string, opts: DumpSourceOptions): Promise<() => Promise<Readable>> {
+  const env = opts.env ?? process.env;
+  if (!opts.blobToken && !env.BLOB_READ_WRITE_TOKEN?.trim() && !/^https?:/i.test(source)) {
     throw new BackupError('NOT_FOUND', `${source} is not a local file, and BLOB_READ_WRITE_TOKEN is not set to look for it in the Blob store`);
   }
-  const token = requireBlobToken();
+  const token = opts.blobToken || requireBlobToken(env);
   // Loaded only for blob sources: a local restore never loads @vercel/blob.
   const { headBlob, openBlobStream } = await import('./blob/client.js');
   const meta = await headBlob(source, token);
@@ -46,17 +53,22 @@ async function blobInput(source: string): Promise<() => Promise<Readable>> {
 }
 
 /** SOURCE as a dump that can be opened once per pass. */
-export async function resolveDumpSource(source: string): Promise<DumpSource> {
+export async function resolveDumpSource(source: string, opts: DumpSourceOptions = {}): Promise<DumpSource> {
   let openInput: () => Promise<Readable>;
   let label = source;
   if (existsSync(source) || !looksLikeBlobRef(source)) {
     openInput = async () => openLocalFile(source);
   } else {
-    openInput = await blobInput(source);
+    openInput = await blobInput(source, opts);
     label = `blob:${source}`;
   }
+  return dumpSourceOf(openInput, label, source);
+}
+
+/** A dump the caller opens (a library user's stream factory), told apart by content like any other source. */
+export async function dumpSourceOf(openInput: () => Promise<Readable>, label: string, name = label): Promise<DumpSource> {
   const first = await sniff(await openInput());
   first.raw.destroy();
-  if (first.kind === 'unknown') throw new BackupError('CORRUPT', `${source} is neither a turso-backup dump nor a JSON backup`);
+  if (first.kind === 'unknown') throw new BackupError('CORRUPT', `${name} is neither a turso-backup dump nor a JSON backup`);
   return { openInput, legacy: first.kind === 'json', label };
 }

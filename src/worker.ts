@@ -26,12 +26,10 @@ export function spawnWorker(entry: string, workerData: unknown, resourceLimits: 
   // The bundled CLI (bin/turso-backup.mjs) puts every entry beside its chunks, flat.
   const flat = new URL(`./${entry.split('/').pop()}.js`, root);
   if (existsSync(fileURLToPath(flat))) return new Worker(flat, { workerData, resourceLimits });
+  // From the sources (tests, tsx): tsx's loader first. Not a plain import() that falls back on failure: Node 22.18+
+  // and 24 strip types themselves, so the entry loads natively, and then its `.js` imports of `.ts` files fail.
   const ts = JSON.stringify(new URL(`${entry}.ts`, root).href);
   const tsx = JSON.stringify(tsxRegisterUrl());
-  const boot = `import(${ts}).catch(async (e) => {
-    if (e?.code !== 'ERR_UNKNOWN_FILE_EXTENSION') throw e;
-    (await import(${tsx})).register();
-    await import(${ts} + '?tsx'); // a failed import stays failed under its own URL
-  });`;
+  const boot = `import(${tsx}).then((tsx) => tsx.register()).then(() => import(${ts}));`;
   return new Worker(boot, { eval: true, workerData, resourceLimits });
 }

@@ -168,14 +168,14 @@ describe('verify-backup', () => {
     expect(r.stdout).toMatch(/^ok: /);
   });
 
-  it('a corrupt dump: exit 1 with one line naming the table', async () => {
+  it('a corrupt dump: exit 3 (the check found a problem) with one line naming the table', async () => {
     const ls = dumpLines(gunzipFile(dump));
     const i = ls.findIndex((l) => l.startsWith('[') && l.includes('"Ada@Example.com"'));
     ls[i] = ls[i]!.replace('Ada@', 'Eve@');
     const bad = join(dirs.make(), 'bad.ndjson.gz');
     writeFileSync(bad, gzip(`${ls.join('\n')}\n`));
     const r = await run('verify-backup', [bad]);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(3);
     expect(lines(r.stderr)).toHaveLength(1);
     expect(r.stderr).toMatch(/^verify-backup: error: .*table "User"/);
     noStack(r.stderr);

@@ -1,31 +1,83 @@
 /**
- * Argument parsing on node:util's parseArgs (strict: unknown flags are usage errors), plus the small conversions
- * every command needs.
+ * Argument parsing on node:util's parseArgs, driven by a command's table (specs.ts): strict (an unknown flag is a
+ * usage error, with the closest known flag suggested), positionals counted, plus the small conversions every
+ * command needs.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { BackupError } from '../errors.js';
+import { allFlags, closest } from './help.js';
+import type { CommandSpec } from './specs.js';
 
-export function parse<T extends NonNullable<ParseArgsConfig['options']>>(
-  argv: string[],
-  options: T,
-  positionals: { min: number; max: number; usage: string },
-) {
-  try {
-    const r = parseArgs({ args: argv, options, strict: true, allowPositionals: positionals.max > 0 });
-    if (r.positionals.length < positionals.min || r.positionals.length > positionals.max) {
-      throw new BackupError('USAGE', `usage: ${positionals.usage}`);
-    }
-    return r;
-  } catch (e) {
-    if (e instanceof BackupError) throw e;
-    const msg = (e as Error).message.split('\n')[0]!.replace(/\. To specify a positional.*$/, '');
-    throw new BackupError('USAGE', `${msg} (usage: ${positionals.usage})`);
-  }
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+/** The parsed flags: a string for a flag with a value, a boolean otherwise (absent flags are undefined). */
+export type Values = Record<string, string | boolean | undefined>;
+
+export interface Parsed {
+  /** Reads a string flag. */
+  str(name: string): string | undefined;
+  /** Reads a boolean flag. */
+  bool(name: string): boolean;
+  values: Values;
+  positionals: string[];
 }
 
+function optionsOf(spec: CommandSpec): Options {
+  const options: Options = {};
+  for (const f of allFlags(spec)) options[f.name] = { type: f.value ? 'string' : 'boolean', ...(f.short ? { short: f.short } : {}) };
+  return options;
+}
+
+const TOKEN_HINT = 'a token never goes on the command line: put it in a variable and name that with --auth-token-env NAME';
+
+/** An unknown flag, with what was probably meant: a near spelling, or the flag another command uses for it. */
+function unknownFlag(spec: CommandSpec, raw: string): BackupError {
+  const name = raw.replace(/^-+/, '').split('=')[0]!;
+  const hint = spec.hints?.[name] ?? (/^(auth-)?token$/.test(name) ? TOKEN_HINT : undefined);
+  if (hint) return new BackupError('USAGE', `unknown flag ${raw.split('=')[0]}: ${hint}`);
+  const near = closest(name, allFlags(spec).map((f) => f.name));
+  return new BackupError('USAGE', `unknown flag ${raw.split('=')[0]}${near ? ` (did you mean --${near}?)` : ''}`);
+}
+
+/** Parses `argv` against the command's table: unknown flags and a wrong number of positionals are usage errors. */
+export function parseCommand(spec: CommandSpec, argv: string[]): Parsed {
+  const options = optionsOf(spec);
+  // A lenient pass first, to name an unknown flag with a suggestion rather than parseArgs' bare message.
+  const { tokens } = parseArgs({ args: argv, options, strict: false, allowPositionals: true, tokens: true });
+  for (const t of tokens ?? []) {
+    if (t.kind === 'option' && !(t.name in options)) throw unknownFlag(spec, t.rawName);
+  }
+  let r: ReturnType<typeof parseArgs>;
+  try {
+    r = parseArgs({ args: argv, options, strict: true, allowPositionals: spec.positionals.max > 0 });
+  } catch (e) {
+    const msg = (e as Error).message.split('\n')[0]!.replace(/\. To specify a positional.*$/, '').replace(/^Unexpected argument/, 'unexpected argument');
+    throw new BackupError('USAGE', msg);
+  }
+  const { min, max } = spec.positionals;
+  if (r.positionals.length < min || r.positionals.length > max) {
+    const what = r.positionals.length < min ? `missing ${spec.args}` : `too many arguments (${spec.name} takes ${spec.args ?? 'none'})`;
+    throw new BackupError('USAGE', what);
+  }
+  const values = r.values as Values;
+  // A command reading a flag its table does not declare is a bug in the command, caught by any test that runs it.
+  const known = (name: string) => {
+    if (!(name in options)) throw new BackupError('INTERNAL', `${spec.name} reads an undeclared flag --${name}`);
+    return name;
+  };
+  return {
+    values,
+    positionals: r.positionals,
+    str: (name) => values[known(name)] as string | undefined,
+    bool: (name) => values[known(name)] === true,
+  };
+}
+
+/** `a, b,c` → ['a', 'b', 'c'] (undefined stays undefined). */
 export const list = (v: string | undefined): string[] | undefined =>
   v === undefined ? undefined : v.split(',').map((s) => s.trim()).filter(Boolean);
 
+/** A flag's non-negative integer, or `dflt` when absent; anything else is a usage error naming the flag. */
 export function positiveInt(v: string | undefined, flag: string, dflt: number): number {
   if (v === undefined) return dflt;
   const n = Number(v);

@@ -1,121 +1,99 @@
-/** `backup-turso`: dry run by default; --write streams a dump to a local file. */
-import { basename, join } from 'node:path';
-import { backup, inspect, type BackupOptions, type BackupResult } from '../backup/backup.js';
-import { BackupError } from '../errors.js';
+/** `backup`: dry run by default; --write streams a dump to a local file, --upload into the Blob store. */
+import { defaultOut, runBackup, type BackupSummary } from '../api/backup.js';
+import type { BackupResult } from '../backup/backup.js';
+import { requireBlobToken } from '../blob/config.js';
 import { parseEncryptionKey } from '../crypto/key.js';
-import { BACKUP_PREFIX, requireBlobToken } from '../blob/config.js';
-import { encryptSink } from '../sink/encrypt.js';
-import { fileSink } from '../sink/file.js';
-import { blobResultOf, fileResultOf, teeSink } from '../sink/tee.js';
-import type { Sink } from '../sink/types.js';
-import { requireDatabaseUrl } from '../db/url.js';
-import { list, parse } from './args.js';
-import { fmtBytes, makeOut, table } from './output.js';
+import { BackupError } from '../errors.js';
+import { printRunReport, startRun, type MonitoredRun } from '../monitor/run.js';
+import { blobResultOf, fileResultOf } from '../sink/tee.js';
+import { list, type Parsed } from './args.js';
+import { connection } from './connection.js';
+import type { CommandContext } from './main.js';
+import { fmtBytes, makeOut, table, type Out } from './output.js';
 import { makeProgress } from './progress.js';
-import { withRunReport, type MonitoredRun } from '../monitor/run.js';
 
-const USAGE =
-  'backup-turso [--write] [--out PATH] [--upload] [--tables a,b] [--exclude-tables c] [--media-table NAME] [--consistency snapshot|per-table] [--encrypt] [--gzip-level 1-9] [--alert] [--json] [--quiet]';
+export { backupFileName } from '../api/backup.js';
 
-function gzipLevel(v: string): number {
+function gzipLevel(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1 || n > 9) throw new BackupError('USAGE', `--gzip-level must be 1..9 (got ${v})`);
   return n;
 }
 
-export const backupFileName = (d = new Date()) => `backup-${d.toISOString().replaceAll(':', '-')}.ndjson.gz`;
-
-/** A backup run, monitored: its summary goes into the manifest; with --alert a failure alerts and a heartbeat pings. */
-export async function backupMain(argv: string[], signal: AbortSignal): Promise<number> {
-  return withRunReport('backup-turso', argv, (run) => backupRun(argv, signal, run));
+/** The flag combinations that make no sense, refused before anything is read. */
+function checkFlags(p: Parsed): void {
+  const writes = p.bool('write') || p.bool('upload');
+  if (p.str('out') !== undefined && !p.bool('write')) throw new BackupError('USAGE', '--out needs --write (without it the backup is a dry run)');
+  if (p.bool('clean-partials') && !p.bool('write')) throw new BackupError('USAGE', '--clean-partials needs --write (it cleans the folder the dump is written to)');
+  const consistency = p.str('consistency');
+  if (consistency !== undefined && consistency !== 'snapshot' && consistency !== 'per-table') throw new BackupError('USAGE', '--consistency must be snapshot or per-table');
+  const tables = list(p.str('tables'));
+  if (tables && list(p.str('exclude-tables'))?.some((t) => tables.includes(t))) throw new BackupError('USAGE', '--tables and --exclude-tables name the same table');
+  if (p.bool('alert') && !writes) throw new BackupError('USAGE', '--alert needs --write or --upload (a dry run is not a backup)');
+  if (p.bool('encrypt') && !writes) throw new BackupError('USAGE', '--encrypt needs --write or --upload (a dry run writes nothing to encrypt)');
 }
 
-async function backupRun(argv: string[], signal: AbortSignal, run: MonitoredRun): Promise<number> {
-  const { values: v } = parse(
-    argv,
-    {
-      write: { type: 'boolean' },
-      upload: { type: 'boolean' },
-      out: { type: 'string' },
-      tables: { type: 'string' },
-      'exclude-tables': { type: 'string' },
-      'media-table': { type: 'string' },
-      consistency: { type: 'string' },
-      encrypt: { type: 'boolean' },
-      'gzip-level': { type: 'string' },
-      alert: { type: 'boolean' },
-      json: { type: 'boolean' },
-      quiet: { type: 'boolean' },
-    },
-    { min: 0, max: 0, usage: USAGE },
-  );
-  if (v.out !== undefined && !v.write) throw new BackupError('USAGE', '--out needs --write (without it the backup is a dry run)');
-  if (v.consistency !== undefined && v.consistency !== 'snapshot' && v.consistency !== 'per-table') {
-    throw new BackupError('USAGE', '--consistency must be snapshot or per-table');
+/** A backup run, monitored: its summary goes into the manifest; with --alert a failure alerts and a heartbeat pings. */
+export async function backupMain(p: Parsed, signal: AbortSignal, ctx: CommandContext): Promise<number> {
+  checkFlags(p);
+  const db = connection(p, 'db');
+  // The run's alerts name the database the flags chose.
+  const run = startRun('cli', { notify: p.bool('alert'), strict: true, env: { ...process.env, TURSO_DATABASE_URL: db.url } });
+  try {
+    const code = await backupRun(p, signal, run, db);
+    printRunReport(ctx.name, await run.succeeded(), p.bool('quiet'));
+    return code;
+  } catch (e) {
+    printRunReport(ctx.name, await run.failed(e), p.bool('quiet'));
+    throw e;
   }
-  const tables = list(v.tables);
-  const exclude = list(v['exclude-tables']) ?? [];
-  if (tables && exclude.some((t) => tables.includes(t))) {
-    throw new BackupError('USAGE', '--tables and --exclude-tables name the same table');
-  }
-  if (v.alert && !v.write && !v.upload) throw new BackupError('USAGE', '--alert needs --write or --upload (a dry run is not a backup)');
-  if (v.encrypt && !v.write && !v.upload) throw new BackupError('USAGE', '--encrypt needs --write or --upload (a dry run writes nothing to encrypt)');
-  // The Blob token is checked before touching the database, like the key.
-  const blobToken = v.upload ? requireBlobToken() : undefined;
-  // Parse the key before touching the database: a bad key fails fast, and never after a long run.
-  const key = v.encrypt ? parseEncryptionKey(process.env.BACKUP_ENCRYPTION_KEY) : undefined;
-  const out = makeOut({ json: v.json, quiet: v.quiet });
-  const progress = makeProgress({ quiet: v.quiet });
-  const opts: BackupOptions = {
-    url: requireDatabaseUrl(),
-    authToken: process.env.TURSO_AUTH_TOKEN || undefined,
-    selection: { tables: tables ?? null, excludeTables: exclude },
-    media: v['media-table'] ? { table: v['media-table'] } : undefined,
-    consistency: (v.consistency as BackupOptions['consistency']) ?? 'snapshot',
-    gzip: v['gzip-level'] !== undefined ? { level: gzipLevel(v['gzip-level']) } : undefined,
-    signal,
-    onProgress: (p) => progress.update({ label: p.table, done: p.rows, total: p.totalRows, bytes: p.bytes }),
-  };
+}
 
-  let result: BackupResult;
-  if (!v.write && !v.upload) {
-    result = await inspect(opts);
-    out.info(`dry run: ${result.source} (${Object.keys(result.tables).length} tables; nothing written, use --write or --upload)`);
-  } else {
-    const path = v.out ?? join('backups', backupFileName());
-    const sinks: Sink[] = v.write ? [fileSink(path)] : [];
-    if (blobToken) {
-      // Loaded only when uploading: a local backup never loads @vercel/blob.
-      const { blobSink } = await import('../sink/blob.js');
-      sinks.push(blobSink(`${BACKUP_PREFIX}${basename(path)}`, { token: blobToken, contentType: key ? 'application/octet-stream' : 'application/gzip' }));
-    }
-    // --write --upload: one pass over the database, the same bytes to both (encrypted once, as one container).
-    const sink = sinks.length === 1 ? sinks[0]! : teeSink(sinks);
-    result = await backup(opts, run.track(key ? encryptSink(sink, key) : sink));
-    progress.done();
-    const file = fileResultOf(result.sink);
-    const blob = blobResultOf(result.sink);
-    if (file) out.info(`wrote ${file.path} (${fmtBytes(result.bytes!)}, sha256 ${result.sha256}) from ${result.source}`);
-    if (blob) out.info(`uploaded ${blob.pathname} to Vercel Blob (private, ${fmtBytes(result.bytes!)}, sha256 ${result.sha256}) from ${result.source}`);
-  }
-  for (const line of table(Object.entries(result.tables).map(([n, c]) => [n, String(c)]))) out.info(line);
-  for (const note of result.notes) out.info(`note: ${note}`);
-  if (v.json) {
-    const file = fileResultOf(result.sink)?.path ?? null;
-    const blob = blobResultOf(result.sink);
-    out.json({
-      mode: result.mode,
-      file,
-      // The blob url of a private blob needs the token in a header to be read: it never carries one.
-      blob: blob ? { pathname: blob.pathname, url: blob.url, bytes: result.bytes ?? null } : null,
-      bytes: result.bytes ?? null,
-      sha256: result.sha256 ?? null,
-      tables: result.tables,
-      consistency: result.consistency,
-      durationMs: result.durationMs,
-    });
-  } else {
-    out.info(`done in ${result.durationMs} ms`);
-  }
+async function backupRun(p: Parsed, signal: AbortSignal, run: MonitoredRun, db: { url: string; authToken: string | undefined }): Promise<number> {
+  const write = p.bool('write');
+  // The Blob token and the key are checked before touching the database: a bad one fails fast, never after a long run.
+  const blobToken = p.bool('upload') ? requireBlobToken() : undefined;
+  const key = p.bool('encrypt') ? parseEncryptionKey(process.env.BACKUP_ENCRYPTION_KEY) : undefined;
+  const out = makeOut({ json: p.bool('json'), quiet: p.bool('quiet') });
+  const progress = makeProgress({ quiet: p.bool('quiet') });
+  let result: BackupResult | null = null;
+  const summary = await runBackup(
+    {
+      url: db.url,
+      authToken: db.authToken,
+      out: write ? (p.str('out') ?? defaultOut()) : undefined,
+      upload: blobToken ? { token: blobToken } : undefined,
+      encryptionKey: key,
+      tables: list(p.str('tables')),
+      excludeTables: list(p.str('exclude-tables')),
+      mediaTable: p.str('media-table') || undefined,
+      consistency: p.str('consistency') as 'snapshot' | 'per-table' | undefined,
+      gzipLevel: gzipLevel(p.str('gzip-level')),
+      cleanPartials: p.bool('clean-partials'),
+      onWarning: (w) => out.info(`warning: ${w}`),
+      signal,
+      onProgress: (s) => progress.update({ label: s.table, done: s.rows, total: s.totalRows, bytes: s.bytes }),
+    },
+    { track: (sink) => run.track(sink), onResult: (r) => (result = r) },
+  );
+  progress.done();
+  report(summary, result!, out);
+  if (p.bool('json')) out.json(summary);
+  else out.info(`done in ${summary.durationMs} ms`);
   return 0;
+}
+
+function report(s: BackupSummary, r: BackupResult, out: Out): void {
+  for (const path of s.removedPartials) out.info(`removed ${path} (left by an interrupted backup)`);
+  if (s.mode === 'dry-run') {
+    out.info(`dry run: ${s.source} (${Object.keys(s.tables).length} tables; nothing written, use --write or --upload)`);
+  } else {
+    const file = fileResultOf(r.sink);
+    const blob = blobResultOf(r.sink);
+    if (file) out.info(`wrote ${file.path} (${fmtBytes(s.bytes!)}, sha256 ${s.sha256}) from ${s.source}`);
+    if (blob) out.info(`uploaded ${blob.pathname} to Vercel Blob (private, ${fmtBytes(s.bytes!)}, sha256 ${s.sha256}) from ${s.source}`);
+  }
+  for (const line of table(Object.entries(s.tables).map(([n, c]) => [n, String(c)]))) out.info(line);
+  for (const note of s.notes) out.info(`note: ${note}`);
 }

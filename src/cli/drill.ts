@@ -1,17 +1,20 @@
-/** `drill [SOURCE]`: restores the latest local backup (or SOURCE) into a scratch database and reports pass/fail. */
+/**
+ * `drill [SOURCE]`: restores the latest local backup (or SOURCE) into a scratch database (or --target) and reports
+ * PASS/FAIL: exit 0 on PASS, 3 on FAIL.
+ */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { drill } from '../drill.js';
-import { BackupError } from '../errors.js';
+import { BackupError, EXIT_PROBLEMS } from '../errors.js';
 import type { Manifest } from '../format/lines.js';
-import { parse } from './args.js';
+import type { Parsed } from './args.js';
+import { connection } from './connection.js';
 import { encryptionKeyIfSet } from './keys.js';
 import { makeOut } from './output.js';
 import { makeProgress } from './progress.js';
 import { recordDrillLine } from '../monitor/drills.js';
 import { resolveDumpSource } from '../dump-source.js';
-
-const USAGE = 'drill [SOURCE] [--dir backups] [--json] [--quiet]';
+import { redactUrl } from '../db/url.js';
 
 /**
  * The newest complete local dump (one with its sidecar manifest) in `dir` or one level below it, by the
@@ -31,33 +34,36 @@ export function latestLocalBackup(dir: string): string | null {
   return found.length ? found[found.length - 1]![1] : null;
 }
 
-export async function drillMain(argv: string[]): Promise<number> {
-  const { values: v, positionals } = parse(
-    argv,
-    { dir: { type: 'string' }, json: { type: 'boolean' }, quiet: { type: 'boolean' } },
-    { min: 0, max: 1, usage: USAGE },
-  );
-  const source = positionals[0] ?? latestLocalBackup(v.dir ?? 'backups');
-  if (!source) throw new BackupError('NOT_FOUND', `no complete backup in ${v.dir ?? 'backups'}/: give a SOURCE (a dump file or Blob pathname)`);
-  const out = makeOut({ json: v.json, quiet: v.quiet });
-  const progress = makeProgress({ quiet: v.quiet });
+/** `drill [SOURCE]`: restores into a scratch database (or --target), prints each check; 0 PASS, 3 FAIL. */
+export async function drillMain(p: Parsed, signal: AbortSignal): Promise<number> {
+  const dir = p.str('dir') ?? 'backups';
+  const source = p.positionals[0] ?? latestLocalBackup(dir);
+  if (!source) throw new BackupError('NOT_FOUND', `no complete backup in ${dir}/: give a SOURCE (a dump file or Blob pathname)`);
+  // Only an explicit --target: a drill never restores into TURSO_DATABASE_URL, the app's own database.
+  if (p.str('target') === undefined && p.str('auth-token-env') !== undefined) throw new BackupError('USAGE', '--auth-token-env goes with --target URL');
+  const target = p.str('target') !== undefined ? connection(p, 'target') : undefined;
+  const out = makeOut({ json: p.bool('json'), quiet: p.bool('quiet') });
+  const progress = makeProgress({ quiet: p.bool('quiet') });
   const input = await resolveDumpSource(source);
   if (input.legacy) throw new BackupError('USAGE', 'the drill restores turso-backup dumps, not legacy JSON backups');
   const manifestPath = `${source}.manifest.json`;
   const manifest = existsSync(manifestPath) ? (JSON.parse(readFileSync(manifestPath, 'utf8')) as Manifest) : null;
-  out.info(`restore drill: ${source} → a scratch database`);
+  out.info(`restore drill: ${source} → ${target ? redactUrl(target.url) : 'a scratch database'}`);
   const report = await drill({
     openInput: input.openInput,
     manifest,
     key: encryptionKeyIfSet(),
-    onProgress: (p) => progress.update({ label: p.table, done: p.rows, total: p.totalRows }),
+    target,
+    signal,
+    onProgress: (s) => progress.update({ label: s.table, done: s.rows, total: s.totalRows }),
   });
   progress.done();
   for (const c of report.checks) out.info(`  ${c.ok ? 'PASS' : 'FAIL'}  ${c.name}: ${c.detail}`);
   const rows = Object.values(report.tables).reduce((a, b) => a + b, 0);
   out.info(`${report.pass ? 'PASS' : 'FAIL'}: ${Object.keys(report.tables).length} tables, ${rows} rows restored in ${report.durationMs} ms`);
+  if (target) out.info(`the drilled database is left in place: ${redactUrl(target.url)}`);
   // An immutable record beside the dump (monitor/drills.ts): the status page and check show the last drill.
   out.info(await recordDrillLine(source, input.label, manifest, report));
-  if (v.json) out.json({ pass: report.pass, source, checks: report.checks, tables: report.tables, durationMs: report.durationMs });
-  return report.pass ? 0 : 1;
+  if (p.bool('json')) out.json({ ok: report.pass, pass: report.pass, source, checks: report.checks, tables: report.tables, durationMs: report.durationMs });
+  return report.pass ? 0 : EXIT_PROBLEMS;
 }

@@ -1,20 +1,14 @@
-/** `list-backups [--json]`: the backups in the Vercel Blob store, newest first, with what their manifests say. */
+/** `list [--json]`: the backups in the Vercel Blob store, newest first, with what their manifests say. */
 import { requireBlobToken } from '../blob/config.js';
-import { parse } from './args.js';
+import type { Parsed } from './args.js';
 import { fmtBytes, makeOut } from './output.js';
 
-const USAGE = 'list-backups [--prefix backups/] [--json] [--quiet]';
-
-export async function listMain(argv: string[]): Promise<number> {
-  const { values: v } = parse(
-    argv,
-    { prefix: { type: 'string' }, json: { type: 'boolean' }, quiet: { type: 'boolean' } },
-    { min: 0, max: 0, usage: USAGE },
-  );
+/** `list`: the backups in the Blob store, newest first. */
+export async function listMain(p: Parsed): Promise<number> {
   const token = requireBlobToken();
-  const out = makeOut({ json: v.json, quiet: v.quiet });
+  const out = makeOut({ json: p.bool('json'), quiet: p.bool('quiet') });
   const { listBackups } = await import('../blob/list.js');
-  const listing = await listBackups(token, { prefix: v.prefix });
+  const listing = await listBackups(token, { prefix: p.str('prefix') });
   const complete = listing.backups.filter((b) => b.complete).length;
   out.info(`${listing.backups.length} backup(s) under ${listing.prefix}: ${complete} complete, ${listing.backups.length - complete} incomplete`);
   if (listing.backups.length > 0) {
@@ -33,7 +27,7 @@ export async function listMain(argv: string[]): Promise<number> {
     for (const r of rows) out.info(fmt(r));
   }
   for (const o of listing.orphans) out.info(`  orphan manifest (its dump is gone): ${o.pathname}`);
-  if (v.json) {
+  if (p.bool('json')) {
     out.json({
       prefix: listing.prefix,
       backups: listing.backups.map((b) => ({

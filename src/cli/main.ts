@@ -1,39 +1,93 @@
 /**
- * The one entry point behind every operator command: `turso-backup <command> [args]` (the package's bin) and the
- * `scripts/*.ts` wrappers both land here.
+ * The one entry point behind every operator command: `turso-backup <command> [flags]` (the package's bin) and the
+ * `scripts/*.ts` aliases (which start it with TURSO_BACKUP_ALIAS set, see bin.ts) both land here. `--help` and
+ * `--version` are answered from the command tables alone: no engine code is loaded for them.
  */
 import { BackupError } from '../errors.js';
+import { TOOL } from '../version.js';
+import type { Parsed } from './args.js';
+import { closest, commandHelp, toolHelp } from './help.js';
 import { runCommand } from './run.js';
+import { SPECS, specOf } from './specs.js';
 
-type Main = (argv: string[], signal: AbortSignal) => Promise<number | void>;
+/** What a command's main function gets besides its parsed flags. */
+export interface CommandContext {
+  /** The name its messages start with: `turso-backup backup`, or the alias `backup-turso`. */
+  name: string;
+}
 
-/** command → [script name used in messages, loader of its main function] */
-export const COMMANDS: Record<string, [string, () => Promise<Main>]> = {
-  backup: ['backup-turso', async () => (await import('./backup.js')).backupMain],
-  restore: ['restore-turso', async () => (await import('./restore.js')).restoreMain],
-  verify: ['verify-backup', async () => (await import('./verify.js')).verifyMain],
-  migrate: ['migrate-turso', async () => (await import('./migrate.js')).migrateMain],
-  drill: ['drill', async () => (await import('./drill.js')).drillMain],
-  list: ['list-backups', async () => (await import('./list.js')).listMain],
-  prune: ['prune-backups', async () => (await import('./prune.js')).pruneMain],
-  'media-check': ['media-check', async () => (await import('./media-check.js')).mediaCheckMain],
-  relink: ['relink-media', async () => (await import('./relink.js')).relinkMain],
-  'media-mirror': ['media-mirror', async () => (await import('./media-mirror.js')).mediaMirrorMain],
-  check: ['check-backups', async () => (await import('./check.js')).checkMain],
-  report: ['backup-report', async () => (await import('./report.js')).reportMain],
+export type CommandMain = (p: Parsed, signal: AbortSignal, ctx: CommandContext) => Promise<number | void>;
+
+/** command → loader of its main function (loaded only when the command runs). */
+const COMMANDS: Record<string, () => Promise<CommandMain>> = {
+  backup: async () => (await import('./backup.js')).backupMain,
+  restore: async () => (await import('./restore.js')).restoreMain,
+  verify: async () => (await import('./verify.js')).verifyMain,
+  migrate: async () => (await import('./migrate.js')).migrateMain,
+  drill: async () => (await import('./drill.js')).drillMain,
+  list: async () => (await import('./list.js')).listMain,
+  prune: async () => (await import('./prune.js')).pruneMain,
+  'media-check': async () => (await import('./media-check.js')).mediaCheckMain,
+  relink: async () => (await import('./relink.js')).relinkMain,
+  'media-mirror': async () => (await import('./media-mirror.js')).mediaMirrorMain,
+  check: async () => (await import('./check.js')).checkMain,
+  report: async () => (await import('./report.js')).reportMain,
 };
 
-const USAGE = `usage: turso-backup <${Object.keys(COMMANDS).join('|')}> [options]`;
+const USAGE = 'usage: turso-backup <command> [flags] (turso-backup --help lists the commands)';
 
-export function main(argv: string[]): void {
+const usageError = (message: string) =>
+  runCommand('turso-backup', async () => {
+    throw new BackupError('USAGE', message);
+  });
+
+function unknownCommand(command: string): void {
+  if (command.startsWith('-')) return usageError(`${command} is not a command: the command comes first (${USAGE})`);
+  const near = closest(command, SPECS.map((s) => s.name)) ?? SPECS.find((s) => s.alias === command)?.name;
+  usageError(`unknown command "${command}"${near ? ` (did you mean ${near}?)` : ''} (${USAGE})`);
+}
+
+/** The flags before a `--` (after it everything is an argument). */
+const flagsPart = (argv: string[]) => (argv.includes('--') ? argv.slice(0, argv.indexOf('--')) : argv);
+
+/**
+ * Runs `turso-backup <command> [flags]`. With `alias`, the command was started through its `scripts/<alias>.ts`
+ * wrapper: messages and help use that name.
+ */
+export function main(argv: string[], opts: { alias?: boolean } = {}): void {
   const [command, ...rest] = argv;
-  const entry = command ? COMMANDS[command] : undefined;
-  if (!entry) {
-    runCommand('turso-backup', async () => {
-      throw new BackupError('USAGE', command ? `unknown command "${command}" (${USAGE})` : USAGE);
-    });
+  if (command === undefined) return usageError(USAGE);
+  if (command === '--help' || command === '-h' || command === 'help') {
+    const spec = rest[0] === undefined ? undefined : specOf(rest[0]);
+    if (rest[0] !== undefined && !spec) return unknownCommand(rest[0]);
+    process.stdout.write(spec ? commandHelp(spec) : toolHelp());
     return;
   }
-  const [name, load] = entry;
-  runCommand(name, async (signal) => (await load())(rest, signal));
+  if (command === '--version') {
+    process.stdout.write(`${TOOL}\n`);
+    return;
+  }
+  const spec = specOf(command);
+  if (!spec) return unknownCommand(command);
+  const flags = flagsPart(rest);
+  if (flags.includes('--help') || flags.includes('-h')) {
+    process.stdout.write(commandHelp(spec, opts.alias));
+    return;
+  }
+  if (flags.includes('--version')) {
+    process.stdout.write(`${TOOL}\n`);
+    return;
+  }
+  const name = opts.alias ? spec.alias : `turso-backup ${spec.name}`;
+  runCommand(
+    name,
+    async (signal) => {
+      const { loadDotEnv } = await import('./env-file.js');
+      loadDotEnv();
+      const { parseCommand } = await import('./args.js');
+      const parsed = parseCommand(spec, rest);
+      return (await COMMANDS[spec.name]!())(parsed, signal, { name });
+    },
+    { json: flags.includes('--json'), problems: spec.problems, usage: `${opts.alias ? spec.alias : name}${spec.args ? ` ${spec.args}` : ''} [flags]` },
+  );
 }

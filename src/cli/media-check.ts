@@ -1,34 +1,29 @@
 /**
  * `media-check [DUMP] [--json] [--concurrency N]`: is every inventoried object in the Blob store of
- * BLOB_READ_WRITE_TOKEN? Exit 0 when all are present, 1 when any is missing (or could not be looked up); a refused
+ * BLOB_READ_WRITE_TOKEN? Exit 0 when all are present, 3 when any is missing (or could not be looked up); a refused
  * token or a failing store is a failure of the command (exit 1, one line), never "N missing objects".
  */
 import { checkStoreAccess, requireBlobToken } from '../blob/client.js';
+import { EXIT_PROBLEMS } from '../errors.js';
 import { checkMedia, DEFAULT_CONCURRENCY } from '../media/check.js';
-import { parse } from './args.js';
-import { concurrencyFlag, MEDIA_FLAGS, MEDIA_USAGE, resolveInventory } from './media-common.js';
+import type { Parsed } from './args.js';
+import { concurrencyFlag, dumpArg, resolveInventory } from './media-common.js';
 import { makeOut } from './output.js';
 import { makeProgress } from './progress.js';
 import { scrub } from './run.js';
 
-const USAGE = `media-check [DUMP] [--json] [--concurrency N] ${MEDIA_USAGE} [--quiet]`;
-
 /** Missing objects listed one per line on the human output; beyond this many, only counted. */
 const LIST_LIMIT = 1000;
 
-export async function mediaCheckMain(argv: string[], signal?: AbortSignal): Promise<number> {
-  const { values: v, positionals } = parse(
-    argv,
-    { json: { type: 'boolean' }, quiet: { type: 'boolean' }, concurrency: { type: 'string' }, ...MEDIA_FLAGS },
-    { min: 0, max: 1, usage: USAGE },
-  );
-  const concurrency = concurrencyFlag(v.concurrency, DEFAULT_CONCURRENCY);
+/** `media-check [DUMP]`: 0 when every object is present, 3 when any is missing or cannot be checked. */
+export async function mediaCheckMain(p: Parsed, signal?: AbortSignal): Promise<number> {
+  const concurrency = concurrencyFlag(p.str('concurrency'), DEFAULT_CONCURRENCY);
   const token = requireBlobToken();
-  const out = makeOut({ json: v.json, quiet: v.quiet });
-  const inventory = await resolveInventory(positionals[0], v);
+  const out = makeOut({ json: p.bool('json'), quiet: p.bool('quiet') });
+  const inventory = await resolveInventory(dumpArg(p), p);
   await checkStoreAccess(token, signal);
 
-  const progress = makeProgress({ quiet: v.quiet, unit: 'objects' });
+  const progress = makeProgress({ quiet: p.bool('quiet'), unit: 'objects' });
   let total = 0;
   let listed = 0;
   const list = (line: string) => {
@@ -54,8 +49,10 @@ export async function mediaCheckMain(argv: string[], signal?: AbortSignal): Prom
       (r.skipped ? `, ${r.skipped} rows without url or pathname skipped` : '') +
       (r.retries ? ` (${r.retries} transient errors retried)` : ''),
   );
-  if (v.json) {
+  const ok = r.missing.length === 0 && r.invalid.length === 0;
+  if (p.bool('json')) {
     out.json({
+      ok,
       checked: r.checked,
       missing: r.missing.map((m) => ({ ...m, url: m.url === null ? null : scrub(m.url) })),
       mismatched: r.mismatched,
@@ -64,5 +61,5 @@ export async function mediaCheckMain(argv: string[], signal?: AbortSignal): Prom
       durationMs: r.durationMs,
     });
   }
-  return r.missing.length > 0 || r.invalid.length > 0 ? 1 : 0;
+  return ok ? 0 : EXIT_PROBLEMS;
 }

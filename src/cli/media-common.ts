@@ -1,30 +1,21 @@
 /**
  * What the media commands share: the media table/column flags, where the inventory comes from (a dump given on
- * the command line, else the database of TURSO_DATABASE_URL), and the --concurrency flag.
+ * the command line, else the database of --db / TURSO_DATABASE_URL), and the --concurrency flag.
  */
 import { BackupError } from '../errors.js';
 import { dbInventory, dumpInventory } from '../media/inventory.js';
 import { DEFAULT_MEDIA_COLUMNS, type Inventory, type MediaColumns } from '../media/model.js';
-import { redactUrl, requireDatabaseUrl } from '../db/url.js';
-import { positiveInt } from './args.js';
+import { redactUrl } from '../db/url.js';
+import { positiveInt, type Parsed } from './args.js';
+import { connection } from './connection.js';
 import { encryptionKeyIfSet } from './keys.js';
 import { resolveDumpSource } from '../dump-source.js';
 
-export const MEDIA_FLAGS = {
-  'media-table': { type: 'string' },
-  'url-column': { type: 'string' },
-  'pathname-column': { type: 'string' },
-} as const;
-
-export const MEDIA_USAGE = '[--media-table T] [--url-column C] [--pathname-column C]';
-
-type MediaFlagValues = { 'media-table'?: string; 'url-column'?: string; 'pathname-column'?: string };
-
 /** Only the flags actually given (a dump's recorded spec fills the rest). */
-export function explicitSpec(v: MediaFlagValues): Partial<MediaColumns> {
+export function explicitSpec(p: Parsed): Partial<MediaColumns> {
   const out: Partial<MediaColumns> = {};
-  const set = (key: 'table' | 'urlColumn' | 'pathnameColumn', flag: keyof MediaFlagValues) => {
-    const value = v[flag];
+  const set = (key: 'table' | 'urlColumn' | 'pathnameColumn', flag: string) => {
+    const value = p.str(flag);
     if (value === undefined) return;
     if (value.trim() === '') throw new BackupError('USAGE', `--${flag} must not be empty`);
     out[key] = value;
@@ -35,8 +26,10 @@ export function explicitSpec(v: MediaFlagValues): Partial<MediaColumns> {
   return out;
 }
 
-export const fullSpec = (v: MediaFlagValues): MediaColumns => ({ ...DEFAULT_MEDIA_COLUMNS, ...explicitSpec(v) });
+/** The media table and columns: the flags given over the defaults. */
+export const fullSpec = (p: Parsed): MediaColumns => ({ ...DEFAULT_MEDIA_COLUMNS, ...explicitSpec(p) });
 
+/** --concurrency: 1..1024, default `dflt`. */
 export function concurrencyFlag(v: string | undefined, dflt: number): number {
   const n = positiveInt(v, '--concurrency', dflt);
   if (n < 1 || n > 1024) throw new BackupError('USAGE', `--concurrency must be between 1 and 1024 (got ${v})`);
@@ -44,17 +37,24 @@ export function concurrencyFlag(v: string | undefined, dflt: number): number {
 }
 
 /**
- * The inventory: the media section of DUMP when given (whatever `resolveDumpSource` can open: a local path today),
- * else a SELECT of the media table of TURSO_DATABASE_URL.
+ * The inventory: the media section of `dump` when given (a local path, a Blob pathname or URL), else a SELECT of
+ * the media table of the database (--db, else TURSO_DATABASE_URL).
  */
-export async function resolveInventory(dump: string | undefined, v: MediaFlagValues, env: NodeJS.ProcessEnv = process.env): Promise<Inventory> {
+export async function resolveInventory(dump: string | undefined, p: Parsed): Promise<Inventory> {
   if (dump !== undefined) {
     const src = await resolveDumpSource(dump);
     if (src.legacy) {
-      throw new BackupError('UNSUPPORTED', `${dump} is a legacy JSON backup, which has no media inventory: check against the database (TURSO_DATABASE_URL) instead`);
+      throw new BackupError('UNSUPPORTED', `${dump} is a legacy JSON backup, which has no media inventory: check against the database (--db or TURSO_DATABASE_URL) instead`);
     }
-    return dumpInventory(src.openInput, explicitSpec(v), `dump ${src.label}`, encryptionKeyIfSet());
+    return dumpInventory(src.openInput, explicitSpec(p), `dump ${src.label}`, encryptionKeyIfSet());
   }
-  const url = requireDatabaseUrl(env);
-  return dbInventory(url, env.TURSO_AUTH_TOKEN, fullSpec(v), `database ${redactUrl(url)}`);
+  const db = connection(p, 'db');
+  return dbInventory(db.url, db.authToken, fullSpec(p), `database ${redactUrl(db.url)}`);
+}
+
+/** The dump a media command reads: DUMP or --dump (one of them). */
+export function dumpArg(p: Parsed): string | undefined {
+  const flag = p.str('dump');
+  if (flag !== undefined && p.positionals[0] !== undefined) throw new BackupError('USAGE', 'give the dump once: as DUMP or as --dump DUMP');
+  return flag ?? p.positionals[0];
 }

@@ -3,7 +3,8 @@
  * `media-mirror --upload-from DIR [--map-out FILE] [--access auto|public|private]`: puts the mirrored objects the store
  * lacks back under their pathnames and prints the url mapping old → new for `relink-media --map`. With `auto` (the
  * default) an object goes back private when it was private (src/media/mirror.ts).
- * The inventory is TURSO_DATABASE_URL's media table, or a dump's media section with --dump.
+ * The inventory is the media table of the database (--db, else TURSO_DATABASE_URL), or a dump's media section
+ * with --dump. With --json the last stdout line is the summary (in upload mode the mapping lines come before it).
  */
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, type WriteStream } from 'node:fs';
@@ -14,51 +15,41 @@ import { BackupError } from '../errors.js';
 import { checkStoreAccess, requireBlobToken } from '../blob/client.js';
 import { DEFAULT_CONCURRENCY } from '../media/check.js';
 import { mirrorMedia, uploadMirror, type MirrorProblem } from '../media/mirror.js';
-import { parse } from './args.js';
-import { concurrencyFlag, MEDIA_FLAGS, MEDIA_USAGE, resolveInventory } from './media-common.js';
+import type { Parsed } from './args.js';
+import { concurrencyFlag, resolveInventory } from './media-common.js';
 import { fmtBytes, makeOut } from './output.js';
 import { makeProgress } from './progress.js';
 import { scrub } from './run.js';
 
-const USAGE = `media-mirror DIR [--concurrency N] [--dump DUMP] ${MEDIA_USAGE} [--quiet]\n       media-mirror --upload-from DIR [--map-out FILE] [--access auto|public|private] [--concurrency N] [--dump DUMP] ${MEDIA_USAGE}`;
-
 const LIST_LIMIT = 1000;
 
-export async function mediaMirrorMain(argv: string[], signal?: AbortSignal): Promise<number> {
-  const { values: v, positionals } = parse(
-    argv,
-    {
-      'upload-from': { type: 'string' },
-      'map-out': { type: 'string' },
-      access: { type: 'string' },
-      dump: { type: 'string' },
-      concurrency: { type: 'string' },
-      quiet: { type: 'boolean' },
-      ...MEDIA_FLAGS,
-    },
-    { min: 0, max: 1, usage: USAGE },
-  );
-  const upload = v['upload-from'];
-  if ((upload === undefined) === (positionals.length === 0)) {
-    throw new BackupError('USAGE', `give either DIR (download) or --upload-from DIR (re-upload), not ${upload === undefined ? 'neither' : 'both'} (usage: ${USAGE})`);
+/** A problem as printed: a signed url's query may carry a secret. */
+const scrubbed = (m: MirrorProblem): MirrorProblem => ({ ...m, url: m.url === null ? null : scrub(m.url), error: scrub(m.error) });
+
+/** `media-mirror DIR` (download) or `--upload-from DIR` (re-upload): 0 when complete, 1 otherwise. */
+export async function mediaMirrorMain(p: Parsed, signal?: AbortSignal): Promise<number> {
+  const upload = p.str('upload-from');
+  if ((upload === undefined) === (p.positionals.length === 0)) {
+    throw new BackupError('USAGE', `give either DIR (download) or --upload-from DIR (re-upload), not ${upload === undefined ? 'neither' : 'both'}`);
   }
-  if (upload === undefined && (v['map-out'] !== undefined || v.access !== undefined)) {
-    throw new BackupError('USAGE', `--map-out and --access go with --upload-from (usage: ${USAGE})`);
+  if (upload === undefined && (p.str('map-out') !== undefined || p.str('access') !== undefined)) {
+    throw new BackupError('USAGE', '--map-out and --access go with --upload-from');
   }
-  const access = v.access ?? 'auto';
+  const access = p.str('access') ?? 'auto';
   if (access !== 'public' && access !== 'private' && access !== 'auto') throw new BackupError('USAGE', `--access must be public, private or auto (got ${access})`);
-  const concurrency = concurrencyFlag(v.concurrency, DEFAULT_CONCURRENCY);
+  const concurrency = concurrencyFlag(p.str('concurrency'), DEFAULT_CONCURRENCY);
   const token = requireBlobToken();
+  const json = p.bool('json');
   // In upload mode stdout carries the mapping (old → new per line), so the summary goes to stderr.
-  const out = makeOut({ json: upload !== undefined, quiet: v.quiet });
-  const inventory = await resolveInventory(v.dump, v);
+  const out = makeOut({ json: json || upload !== undefined, quiet: p.bool('quiet') });
+  const inventory = await resolveInventory(p.str('dump'), p);
   await checkStoreAccess(token, signal);
-  const progress = makeProgress({ quiet: v.quiet, unit: 'objects' });
+  const progress = makeProgress({ quiet: p.bool('quiet'), unit: 'objects' });
   let total = 0;
   let listed = 0;
-  const onProblem = (kind: 'missing' | 'failed', p: MirrorProblem) => {
+  const onProblem = (kind: 'missing' | 'failed', problem: MirrorProblem) => {
     // Problems go to stderr: in upload mode stdout carries the mapping.
-    if (listed++ < LIST_LIMIT) process.stderr.write(scrub(`${kind === 'missing' ? 'missing' : 'failed'}: id=${p.id ?? '?'} ${p.error}`) + '\n');
+    if (listed++ < LIST_LIMIT) process.stderr.write(scrub(`${kind === 'missing' ? 'missing' : 'failed'}: id=${problem.id ?? '?'} ${problem.error}`) + '\n');
   };
   const common = {
     token,
@@ -70,7 +61,7 @@ export async function mediaMirrorMain(argv: string[], signal?: AbortSignal): Pro
   };
 
   if (upload === undefined) {
-    const dir = positionals[0]!;
+    const dir = p.positionals[0]!;
     const r = await mirrorMedia(inventory, dir, common);
     progress.done();
     if (listed > LIST_LIMIT) process.stderr.write(`… and ${listed - LIST_LIMIT} more problems\n`);
@@ -79,10 +70,15 @@ export async function mediaMirrorMain(argv: string[], signal?: AbortSignal): Pro
         `${r.downloaded} downloaded (${fmtBytes(r.bytes)}), ${r.skipped} already there, ${r.missing.length} missing in the store, ${r.failed.length} failed` +
         (r.unreferenced ? `, ${r.unreferenced} rows without url or pathname` : ''),
     );
-    return r.missing.length + r.failed.length ? 1 : 0;
+    const ok = r.missing.length + r.failed.length === 0;
+    if (json) {
+      const { objects, downloaded, bytes, skipped, durationMs } = r;
+      out.json({ ok, mode: 'download', dir, objects, downloaded, bytes, skipped, missing: r.missing.map(scrubbed), failed: r.failed.map(scrubbed), durationMs });
+    }
+    return ok ? 0 : 1;
   }
 
-  const mapOut = v['map-out'] ? await openMapFile(v['map-out']) : null;
+  const mapOut = p.str('map-out') ? await openMapFile(p.str('map-out')!) : null;
   try {
     const r = await uploadMirror(inventory, upload, {
       ...common,
@@ -99,9 +95,15 @@ export async function mediaMirrorMain(argv: string[], signal?: AbortSignal): Pro
     out.info(
       `${r.unavailable.length + r.failed.length ? 'INCOMPLETE' : 'ok'}: ${r.objects} objects from ${inventory.label}: ${r.uploaded} re-uploaded from ${upload} (${fmtBytes(r.bytes)}, ${r.uploadedPrivate} of them private), ` +
         `${r.present} already in the store, ${r.unavailable.length} unavailable, ${r.failed.length} failed; ${r.mapped} urls changed` +
-        (r.mapped ? (mapOut ? `, mapping written to ${v['map-out']} (apply it with relink-media --map ${v['map-out']})` : ' (save them with --map-out FILE for relink-media --map)') : ''),
+        (r.mapped ? (mapOut ? `, mapping written to ${p.str('map-out')} (apply it with relink --map ${p.str('map-out')})` : ' (save them with --map-out FILE for relink --map)') : ''),
     );
-    return r.unavailable.length + r.failed.length ? 1 : 0;
+    const ok = r.unavailable.length + r.failed.length === 0;
+    if (json) {
+      const { objects, uploaded, uploadedPrivate, bytes, present, mapped, durationMs } = r;
+      const problems = { unavailable: r.unavailable.map(scrubbed), failed: r.failed.map(scrubbed) };
+      out.json({ ok, mode: 'upload', from: upload, objects, uploaded, uploadedPrivate, bytes, present, mapped, ...problems, mapFile: mapOut ? p.str('map-out') : null, durationMs });
+    }
+    return ok ? 0 : 1;
   } finally {
     await mapOut?.discard();
   }

@@ -1,5 +1,5 @@
 /**
- * `migrate-turso`: Prisma migrations applied to TURSO_DATABASE_URL as `prisma migrate deploy` applies them.
+ * `migrate`: Prisma migrations applied to the database as `prisma migrate deploy` applies them.
  *   (default)                 dry run: what would be applied, or what deploy would refuse; writes nothing
  *   --confirm                 apply the pending migrations
  *   --status                  read-only report like `prisma migrate status`: applied, pending, failed, changed
@@ -7,52 +7,37 @@
  *   --mark-rolled-back NAME   `prisma migrate resolve --rolled-back NAME` (with --confirm)
  *   --mark-applied NAME       `prisma migrate resolve --applied NAME` (with --confirm)
  */
+import { migrate } from '../api/migrate.js';
 import { BackupError } from '../errors.js';
-import { deployMigrations, inspect, markApplied, markRolledBack, openMigrationDb, readMigrationsDir, upToDate, type MigrationStatus } from '../migrate/index.js';
-import { requireDatabaseUrl } from '../db/url.js';
-import { parse } from './args.js';
+import { inspect, markApplied, markRolledBack, openMigrationDb, readMigrationsDir, upToDate, type MigrationStatus } from '../migrate/index.js';
+import type { Parsed } from './args.js';
+import { connection, type Connection } from './connection.js';
 import { makeOut, type Out } from './output.js';
 
-const USAGE =
-  'migrate-turso [--dir prisma/migrations] [--status | --confirm] [--mark-rolled-back NAME | --mark-applied NAME] [--json] [--quiet]';
-
-const OPTIONS = {
-  dir: { type: 'string' },
-  confirm: { type: 'boolean' },
-  status: { type: 'boolean' },
-  'mark-applied': { type: 'string' },
-  'mark-rolled-back': { type: 'string' },
-  json: { type: 'boolean' },
-  quiet: { type: 'boolean' },
-} as const;
-
-type Values = ReturnType<typeof parse<typeof OPTIONS>>['values'];
-
-function checkFlags(v: Values): void {
-  const marks = [v['mark-applied'], v['mark-rolled-back']].filter((x) => x !== undefined).length;
-  if (marks > 1) throw new BackupError('USAGE', `--mark-applied and --mark-rolled-back exclude each other (usage: ${USAGE})`);
-  if (v.status && (v.confirm || marks)) throw new BackupError('USAGE', `--status only reads: it takes no --confirm or --mark-… (usage: ${USAGE})`);
+function checkFlags(p: Parsed): void {
+  const marks = [p.str('mark-applied'), p.str('mark-rolled-back')].filter((x) => x !== undefined).length;
+  if (marks > 1) throw new BackupError('USAGE', '--mark-applied and --mark-rolled-back exclude each other');
+  if (p.bool('status') && (p.bool('confirm') || marks)) throw new BackupError('USAGE', '--status only reads: it takes no --confirm or --mark-…');
 }
 
 /** The command: parses flags, then one of deploy (dry run or --confirm), --status, --mark-…. */
-export async function migrateMain(argv: string[]): Promise<number> {
-  const { values: v } = parse(argv, OPTIONS, { min: 0, max: 0, usage: USAGE });
-  checkFlags(v);
-  const dir = v.dir ?? 'prisma/migrations';
-  const url = requireDatabaseUrl();
-  const token = process.env.TURSO_AUTH_TOKEN || undefined;
-  const out = makeOut({ json: v.json, quiet: v.quiet });
-  if (v.status) return status(url, token, dir, out, v.json ?? false);
-  const mark = v['mark-applied'] ?? v['mark-rolled-back'];
+export async function migrateMain(p: Parsed, signal: AbortSignal): Promise<number> {
+  checkFlags(p);
+  const dir = p.str('dir') ?? 'prisma/migrations';
+  const db = connection(p, 'db');
+  const out = makeOut({ json: p.bool('json'), quiet: p.bool('quiet') });
+  const json = p.bool('json');
+  if (p.bool('status')) return status(db, dir, out, json);
+  const mark = p.str('mark-applied') ?? p.str('mark-rolled-back');
   if (mark !== undefined) {
-    const as = v['mark-applied'] !== undefined ? 'applied' : 'rolled-back';
-    return resolve({ url, token, dir, name: mark, as, confirm: v.confirm ?? false, out, json: v.json ?? false });
+    const as = p.str('mark-applied') !== undefined ? 'applied' : 'rolled-back';
+    return resolve({ db, dir, name: mark, as, confirm: p.bool('confirm'), out, json });
   }
-  return deploy(url, token, dir, v.confirm ?? false, out, v.json ?? false);
+  return deploy(db, dir, p.bool('confirm'), out, json, signal);
 }
 
-async function deploy(url: string, token: string | undefined, dir: string, confirm: boolean, out: Out, json: boolean): Promise<number> {
-  const r = await deployMigrations({ url, authToken: token, dir, confirm, onApplied: (name) => out.info(`  applied: ${name}`) });
+async function deploy(db: Connection, dir: string, confirm: boolean, out: Out, json: boolean, signal: AbortSignal): Promise<number> {
+  const r = await migrate({ url: db.url, authToken: db.authToken, dir, confirm, signal, onApplied: (name) => out.info(`  applied: ${name}`) });
   for (const name of r.notInDirectory) out.info(`warning: ${name} is recorded as applied but is not in ${dir}`);
   out.info(`${r.alreadyApplied.length} applied, ${r.pending.length + r.applied.length} pending in ${dir}`);
   if (confirm) {
@@ -62,7 +47,7 @@ async function deploy(url: string, token: string | undefined, dir: string, confi
     for (const name of r.pending) out.info(`  pending: ${name}`);
     if (r.pending.length) out.info('dry run: nothing was applied; run again with --confirm');
   }
-  if (json) out.json({ mode: confirm ? 'migrate' : 'dry-run', applied: r.applied, pending: r.pending, alreadyApplied: r.alreadyApplied });
+  if (json) out.json(r);
   return 0;
 }
 
@@ -81,12 +66,12 @@ function statusLines(s: MigrationStatus, dir: string, display: string, total: nu
   return lines;
 }
 
-async function status(url: string, token: string | undefined, dirPath: string, out: Out, json: boolean): Promise<number> {
+async function status(conn: Connection, dirPath: string, out: Out, json: boolean): Promise<number> {
   const dir = readMigrationsDir(dirPath);
-  const db = await openMigrationDb(url, token, { create: false, readonly: true });
+  const db = await openMigrationDb(conn.url, conn.authToken, { create: false, readonly: true });
   try {
     const { status: s } = await inspect(db, dir);
-    const display = db?.displayUrl ?? `${url} (does not exist)`;
+    const display = db?.displayUrl ?? `${conn.url} (does not exist)`;
     for (const line of statusLines(s, dirPath, display, dir.migrations.length)) out.info(line);
     if (json) out.json({ mode: 'status', database: display, upToDate: upToDate(s), ...s });
     return upToDate(s) ? 0 : 1;
@@ -96,8 +81,7 @@ async function status(url: string, token: string | undefined, dirPath: string, o
 }
 
 interface ResolveRun {
-  url: string;
-  token: string | undefined;
+  db: Connection;
   dir: string;
   name: string;
   as: 'applied' | 'rolled-back';
@@ -106,10 +90,10 @@ interface ResolveRun {
   json: boolean;
 }
 
-async function resolve({ url, token, dir: dirPath, name, as, confirm, out, json }: ResolveRun): Promise<number> {
+async function resolve({ db: conn, dir: dirPath, name, as, confirm, out, json }: ResolveRun): Promise<number> {
   const dir = readMigrationsDir(dirPath);
-  const db = await openMigrationDb(url, token, { create: false, readonly: !confirm });
-  if (!db) throw new BackupError('NOT_FOUND', `${url} does not exist: there is nothing to resolve`);
+  const db = await openMigrationDb(conn.url, conn.authToken, { create: false, readonly: !confirm });
+  if (!db) throw new BackupError('NOT_FOUND', `${conn.url} does not exist: there is nothing to resolve`);
   try {
     const failedRows = as === 'applied' ? await markApplied(db, dir, name, confirm) : await markRolledBack(db, name, confirm);
     const what = as === 'applied' ? `${name} recorded as applied` : `${name} marked rolled back (deploy will run it again)`;

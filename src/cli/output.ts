@@ -19,8 +19,7 @@ export function makeOut(opts: { json?: boolean; quiet?: boolean }): Out {
   };
 }
 
-export const fmtBytes = (n: number) =>
-  n < 1024 ? `${n} B` : n < 1024 ** 2 ? `${(n / 1024).toFixed(1)} KiB` : n < 1024 ** 3 ? `${(n / 1024 ** 2).toFixed(1)} MiB` : `${(n / 1024 ** 3).toFixed(2)} GiB`;
+export { fmtBytes } from '../units.js';
 
 export function table(rows: [string, string][]): string[] {
   const w = Math.max(0, ...rows.map((r) => r[0].length));

@@ -1,49 +1,36 @@
 /**
- * `prune-backups --keep-daily N --keep-weekly N --keep-monthly N [--confirm]`: retention over the Blob store like
+ * `prune --keep-daily N --keep-weekly N --keep-monthly N [--confirm]`: retention over the Blob store like
  * restic's `forget`. A dry run (the default) lists what would be deleted; --confirm deletes each dropped dump with
  * its manifest. The newest complete backup is never deleted; incomplete dumps older than a day are deleted too.
  */
 import { requireBlobToken } from '../blob/config.js';
 import { describePolicy, type RetentionPolicy } from '../blob/retention.js';
 import { BackupError } from '../errors.js';
-import { parse, positiveInt } from './args.js';
+import { positiveInt, type Parsed } from './args.js';
 import { fmtBytes, makeOut } from './output.js';
 
-const USAGE = 'prune-backups --keep-daily N --keep-weekly N --keep-monthly N [--confirm] [--prefix backups/] [--json] [--quiet]';
-
-export async function pruneMain(argv: string[]): Promise<number> {
-  const { values: v } = parse(
-    argv,
-    {
-      'keep-daily': { type: 'string' },
-      'keep-weekly': { type: 'string' },
-      'keep-monthly': { type: 'string' },
-      confirm: { type: 'boolean' },
-      prefix: { type: 'string' },
-      json: { type: 'boolean' },
-      quiet: { type: 'boolean' },
-    },
-    { min: 0, max: 0, usage: USAGE },
-  );
-  if (v['keep-daily'] === undefined && v['keep-weekly'] === undefined && v['keep-monthly'] === undefined) {
-    throw new BackupError('USAGE', `give at least one of --keep-daily, --keep-weekly, --keep-monthly (usage: ${USAGE})`);
+/** `prune`: the retention policy over the Blob store (deletes only with --confirm). */
+export async function pruneMain(p: Parsed): Promise<number> {
+  const keep = (what: string) => p.str(`keep-${what}`);
+  if (keep('daily') === undefined && keep('weekly') === undefined && keep('monthly') === undefined) {
+    throw new BackupError('USAGE', 'give at least one of --keep-daily, --keep-weekly, --keep-monthly');
   }
   const policy: RetentionPolicy = {
-    daily: positiveInt(v['keep-daily'], '--keep-daily', 0),
-    weekly: positiveInt(v['keep-weekly'], '--keep-weekly', 0),
-    monthly: positiveInt(v['keep-monthly'], '--keep-monthly', 0),
+    daily: positiveInt(keep('daily'), '--keep-daily', 0),
+    weekly: positiveInt(keep('weekly'), '--keep-weekly', 0),
+    monthly: positiveInt(keep('monthly'), '--keep-monthly', 0),
   };
   const token = requireBlobToken();
-  const out = makeOut({ json: v.json, quiet: v.quiet });
+  const out = makeOut({ json: p.bool('json'), quiet: p.bool('quiet') });
   const { pruneBackups } = await import('../blob/prune.js');
-  const r = await pruneBackups(token, policy, { confirm: v.confirm ?? false, prefix: v.prefix });
+  const r = await pruneBackups(token, policy, { confirm: p.bool('confirm'), prefix: p.str('prefix') });
   out.info(`${r.mode === 'dry-run' ? 'dry run' : 'prune'}: policy ${describePolicy(policy)}; the newest complete backup is always kept; incomplete dumps older than a day are deleted too`);
   for (const k of r.keep) out.info(`  keep    ${k.pathname}  (${k.reasons.join('; ')})`);
   for (const d of r.remove) out.info(`  ${r.mode === 'dry-run' ? 'would delete' : 'deleted'}  ${d.pathname}${d.pathnames.length > 1 ? ' + manifest' : ''}  ${fmtBytes(d.size)}  (${d.reasons.join('; ')})`);
   const freed = r.remove.reduce((n, d) => n + d.size, 0);
   if (r.mode === 'dry-run') out.info(`${r.remove.length} to delete (${fmtBytes(freed)}), ${r.keep.length} kept; nothing was deleted: run again with --confirm`);
   else out.info(`deleted ${r.remove.length} (${r.deleted.length} blobs, ${fmtBytes(freed)}), ${r.keep.length} kept`);
-  if (v.json) {
+  if (p.bool('json')) {
     out.json({
       mode: r.mode,
       policy: r.policy,

@@ -1,48 +1,38 @@
 /**
- * `relink-media --from PREFIX --to PREFIX | --map FILE [--confirm] [--json]`: re-points the media rows of
- * TURSO_DATABASE_URL after the media moved. Dry run by default (counts and a few examples); --confirm applies it in
- * one transaction. The rule is in src/media/relink.ts and docs/notes-media.md.
+ * `relink --from PREFIX --to PREFIX | --map FILE [--confirm] [--json]`: re-points the media rows of the database
+ * (--db, else TURSO_DATABASE_URL) after the media moved. Dry run by default (counts and a few examples); --confirm
+ * applies it in one transaction. The rule is in src/media/relink.ts and docs/notes-media.md.
  */
 import { BackupError } from '../errors.js';
 import { openDb } from '../db/open.js';
 import { readMapFile, relinkMedia, type RelinkRule } from '../media/relink.js';
-import { requireDatabaseUrl } from '../db/url.js';
-import { parse } from './args.js';
-import { fullSpec, MEDIA_FLAGS, MEDIA_USAGE } from './media-common.js';
+import type { Parsed } from './args.js';
+import { connection } from './connection.js';
+import { fullSpec } from './media-common.js';
 import { makeOut } from './output.js';
 import { scrub } from './run.js';
 
-const USAGE = `relink-media (--from PREFIX --to PREFIX | --map FILE) [--confirm] [--json] ${MEDIA_USAGE} [--quiet]`;
-
-export async function relinkMain(argv: string[]): Promise<number> {
-  const { values: v } = parse(
-    argv,
-    {
-      from: { type: 'string' },
-      to: { type: 'string' },
-      map: { type: 'string' },
-      confirm: { type: 'boolean' },
-      json: { type: 'boolean' },
-      quiet: { type: 'boolean' },
-      ...MEDIA_FLAGS,
-    },
-    { min: 0, max: 0, usage: USAGE },
-  );
-  let rule: RelinkRule;
-  if (v.map !== undefined) {
-    if (v.from !== undefined || v.to !== undefined) throw new BackupError('USAGE', `--map cannot be combined with --from/--to (usage: ${USAGE})`);
-    rule = { kind: 'map', map: await readMapFile(v.map) };
-  } else {
-    if (v.from === undefined || v.to === undefined) throw new BackupError('USAGE', `give both --from and --to, or --map (usage: ${USAGE})`);
-    if (v.from === '') throw new BackupError('USAGE', '--from must not be empty (it would match every url)');
-    if (v.from === v.to) throw new BackupError('USAGE', '--from and --to are the same prefix: nothing to do');
-    rule = { kind: 'prefix', from: v.from, to: v.to };
+async function ruleOf(p: Parsed): Promise<RelinkRule> {
+  const [from, to, map] = [p.str('from'), p.str('to'), p.str('map')];
+  if (map !== undefined) {
+    if (from !== undefined || to !== undefined) throw new BackupError('USAGE', '--map cannot be combined with --from/--to');
+    return { kind: 'map', map: await readMapFile(map) };
   }
-  const spec = fullSpec(v);
-  const out = makeOut({ json: v.json, quiet: v.quiet });
-  const db = await openDb(requireDatabaseUrl(), { authToken: process.env.TURSO_AUTH_TOKEN || undefined });
+  if (from === undefined || to === undefined) throw new BackupError('USAGE', 'give both --from and --to, or --map');
+  if (from === '') throw new BackupError('USAGE', '--from must not be empty (it would match every url)');
+  if (from === to) throw new BackupError('USAGE', '--from and --to are the same prefix: nothing to do');
+  return { kind: 'prefix', from, to };
+}
+
+/** `relink`: re-points the media rows (in one transaction with --confirm). */
+export async function relinkMain(p: Parsed): Promise<number> {
+  const rule = await ruleOf(p);
+  const spec = fullSpec(p);
+  const out = makeOut({ json: p.bool('json'), quiet: p.bool('quiet') });
+  const conn = connection(p, 'db');
+  const db = await openDb(conn.url, { authToken: conn.authToken });
   try {
-    const r = await relinkMedia(db, spec, rule, { confirm: v.confirm === true });
+    const r = await relinkMedia(db, spec, rule, { confirm: p.bool('confirm') });
     const what = rule.kind === 'map' ? `the ${rule.map.size}-entry map` : `${rule.from} → ${rule.to}`;
     const paths = r.pathnames ? ` (${r.pathnames} with their ${spec.pathnameColumn} too)` : '';
     if (r.mode === 'dry-run') {
@@ -56,7 +46,7 @@ export async function relinkMain(argv: string[]): Promise<number> {
     }
     if (r.matched > r.examples.length) out.info(`  … and ${r.matched - r.examples.length} more`);
     if (r.mode === 'dry-run' && r.matched > 0) out.info('run again with --confirm to apply');
-    if (v.json) {
+    if (p.bool('json')) {
       out.json({
         mode: r.mode,
         matched: r.matched,

@@ -6,26 +6,22 @@ import { writeFileAtomic } from '../sink/file.js';
 import { BackupError } from '../errors.js';
 import { DEFAULT_MAX_AGE, DEFAULT_MIN_ROWS_RATIO, parseDuration, parseRatio } from '../monitor/check.js';
 import { statusPage } from '../monitor/report.js';
-import { parse } from './args.js';
-import { STORE_FLAGS, storeFromFlags } from './check.js';
+import type { Parsed } from './args.js';
+import { storeFromFlags } from './check.js';
 import { makeOut } from './output.js';
 
-const USAGE = 'backup-report --html FILE [--dir backups | --blob [--prefix backups/]] [--max-age 26h] [--min-rows-ratio 0.9] [--json] [--quiet]';
-
-export async function reportMain(argv: string[]): Promise<number> {
-  const { values: v } = parse(
-    argv,
-    { html: { type: 'string' }, 'max-age': { type: 'string' }, 'min-rows-ratio': { type: 'string' }, json: { type: 'boolean' }, quiet: { type: 'boolean' }, ...STORE_FLAGS },
-    { min: 0, max: 0, usage: USAGE },
-  );
-  if (!v.html) throw new BackupError('USAGE', `--html FILE is required (usage: ${USAGE})`);
-  const maxAgeMs = parseDuration(v['max-age'] ?? DEFAULT_MAX_AGE);
-  const minRowsRatio = v['min-rows-ratio'] === undefined ? DEFAULT_MIN_ROWS_RATIO : parseRatio(v['min-rows-ratio']);
-  const store = storeFromFlags(v, USAGE);
-  const out = makeOut({ json: v.json, quiet: v.quiet });
+/** `report --html FILE`: writes the status page. */
+export async function reportMain(p: Parsed): Promise<number> {
+  const file = p.str('html');
+  if (!file) throw new BackupError('USAGE', '--html FILE is required');
+  const maxAgeMs = parseDuration(p.str('max-age') ?? DEFAULT_MAX_AGE);
+  const ratio = p.str('min-rows-ratio');
+  const minRowsRatio = ratio === undefined ? DEFAULT_MIN_ROWS_RATIO : parseRatio(ratio);
+  const store = storeFromFlags(p);
+  const out = makeOut({ json: p.bool('json'), quiet: p.bool('quiet') });
   const { html, model } = await statusPage(store, { maxAgeMs, minRowsRatio });
-  await writeFileAtomic(v.html, html);
-  out.info(`wrote ${v.html}: ${model.backups.length} backup(s) from ${store.label}; ${model.verdict.ok ? 'OK' : `${model.verdict.problems.length} problem(s)`}: ${model.verdict.summary}`);
-  if (v.json) out.json({ file: v.html, backups: model.backups.length, ok: model.verdict.ok, problems: model.verdict.problems });
+  await writeFileAtomic(file, html);
+  out.info(`wrote ${file}: ${model.backups.length} backup(s) from ${store.label}; ${model.verdict.ok ? 'OK' : `${model.verdict.problems.length} problem(s)`}: ${model.verdict.summary}`);
+  if (p.bool('json')) out.json({ file, backups: model.backups.length, ok: model.verdict.ok, problems: model.verdict.problems });
   return 0;
 }

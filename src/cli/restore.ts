@@ -1,65 +1,36 @@
-/** `restore-turso SOURCE`: dry run by default (verify the dump, inspect the target, print the plan); --confirm loads. */
-import { restore, type RestoreResult } from '../restore/restore.js';
-import { resolveDumpSource } from '../dump-source.js';
-import { targetFactory } from '../target/open.js';
-import { requireDatabaseUrl } from '../db/url.js';
-import { list, parse } from './args.js';
+/** `restore SOURCE`: dry run by default (verify the dump, inspect the target, print the plan); --confirm loads. */
+import { runRestore, summarizeRestore } from '../api/restore.js';
+import type { RestoreResult } from '../restore/restore.js';
+import { list, type Parsed } from './args.js';
+import { connection } from './connection.js';
 import { encryptionKeyIfSet } from './keys.js';
-import { makeOut, table } from './output.js';
+import { makeOut, table, type Out } from './output.js';
 import { makeProgress } from './progress.js';
 
-const USAGE = 'restore-turso SOURCE [--confirm] [--clean] [--tables a,b] [--json] [--quiet]';
-
-export async function restoreMain(argv: string[], signal: AbortSignal): Promise<number> {
-  const { values: v, positionals } = parse(
-    argv,
-    {
-      confirm: { type: 'boolean' },
-      clean: { type: 'boolean' },
-      tables: { type: 'string' },
-      json: { type: 'boolean' },
-      quiet: { type: 'boolean' },
-    },
-    { min: 1, max: 1, usage: USAGE },
-  );
-  const source = positionals[0]!;
-  const url = requireDatabaseUrl();
-  const out = makeOut({ json: v.json, quiet: v.quiet });
-  const progress = makeProgress({ quiet: v.quiet });
-  const key = encryptionKeyIfSet();
-  const { openInput } = await resolveDumpSource(source);
-  const target = await targetFactory(url, process.env.TURSO_AUTH_TOKEN || undefined);
-  const common = {
-    openInput,
-    target,
-    confirm: v.confirm ?? false,
-    tables: list(v.tables),
-    clean: v.clean ?? false,
-    key,
+/** `restore SOURCE`: verifies, plans and (with --confirm) loads; prints the plan, then the --json summary. */
+export async function restoreMain(p: Parsed, signal: AbortSignal): Promise<number> {
+  const source = p.positionals[0]!;
+  const target = connection(p, 'target');
+  const out = makeOut({ json: p.bool('json'), quiet: p.bool('quiet') });
+  const progress = makeProgress({ quiet: p.bool('quiet') });
+  const result = await runRestore({
+    source,
+    target: target.url,
+    authToken: target.authToken,
+    confirm: p.bool('confirm'),
+    tables: list(p.str('tables')),
+    clean: p.bool('clean'),
+    encryptionKey: encryptionKeyIfSet(),
     signal,
-    onProgress: (p: { table: string; rows: number; totalRows: number }) => progress.update({ label: p.table, done: p.rows, total: p.totalRows }),
-  };
-  const result = await restore(common);
+    onProgress: (s) => progress.update({ label: s.table, done: s.rows, total: s.totalRows }),
+  });
   progress.done();
   report(result, source, out);
-  if (v.json) {
-    out.json({
-      mode: result.mode,
-      target: result.target,
-      path: result.path,
-      source: result.source,
-      tables: result.tables,
-      foreignKeyViolations: result.foreignKeyViolations,
-      foreignKeysUnchecked: result.foreignKeysUnchecked,
-      warnings: result.warnings,
-      durationMs: result.durationMs,
-      verified: result.verified,
-    });
-  }
+  if (p.bool('json')) out.json(summarizeRestore(result));
   return 0;
 }
 
-function report(r: RestoreResult, source: string, out: ReturnType<typeof makeOut>) {
+function report(r: RestoreResult, source: string, out: Out) {
   const actions: Record<string, string> = {
     'create+load': 'create and load',
     load: 'load into existing table',

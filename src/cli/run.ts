@@ -1,27 +1,45 @@
 /**
  * The frame every command runs in: one-line errors mapped from error codes to exit statuses (2 usage/config,
- * 1 failed operation), stack traces only with DEBUG=1, and SIGINT/SIGTERM turned into an orderly abort that
- * removes partial output.
+ * 1 failed operation, 3 a check found problems), stack traces only with DEBUG=1, with --json a last stdout line
+ * `{"ok":false,"code","message"}` on failure, and SIGINT/SIGTERM turned into an orderly abort that removes partial
+ * output.
  */
 import { runInterruptCleanups } from '../cleanup.js';
-import { BackupError, describeError, exitCodeFor, scrub } from '../errors.js';
+import { BackupError, describeError, errorCodeOf, exitCodeFor, scrub, type ErrorCode } from '../errors.js';
 
 export { describeError, scrub };
 
 const debug = () => process.env.DEBUG === '1' || process.env.DEBUG === 'true';
 
-export function fail(e: unknown, command: string): never {
-  const line = scrub(describeError(e)).split('\n')[0]!;
+export interface RunOptions {
+  /** --json was given: a failure also ends stdout with one JSON line. */
+  json?: boolean;
+  /** Error codes that mean "the check found problems" for this command (exit 3). */
+  problems?: readonly ErrorCode[];
+  /** The command's synopsis, added to a usage error (`migrate-turso [flags]`). */
+  usage?: string;
+}
+
+/** The failure as one JSON line on stdout (the machine's view of the one-line error). */
+function jsonFailure(e: unknown, message: string): void {
+  process.stdout.write(`${JSON.stringify({ ok: false, code: errorCodeOf(e), message })}\n`);
+}
+
+/** Prints the error as one line (plus the JSON line with --json, the stack with DEBUG=1) and exits. */
+export function fail(e: unknown, command: string, opts: RunOptions = {}): never {
+  let line = scrub(describeError(e)).split('\n')[0]!;
+  if (opts.usage && e instanceof BackupError && e.code === 'USAGE') line += ` (usage: ${opts.usage}; --help lists the flags)`;
   process.stderr.write(`${command}: error: ${line}\n`);
   if (debug()) process.stderr.write(`${scrub(String((e as Error)?.stack ?? e))}\n`);
-  process.exit(exitCodeFor(e));
+  if (opts.json) jsonFailure(e, line);
+  process.exit(exitCodeFor(e, opts.problems));
 }
 
 /**
  * Runs a command's main function. An AbortSignal is passed that fires on SIGINT/SIGTERM; registered cleanups run
  * before the process exits.
  */
-export function runCommand(command: string, main: (signal: AbortSignal) => Promise<number | void>): void {
+export function runCommand(command: string, main: (signal: AbortSignal) => Promise<number | void>, opts: RunOptions = {}): void {
   const ac = new AbortController();
   let interrupted = 0;
   let signalExit = 130;
@@ -56,8 +74,9 @@ export function runCommand(command: string, main: (signal: AbortSignal) => Promi
       if (interrupted && (!(e instanceof BackupError) || e.code === 'INTERRUPTED')) {
         const what = e instanceof BackupError ? e.message : 'interrupted';
         process.stderr.write(`${command}: ${what}\n`);
+        if (opts.json) jsonFailure(new BackupError('INTERRUPTED', what), what);
         process.exit(signalExit);
       }
-      fail(e, command);
+      fail(e, command, opts);
     });
 }

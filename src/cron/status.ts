@@ -21,11 +21,16 @@ function json(status: number, body: unknown): Response {
   return new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' } });
 }
 
+export interface StatusHandlerOptions {
+  /** Where configuration is read from (default process.env, read on every request). */
+  env?: NodeJS.ProcessEnv;
+}
+
 /**
  * The status page handler: `export const GET = createStatusHandler()`.
  * @returns the page (200), 401 without the secret, 500 (one line, no secrets) when the store cannot be read.
  */
-export function createStatusHandler(opts: { env?: NodeJS.ProcessEnv } = {}): (request: Request) => Promise<Response> {
+export function createStatusHandler(opts: StatusHandlerOptions = {}): (request: Request) => Promise<Response> {
   return (request) => status(request, opts.env ?? process.env);
 }
 

@@ -10,7 +10,8 @@
  * - Every read is exact (hrana/exact.ts): TEXT that is not plain ASCII travels as bytes, ±Infinity as a flag.
  * - In a write transaction, inserts and `write()` statements are pipelined (hrana/pipeline.ts).
  */
-import { createClient, type Client, type InStatement, type ResultSet } from '@libsql/client';
+// The HTTP client only: the package's main entry also loads the native `libsql` driver, which a remote run never needs.
+import { createClient, type Client, type InStatement, type ResultSet } from '@libsql/client/http';
 import { BackupError } from '../errors.js';
 import type { SqlValue } from '../format/values.js';
 import { remotePageOptions, remoteTuning } from './hrana/config.js';

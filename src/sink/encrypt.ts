@@ -8,6 +8,7 @@ import { createEncryptor } from '../crypto/container.js';
 import type { Manifest } from '../format/lines.js';
 import type { Sink, SinkResult } from './types.js';
 
+/** A sink encrypting the dump with `key` (32 bytes) on its way to `inner`; the manifest describes what was stored. */
 export function encryptSink(inner: Sink, key: Buffer, opts: { chunkSize?: number } = {}): Sink {
   const enc = createEncryptor(key, opts);
   const stored = { bytes: 0, hash: createHash('sha256') };

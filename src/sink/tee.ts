@@ -8,6 +8,7 @@ import { BackupError } from '../errors.js';
 import type { Manifest } from '../format/lines.js';
 import { isLocalSink, type Sink, type SinkResult } from './types.js';
 
+/** One dump into several sinks in one pass (the same bytes to each; local files committed first). */
 export function teeSink(sinks: Sink[]): Sink {
   if (sinks.length === 0) throw new BackupError('INTERNAL', 'teeSink needs at least one sink');
   const names = new Set(sinks.map((s) => s.fileName));

@@ -73,7 +73,7 @@ const byId = <T extends { id: unknown }>(xs: T[]) => [...xs].sort((a, b) => Stri
 describe('media-check', () => {
   it('finds missing and mismatched objects from the database', async () => {
     const r = await cli('media-check.ts', ['--json'], env);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(3); // missing objects: the check found problems
     const out = lastJson(r.stdout);
     expect(out.checked).toBe(32);
     expect(byId(out.missing)).toEqual(EXPECTED_MISSING);
@@ -86,7 +86,7 @@ describe('media-check', () => {
 
   it('finds them from a dump, without any database', async () => {
     const r = await cli('media-check.ts', [dumpPath, '--json', '--concurrency', '4'], { ...withBlobEnv(server) });
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(3);
     const out = lastJson(r.stdout);
     expect(out.checked).toBe(32);
     expect(byId(out.missing)).toEqual(EXPECTED_MISSING);
@@ -96,7 +96,7 @@ describe('media-check', () => {
   it('finds them from a dump stored in Blob, given its pathname', async () => {
     await put('backups/app.ndjson.gz', readFileSync(dumpPath), { access: 'private' });
     const r = await cli('media-check.ts', ['backups/app.ndjson.gz', '--json'], { ...withBlobEnv(server) });
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(3);
     const out = lastJson(r.stdout);
     expect(out.checked).toBe(32);
     expect(byId(out.missing)).toEqual(EXPECTED_MISSING);
@@ -106,7 +106,7 @@ describe('media-check', () => {
   it('reads another table of the dump when --media-table names it', async () => {
     const r = await cli('media-check.ts', [dumpPath, '--json', '--media-table', 'Post', '--url-column', 'title'], { ...withBlobEnv(server) });
     // "hello" is neither a stored pathname nor a url: missing, found through the Post table section.
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(3);
     expect(lastJson(r.stdout)).toMatchObject({ checked: 1, missing: [{ id: 1, pathname: null, url: 'hello' }] });
   });
 
@@ -129,7 +129,10 @@ describe('media-check', () => {
   it('a refused token is a failure of the command, not missing objects', async () => {
     const r = await cli('media-check.ts', ['--json'], { ...env, BLOB_READ_WRITE_TOKEN: 'vercel_blob_rw_checkstore_wrongsecret' });
     expect(r.code).toBe(1);
-    expect(r.stdout).toBe('');
+    // --json: stdout is only the failure line (issue 14), never a list of "missing" objects.
+    expect(r.stdout.trim().split('\n')).toHaveLength(1);
+    expect(lastJson(r.stdout)).toMatchObject({ ok: false, code: 'AUTH' });
+    expect(r.stdout).not.toContain('wrongsecret');
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/^media-check: error: the Blob store refused BLOB_READ_WRITE_TOKEN/);
     expect(r.stderr).not.toContain('wrongsecret');

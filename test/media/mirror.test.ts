@@ -157,7 +157,7 @@ describe('mirror → loss → --upload-from → relink --map → media-check', (
     const lost = [0, 2, 9, 14, 19]; // 0 is over 8 MiB (multipart); 14 and 19 are private
     await del(lost.map(pathOf));
     const broken = await cli('media-check.ts', ['--json'], envA);
-    expect(broken.code).toBe(1);
+    expect(broken.code).toBe(3); // media-check: missing objects are problems found (exit 3)
     expect(lastJson(broken.stdout).missing).toHaveLength(lost.length);
 
     const mapFile = join(tmp, 'same-store-map.json');

@@ -1,8 +1,18 @@
-/** Running the operator scripts as a user would: `node --import tsx scripts/<name>.ts`, output captured. */
+/**
+ * Running the operator scripts as a user would: `node --import tsx scripts/<name>.ts` (what `npx tsx` runs), output
+ * captured. The working directory is an empty temporary folder: no `.env` of the developer's (read by every command)
+ * and no relative path of the checkout leaks into a test.
+ */
 import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
+/** `--import tsx` resolves from the working directory: name the loader by its path. */
+const TSX = pathToFileURL(join(ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
+let cwd: string | undefined;
 
 export interface ScriptRun {
   code: number;
@@ -11,14 +21,44 @@ export interface ScriptRun {
 }
 
 /** Runs `scripts/<name>.ts` under tsx with the given env additions (undefined values are removed). */
-export function runScript(name: string, args: string[], env: Record<string, string | undefined>): Promise<ScriptRun> {
+export function runScript(name: string, args: string[], env: Record<string, string | undefined>, opts: { cwd?: string } = {}): Promise<ScriptRun> {
   const merged: NodeJS.ProcessEnv = { ...process.env };
   for (const [k, v] of Object.entries(env)) {
     if (v === undefined) delete merged[k];
     else merged[k] = v;
   }
+  cwd ??= mkdtempSync(join(tmpdir(), 'tb-script-cwd-'));
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts', `${name}.ts`), ...args], { cwd: ROOT, env: merged, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', TSX, join(ROOT, 'scripts', `${name}.ts`), ...args], {
+      cwd: opts.cwd ?? cwd,
+      env: merged,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolvePromise({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+/**
+ * Runs `turso-backup <args>` as the package's bin does (plain node, no alias), from the current sources: dist/ when
+ * it is up to date, else the launcher's bundle of the sources (scripts/lib/launch.mjs).
+ */
+export async function runCli(args: string[], env: Record<string, string | undefined>, opts: { cwd?: string } = {}): Promise<ScriptRun> {
+  const { entryPoint } = await import('../../scripts/lib/launch.mjs');
+  const entry = await entryPoint();
+  const merged: NodeJS.ProcessEnv = { ...process.env };
+  for (const [k, v] of Object.entries(env)) {
+    if (v === undefined) delete merged[k];
+    else merged[k] = v;
+  }
+  delete merged.TURSO_BACKUP_ALIAS;
+  cwd ??= mkdtempSync(join(tmpdir(), 'tb-script-cwd-'));
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [entry, ...args], { cwd: opts.cwd ?? cwd, env: merged, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));

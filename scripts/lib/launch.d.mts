@@ -1,0 +1,4 @@
+/** Runs `turso-backup <command>` with this process's arguments in a plain node child (see launch.mjs). */
+export declare function launch(command: string): Promise<void>;
+/** The file the child runs: bin/turso-backup.mjs when dist/ is the current sources, else their bundle. */
+export declare function entryPoint(): Promise<string>;

@@ -1,0 +1,3 @@
+export declare const ROOT: string;
+export declare function sourceHash(root?: string): string;
+export declare function builtHash(root?: string): string | null;

@@ -1,0 +1,62 @@
+/**
+ * `migrate(options)`: Prisma migrations applied as `prisma migrate deploy` applies them, for the library and the CLI
+ * (`turso-backup migrate --json` prints what this returns). A dry run unless `confirm`.
+ */
+import { BackupError } from '../errors.js';
+
+export interface MigrateOptions {
+  /** The database: `file:PATH` (created when missing, on a confirmed run), `libsql://…` or `https://…`. */
+  url: string;
+  authToken?: string;
+  /** The migrations folder (default `prisma/migrations`). */
+  dir?: string;
+  /** Without it, a dry run: what would be applied, or what deploy would refuse; nothing is written. */
+  confirm?: boolean;
+  /** Each migration as it is applied. */
+  onApplied?: (name: string) => void;
+  /** Aborting stops before the next migration (one that started finishes, as deploy would leave it). */
+  signal?: AbortSignal;
+}
+
+/** What a migrate run did: the summary `turso-backup migrate --json` prints. */
+export interface MigrateSummary {
+  mode: 'migrate' | 'dry-run';
+  /** Applied by this run, in order. */
+  applied: string[];
+  /** Still pending (all of them in a dry run). */
+  pending: string[];
+  alreadyApplied: string[];
+  /** Recorded as applied in the database but not in the folder. */
+  notInDirectory: string[];
+  notes: string[];
+}
+
+const interrupted = (applied: string[]) =>
+  new BackupError('INTERRUPTED', `interrupted${applied.length ? ` after applying ${applied.join(', ')}` : ' before any migration was applied'}; the rest are still pending`);
+
+/**
+ * Applies the pending migrations of `options.dir` to `options.url` as `prisma migrate deploy` does, refusing what
+ * it refuses (a failed migration, a changed one, a non-empty database without `_prisma_migrations`).
+ * @returns the summary `turso-backup migrate --json` prints.
+ * @throws BackupError with a `code` (REFUSED, SCHEMA, CONSTRAINT, NOT_FOUND, REMOTE, INTERRUPTED, …).
+ */
+export async function migrate(options: MigrateOptions): Promise<MigrateSummary> {
+  const confirm = options.confirm ?? false;
+  const applied: string[] = [];
+  if (options.signal?.aborted) throw interrupted(applied);
+  // Loaded when used: importing the library loads no database driver.
+  const { deployMigrations } = await import('../migrate/index.js');
+  const r = await deployMigrations({
+    url: options.url,
+    authToken: options.authToken,
+    dir: options.dir ?? 'prisma/migrations',
+    confirm,
+    onApplied: (name) => {
+      applied.push(name);
+      options.onApplied?.(name);
+      // Between migrations is the one place a stop leaves the history exactly as deploy would.
+      if (options.signal?.aborted) throw interrupted(applied);
+    },
+  });
+  return { mode: confirm ? 'migrate' : 'dry-run', applied: r.applied, pending: r.pending, alreadyApplied: r.alreadyApplied, notInDirectory: r.notInDirectory, notes: r.notes };
+}
