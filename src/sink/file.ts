@@ -163,6 +163,17 @@ export function fileSink(path: string): Sink {
       { cause: e },
     );
   };
+  /** Any other failure of the disk (EIO, EFBIG, EROFS…): the same cleanup, one SINK error naming the dump. */
+  const failed = async (e: unknown, step: string): Promise<never> => {
+    if (isNoSpace(e)) return noSpace(e, step === 'flush' ? 'the disk filled up while the dump was flushed' : 'the disk filled up');
+    await removeTemp();
+    if (e instanceof BackupError) throw e;
+    throw new BackupError(
+      'SINK',
+      `cannot write ${path}: ${(e as Error).message} (after ${fmtBytes(written)}); its partial file ${basename(tmp)} was removed: nothing was left behind`,
+      { cause: e },
+    );
+  };
 
   return {
     kind: 'file',
@@ -184,11 +195,10 @@ export function fileSink(path: string): Sink {
       try {
         while (off < chunk.length) off += (await fh!.write(chunk, off)).bytesWritten;
       } catch (e) {
-        if (isNoSpace(e)) await noSpace(e, 'the disk filled up');
-        throw e;
-      } finally {
         written += off;
+        return failed(e, 'write');
       }
+      written += off;
     },
     async commit(manifest: Manifest): Promise<SinkResult> {
       try {
@@ -199,9 +209,7 @@ export function fileSink(path: string): Sink {
         await rename(tmp, path);
         await fsyncDir(dir);
       } catch (e) {
-        if (isNoSpace(e)) await noSpace(e, 'the disk filled up while the dump was flushed');
-        await removeTemp();
-        throw e;
+        await failed(e, 'flush');
       } finally {
         unregister?.();
       }

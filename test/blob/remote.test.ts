@@ -25,14 +25,15 @@ afterAll(() => dirs.cleanup());
 afterEach(() => resetRemoteTuning());
 
 describe('remote source → slow Blob upload', () => {
-  // Every Blob request takes 700 ms; the Hrana stand-in drops a stream idle for 400 ms.
-  useBlobStore(() => tmp, { latencyMs: 700 });
+  // Every Blob request takes 1.6 s; the Hrana stand-in drops a stream idle for 1 s; the client keeps it alive every
+  // 100 ms. (The margins are wide so that a loaded machine, whose timers run late, tests the same thing.)
+  useBlobStore(() => tmp, { latencyMs: 1600 });
 
   it('the snapshot survives upload backpressure longer than the stream idle timeout', async () => {
-    const hrana = await startHranaServer({ db, token: 'hrana-token', streamIdleMs: 400 });
+    const hrana = await startHranaServer({ db, token: 'hrana-token', streamIdleMs: 1000 });
     try {
       remoteTuning.keepAliveMs = 100;
-      // Small pages and parts, one part in flight: the reader is held back ~700 ms per part, many times over.
+      // Small pages and parts, one part in flight: the reader is held back ~1.6 s per part, many times over.
       const r = await backup(
         { url: hrana.url, authToken: 'hrana-token', pages: { maxRows: 1, targetBytes: 64 * 1024, firstRows: 1 }, gzip: { blockBytes: 128 * 1024 } },
         blobSink('backups/backup-remote.ndjson.gz', { token: TOKEN, partSize: 256 * 1024, concurrency: 1 }),
