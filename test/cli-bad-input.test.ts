@@ -68,7 +68,7 @@ describe('restore sources that are not what they claim', () => {
 
   it('a tampered encrypted dump, with the right key', async () => {
     const bytes = Buffer.from(readFileSync(encrypted));
-    bytes[bytes.length >> 1] ^= 0x01;
+    bytes[bytes.length >> 1]! ^= 0x01;
     const f = join(dir, 'enc-tampered.ndjson.gz');
     writeFileSync(f, bytes);
     expect(await restoreRefused(f, { BACKUP_ENCRYPTION_KEY: KEY })).toMatch(/wrong key, or the file was changed/);

@@ -53,7 +53,7 @@ describe('values and statements through @libsql/client', () => {
     expect(ins.lastInsertRowid).toBe(1n);
 
     const rs = await client.execute('SELECT i, typeof(i), r, typeof(r), b, s, length(CAST(s AS BLOB)) FROM t');
-    const row = rs.rows[0];
+    const row = rs.rows[0]!;
     expect(row[0]).toBe(9223372036854775807n);
     expect(row[1]).toBe('integer');
     expect(row[2]).toBe(1); // REAL stays a JS number even when integral
@@ -79,7 +79,7 @@ describe('values and statements through @libsql/client', () => {
     await client.execute("INSERT INTO t VALUES (1, 'x')");
     const rs = await client.execute('SELECT a, b, a FROM t ORDER BY a');
     expect(rs.columnTypes).toEqual(['INTEGER', 'TEXT', 'INTEGER']);
-    expect(Array.from(rs.rows[0])).toEqual([1n, 'x', 1n]);
+    expect(Array.from(rs.rows[0]!)).toEqual([1n, 'x', 1n]);
   });
 
   it('maps SQLite errors like sqld', async () => {
@@ -101,7 +101,7 @@ describe('values and statements through @libsql/client', () => {
     const { client } = await setup();
     await client.execute('CREATE TABLE p(id INTEGER PRIMARY KEY)');
     await client.execute('CREATE TABLE c(pid INTEGER REFERENCES p(id))');
-    expect((await client.execute('PRAGMA foreign_keys')).rows[0][0]).toBe(1n);
+    expect((await client.execute('PRAGMA foreign_keys')).rows[0]![0]).toBe(1n);
     await expect(client.execute('INSERT INTO c VALUES (42)')).rejects.toMatchObject({
       code: 'SQLITE_CONSTRAINT',
       message: expect.stringContaining('FOREIGN KEY constraint failed'),
@@ -112,7 +112,7 @@ describe('values and statements through @libsql/client', () => {
     const { client } = await setup();
     await client.execute('CREATE TABLE f(x REAL)');
     await client.execute('INSERT INTO f VALUES (9e999)');
-    expect((await client.execute('SELECT count(*) FROM f WHERE x > 1e308')).rows[0][0]).toBe(1n);
+    expect((await client.execute('SELECT count(*) FROM f WHERE x > 1e308')).rows[0]![0]).toBe(1n);
     await expect(client.execute('SELECT x FROM f')).rejects.toMatchObject({ code: 'HRANA_PROTO_ERROR' });
   });
 
@@ -136,11 +136,11 @@ describe('batches and transactions', () => {
       ],
       'write',
     );
-    expect(results[3].rows[0][0]).toBe(2n);
+    expect(results[3]!.rows[0]![0]).toBe(2n);
     await expect(
       client.batch([{ sql: 'INSERT INTO t VALUES (?)', args: [3n] }, { sql: 'INSERT INTO t VALUES (?)', args: [1n] }], 'write'),
     ).rejects.toMatchObject({ code: 'SQLITE_CONSTRAINT' });
-    expect((await client.execute('SELECT count(*) FROM t')).rows[0][0]).toBe(2n);
+    expect((await client.execute('SELECT count(*) FROM t')).rows[0]![0]).toBe(2n);
   });
 
   it('supports transaction("read"), which sqld runs as a deferred transaction', async () => {
@@ -148,11 +148,11 @@ describe('batches and transactions', () => {
     await client.execute('CREATE TABLE t(x)');
     await client.execute('INSERT INTO t VALUES (1)');
     const tx = await client.transaction('read');
-    expect((await tx.execute('SELECT count(*) FROM t')).rows[0][0]).toBe(1n);
+    expect((await tx.execute('SELECT count(*) FROM t')).rows[0]![0]).toBe(1n);
     // libsql parses READONLY as DEFERRED (parse.y "FIXME"), so sqld lets this write through.
     await tx.execute('INSERT INTO t VALUES (2)');
     await tx.rollback();
-    expect((await client.execute('SELECT count(*) FROM t')).rows[0][0]).toBe(1n);
+    expect((await client.execute('SELECT count(*) FROM t')).rows[0]![0]).toBe(1n);
   });
 
   it('commits interactive write transactions and keeps them isolated until then', async () => {
@@ -161,9 +161,9 @@ describe('batches and transactions', () => {
     const tx = await client.transaction('write');
     await tx.execute('INSERT INTO t VALUES (1)');
     await tx.batch(['INSERT INTO t VALUES (2)', 'INSERT INTO t VALUES (3)']);
-    expect((await client.execute('SELECT count(*) FROM t')).rows[0][0]).toBe(0n);
+    expect((await client.execute('SELECT count(*) FROM t')).rows[0]![0]).toBe(0n);
     await tx.commit();
-    expect((await client.execute('SELECT count(*) FROM t')).rows[0][0]).toBe(3n);
+    expect((await client.execute('SELECT count(*) FROM t')).rows[0]![0]).toBe(3n);
   });
 
   it('supports migrate() and executeMultiple()', async () => {
@@ -178,8 +178,8 @@ describe('batches and transactions', () => {
       CREATE TRIGGER tr AFTER INSERT ON p BEGIN INSERT INTO c VALUES (NEW.id); END;
       INSERT INTO p VALUES (8);
     `);
-    expect((await client.execute('SELECT count(*) FROM c')).rows[0][0]).toBe(2n);
-    expect((await client.execute('PRAGMA foreign_keys')).rows[0][0]).toBe(1n);
+    expect((await client.execute('SELECT count(*) FROM c')).rows[0]![0]).toBe(2n);
+    expect((await client.execute('PRAGMA foreign_keys')).rows[0]![0]).toBe(1n);
   });
 });
 
@@ -193,7 +193,7 @@ describe('locking', () => {
     await new Promise((resolve) => setTimeout(resolve, 200));
     await tx.commit();
     await blocked;
-    expect((await client.execute('SELECT count(*) FROM t')).rows[0][0]).toBe(2n);
+    expect((await client.execute('SELECT count(*) FROM t')).rows[0]![0]).toBe(2n);
   });
 
   it('serves many concurrent writers, each on its own stream', async () => {
@@ -242,7 +242,7 @@ describe('streams, auth and fault injection', () => {
     await new Promise((resolve) => setTimeout(resolve, 800));
     await expect(tx.execute('INSERT INTO t VALUES (2)')).rejects.toMatchObject({ code: 'STREAM_EXPIRED' });
     tx.close();
-    expect((await client.execute('SELECT count(*) FROM t')).rows[0][0]).toBe(0n);
+    expect((await client.execute('SELECT count(*) FROM t')).rows[0]![0]).toBe(0n);
     // The write lock went away with the expired connection.
     await client.execute('INSERT INTO t VALUES (3)');
   });
@@ -267,7 +267,7 @@ describe('streams, auth and fault injection', () => {
       code: 'SERVER_ERROR',
       message: expect.stringContaining('503'),
     });
-    expect((await client.execute('SELECT count(*) FROM t')).rows[0][0]).toBe(0n);
+    expect((await client.execute('SELECT count(*) FROM t')).rows[0]![0]).toBe(0n);
     expect(server.stats).toEqual({ requests: 3, failed: 1 });
   });
 
@@ -275,7 +275,7 @@ describe('streams, auth and fault injection', () => {
     const { client } = await setup({ failEvery: 2, failAfterExecute: true });
     await client.execute('CREATE TABLE t(x)');
     await expect(client.execute('INSERT INTO t VALUES (1)')).rejects.toMatchObject({ code: 'SERVER_ERROR' });
-    expect((await client.execute('SELECT count(*) FROM t')).rows[0][0]).toBe(1n);
+    expect((await client.execute('SELECT count(*) FROM t')).rows[0]![0]).toBe(1n);
 
     const { client: resetting } = await setup({ failEvery: 1, failMode: 'reset' });
     await expect(resetting.execute('SELECT 1')).rejects.toThrow();
@@ -359,7 +359,7 @@ describe('CLI', () => {
       let out = '';
       child.stdout.on('data', (chunk: Buffer) => {
         out += chunk.toString();
-        if (out.includes('\n')) resolve(out.split('\n')[0]);
+        if (out.includes('\n')) resolve(out.split('\n')[0]!);
       });
       child.on('exit', (code) => reject(new Error(`CLI exited with ${code}: ${out}`)));
     });
@@ -367,6 +367,6 @@ describe('CLI', () => {
     const url = line.split(' ').at(-1)!;
     const client = createClient({ url });
     cleanups.push(() => client.close());
-    expect((await client.execute('SELECT 40 + 2')).rows[0][0]).toBe(42);
+    expect((await client.execute('SELECT 40 + 2')).rows[0]![0]).toBe(42);
   });
 });

@@ -205,7 +205,7 @@ function tokenize(sql: string): Token[] {
   let i = 0;
   while (i < sql.length) {
     const start = i;
-    const c = sql[i];
+    const c = sql[i]!;
     const next = sql[i + 1];
     if (/\s/.test(c)) {
       i++;
@@ -271,8 +271,8 @@ function splitStatements(sql: string): SqlStatement[] {
   let current: Token[] = [];
   const flush = () => {
     if (current.length === 0) return;
-    const last = current[current.length - 1];
-    statements.push({ tokens: current, text: sql.slice(current[0].start, last.end) });
+    const last = current[current.length - 1]!;
+    statements.push({ tokens: current, text: sql.slice(current[0]!.start, last.end) });
     current = [];
   };
   for (const tok of tokenize(sql)) {
@@ -827,7 +827,7 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 function unwrapExactRow(raw: SqlValue[], ncols: number): SqlValue[] {
   const row: SqlValue[] = [];
   for (let i = 0; i < ncols; i++) {
-    const value = raw[2 * i];
+    const value = raw[2 * i]!;
     row.push(raw[2 * i + 1] === 1n ? decodeText(value) : value);
   }
   return row;
@@ -910,7 +910,7 @@ function decodeCond(raw: unknown, stepIndex: number, version: number): BatchCond
 function evalCond(cond: BatchCond, results: boolean[], autocommit: boolean): boolean {
   switch (cond.type) {
     case 'ok':
-      return results[cond.step];
+      return results[cond.step] ?? false;
     case 'error':
       return !results[cond.step];
     case 'not':
@@ -1476,9 +1476,9 @@ function parseCliArgs(argv: string[]): HranaServerOptions {
   const values = new Map<string, string>();
   const flags = new Set<string>();
   for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
+    const arg = argv[i]!;
     if (arg === '--fail-after-execute') flags.add(arg);
-    else if (arg.startsWith('--') && i + 1 < argv.length) values.set(arg, argv[++i]);
+    else if (arg.startsWith('--') && i + 1 < argv.length) values.set(arg, argv[++i]!);
     else throw new Error(`unexpected argument ${arg}\n${CLI_USAGE}`);
   }
   const db = values.get('--db');
