@@ -69,7 +69,7 @@ async function viaStandIn(db: string, latency: number, run: (url: string, env: N
 
 function backupOnce(way: Way, db: string, f: Files): Promise<Measured> {
   if (way === 'local') return runOursBackup(`file:${db}`, f.dump);
-  return viaStandIn(db, parseInt(way), (url, env) => runOursBackup(url, f.dump, env));
+  return viaStandIn(db, parseInt(way, 10), (url, env) => runOursBackup(url, f.dump, env));
 }
 
 async function restoreOnce(way: Way, f: Files): Promise<Measured> {
@@ -78,7 +78,7 @@ async function restoreOnce(way: Way, f: Files): Promise<Measured> {
   mkdirSync(f.targets, { recursive: true });
   try {
     // An empty remote database: the stand-in creates its file.
-    return await viaStandIn(join(f.targets, 'remote.db'), parseInt(way), (url, env) => measure(oursRestore(f.dump, url, env)));
+    return await viaStandIn(join(f.targets, 'remote.db'), parseInt(way, 10), (url, env) => measure(oursRestore(f.dump, url, env)));
   } finally {
     rmSync(f.targets, { recursive: true, force: true });
   }
@@ -122,7 +122,10 @@ export async function run({ say, runs, work, dataDir, scale }: Ctx): Promise<voi
   say('|---|---|---|---|---|---|---|---|');
   const secs = (ms: number) => (ms / 1000).toFixed(2);
   const med = (ms: Measured[], k: 'ms' | 'cpuMs' | 'treeCpuMs') => median(ms.map((m) => m[k] ?? NaN));
-  for (const [job, r] of [['backup', backup], ['restore', restore]] as const) {
+  for (const [job, r] of [
+    ['backup', backup],
+    ['restore', restore],
+  ] as const) {
     const localCpu = med(r.local, 'cpuMs');
     for (const way of WAYS) {
       const ms = r[way];

@@ -69,7 +69,7 @@ function checkTools(): void {
   if (!has('sqlite3', '-version')) fail('the anchors need the sqlite3 CLI: apt-get install -y sqlite3');
   if (!has('pigz', '--version')) fail('the backup anchor needs pigz: apt-get install -y pigz');
   if (!has('gunzip', '--version')) fail('the restore anchor needs gunzip: apt-get install -y gzip');
-  if (!GNU_TIME) console.error('bench: no GNU time (/usr/bin/time; apt-get install -y time): anchors get no RSS/CPU, ours the probe\'s only');
+  if (!GNU_TIME) console.error("bench: no GNU time (/usr/bin/time; apt-get install -y time): anchors get no RSS/CPU, ours the probe's only");
 }
 
 /** Backup and restore runs of one shape at 1×, then (if asked) one run of each on its 3× database. */
@@ -97,7 +97,9 @@ checkTools();
 const sqliteVersion = spawnSync('sqlite3', ['-version'], { encoding: 'utf8' }).stdout.split(' ')[0];
 say(
   `# bench ${new Date().toISOString()} — ${runs} alternating runs, scale ${scale}, node ${process.version}, sqlite3 ${sqliteVersion}, ` +
-    `load average at start ${loadavg().map((x) => x.toFixed(2)).join(' ')}`,
+    `load average at start ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')}`,
 );
 const rows: ShapeRow[] = [];
 if (only.has('backup') || only.has('restore')) {
@@ -106,7 +108,11 @@ if (only.has('backup') || only.has('restore')) {
     say('');
     for (const l of formatTable(rows)) say(l);
     say(`\nshapes: ${shapes.map((s) => `**${s.name}**: ${s.describe}`).join('; ')}.`);
-    say(`load average at the end: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+    say(
+      `load average at the end: ${loadavg()
+        .map((x) => x.toFixed(2))
+        .join(' ')}`,
+    );
   }
   if (v.profile) {
     for (const shape of shapes) {

@@ -7,10 +7,16 @@ import { existsSync, renameSync, rmSync } from 'node:fs';
 
 function rng(seed: number) {
   let s = seed >>> 0;
-  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  return () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
 }
 
-const WORDS = 'alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa quebec romeo sierra tango uniform victor whiskey xray yankee zulu'.split(' ');
+const WORDS =
+  'alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa quebec romeo sierra tango uniform victor whiskey xray yankee zulu'.split(
+    ' ',
+  );
 
 export function buildBenchDb(path: string, scale = 1): void {
   if (existsSync(path)) return;
@@ -37,14 +43,35 @@ export function buildBenchDb(path: string, scale = 1): void {
     insUser.run([`u_${i.toString(36).padStart(8, '0')}`, `${word()}.${word()}${i}@example.com`, `${word()} ${word()}`, date(i), Math.round(r() * 1e6) / 100]);
   }
   for (let i = 0; i < events; i++) {
-    const payload = JSON.stringify({ path: `/${word()}/${word()}/${Math.floor(r() * 1e5)}`, ua: `Mozilla/5.0 (${word()}; ${word()})`, ms: Math.floor(r() * 5000), tags: [word(), word(), word()], ref: r() < 0.3 ? null : `https://${word()}.example.org/${word()}` });
-    insEvent.run([`u_${Math.floor(r() * users).toString(36).padStart(8, '0')}`, word(), payload, date(i)]);
+    const payload = JSON.stringify({
+      path: `/${word()}/${word()}/${Math.floor(r() * 1e5)}`,
+      ua: `Mozilla/5.0 (${word()}; ${word()})`,
+      ms: Math.floor(r() * 5000),
+      tags: [word(), word(), word()],
+      ref: r() < 0.3 ? null : `https://${word()}.example.org/${word()}`,
+    });
+    insEvent.run([
+      `u_${Math.floor(r() * users)
+        .toString(36)
+        .padStart(8, '0')}`,
+      word(),
+      payload,
+      date(i),
+    ]);
   }
   for (let i = 0; i < media; i++) {
     const id = `m_${i.toString(36).padStart(8, '0')}`;
     const thumb = Buffer.alloc(512 + Math.floor(r() * 1024));
     for (let j = 0; j < thumb.length; j += 4) thumb.writeUInt32LE(Math.floor(r() * 2 ** 32), j - (j + 4 > thumb.length ? j + 4 - thumb.length : 0));
-    insMedia.run([id, `https://store.public.blob.vercel-storage.com/media/${id}.jpg`, `media/${id}.jpg`, 'image/jpeg', BigInt(10_000 + Math.floor(r() * 1e6)), thumb, date(i)]);
+    insMedia.run([
+      id,
+      `https://store.public.blob.vercel-storage.com/media/${id}.jpg`,
+      `media/${id}.jpg`,
+      'image/jpeg',
+      BigInt(10_000 + Math.floor(r() * 1e6)),
+      thumb,
+      date(i),
+    ]);
   }
   db.exec('COMMIT');
   db.exec('PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode=DELETE;');

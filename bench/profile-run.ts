@@ -11,7 +11,7 @@ import { ensureDumps, runOursBackup, runOursRestore, type Files } from './shape-
 
 /** How to read the summaries; printed once after them. */
 export const PROFILE_NOTE =
-  '\n(Self time. V8 often books a native call to its JS caller: better-sqlite3\'s `all()`/`run()` usually show as the ' +
+  "\n(Self time. V8 often books a native call to its JS caller: better-sqlite3's `all()`/`run()` usually show as the " +
   'self time of the function calling them, e.g. `query` in src/source/local.ts is row fetching. Idle: the thread waited.)';
 
 async function profiled(dir: string, run: (env: NodeJS.ProcessEnv) => Promise<Measured>): Promise<{ m: Measured; files: string[] }> {
@@ -32,7 +32,7 @@ function describe(shape: string, job: string, m: Measured, files: string[]): str
       `${((m.cpuMs ?? NaN) / 1000).toFixed(2)} s CPU u+s of the working process, peak RSS ${m.peakRssMb?.toFixed(0)} MB`,
   ];
   if (!files.length) return [...out, 'no profile was written (did the working process exit normally?)'];
-  files.forEach((f, i) => out.push(...formatSummary(i === 0 ? 'main thread' : `worker thread ${i}`, summarize(f))));
+  files.forEach((f, i) => void out.push(...formatSummary(i === 0 ? 'main thread' : `worker thread ${i}`, summarize(f))));
   return out;
 }
 

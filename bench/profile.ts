@@ -34,7 +34,23 @@ export interface ProfileSummary {
 }
 
 /** better-sqlite3's native methods: they show in profiles with an empty url. */
-const SQLITE_NATIVE = new Set(['all', 'get', 'run', 'iterate', 'raw', 'pluck', 'expand', 'bind', 'columns', 'prepare', 'exec', 'pragma', 'backup', 'serialize', 'close']);
+const SQLITE_NATIVE = new Set([
+  'all',
+  'get',
+  'run',
+  'iterate',
+  'raw',
+  'pluck',
+  'expand',
+  'bind',
+  'columns',
+  'prepare',
+  'exec',
+  'pragma',
+  'backup',
+  'serialize',
+  'close',
+]);
 const maps = new Map<string, SourceMap | null>();
 
 /** The source file (e.g. src/format/encode.ts) and line of a bundled function, through its source map. */
@@ -65,7 +81,10 @@ function classify(frame: CallFrame): { group: string; where: string } {
   }
   if (url.includes('better-sqlite3')) return { group: 'SQLite (better-sqlite3, native)', where: 'better-sqlite3' };
   if (url.startsWith('node:')) {
-    const mod = url.replace(/^node:(internal\/)?/, '').split('/')[0]!.replace(/\.js$/, '');
+    const mod = url
+      .replace(/^node:(internal\/)?/, '')
+      .split('/')[0]!
+      .replace(/\.js$/, '');
     if (mod === 'crypto') return { group: 'hashing (node:crypto)', where: url };
     if (mod === 'zlib') return { group: 'zlib (JS side)', where: url };
     return { group: `node:${mod}`, where: url };
@@ -111,7 +130,10 @@ export function summarize(file: string, topN = 12): ProfileSummary {
   return {
     wallMs: (p.endTime - p.startTime) / 1000,
     groups: [...groups].sort((a, b) => b[1] - a[1]),
-    top: [...fns.values()].filter((f) => !f.name.startsWith('(')).sort((a, b) => b.ms - a.ms).slice(0, topN),
+    top: [...fns.values()]
+      .filter((f) => !f.name.startsWith('('))
+      .sort((a, b) => b.ms - a.ms)
+      .slice(0, topN),
   };
 }
 

@@ -31,8 +31,7 @@ function tripleCell(j: JobRuns): string {
 
 function row(shape: ShapeRow, job: 'backup' | 'restore', j: JobRuns): string {
   const ratio = median(j.ours.map((m) => m.ms)) / median(j.anchor.map((m) => m.ms));
-  const ratioMark =
-    job === 'backup' ? ok(ratio <= TARGETS.backupWall) : ratio <= TARGETS.restoreWall ? '✓' : ratio <= TARGETS.restoreWallMax ? '~' : '✗';
+  const ratioMark = job === 'backup' ? ok(ratio <= TARGETS.backupWall) : ratio <= TARGETS.restoreWall ? '✓' : ratio <= TARGETS.restoreWallMax ? '~' : '✗';
   const size = j.oursBytes && j.anchorBytes ? j.oursBytes / j.anchorBytes : null;
   const sizeCell = size === null ? '—' : `${mib(j.oursBytes!)} / ${mib(j.anchorBytes!)} = **${size.toFixed(2)}×** ${ok(size <= TARGETS.size)}`;
   const rss = peak(j.ours);
@@ -48,7 +47,9 @@ function row(shape: ShapeRow, job: 'backup' | 'restore', j: JobRuns): string {
     tripleCell(j),
     `${cpu(j.ours)} / ${cpu(j.anchor)} s`,
     '',
-  ].join(' | ').trim();
+  ]
+    .join(' | ')
+    .trim();
 }
 
 /** The one table, its legend, and warnings about measurements that may not mean what they seem. */
@@ -73,14 +74,18 @@ export function formatTable(shapes: ShapeRow[]): string[] {
   const ours = shapes.flatMap((s) => [...(s.backup?.ours ?? []), ...(s.restore?.ours ?? [])]).filter((m) => m.work);
   if (ours.length) {
     const overhead = median(ours.map((m) => m.ms - m.work!.wallMs));
-    out.push(`Of ours' wall time, the npx/tsx wrappers' start-up and exit take ${secs(overhead)} s (median over all our runs); the rest is the working process's life.`);
+    out.push(
+      `Of ours' wall time, the npx/tsx wrappers' start-up and exit take ${secs(overhead)} s (median over all our runs); the rest is the working process's life.`,
+    );
   }
   for (const s of shapes) {
     for (const j of [s.backup, s.restore]) {
       for (const m of [...(j?.ours ?? []), ...(j?.triple ? [j.triple] : [])]) {
         if (!m.work) out.push(`⚠ ${s.name}: a run of ours reported no working process (bench/probe.cjs did not run): its RSS/CPU are the whole tree's.`);
         else if (m.treePeakRssMb && m.treePeakRssMb > m.work.peakRssMb + 1) {
-          out.push(`⚠ ${s.name}: the largest process of a run was not the working one (${m.treePeakRssMb.toFixed(0)} MB vs ${m.work.peakRssMb.toFixed(0)} MB).`);
+          out.push(
+            `⚠ ${s.name}: the largest process of a run was not the working one (${m.treePeakRssMb.toFixed(0)} MB vs ${m.work.peakRssMb.toFixed(0)} MB).`,
+          );
         }
       }
     }

@@ -25,14 +25,20 @@ async function migrate(path: string) {
 
 function seed(path: string) {
   const db = new Database(path);
-  const names = ['Ada Lovelace', 'Grace Hopper', 'Edsger Dijkstra', 'Zoë Ångström', '李小龍', 'Søren “quotes” O\'Brien'];
+  const names = ['Ada Lovelace', 'Grace Hopper', 'Edsger Dijkstra', 'Zoë Ångström', '李小龍', "Søren “quotes” O'Brien"];
   db.transaction(() => {
     const user = db.prepare('INSERT INTO "User" ("email", "name", "roleId") VALUES (?, ?, ?)');
-    names.forEach((n, i) => user.run(`user${i}@example.com`, n, i === 0 ? 'owner' : 'user'));
+    names.forEach((n, i) => void user.run(`user${i}@example.com`, n, i === 0 ? 'owner' : 'user'));
     const post = db.prepare('INSERT INTO "Post" ("title", "body", "published", "authorId") VALUES (?, ?, ?, ?)');
-    for (let i = 0; i < 40; i++) post.run(`Post ${i}`, i % 7 === 0 ? null : `Body of post ${i}\nwith a second line\u2028and U+2028`, i % 2 === 0 ? 1n : 0n, BigInt((i % names.length) + 1));
+    for (let i = 0; i < 40; i++)
+      post.run(
+        `Post ${i}`,
+        i % 7 === 0 ? null : `Body of post ${i}\nwith a second line\u2028and U+2028`,
+        i % 2 === 0 ? 1n : 0n,
+        BigInt((i % names.length) + 1),
+      );
     const tag = db.prepare('INSERT INTO "Tag" ("id", "name") VALUES (?, ?)');
-    ['news', 'howto', 'release'].forEach((t) => tag.run(`tag_${t}`, t));
+    ['news', 'howto', 'release'].forEach((t) => void tag.run(`tag_${t}`, t));
     const link = db.prepare('INSERT INTO "_PostToTag" ("A", "B") VALUES (?, ?)');
     for (let i = 1; i <= 40; i += 3) link.run(BigInt(i), i % 2 ? 'tag_news' : 'tag_howto');
     const media = db.prepare('INSERT INTO "MediaAsset" ("id", "url", "blobPathname", "contentType", "size", "postId") VALUES (?, ?, ?, ?, ?, ?)');
@@ -50,7 +56,13 @@ function tableRows(path: string): Map<string, string[]> {
   const tables = db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").pluck().all() as string[];
   for (const t of [...tables, 'sqlite_sequence']) {
     const cols = (db.prepare(`SELECT name FROM pragma_table_info(?)`).pluck().all(t) as string[]).map((c) => `typeof("${c}") || ':' || hex("${c}")`);
-    out.set(t, (db.prepare(`SELECT rowid || '|' || ${cols.join(" || '|' || ")} FROM "${t}" ORDER BY rowid`).pluck().all() as string[]));
+    out.set(
+      t,
+      db
+        .prepare(`SELECT rowid || '|' || ${cols.join(" || '|' || ")} FROM "${t}" ORDER BY rowid`)
+        .pluck()
+        .all() as string[],
+    );
   }
   db.close();
   return out;
@@ -72,7 +84,9 @@ runCommand('demo', async () => {
   for (const [t, n] of Object.entries(b.tables)) console.log(`     ${t.padEnd(20)} ${n} rows`);
 
   const v = await verify(createReadStream(dump));
-  console.log(`3. verified the dump without any database: ${Object.keys(v.tables).length} tables, ${v.trailer.rows} rows, ${v.media?.rows ?? 0} media inventory rows, trailer checksum ok`);
+  console.log(
+    `3. verified the dump without any database: ${Object.keys(v.tables).length} tables, ${v.trailer.rows} rows, ${v.media?.rows ?? 0} media inventory rows, trailer checksum ok`,
+  );
 
   await migrate(restored);
   console.log(`4. created ${restored} and applied the same migrations (it now holds the seeded Role rows)`);
@@ -86,7 +100,9 @@ runCommand('demo', async () => {
     const other = c.get(t) ?? [];
     const ok = t === '_prisma_migrations' ? other.length === rows.length : JSON.stringify(rows) === JSON.stringify(other);
     if (!ok) same = false;
-    console.log(`     ${t.padEnd(20)} source ${String(rows.length).padStart(3)} rows, restored ${String(other.length).padStart(3)} rows  ${ok ? 'identical' : 'DIFFERENT'}${t === '_prisma_migrations' ? " (the target keeps its own migration history)" : ''}`);
+    console.log(
+      `     ${t.padEnd(20)} source ${String(rows.length).padStart(3)} rows, restored ${String(other.length).padStart(3)} rows  ${ok ? 'identical' : 'DIFFERENT'}${t === '_prisma_migrations' ? ' (the target keeps its own migration history)' : ''}`,
+    );
   }
   console.log(same ? '6. the restored database equals the source, cell by cell (storage classes and rowids included)' : '6. DIFFERENCES found');
   return same ? 0 : 1;

@@ -48,7 +48,11 @@ export async function drill(opts: {
     try {
       const target = await targetFactory(url, opts.target?.authToken);
       result = await restore({ openInput: opts.openInput, target, confirm: true, key: opts.key, onProgress: opts.onProgress, signal: opts.signal });
-      checks.push({ name: 'restore', ok: true, detail: `dump verified, ${Object.keys(result.tables).length} tables loaded and re-verified on the ${opts.target ? 'target' : 'scratch'} database` });
+      checks.push({
+        name: 'restore',
+        ok: true,
+        detail: `dump verified, ${Object.keys(result.tables).length} tables loaded and re-verified on the ${opts.target ? 'target' : 'scratch'} database`,
+      });
     } catch (e) {
       if (opts.signal?.aborted) throw e;
       checks.push({ name: 'restore', ok: false, detail: (e as Error).message });
@@ -60,7 +64,10 @@ export async function drill(opts: {
       checks.push({
         name: 'manifest',
         ok: differ.length === 0 && missing.length === 0,
-        detail: differ.length || missing.length ? `differs from the sidecar manifest: ${[...differ.map(([t]) => t), ...missing].join(', ')}` : 'row counts equal the sidecar manifest',
+        detail:
+          differ.length || missing.length
+            ? `differs from the sidecar manifest: ${[...differ.map(([t]) => t), ...missing].join(', ')}`
+            : 'row counts equal the sidecar manifest',
       });
     }
     const db = await openDb(url, { readonly: true, authToken: opts.target?.authToken });
@@ -71,7 +78,9 @@ export async function drill(opts: {
       await db.close();
     }
     const fk = Object.entries(result.foreignKeyViolations);
-    const unchecked = result.foreignKeysUnchecked.length ? ` (SQLite cannot check the foreign keys of ${result.foreignKeysUnchecked.join(', ')}: see the restore's warnings)` : '';
+    const unchecked = result.foreignKeysUnchecked.length
+      ? ` (SQLite cannot check the foreign keys of ${result.foreignKeysUnchecked.join(', ')}: see the restore's warnings)`
+      : '';
     checks.push({
       name: 'foreign_key_check',
       ok: fk.length === 0,

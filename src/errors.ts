@@ -58,8 +58,7 @@ export function errorCodeOf(e: unknown): ErrorCode {
 }
 
 /** True for a BackupError (of `code`, when given). */
-export const isBackupError = (e: unknown, code?: ErrorCode): e is BackupError =>
-  e instanceof BackupError && (code === undefined || e.code === code);
+export const isBackupError = (e: unknown, code?: ErrorCode): e is BackupError => e instanceof BackupError && (code === undefined || e.code === code);
 
 /** Secret values read from elsewhere than the well-known variables (e.g. the one --auth-token-env names). */
 const extraSecrets = new Set<string>();

@@ -53,7 +53,15 @@ async function failsWith(p: Promise<unknown>, code: string): Promise<BackupError
 
 describe('backup()', () => {
   it('writes a dump and returns the summary `turso-backup backup --json` prints', async () => {
-    expect(summary).toMatchObject({ mode: 'write', file: dump, blob: null, tables: { users: 200 }, consistency: 'snapshot', warnings: [], removedPartials: [] });
+    expect(summary).toMatchObject({
+      mode: 'write',
+      file: dump,
+      blob: null,
+      tables: { users: 200 },
+      consistency: 'snapshot',
+      warnings: [],
+      removedPartials: [],
+    });
     expect(summary.bytes).toBe(readFileSync(dump).length);
     expect(existsSync(`${dump}.manifest.json`)).toBe(true);
     const cli = await runCli(['backup', '--db', `file:${db}`, '--write', '--out', join(dirs.make(), 'cli.ndjson.gz'), '--json'], clean);
@@ -61,14 +69,17 @@ describe('backup()', () => {
     expect(Object.keys(lastJson(cli.stdout)).sort()).toEqual(Object.keys(summary).sort());
   });
 
-  it('without a destination it is a dry run; with the caller\'s sinks, one pass into each (encrypted once)', async () => {
+  it("without a destination it is a dry run; with the caller's sinks, one pass into each (encrypted once)", async () => {
     const dry = await backup({ url: `file:${db}` });
     expect(dry).toMatchObject({ mode: 'dry-run', file: null, bytes: null, tables: { users: 200 } });
     const dir = dirs.make();
     const a = join(dir, 'a.ndjson.gz.enc');
     // A tee of two file sinks (the same file name is required), encrypted as one container.
     const sub = join(dir, 'copy');
-    const r = await backup({ url: `file:${db}`, sinks: [encryptSink(teeSink([fileSink(a), fileSink(join(sub, 'a.ndjson.gz.enc'))]), Buffer.from(KEY, 'hex'))] });
+    const r = await backup({
+      url: `file:${db}`,
+      sinks: [encryptSink(teeSink([fileSink(a), fileSink(join(sub, 'a.ndjson.gz.enc'))]), Buffer.from(KEY, 'hex'))],
+    });
     expect(r.mode).toBe('write');
     expect(readFileSync(a).equals(readFileSync(join(sub, 'a.ndjson.gz.enc')))).toBe(true);
     expect((await verifyDump(a, { encryptionKey: KEY })).encrypted).toBe(true);
@@ -95,7 +106,15 @@ describe('backup()', () => {
 describe('verifyDump()', () => {
   it('takes a path, a stream or a function opening one; returns the summary `verify --json` prints', async () => {
     const byPath = await verifyDump(dump);
-    expect(byPath).toMatchObject({ ok: true, file: dump, version: 1, encrypted: false, tables: { users: 200 }, totalRows: 200, sha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(byPath).toMatchObject({
+      ok: true,
+      file: dump,
+      version: 1,
+      encrypted: false,
+      tables: { users: 200 },
+      totalRows: 200,
+      sha256: expect.stringMatching(/^[0-9a-f]{64}$/),
+    });
     expect(await verifyDump(createReadStream(dump))).toMatchObject({ ok: true, file: 'stream', totalRows: 200 });
     expect(await verifyDump(async () => createReadStream(dump))).toMatchObject({ ok: true, totalRows: 200 });
     const cli = await runCli(['verify', dump, '--json'], clean);
@@ -113,7 +132,7 @@ describe('verifyDump()', () => {
 });
 
 describe('restore()', () => {
-  it('a dry run by default; with confirm the target holds the source, verified; the summary is the CLI\'s', async () => {
+  it("a dry run by default; with confirm the target holds the source, verified; the summary is the CLI's", async () => {
     const target = join(dirs.make(), 'restored.db');
     const dry = await restore({ source: dump, target: `file:${target}` });
     expect(dry).toMatchObject({ mode: 'dry-run', path: 'empty', tables: { users: 200 } });
@@ -143,7 +162,19 @@ describe('migrate()', () => {
     expect(existsSync(target)).toBe(false);
     const ac = new AbortController();
     const seen: string[] = [];
-    const e = await failsWith(migrate({ url: `file:${target}`, dir: MIGRATIONS, confirm: true, signal: ac.signal, onApplied: (n) => (seen.push(n), ac.abort()) }), 'INTERRUPTED');
+    const e = await failsWith(
+      migrate({
+        url: `file:${target}`,
+        dir: MIGRATIONS,
+        confirm: true,
+        signal: ac.signal,
+        onApplied: (n) => {
+          seen.push(n);
+          ac.abort();
+        },
+      }),
+      'INTERRUPTED',
+    );
     expect(e.message).toContain(`after applying ${seen[0]}`);
     expect(seen).toHaveLength(1);
     const rest = await migrate({ url: `file:${target}`, dir: MIGRATIONS, confirm: true });

@@ -82,7 +82,13 @@ function startWriter(path: string) {
 /** A file sink that takes its time over every write: the backup's reader is held back by it (backpressure). */
 function slowSink(path: string, ms: number): Sink {
   const inner = fileSink(path);
-  return { ...inner, write: async (chunk) => (await new Promise((r) => setTimeout(r, ms)), inner.write(chunk)) };
+  return {
+    ...inner,
+    write: async (chunk) => {
+      await new Promise((r) => setTimeout(r, ms));
+      return inner.write(chunk);
+    },
+  };
 }
 
 /** The tx numbers of each table's rows in the dump, and the header's counts. */
@@ -93,7 +99,10 @@ function dumpTxs(out: string) {
   let current = '';
   for (const l of lines) {
     if (Array.isArray(l)) txs[current]!.push(Number(l[1]));
-    else if (l.type === 'table') txs[(current = l.name!)] = [];
+    else if (l.type === 'table') {
+      current = l.name!;
+      txs[current] = [];
+    }
   }
   return { header, txs };
 }
@@ -108,7 +117,10 @@ describe.each(['wal', 'delete'] as const)('a file backup while a writer commits 
     const before = writer.latest();
     const out = join(dir, 'dump.ndjson.gz');
     // Small pages and a slow sink: the read lasts many of the writer's commits.
-    const r = await backup({ url: `file:${path}`, pages: { maxRows: 100, targetBytes: 8 * 1024, firstRows: 100 }, gzip: { blockBytes: 16 * 1024 } }, slowSink(out, 20));
+    const r = await backup(
+      { url: `file:${path}`, pages: { maxRows: 100, targetBytes: 8 * 1024, firstRows: 100 }, gzip: { blockBytes: 16 * 1024 } },
+      slowSink(out, 20),
+    );
     const atEnd = writer.latest();
     const stats = await writer.stop();
 

@@ -28,7 +28,13 @@ function tableCounts(path: string): Record<string, number> {
       .pluck()
       .all() as string[];
     const out: Record<string, number> = {};
-    for (const n of names) out[n] = Number(db.prepare(`SELECT count(*) FROM "${n.replaceAll('"', '""')}"`).pluck().get());
+    for (const n of names)
+      out[n] = Number(
+        db
+          .prepare(`SELECT count(*) FROM "${n.replaceAll('"', '""')}"`)
+          .pluck()
+          .get(),
+      );
     out.sqlite_sequence = Number(db.prepare('SELECT count(*) FROM sqlite_sequence').pluck().get());
     return out;
   } finally {

@@ -30,7 +30,10 @@ beforeAll(async () => {
   encrypted = join(dir, 'enc.ndjson.gz');
   const url = `file:${db}`;
   expect((await runScript('backup-turso', ['--write', '--out', dump, '--quiet'], { ...base, TURSO_DATABASE_URL: url })).code).toBe(0);
-  expect((await runScript('backup-turso', ['--write', '--encrypt', '--out', encrypted, '--quiet'], { ...base, TURSO_DATABASE_URL: url, BACKUP_ENCRYPTION_KEY: KEY })).code).toBe(0);
+  expect(
+    (await runScript('backup-turso', ['--write', '--encrypt', '--out', encrypted, '--quiet'], { ...base, TURSO_DATABASE_URL: url, BACKUP_ENCRYPTION_KEY: KEY }))
+      .code,
+  ).toBe(0);
 });
 afterAll(() => dirs.cleanup());
 

@@ -58,7 +58,8 @@ interface FullDiskRun {
 
 /** Runs `turso-backup <args>` with a `size` tmpfs mounted at `mnt` (private to this command), then lists `mnt`. */
 function onFullDisk(mnt: string, size: string, args: string[]): Promise<FullDiskRun> {
-  const script = 'mount -t tmpfs -o size="$1" tmpfs "$0" || exit 99; shift; "$@"; rc=$?; echo "@@exit=$rc" >&2; for f in "$0"/.* "$0"/*; do echo "@@file=$f" >&2; done';
+  const script =
+    'mount -t tmpfs -o size="$1" tmpfs "$0" || exit 99; shift; "$@"; rc=$?; echo "@@exit=$rc" >&2; for f in "$0"/.* "$0"/*; do echo "@@file=$f" >&2; done';
   const child = spawn('unshare', [...NS!, 'sh', '-c', script, mnt, size, process.execPath, entry, ...args], {
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/' },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -71,9 +72,20 @@ function onFullDisk(mnt: string, size: string, args: string[]): Promise<FullDisk
     child.on('error', reject);
     child.on('close', () => {
       const marks = stderr.split('\n').filter((l) => l.startsWith('@@'));
-      const left = marks.filter((l) => l.startsWith('@@file=')).map((l) => l.slice(7).replace(`${mnt}/`, '')).filter((f) => !['.', '..', '.*', '*'].includes(f));
+      const left = marks
+        .filter((l) => l.startsWith('@@file='))
+        .map((l) => l.slice(7).replace(`${mnt}/`, ''))
+        .filter((f) => !['.', '..', '.*', '*'].includes(f));
       const code = Number(marks.find((l) => l.startsWith('@@exit='))?.slice(7) ?? -1);
-      resolve({ code, stdout, stderr: stderr.split('\n').filter((l) => !l.startsWith('@@')).join('\n'), left });
+      resolve({
+        code,
+        stdout,
+        stderr: stderr
+          .split('\n')
+          .filter((l) => !l.startsWith('@@'))
+          .join('\n'),
+        left,
+      });
     });
   });
 }
@@ -85,7 +97,10 @@ describe.skipIf(!NS)('a full disk (a real 1 MiB tmpfs)', () => {
     expect(r.code, r.stderr).toBe(1);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(
-      new RegExp(`^turso-backup backup: error: no space left on the device holding ${mnt} \\(1\\.0 MiB\\): the disk filled up after [\\d.]+ (KiB|MiB) of nightly\\.ndjson\\.gz were written; its partial file \\.nightly\\.ndjson\\.gz\\.partial-\\d+-[0-9a-f]{8} was removed: nothing was left behind$`, 'm'),
+      new RegExp(
+        `^turso-backup backup: error: no space left on the device holding ${mnt} \\(1\\.0 MiB\\): the disk filled up after [\\d.]+ (KiB|MiB) of nightly\\.ndjson\\.gz were written; its partial file \\.nightly\\.ndjson\\.gz\\.partial-\\d+-[0-9a-f]{8} was removed: nothing was left behind$`,
+        'm',
+      ),
     );
     expect(r.stderr).not.toMatch(/unexpected error|ENOSPC: no space left on device, write/);
     expect(lastJson(r.stdout)).toMatchObject({ ok: false, code: 'NO_SPACE' });
@@ -98,7 +113,10 @@ describe.skipIf(!NS)('a full disk (a real 1 MiB tmpfs)', () => {
     expect(r.code, r.stderr).toBe(1);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(
-      new RegExp(`^turso-backup restore: error: no space left on the device holding ${mnt} \\(1\\.0 MiB\\): the restore into ${mnt}/restored\\.db stopped (after [\\d,]+ of 10,000 rows were loaded|before any row was loaded); it was rolled back and its scratch file was removed: nothing was left behind$`, 'm'),
+      new RegExp(
+        `^turso-backup restore: error: no space left on the device holding ${mnt} \\(1\\.0 MiB\\): the restore into ${mnt}/restored\\.db stopped (after [\\d,]+ of 10,000 rows were loaded|before any row was loaded); it was rolled back and its scratch file was removed: nothing was left behind$`,
+        'm',
+      ),
     );
     expect(r.stderr).not.toMatch(/unexpected error|database or disk is full/);
     expect(lastJson(r.stdout)).toMatchObject({ ok: false, code: 'NO_SPACE' });
@@ -109,7 +127,10 @@ describe.skipIf(!NS)('a full disk (a real 1 MiB tmpfs)', () => {
 describe('partial dumps of killed backups', () => {
   /** Starts a backup of `db` into `out` and resolves once its partial file exists. */
   async function startWriting(db: string, out: string): Promise<ChildProcess> {
-    const child = spawn(process.execPath, [entry, 'backup', '--db', `file:${db}`, '--write', '--out', out, '--quiet'], { env: { ...process.env, ...clean }, stdio: 'ignore' });
+    const child = spawn(process.execPath, [entry, 'backup', '--db', `file:${db}`, '--write', '--out', out, '--quiet'], {
+      env: { ...process.env, ...clean },
+      stdio: 'ignore',
+    });
     const dir = join(out, '..');
     for (let i = 0; i < 1500 && child.exitCode === null; i++) {
       if (existsSync(dir) && readdirSync(dir).some((f) => f.includes('.partial-'))) return child;
@@ -153,7 +174,9 @@ describe('partial dumps of killed backups', () => {
       const summary = lastJson(r.stdout);
       expect(summary.removedPartials).toEqual([]);
       // 300k rows take seconds to write; the scan runs while they are written.
-      expect(summary.warnings.join('\n')).toMatch(new RegExp(`slow\\.ndjson\\.gz\\.partial-${running.pid}-[0-9a-f]{8} \\(.*\\) is being written by process ${running.pid}, another backup`));
+      expect(summary.warnings.join('\n')).toMatch(
+        new RegExp(`slow\\.ndjson\\.gz\\.partial-${running.pid}-[0-9a-f]{8} \\(.*\\) is being written by process ${running.pid}, another backup`),
+      );
     } finally {
       await exited(running);
     }

@@ -11,7 +11,13 @@ import { startHranaServer, type HranaServer } from './support/hrana-server.js';
 import { lastJson, runCli, runScript } from './support/scripts.js';
 
 const dirs = tempDirs('tb-flags-');
-const clean = { TURSO_DATABASE_URL: undefined, TURSO_AUTH_TOKEN: undefined, BLOB_READ_WRITE_TOKEN: undefined, BACKUP_ENCRYPTION_KEY: undefined, DEBUG: undefined };
+const clean = {
+  TURSO_DATABASE_URL: undefined,
+  TURSO_AUTH_TOKEN: undefined,
+  BLOB_READ_WRITE_TOKEN: undefined,
+  BACKUP_ENCRYPTION_KEY: undefined,
+  DEBUG: undefined,
+};
 const TOKEN = 'hrana-token-for-the-flags-test-1234';
 let dir: string;
 let db: string; // tables alpha, "beta table"
@@ -49,7 +55,7 @@ describe('--db and --target override TURSO_DATABASE_URL', () => {
     expect(lastJson(r.stdout)).toMatchObject({ mode: 'dry-run', tables: { only_here: 3 } });
   });
 
-  it('restore --target writes where it says and leaves the variable\'s database alone', async () => {
+  it("restore --target writes where it says and leaves the variable's database alone", async () => {
     const target = join(dirs.make(), 'restored.db');
     const before = readFileSync(other);
     const r = await runScript('restore-turso', [dump, '--target', `file:${target}`, '--confirm', '--json'], { ...clean, TURSO_DATABASE_URL: `file:${other}` });
@@ -72,7 +78,11 @@ describe('--db and --target override TURSO_DATABASE_URL', () => {
   });
 
   it('neither flag nor variable: exit 2 naming both', async () => {
-    for (const [cmd, flag] of [['backup', '--db'], ['migrate', '--db'], ['relink', '--db']] as const) {
+    for (const [cmd, flag] of [
+      ['backup', '--db'],
+      ['migrate', '--db'],
+      ['relink', '--db'],
+    ] as const) {
       const args = cmd === 'relink' ? [cmd, '--from', 'a', '--to', 'b'] : [cmd];
       const r = await runCli(args, clean);
       expect(r.code).toBe(2);
@@ -214,7 +224,11 @@ describe('--json failures and exit codes', () => {
 
   it('usage errors leave nothing behind', async () => {
     const cwd = dirs.make();
-    for (const args of [['backup', '--clean-partials'], ['media-check', 'a.gz', '--dump', 'b.gz'], ['backup', '--write', '--gzip-level', '0']]) {
+    for (const args of [
+      ['backup', '--clean-partials'],
+      ['media-check', 'a.gz', '--dump', 'b.gz'],
+      ['backup', '--write', '--gzip-level', '0'],
+    ]) {
       const r = await runCli(args, { ...clean, TURSO_DATABASE_URL: `file:${db}`, BLOB_READ_WRITE_TOKEN: 'vercel_blob_rw_x_y' }, { cwd });
       expect(r.code, args.join(' ')).toBe(2);
       expect(listDir(cwd)).toEqual([]);

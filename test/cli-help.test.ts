@@ -50,7 +50,11 @@ describe('turso-backup --help and --version', () => {
   });
 
   it('--version prints the package version, on the tool, on a command and on an alias', async () => {
-    for (const r of [await runCli(['--version'], clean), await runCli(['backup', '--version'], clean), await runScript('verify-backup', ['--version'], clean)]) {
+    for (const r of [
+      await runCli(['--version'], clean),
+      await runCli(['backup', '--version'], clean),
+      await runScript('verify-backup', ['--version'], clean),
+    ]) {
       expect(r.code, r.stderr).toBe(0);
       expect(r.stdout).toBe(`turso-backup ${VERSION}\n`);
     }
@@ -97,13 +101,19 @@ describe('mistakes', () => {
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.stderr.trim().split('\n'), r.stderr).toHaveLength(1);
       expect(r.stderr).toMatch(message);
-      expect(r.stderr).toMatch(new RegExp(`^turso-backup ${args[0]}: error: .*\\(usage: turso-backup ${args[0]}.* \\[flags\\]; --help lists the flags\\)$`, 'm'));
+      expect(r.stderr).toMatch(
+        new RegExp(`^turso-backup ${args[0]}: error: .*\\(usage: turso-backup ${args[0]}.* \\[flags\\]; --help lists the flags\\)$`, 'm'),
+      );
     }
   });
 
   it('a token on the command line is refused without being echoed', async () => {
     const token = 'eyJhbGciOiJFZERTQSJ9.c2VjcmV0LXRva2VuLXZhbHVl';
-    for (const args of [['backup', '--auth-token', token], ['backup', `--auth-token=${token}`], ['backup', '--auth-token-env', token]]) {
+    for (const args of [
+      ['backup', '--auth-token', token],
+      ['backup', `--auth-token=${token}`],
+      ['backup', '--auth-token-env', token],
+    ]) {
       const r = await runCli([...args, '--json'], clean);
       expect(r.code).toBe(2);
       expect(r.stderr).toMatch(/token never goes on the command line|NAME of an environment variable/);
@@ -130,7 +140,20 @@ describe('mistakes', () => {
 describe('the command tables', () => {
   it('one flag name, one kind and one meaning across commands', () => {
     const seen = new Map<string, { value?: string; help: string; command: string }>();
-    const shared = new Set(['db', 'target', 'auth-token-env', 'json', 'quiet', 'prefix', 'concurrency', 'media-table', 'url-column', 'pathname-column', 'dump', 'tables']);
+    const shared = new Set([
+      'db',
+      'target',
+      'auth-token-env',
+      'json',
+      'quiet',
+      'prefix',
+      'concurrency',
+      'media-table',
+      'url-column',
+      'pathname-column',
+      'dump',
+      'tables',
+    ]);
     for (const spec of SPECS) {
       for (const f of allFlags(spec)) {
         const before = seen.get(f.name);
@@ -143,11 +166,12 @@ describe('the command tables', () => {
       }
     }
     // The database flags where a command works on a database.
-    for (const name of ['backup', 'migrate', 'media-check', 'relink', 'media-mirror']) expect(allFlags(specOf(name)!).map((f) => f.name)).toEqual(expect.arrayContaining(['db', 'auth-token-env']));
+    for (const name of ['backup', 'migrate', 'media-check', 'relink', 'media-mirror'])
+      expect(allFlags(specOf(name)!).map((f) => f.name)).toEqual(expect.arrayContaining(['db', 'auth-token-env']));
     for (const name of ['restore', 'drill']) expect(allFlags(specOf(name)!).map((f) => f.name)).toEqual(expect.arrayContaining(['target', 'auth-token-env']));
   });
 
-  it('the defaults the help shows are the engine\'s', () => {
+  it("the defaults the help shows are the engine's", () => {
     const flag = (command: string, name: string) => specOf(command)!.flags.find((f) => f.name === name)!;
     expect(flag('media-check', 'concurrency').default).toBe(String(DEFAULT_CONCURRENCY));
     expect(MEDIA_CONCURRENCY).toBe(DEFAULT_CONCURRENCY);

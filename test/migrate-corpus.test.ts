@@ -51,7 +51,10 @@ const migrate = (db: string, dir: string) =>
 function rows<T>(path: string, sql: string, ...args: unknown[]): T[] {
   const db = new Database(path, { readonly: true });
   try {
-    return db.prepare(sql).safeIntegers(true).all(...args) as T[];
+    return db
+      .prepare(sql)
+      .safeIntegers(true)
+      .all(...args) as T[];
   } finally {
     db.close();
   }

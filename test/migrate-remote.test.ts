@@ -55,12 +55,17 @@ describe('migrate-turso over HTTP', () => {
 
   it('the hand-edited corpus shape is refused at its first double-quoted literal, with what to change', async () => {
     const { server, file } = await serve();
-    const r = await runScript('migrate-turso', ['--dir', join(CORPUS, 'dqs-hand-edited'), '--confirm'], { TURSO_DATABASE_URL: server.url, TURSO_AUTH_TOKEN: undefined });
+    const r = await runScript('migrate-turso', ['--dir', join(CORPUS, 'dqs-hand-edited'), '--confirm'], {
+      TURSO_DATABASE_URL: server.url,
+      TURSO_AUTH_TOKEN: undefined,
+    });
     expect(r.code).toBe(1);
     const lines = r.stderr.trim().split('\n');
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/^migrate-turso: error: migration 20230301090000_init failed at line 2 of migration\.sql: .*no such column: "?internal/);
-    expect(lines[0]).toMatch(/this server does not accept double-quoted string literals: if "internal" is a value, write it 'internal', in single quotes, in migration\.sql\)$/);
+    expect(lines[0]).toMatch(
+      /this server does not accept double-quoted string literals: if "internal" is a value, write it 'internal', in single quotes, in migration\.sql\)$/,
+    );
     expect(rows(file, "SELECT name FROM sqlite_schema WHERE name NOT LIKE '%prisma_migrations%'")).toEqual([]);
   });
 
@@ -69,18 +74,25 @@ describe('migrate-turso over HTTP', () => {
     const migrations = join(dirs.make(), 'migrations');
     mkdirSync(join(migrations, '20240101000000_settings'), { recursive: true });
     const script = join(migrations, '20240101000000_settings', 'migration.sql');
-    writeFileSync(script, 'CREATE TABLE "Setting" ("key" TEXT NOT NULL PRIMARY KEY, "scope" TEXT NOT NULL);\nINSERT INTO "Setting" VALUES (\'theme\', \'user\');\n\n-- every existing setting is global\nUPDATE "Setting" SET "scope" = "global";\nCREATE TABLE "After" (x);\n');
+    writeFileSync(
+      script,
+      'CREATE TABLE "Setting" ("key" TEXT NOT NULL PRIMARY KEY, "scope" TEXT NOT NULL);\nINSERT INTO "Setting" VALUES (\'theme\', \'user\');\n\n-- every existing setting is global\nUPDATE "Setting" SET "scope" = "global";\nCREATE TABLE "After" (x);\n',
+    );
     const env = { TURSO_DATABASE_URL: server.url, TURSO_AUTH_TOKEN: undefined, DEBUG: undefined };
     const run = (...args: string[]) => runScript('migrate-turso', ['--dir', migrations, ...args], env);
 
     const r = await run('--confirm');
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/migration 20240101000000_settings failed at line 5 of migration\.sql: .*no such column: "?global.*write it 'global', in single quotes/);
+    expect(r.stderr).toMatch(
+      /migration 20240101000000_settings failed at line 5 of migration\.sql: .*no such column: "?global.*write it 'global', in single quotes/,
+    );
     expect(rows(file, 'SELECT * FROM "Setting"')).toEqual([{ key: 'theme', scope: 'user' }]);
     expect(rows(file, "SELECT name FROM sqlite_schema WHERE name = 'After'")).toEqual([]);
     const [failed] = rows(file, 'SELECT * FROM _prisma_migrations');
     expect(failed).toMatchObject({ migration_name: '20240101000000_settings', finished_at: null, rolled_back_at: null, applied_steps_count: 0 });
-    expect(String(failed!.logs)).toMatch(/^A migration failed to apply\. New migrations cannot be applied before the error is recovered from\..*\n\nMigration name: 20240101000000_settings\n\nDatabase error code: \S+\n\nDatabase error:\n.*no such column: "?global.*\n\n$/s);
+    expect(String(failed!.logs)).toMatch(
+      /^A migration failed to apply\. New migrations cannot be applied before the error is recovered from\..*\n\nMigration name: 20240101000000_settings\n\nDatabase error code: \S+\n\nDatabase error:\n.*no such column: "?global.*\n\n$/s,
+    );
 
     const status = await run('--status', '--json');
     expect(status.code).toBe(1);
@@ -101,7 +113,9 @@ describe('migrate-turso over HTTP', () => {
     const { server, file } = await serve();
     const r = await deployMigrations({ url: server.url, dir: join(CORPUS, 'writable-schema'), confirm: true }).catch((e: Error) => e);
     expect(r).toBeInstanceOf(Error);
-    expect((r as Error).message).toMatch(/^migration 20220712164005_init failed at line 32 of migration\.sql: .*unsupported statement: Pragma writable_schema=1;/);
+    expect((r as Error).message).toMatch(
+      /^migration 20220712164005_init failed at line 32 of migration\.sql: .*unsupported statement: Pragma writable_schema=1;/,
+    );
     expect(rows(file, "SELECT name FROM sqlite_schema WHERE type = 'table' AND name IN ('AccountType', 'Account', 'AccountBalanceStatement')")).toHaveLength(3);
     expect(rows(file, "SELECT name FROM sqlite_schema WHERE name LIKE 'sqlite_autoindex_Account%'")).toEqual([]);
   });

@@ -24,7 +24,7 @@ const texts = (sql: string) => splitStatements(sql).map((s) => s.text);
 
 describe('statements, cut where SQLite cuts them', () => {
   it('keeps ; inside comments, strings and quoted names', () => {
-    const sql = "SELECT 1; -- a; b\n/* c; ' \" */ SELECT 'x;y'\n;SELECT \"a;b\", `c;d`, [e;f];";
+    const sql = 'SELECT 1; -- a; b\n/* c; \' " */ SELECT \'x;y\'\n;SELECT "a;b", `c;d`, [e;f];';
     expect(texts(sql)).toEqual(['SELECT 1;', "SELECT 'x;y'\n;", 'SELECT "a;b", `c;d`, [e;f];']);
     expect(splitStatements(sql).map((s) => s.line)).toEqual([1, 2, 3]);
   });
@@ -32,7 +32,7 @@ describe('statements, cut where SQLite cuts them', () => {
   it('keeps a trigger body whole, CASE … END inside it included', () => {
     const trigger = 'CREATE TRIGGER t AFTER INSERT ON a BEGIN\n  UPDATE a SET x = CASE WHEN new.x THEN 1 END;\n  INSERT INTO b VALUES (1);\nEND;';
     expect(texts(`${trigger}\nSELECT 2;`)).toEqual([trigger, 'SELECT 2;']);
-    const temp = 'create temp trigger if not exists u before delete on a begin select raise(abort, \'no; never\'); end;';
+    const temp = "create temp trigger if not exists u before delete on a begin select raise(abort, 'no; never'); end;";
     expect(texts(`${temp} SELECT 3`)).toEqual([temp, 'SELECT 3']);
     // Only CREATE [TEMP] TRIGGER opens a body: a table named "trigger" or trigger_log does not.
     expect(texts('CREATE TABLE "trigger" (a); CREATE TABLE trigger_log (b); SELECT 4;')).toHaveLength(3);
@@ -139,7 +139,13 @@ describe('status rules', () => {
   });
 
   it('sorts migrations into applied, pending, failed, changed and unknown', () => {
-    const s = diagnose(dir, [rec('1_a', 'A', true), rec('2_b', 'B\r\n', true), rec('3_c', 'old', false, true), rec('3_c', 'C', false), rec('0_gone', 'Z', true)]);
+    const s = diagnose(dir, [
+      rec('1_a', 'A', true),
+      rec('2_b', 'B\r\n', true),
+      rec('3_c', 'old', false, true),
+      rec('3_c', 'C', false),
+      rec('0_gone', 'Z', true),
+    ]);
     expect(s.applied).toEqual(['1_a', '2_b']);
     expect(s.pending).toEqual(['4_d']);
     expect(s.missingScript).toEqual(['4_d']);

@@ -140,7 +140,10 @@ describe('migrate-turso', () => {
     const rerun = await migrate('--confirm', '--json');
     expect(rerun.code).toBe(0);
     expect(lastJson(rerun.stdout).applied).toEqual([BROKEN]);
-    const history = rows('SELECT finished_at IS NOT NULL AS done, rolled_back_at IS NOT NULL AS back FROM _prisma_migrations WHERE migration_name = ? ORDER BY started_at', BROKEN);
+    const history = rows(
+      'SELECT finished_at IS NOT NULL AS done, rolled_back_at IS NOT NULL AS back FROM _prisma_migrations WHERE migration_name = ? ORDER BY started_at',
+      BROKEN,
+    );
     expect(history).toEqual([
       { done: 0, back: 1 },
       { done: 1, back: 0 },
@@ -184,7 +187,7 @@ describe('migrate-turso', () => {
     const s = await migrate('--status', '--json');
     expect(s.code).toBe(1);
     expect(lastJson(s.stdout)).toMatchObject({ changed: ['20240215093000_post_published'], notInDirectory: ['20240101000000_init'], pending: [] });
-    expect(s.stderr).toMatch(/changed since recorded \(1\):\n  20240215093000_post_published/);
+    expect(s.stderr).toMatch(/changed since recorded \(1\):\n {2}20240215093000_post_published/);
     expect(readFileSync(db).equals(before)).toBe(true);
   });
 

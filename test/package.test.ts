@@ -32,7 +32,11 @@ interface Run {
 }
 
 function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  const child = spawn(cmd, args, { cwd, env: { ...process.env, PATH, npm_config_update_notifier: 'false', npm_config_fund: 'false', npm_config_audit: 'false', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(cmd, args, {
+    cwd,
+    env: { ...process.env, PATH, npm_config_update_notifier: 'false', npm_config_fund: 'false', npm_config_audit: 'false', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += d));
@@ -68,8 +72,21 @@ afterAll(() => dirs.cleanup());
 describe('npm pack', () => {
   it('ships dist/ (JavaScript and types, workers included), the bin and docs; no sources, tests, fixtures, bench or backups', async () => {
     const r = await run('tar', ['tzf', tarball], dirs.make());
-    const files = r.stdout.trim().split('\n').map((f) => f.replace(/^package\//, ''));
-    for (const f of ['package.json', 'README.md', 'bin/turso-backup.mjs', 'dist/index.js', 'dist/index.d.ts', 'dist/cli/bin.js', 'dist/backup/read-worker.js', 'dist/restore/checksum-worker.js', 'docs/RUNBOOK.md']) {
+    const files = r.stdout
+      .trim()
+      .split('\n')
+      .map((f) => f.replace(/^package\//, ''));
+    for (const f of [
+      'package.json',
+      'README.md',
+      'bin/turso-backup.mjs',
+      'dist/index.js',
+      'dist/index.d.ts',
+      'dist/cli/bin.js',
+      'dist/backup/read-worker.js',
+      'dist/restore/checksum-worker.js',
+      'docs/RUNBOOK.md',
+    ]) {
       expect(files, f).toContain(f);
     }
     const outside = files.filter((f) => !/^(package\.json|README\.md|bin\/turso-backup\.mjs|docs\/(RUNBOOK|FORMAT)\.md|dist\/.+\.(js|d\.ts))$/.test(f));
@@ -87,7 +104,11 @@ describe('installed into an empty folder', () => {
     const bs3 = JSON.parse(readFileSync(join(ROOT, 'node_modules', 'better-sqlite3', 'package.json'), 'utf8')) as { version: string };
     writeFileSync(
       join(app, 'package.json'),
-      JSON.stringify({ name: 'an-app', private: true, type: 'module', dependencies: { [pkg.name]: `file:${tarball}` }, overrides: { 'better-sqlite3': bs3.version } }, null, 2),
+      JSON.stringify(
+        { name: 'an-app', private: true, type: 'module', dependencies: { [pkg.name]: `file:${tarball}` }, overrides: { 'better-sqlite3': bs3.version } },
+        null,
+        2,
+      ),
     );
     const r = await run('npm', ['install', '--prefer-offline', '--ignore-scripts', '--no-audit', '--no-fund'], app);
     expect(r.code, r.stdout + r.stderr).toBe(0);
@@ -165,9 +186,24 @@ export const isConfig = (e: unknown) => e instanceof BackupError && e.code === '
     // Every TypeScript example of the README, as an app would paste it.
     const examples = [...readFileSync(join(ROOT, 'README.md'), 'utf8').matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!);
     expect(examples.length).toBeGreaterThanOrEqual(2);
-    examples.forEach((code, i) => writeFileSync(join(app, `readme-${i}.ts`), `${code}\nexport {};\n`));
+    examples.forEach((code, i) => void writeFileSync(join(app, `readme-${i}.ts`), `${code}\nexport {};\n`));
     const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
-    const flags = ['--noEmit', '--strict', '--skipLibCheck', 'false', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--typeRoots', './types', '--types', 'node'];
+    const flags = [
+      '--noEmit',
+      '--strict',
+      '--skipLibCheck',
+      'false',
+      '--module',
+      'nodenext',
+      '--moduleResolution',
+      'nodenext',
+      '--target',
+      'es2022',
+      '--typeRoots',
+      './types',
+      '--types',
+      'node',
+    ];
     const r = await run(process.execPath, [tsc, ...flags, 'route.ts', ...examples.map((_, i) => `readme-${i}.ts`)], app);
     expect(r.code, r.stdout + r.stderr).toBe(0);
   });
@@ -178,7 +214,10 @@ describe("the checkout's aliases never run a stale dist/", () => {
     const launch = (await import(pathToFileURL(join(copy, 'scripts', 'lib', 'launch.mjs')).href)) as { entryPoint(): Promise<string> };
     expect(await launch.entryPoint()).toBe(join(copy, 'bin', 'turso-backup.mjs'));
     const specs = join(copy, 'src', 'cli', 'specs.ts');
-    writeFileSync(specs, readFileSync(specs, 'utf8').replace("summary: 'list the backups in the Blob store", "summary: 'EDITED list the backups in the Blob store"));
+    writeFileSync(
+      specs,
+      readFileSync(specs, 'utf8').replace("summary: 'list the backups in the Blob store", "summary: 'EDITED list the backups in the Blob store"),
+    );
     const entry = await launch.entryPoint();
     expect(entry).not.toBe(join(copy, 'bin', 'turso-backup.mjs'));
     expect(entry).toMatch(/node_modules\/\.cache\/turso-backup\/cli-[0-9a-f]{16}\/turso-backup\.mjs$/);

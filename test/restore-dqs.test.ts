@@ -71,7 +71,10 @@ describe('schemas with double-quoted string literals', () => {
     expect(schemaOf(dst)).toEqual(schemaOf(src));
     const db = new Database(dst);
     try {
-      expect(db.prepare('SELECT id, status, kind FROM "Account" ORDER BY id').raw().all()).toEqual([[1, 'active', 'a'], [2, 'closed', 'b']]);
+      expect(db.prepare('SELECT id, status, kind FROM "Account" ORDER BY id').raw().all()).toEqual([
+        [1, 'active', 'a'],
+        [2, 'closed', 'b'],
+      ]);
     } finally {
       db.close();
     }

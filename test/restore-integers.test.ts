@@ -19,13 +19,54 @@ const dirs = tempDirs('tb-restore-integers-');
 afterAll(() => dirs.cleanup());
 
 /** Declared types of every affinity, spelled as schemas spell them. */
-const TYPES = ['INTEGER', 'INT', 'BIGINT', 'UNSIGNED BIG INT', 'NUMERIC', 'DECIMAL(10,5)', 'BOOLEAN', 'DATETIME', '', 'BLOB', 'TEXT', 'VARCHAR(20)', 'REAL', 'DOUBLE', 'FLOATING POINT', 'ANY'];
+const TYPES = [
+  'INTEGER',
+  'INT',
+  'BIGINT',
+  'UNSIGNED BIG INT',
+  'NUMERIC',
+  'DECIMAL(10,5)',
+  'BOOLEAN',
+  'DATETIME',
+  '',
+  'BLOB',
+  'TEXT',
+  'VARCHAR(20)',
+  'REAL',
+  'DOUBLE',
+  'FLOATING POINT',
+  'ANY',
+];
 
 /** Values of every storage class; SQLite's affinity decides what each column keeps. */
 const VALUES: unknown[] = [
-  0n, 1n, -1n, 42n, 2n ** 31n, -(2n ** 31n) - 1n, 2n ** 53n - 1n, -(2n ** 53n - 1n), 2n ** 53n, 2n ** 53n + 1n, 2n ** 63n - 1n, -(2n ** 63n),
-  5.0, -0.0, 0.5, 1e20, -1e300, 2 ** 53, 123456789012345.0,
-  '12', ' 7', '007', '1e3', 'text', null, Buffer.from([1, 2, 3]), Buffer.alloc(0),
+  0n,
+  1n,
+  -1n,
+  42n,
+  2n ** 31n,
+  -(2n ** 31n) - 1n,
+  2n ** 53n - 1n,
+  -(2n ** 53n - 1n),
+  2n ** 53n,
+  2n ** 53n + 1n,
+  2n ** 63n - 1n,
+  -(2n ** 63n),
+  5.0,
+  -0.0,
+  0.5,
+  1e20,
+  -1e300,
+  2 ** 53,
+  123456789012345.0,
+  '12',
+  ' 7',
+  '007',
+  '1e3',
+  'text',
+  null,
+  Buffer.from([1, 2, 3]),
+  Buffer.alloc(0),
 ];
 
 function buildDb(path: string): void {
@@ -39,7 +80,7 @@ function buildDb(path: string): void {
   const ins = (t: string, n: number) => db.prepare(`INSERT INTO ${t} VALUES (${Array(n).fill('?').join(', ')})`);
   const [plain, keyed, wr] = [ins('plain', TYPES.length), ins('keyed', TYPES.length + 1), ins('wr', TYPES.length + 1)];
   db.transaction(() => {
-    VALUES.forEach((v, i) => {
+    VALUES.forEach((_v, i) => {
       const row = TYPES.map((_, k) => VALUES[(i + k) % VALUES.length]);
       plain.run(...row);
       keyed.run(BigInt(i * 1000 - 5000), ...row);
@@ -57,7 +98,22 @@ function buildDb(path: string): void {
 describe('INTEGERs as plain numbers where SQLite stores the same INTEGER', () => {
   it("affinity() follows SQLite's rules", () => {
     expect(TYPES.map(affinity)).toEqual([
-      'INTEGER', 'INTEGER', 'INTEGER', 'INTEGER', 'NUMERIC', 'NUMERIC', 'NUMERIC', 'NUMERIC', 'BLOB', 'BLOB', 'TEXT', 'TEXT', 'REAL', 'REAL', 'INTEGER', 'NUMERIC',
+      'INTEGER',
+      'INTEGER',
+      'INTEGER',
+      'INTEGER',
+      'NUMERIC',
+      'NUMERIC',
+      'NUMERIC',
+      'NUMERIC',
+      'BLOB',
+      'BLOB',
+      'TEXT',
+      'TEXT',
+      'REAL',
+      'REAL',
+      'INTEGER',
+      'NUMERIC',
     ]);
     // The order of the rules decides: "CHARINT" is INTEGER, "BLOBTEXT" TEXT.
     expect([affinity('CHARINT'), affinity('BLOBTEXT'), affinity('floaty int')]).toEqual(['INTEGER', 'TEXT', 'INTEGER']);

@@ -79,7 +79,11 @@ describe('legacy JSON restore', () => {
       [7n, 'integer', 0n, 'integer', '1.0 stays text'],
       [9007199254740993n, 'integer', 1n, 'integer', '{"blocks":[1,2.50,{"x":null}],"ok":true}'],
     ]);
-    expect(query('SELECT id, label FROM "Role" ORDER BY id')).toEqual([['admin', 'Administrator'], ['owner', 'Owner'], ['user', 'User']]);
+    expect(query('SELECT id, label FROM "Role" ORDER BY id')).toEqual([
+      ['admin', 'Administrator'],
+      ['owner', 'Owner'],
+      ['user', 'User'],
+    ]);
     expect(query('SELECT count(*) FROM "AuditLog"')).toEqual([[0n]]);
     expect(query("SELECT name FROM sqlite_schema WHERE type = 'trigger'")).toEqual([['Post_audit_insert']]);
   });

@@ -99,7 +99,9 @@ describe('restore into a new file, verified while it loads', () => {
   it('refuses rows that do not come back in key order (a forged dump), and creates nothing', async () => {
     // Every checksum and count is recomputed, so only the read-back on the target can see it.
     const lines = dumpLines(gunzipFile(dump));
-    const start = lines.findIndex((l) => l.startsWith('{') && (JSON.parse(l) as { type: string; name?: string }).type === 'table' && JSON.parse(l).name === 'Event');
+    const start = lines.findIndex(
+      (l) => l.startsWith('{') && (JSON.parse(l) as { type: string; name?: string }).type === 'table' && JSON.parse(l).name === 'Event',
+    );
     [lines[start + 1000], lines[start + 20000]] = [lines[start + 20000]!, lines[start + 1000]!];
     const forged = join(dirs.make(), 'forged.gz');
     writeFileSync(forged, gzip(reseal(lines)));
@@ -223,7 +225,11 @@ describe('restore into a new file, verified while it loads', () => {
       expect(r.verified).toBe(true);
       expect(r.foreignKeyViolations).toEqual({ post: 1 });
       expect(r.foreignKeysUnchecked).toEqual(['member']);
-      expect(r.warnings).toContainEqual(expect.stringMatching(/^the foreign keys of table "member" cannot be checked: foreign key mismatch - "member" referencing "org" \(its parent key has no PRIMARY KEY or UNIQUE index/));
+      expect(r.warnings).toContainEqual(
+        expect.stringMatching(
+          /^the foreign keys of table "member" cannot be checked: foreign key mismatch - "member" referencing "org" \(its parent key has no PRIMARY KEY or UNIQUE index/,
+        ),
+      );
       expect(query(target, 'SELECT count(*) FROM member')).toEqual([[2n]]);
     }
   });

@@ -2,7 +2,7 @@ import Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
 import { copyFileSync, createReadStream, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BackupError } from '../src/errors.js';
 import { FORMAT_VERSION } from '../src/format/lines.js';
@@ -38,7 +38,11 @@ function exec(path: string, f: (db: Database.Database) => void) {
 function query<T = unknown>(path: string, sql: string, ...args: unknown[]): T[] {
   const db = new Database(path, { readonly: true });
   try {
-    return db.prepare(sql).raw(true).safeIntegers(true).all(...args) as T[];
+    return db
+      .prepare(sql)
+      .raw(true)
+      .safeIntegers(true)
+      .all(...args) as T[];
   } finally {
     db.close();
   }
@@ -136,7 +140,12 @@ describe('restore into an empty target (a file that does not exist)', () => {
     // Spot checks of what the comparison covers.
     const restored = dumpDb(target);
     expect(restored.tables.mixed!.rows.length).toBe(source.tables.mixed!.rows.length);
-    expect(restored.sequence).toEqual(expect.arrayContaining([['seq_zero', '0'], ['counters', '4']]));
+    expect(restored.sequence).toEqual(
+      expect.arrayContaining([
+        ['seq_zero', '0'],
+        ['counters', '4'],
+      ]),
+    );
     expect(query(target, 'SELECT rowid, id FROM desc_keyed ORDER BY rowid')).toEqual([
       [-1n, 30n],
       [7n, 2n],
@@ -353,7 +362,9 @@ describe('refusals leave the target exactly as it was', () => {
   });
 
   it('a NOT NULL column without default in the target: rolled back, the target unchanged, the table named', async () => {
-    const target = migratedTarget('notnull.db', (sql, name) => (name === 'order items' ? sql.replace('"rowid" TEXT)', '"rowid" TEXT, "extra" TEXT NOT NULL)') : sql));
+    const target = migratedTarget('notnull.db', (sql, name) =>
+      name === 'order items' ? sql.replace('"rowid" TEXT)', '"rowid" TEXT, "extra" TEXT NOT NULL)') : sql,
+    );
     await refused(dump, 'CONSTRAINT', { existing: target, missing: false, message: /table "order items": .*NOT NULL/ });
   });
 

@@ -18,7 +18,10 @@ export function sourceHash(root = ROOT) {
     for (const e of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
       const p = join(dir, e.name);
       if (e.isDirectory()) walk(p);
-      else h.update(`${relative(root, p)}\0`).update(readFileSync(p)).update('\0');
+      else
+        h.update(`${relative(root, p)}\0`)
+          .update(readFileSync(p))
+          .update('\0');
     }
   };
   walk(join(root, 'src'));

@@ -32,7 +32,10 @@ export interface MigrateSummary {
 }
 
 const interrupted = (applied: string[]) =>
-  new BackupError('INTERRUPTED', `interrupted${applied.length ? ` after applying ${applied.join(', ')}` : ' before any migration was applied'}; the rest are still pending`);
+  new BackupError(
+    'INTERRUPTED',
+    `interrupted${applied.length ? ` after applying ${applied.join(', ')}` : ' before any migration was applied'}; the rest are still pending`,
+  );
 
 /**
  * Applies the pending migrations of `options.dir` to `options.url` as `prisma migrate deploy` does, refusing what
@@ -58,5 +61,12 @@ export async function migrate(options: MigrateOptions): Promise<MigrateSummary> 
       if (options.signal?.aborted) throw interrupted(applied);
     },
   });
-  return { mode: confirm ? 'migrate' : 'dry-run', applied: r.applied, pending: r.pending, alreadyApplied: r.alreadyApplied, notInDirectory: r.notInDirectory, notes: r.notes };
+  return {
+    mode: confirm ? 'migrate' : 'dry-run',
+    applied: r.applied,
+    pending: r.pending,
+    alreadyApplied: r.alreadyApplied,
+    notInDirectory: r.notInDirectory,
+    notes: r.notes,
+  };
 }

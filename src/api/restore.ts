@@ -90,10 +90,16 @@ function localFiles(path: string): string[] {
 /** A full disk under a `file:` target, in the operator's terms: where, how far the load got, what is left. */
 function noSpace(e: unknown, path: string, before: string[], progress: RestoreProgress | null): BackupError {
   const left = localFiles(path).filter((f) => !before.includes(f));
-  const got = progress ? `after ${progress.rows.toLocaleString('en-US')} of ${progress.totalRows.toLocaleString('en-US')} rows were loaded` : 'before any row was loaded';
+  const got = progress
+    ? `after ${progress.rows.toLocaleString('en-US')} of ${progress.totalRows.toLocaleString('en-US')} rows were loaded`
+    : 'before any row was loaded';
   const state = before.includes(basename(path)) ? `${basename(path)} is as it was` : 'its scratch file was removed';
   const after = left.length ? `left behind: ${left.join(', ')} (remove it)` : 'nothing was left behind';
-  return new BackupError('NO_SPACE', `no space left on ${deviceOf(dirname(path))}: the restore into ${resolve(path)} stopped ${got}; it was rolled back and ${state}: ${after}`, { cause: e });
+  return new BackupError(
+    'NO_SPACE',
+    `no space left on ${deviceOf(dirname(path))}: the restore into ${resolve(path)} stopped ${got}; it was rolled back and ${state}: ${after}`,
+    { cause: e },
+  );
 }
 
 /**
@@ -110,7 +116,9 @@ export async function restore(options: RestoreOptions): Promise<RestoreSummary> 
 export async function runRestore(options: RestoreOptions): Promise<RestoreResult> {
   const key = encryptionKeyOf(options.encryptionKey);
   const input =
-    typeof options.source === 'string' ? await resolveDumpSource(options.source, { blobToken: options.blobToken }) : await dumpSourceOf(options.source, 'the dump');
+    typeof options.source === 'string'
+      ? await resolveDumpSource(options.source, { blobToken: options.blobToken })
+      : await dumpSourceOf(options.source, 'the dump');
   // Loaded when used: importing the library loads no database driver (the restore's file target is better-sqlite3).
   const { targetFactory } = await import('../target/open.js');
   const { restore: runEngine } = await import('../restore/restore.js');

@@ -71,7 +71,14 @@ export async function inspect(opts: BackupOptions): Promise<BackupResult> {
     await db.beginRead();
     const { header } = await planBackup(db, opts);
     await db.endRead();
-    return { mode: 'dry-run', source: db.displayUrl, consistency: header.consistency, tables: countsOf(header), notes: header.notes ?? [], durationMs: Date.now() - started };
+    return {
+      mode: 'dry-run',
+      source: db.displayUrl,
+      consistency: header.consistency,
+      tables: countsOf(header),
+      notes: header.notes ?? [],
+      durationMs: Date.now() - started,
+    };
   } finally {
     await db.close();
   }
@@ -86,7 +93,9 @@ function progressOf(plan: BackupPlan, opts: BackupOptions) {
   let bytes = 0;
   let tableRows = 0;
   return {
-    section: () => void (tableRows = 0),
+    section: () => {
+      tableRows = 0;
+    },
     page(table: string, media: boolean, pageRows: number, pageBytes: number) {
       bytes += pageBytes;
       memory.tick(pageBytes);
@@ -99,8 +108,16 @@ function progressOf(plan: BackupPlan, opts: BackupOptions) {
 }
 
 /** Turns the source's events into the dump's sealed blocks: yields them in order, returns the totals. */
-async function* dumpBlocks(events: AsyncGenerator<SourceEvent>, plan: BackupPlan, opts: BackupOptions, packer: BlockPacker): AsyncGenerator<Buffer, DumpTotals> {
-  const enc = createDumpEncoder((text) => packer.put(text), (bytes) => packer.putBytes(bytes));
+async function* dumpBlocks(
+  events: AsyncGenerator<SourceEvent>,
+  plan: BackupPlan,
+  opts: BackupOptions,
+  packer: BlockPacker,
+): AsyncGenerator<Buffer, DumpTotals> {
+  const enc = createDumpEncoder(
+    (text) => packer.put(text),
+    (bytes) => packer.putBytes(bytes),
+  );
   const progress = progressOf(plan, opts);
   let current: { name: string; media: boolean } | null = null;
   enc.header(plan.header);
@@ -154,7 +171,6 @@ function manifestOf(p: BackupPlan, t: DumpTotals, sink: Sink, stats: { bytes: nu
   };
 }
 
-
 /**
  * Streams a full backup into `sink` (a file, a Blob upload, both, encrypted or not: see sink/). On any failure the
  * sink is aborted: no partial dump survives.
@@ -178,7 +194,12 @@ export async function backup(opts: BackupOptions, sink: Sink): Promise<BackupRes
       totals = yield* dumpBlocks(events, p, opts, packer);
     }
     // Async generators end to end: each stage holds only what it is working on (no stream queues).
-    await pipeline(all, gzipBlocks(gzipOpts, (b) => packer.release(b)), toSink(sink, stats), { signal: opts.signal });
+    await pipeline(
+      all,
+      gzipBlocks(gzipOpts, (b) => packer.release(b)),
+      toSink(sink, stats),
+      { signal: opts.signal },
+    );
     const manifest = manifestOf(p, totals!, sink, { bytes: stats.bytes, sha256: stats.hash.digest('hex') });
     // A sink that transforms the bytes (encryption) records what it stored in manifest.file.
     const result = await sink.commit(manifest);

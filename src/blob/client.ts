@@ -198,7 +198,10 @@ export async function fetchBlob(urlText: string, token: string, signal?: AbortSi
   await res.body?.cancel();
   if (res.status === 404) throw new ObjectError('missing', `${urlText}: download answered 404`);
   if (res.status === 401 || res.status === 403) {
-    throw new BackupError('AUTH', `the download of ${urlText} was refused (${res.status})${trusted ? ': access denied, check BLOB_READ_WRITE_TOKEN' : ': not a Vercel Blob host, so no credentials were sent'}`);
+    throw new BackupError(
+      'AUTH',
+      `the download of ${urlText} was refused (${res.status})${trusted ? ': access denied, check BLOB_READ_WRITE_TOKEN' : ': not a Vercel Blob host, so no credentials were sent'}`,
+    );
   }
   if (res.status === 429 || res.status >= 500) {
     const ra = Number(res.headers.get('retry-after'));

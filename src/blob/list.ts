@@ -88,30 +88,43 @@ export async function listBackups(token: string, opts: { prefix?: string; pageSi
 
   // Manifests are read eight at a time: a store holds hundreds of backups.
   const limit = pLimit(8);
-  const backups = await Promise.all(dumps.map((d) => limit(async (): Promise<BackupEntry> => {
-    const base: BackupEntry = { pathname: d.pathname, url: d.url, size: d.size, uploadedAt: d.uploadedAt, createdAt: d.uploadedAt, complete: false, sidecars: sidecarsOf(d.pathname) };
-    const m = byPath.get(`${d.pathname}${MANIFEST_SUFFIX}`);
-    if (!m) return { ...base, problem: 'no manifest (upload unfinished or failed)' };
-    let manifest: Manifest;
-    try {
-      manifest = await readManifest(m, token);
-    } catch (e) {
-      return { ...base, manifest: m, problem: `manifest unreadable: ${(e as Error).message.split('\n')[0]}` };
-    }
-    const entry: BackupEntry = {
-      ...base,
-      manifest: m,
-      createdAt: typeof manifest.createdAt === 'string' && !Number.isNaN(Date.parse(manifest.createdAt)) ? new Date(manifest.createdAt).toISOString() : d.uploadedAt,
-      tables: manifest.tables ? Object.keys(manifest.tables).length : undefined,
-      rows: manifest.totalRows,
-      sha256: manifest.file?.sha256,
-      encrypted: manifest.file?.encrypted,
-      source: manifest.source,
-      data: manifest,
-    };
-    if (manifest.file?.bytes !== d.size) return { ...entry, problem: `size ${d.size} differs from the manifest's ${String(manifest.file?.bytes)}` };
-    return { ...entry, complete: true };
-  })));
+  const backups = await Promise.all(
+    dumps.map((d) =>
+      limit(async (): Promise<BackupEntry> => {
+        const base: BackupEntry = {
+          pathname: d.pathname,
+          url: d.url,
+          size: d.size,
+          uploadedAt: d.uploadedAt,
+          createdAt: d.uploadedAt,
+          complete: false,
+          sidecars: sidecarsOf(d.pathname),
+        };
+        const m = byPath.get(`${d.pathname}${MANIFEST_SUFFIX}`);
+        if (!m) return { ...base, problem: 'no manifest (upload unfinished or failed)' };
+        let manifest: Manifest;
+        try {
+          manifest = await readManifest(m, token);
+        } catch (e) {
+          return { ...base, manifest: m, problem: `manifest unreadable: ${(e as Error).message.split('\n')[0]}` };
+        }
+        const entry: BackupEntry = {
+          ...base,
+          manifest: m,
+          createdAt:
+            typeof manifest.createdAt === 'string' && !Number.isNaN(Date.parse(manifest.createdAt)) ? new Date(manifest.createdAt).toISOString() : d.uploadedAt,
+          tables: manifest.tables ? Object.keys(manifest.tables).length : undefined,
+          rows: manifest.totalRows,
+          sha256: manifest.file?.sha256,
+          encrypted: manifest.file?.encrypted,
+          source: manifest.source,
+          data: manifest,
+        };
+        if (manifest.file?.bytes !== d.size) return { ...entry, problem: `size ${d.size} differs from the manifest's ${String(manifest.file?.bytes)}` };
+        return { ...entry, complete: true };
+      }),
+    ),
+  );
   backups.sort((a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt) || (a.pathname < b.pathname ? 1 : -1));
   return { prefix, backups, orphans, others };
 }

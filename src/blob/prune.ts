@@ -34,7 +34,10 @@ export async function pruneBackups(
   const listing = await listBackups(token, { prefix: opts.prefix, pageSize: opts.pageSize });
   const items = new Map<string, { size: number; blobs: BlobRef[] }>();
   for (const b of listing.backups) {
-    items.set(b.pathname, { size: b.size, blobs: [{ pathname: b.pathname, url: b.url, size: b.size, uploadedAt: b.uploadedAt }, ...(b.manifest ? [b.manifest] : []), ...(b.sidecars ?? [])] });
+    items.set(b.pathname, {
+      size: b.size,
+      blobs: [{ pathname: b.pathname, url: b.url, size: b.size, uploadedAt: b.uploadedAt }, ...(b.manifest ? [b.manifest] : []), ...(b.sidecars ?? [])],
+    });
   }
   for (const o of listing.orphans) items.set(o.pathname, { size: o.size, blobs: [o] });
 

@@ -118,7 +118,10 @@ export function planRetention(
 export function parseRetentionSpec(spec: string, name = 'BACKUP_RETENTION'): RetentionPolicy {
   const policy: RetentionPolicy = { daily: 0, weekly: 0, monthly: 0 };
   const seen = new Set<string>();
-  for (const part of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const part of spec
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const m = /^(daily|weekly|monthly)\s*[=:]\s*(\d+)$/i.exec(part);
     if (!m) throw new BackupError('CONFIG', `${name}: "${part}" is not daily=N, weekly=N or monthly=N (e.g. "daily=7,weekly=4,monthly=6")`);
     const rule = m[1]!.toLowerCase() as keyof RetentionPolicy;

@@ -35,7 +35,10 @@ function unknownFlag(spec: CommandSpec, raw: string): BackupError {
   const name = raw.replace(/^-+/, '').split('=')[0]!;
   const hint = spec.hints?.[name] ?? (/^(auth-)?token$/.test(name) ? TOKEN_HINT : undefined);
   if (hint) return new BackupError('USAGE', `unknown flag ${raw.split('=')[0]}: ${hint}`);
-  const near = closest(name, allFlags(spec).map((f) => f.name));
+  const near = closest(
+    name,
+    allFlags(spec).map((f) => f.name),
+  );
   return new BackupError('USAGE', `unknown flag ${raw.split('=')[0]}${near ? ` (did you mean --${near}?)` : ''}`);
 }
 
@@ -51,7 +54,10 @@ export function parseCommand(spec: CommandSpec, argv: string[]): Parsed {
   try {
     r = parseArgs({ args: argv, options, strict: true, allowPositionals: spec.positionals.max > 0 });
   } catch (e) {
-    const msg = (e as Error).message.split('\n')[0]!.replace(/\. To specify a positional.*$/, '').replace(/^Unexpected argument/, 'unexpected argument');
+    const msg = (e as Error).message
+      .split('\n')[0]!
+      .replace(/\. To specify a positional.*$/, '')
+      .replace(/^Unexpected argument/, 'unexpected argument');
     throw new BackupError('USAGE', msg);
   }
   const { min, max } = spec.positionals;
@@ -75,7 +81,12 @@ export function parseCommand(spec: CommandSpec, argv: string[]): Parsed {
 
 /** `a, b,c` → ['a', 'b', 'c'] (undefined stays undefined). */
 export const list = (v: string | undefined): string[] | undefined =>
-  v === undefined ? undefined : v.split(',').map((s) => s.trim()).filter(Boolean);
+  v === undefined
+    ? undefined
+    : v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
 
 /** A flag's non-negative integer, or `dflt` when absent; anything else is a usage error naming the flag. */
 export function positiveInt(v: string | undefined, flag: string, dflt: number): number {

@@ -25,11 +25,14 @@ function gzipLevel(v: string | undefined): number | undefined {
 function checkFlags(p: Parsed): void {
   const writes = p.bool('write') || p.bool('upload');
   if (p.str('out') !== undefined && !p.bool('write')) throw new BackupError('USAGE', '--out needs --write (without it the backup is a dry run)');
-  if (p.bool('clean-partials') && !p.bool('write')) throw new BackupError('USAGE', '--clean-partials needs --write (it cleans the folder the dump is written to)');
+  if (p.bool('clean-partials') && !p.bool('write'))
+    throw new BackupError('USAGE', '--clean-partials needs --write (it cleans the folder the dump is written to)');
   const consistency = p.str('consistency');
-  if (consistency !== undefined && consistency !== 'snapshot' && consistency !== 'per-table') throw new BackupError('USAGE', '--consistency must be snapshot or per-table');
+  if (consistency !== undefined && consistency !== 'snapshot' && consistency !== 'per-table')
+    throw new BackupError('USAGE', '--consistency must be snapshot or per-table');
   const tables = list(p.str('tables'));
-  if (tables && list(p.str('exclude-tables'))?.some((t) => tables.includes(t))) throw new BackupError('USAGE', '--tables and --exclude-tables name the same table');
+  if (tables && list(p.str('exclude-tables'))?.some((t) => tables.includes(t)))
+    throw new BackupError('USAGE', '--tables and --exclude-tables name the same table');
   if (p.bool('alert') && !writes) throw new BackupError('USAGE', '--alert needs --write or --upload (a dry run is not a backup)');
   if (p.bool('encrypt') && !writes) throw new BackupError('USAGE', '--encrypt needs --write or --upload (a dry run writes nothing to encrypt)');
 }

@@ -14,7 +14,8 @@ import { fmtBytes, makeOut } from './output.js';
 /** The store the flags name: --dir (a local folder), else --blob or BLOB_READ_WRITE_TOKEN (the Blob store). */
 export function storeFromFlags(p: Parsed): BackupStore {
   const [dir, blob, prefix] = [p.str('dir'), p.bool('blob'), p.str('prefix')];
-  if (dir !== undefined && (blob || prefix !== undefined)) throw new BackupError('USAGE', '--dir reads a local folder; --blob/--prefix the Blob store: give one');
+  if (dir !== undefined && (blob || prefix !== undefined))
+    throw new BackupError('USAGE', '--dir reads a local folder; --blob/--prefix the Blob store: give one');
   if (dir !== undefined) return localStore(dir);
   if (blob || prefix !== undefined || process.env.BLOB_READ_WRITE_TOKEN?.trim()) return blobStore(requireBlobToken(), prefix);
   throw new BackupError('USAGE', 'which store? give --dir DIR for a local folder, or set BLOB_READ_WRITE_TOKEN for the Blob store');
@@ -52,7 +53,17 @@ export async function checkMain(p: Parsed): Promise<number> {
       store: store.label,
       maxAgeMs,
       minRowsRatio,
-      newest: n ? { name: n.name, createdAt: n.createdAt, ageMs: verdict.ageMs, bytes: n.size, rows: n.manifest!.totalRows, tables: Object.keys(n.manifest!.tables).length, verified } : null,
+      newest: n
+        ? {
+            name: n.name,
+            createdAt: n.createdAt,
+            ageMs: verdict.ageMs,
+            bytes: n.size,
+            rows: n.manifest!.totalRows,
+            tables: Object.keys(n.manifest!.tables).length,
+            verified,
+          }
+        : null,
       previous: verdict.previous?.name ?? null,
       problems: verdict.problems,
     });

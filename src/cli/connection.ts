@@ -36,7 +36,10 @@ export function connection(p: Parsed, flag: 'db' | 'target', env: NodeJS.Process
   if (given !== undefined && !given.trim()) throw new BackupError('USAGE', `--${flag} needs a URL (libsql://…, https://… or file:PATH)`);
   const url = given ?? env.TURSO_DATABASE_URL;
   if (!url?.trim()) {
-    throw new BackupError('CONFIG', `TURSO_DATABASE_URL is not set and no --${flag} URL was given: point one at the database (libsql://…, https://… or file:…)`);
+    throw new BackupError(
+      'CONFIG',
+      `TURSO_DATABASE_URL is not set and no --${flag} URL was given: point one at the database (libsql://…, https://… or file:…)`,
+    );
   }
   try {
     parseDatabaseUrl(url);

@@ -6,8 +6,7 @@ import { TOOL } from '../version.js';
 import { HELP_FLAG, SPECS, VERSION_FLAG, type CommandSpec, type FlagSpec } from './specs.js';
 
 /** How the command was invoked: `turso-backup backup`, or its `scripts/backup-turso.ts` alias. */
-export const invocation = (spec: CommandSpec, alias: boolean): string =>
-  alias ? `npx tsx scripts/${spec.alias}.ts` : `turso-backup ${spec.name}`;
+export const invocation = (spec: CommandSpec, alias: boolean): string => (alias ? `npx tsx scripts/${spec.alias}.ts` : `turso-backup ${spec.name}`);
 
 const flagLabel = (f: FlagSpec) => `${f.short ? `-${f.short}, ` : ''}--${f.name}${f.value ? ` ${f.value}` : ''}`;
 

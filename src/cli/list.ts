@@ -22,7 +22,8 @@ export async function listMain(p: Parsed): Promise<number> {
     ]);
     const head = ['created (UTC)', 'size', 'tables', 'rows', 'status', 'pathname'];
     const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-    const fmt = (r: string[]) => `  ${r.map((c, i) => (i === r.length - 1 ? c : i === 1 || i === 2 || i === 3 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ')}`;
+    const fmt = (r: string[]) =>
+      `  ${r.map((c, i) => (i === r.length - 1 ? c : i === 1 || i === 2 || i === 3 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ')}`;
     out.info(fmt(head));
     for (const r of rows) out.info(fmt(r));
   }

@@ -16,7 +16,7 @@ export interface CommandContext {
   name: string;
 }
 
-export type CommandMain = (p: Parsed, signal: AbortSignal, ctx: CommandContext) => Promise<number | void>;
+export type CommandMain = (p: Parsed, signal: AbortSignal, ctx: CommandContext) => Promise<number | undefined>;
 
 /** command → loader of its main function (loaded only when the command runs). */
 const COMMANDS: Record<string, () => Promise<CommandMain>> = {
@@ -42,8 +42,15 @@ const usageError = (message: string) =>
   });
 
 function unknownCommand(command: string): void {
-  if (command.startsWith('-')) return usageError(`${command} is not a command: the command comes first (${USAGE})`);
-  const near = closest(command, SPECS.map((s) => s.name)) ?? SPECS.find((s) => s.alias === command)?.name;
+  if (command.startsWith('-')) {
+    usageError(`${command} is not a command: the command comes first (${USAGE})`);
+    return;
+  }
+  const near =
+    closest(
+      command,
+      SPECS.map((s) => s.name),
+    ) ?? SPECS.find((s) => s.alias === command)?.name;
   usageError(`unknown command "${command}"${near ? ` (did you mean ${near}?)` : ''} (${USAGE})`);
 }
 
@@ -56,10 +63,16 @@ const flagsPart = (argv: string[]) => (argv.includes('--') ? argv.slice(0, argv.
  */
 export function main(argv: string[], opts: { alias?: boolean } = {}): void {
   const [command, ...rest] = argv;
-  if (command === undefined) return usageError(USAGE);
+  if (command === undefined) {
+    usageError(USAGE);
+    return;
+  }
   if (command === '--help' || command === '-h' || command === 'help') {
     const spec = rest[0] === undefined ? undefined : specOf(rest[0]);
-    if (rest[0] !== undefined && !spec) return unknownCommand(rest[0]);
+    if (rest[0] !== undefined && !spec) {
+      unknownCommand(rest[0]);
+      return;
+    }
     process.stdout.write(spec ? commandHelp(spec) : toolHelp());
     return;
   }
@@ -68,7 +81,10 @@ export function main(argv: string[], opts: { alias?: boolean } = {}): void {
     return;
   }
   const spec = specOf(command);
-  if (!spec) return unknownCommand(command);
+  if (!spec) {
+    unknownCommand(command);
+    return;
+  }
   const flags = flagsPart(rest);
   if (flags.includes('--help') || flags.includes('-h')) {
     process.stdout.write(commandHelp(spec, opts.alias));

@@ -44,7 +44,10 @@ export async function resolveInventory(dump: string | undefined, p: Parsed): Pro
   if (dump !== undefined) {
     const src = await resolveDumpSource(dump);
     if (src.legacy) {
-      throw new BackupError('UNSUPPORTED', `${dump} is a legacy JSON backup, which has no media inventory: check against the database (--db or TURSO_DATABASE_URL) instead`);
+      throw new BackupError(
+        'UNSUPPORTED',
+        `${dump} is a legacy JSON backup, which has no media inventory: check against the database (--db or TURSO_DATABASE_URL) instead`,
+      );
     }
     return dumpInventory(src.openInput, explicitSpec(p), `dump ${src.label}`, encryptionKeyIfSet());
   }

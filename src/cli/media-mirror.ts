@@ -36,7 +36,8 @@ export async function mediaMirrorMain(p: Parsed, signal?: AbortSignal): Promise<
     throw new BackupError('USAGE', '--map-out and --access go with --upload-from');
   }
   const access = p.str('access') ?? 'auto';
-  if (access !== 'public' && access !== 'private' && access !== 'auto') throw new BackupError('USAGE', `--access must be public, private or auto (got ${access})`);
+  if (access !== 'public' && access !== 'private' && access !== 'auto')
+    throw new BackupError('USAGE', `--access must be public, private or auto (got ${access})`);
   const concurrency = concurrencyFlag(p.str('concurrency'), DEFAULT_CONCURRENCY);
   const token = requireBlobToken();
   const json = p.bool('json');
@@ -49,14 +50,15 @@ export async function mediaMirrorMain(p: Parsed, signal?: AbortSignal): Promise<
   let listed = 0;
   const onProblem = (kind: 'missing' | 'failed', problem: MirrorProblem) => {
     // Problems go to stderr: in upload mode stdout carries the mapping.
-    if (listed++ < LIST_LIMIT) process.stderr.write(scrub(`${kind === 'missing' ? 'missing' : 'failed'}: id=${problem.id ?? '?'} ${problem.error}`) + '\n');
+    if (listed++ < LIST_LIMIT) process.stderr.write(`${scrub(`${kind === 'missing' ? 'missing' : 'failed'}: id=${problem.id ?? '?'} ${problem.error}`)}\n`);
   };
   const common = {
     token,
     concurrency,
     signal,
     onTotal: (n: number) => (total = n),
-    onProgress: (done: number, bytes: number) => progress.update({ label: upload ? 'media-mirror upload' : 'media-mirror', done, total: Math.max(total, done), bytes }),
+    onProgress: (done: number, bytes: number) =>
+      progress.update({ label: upload ? 'media-mirror upload' : 'media-mirror', done, total: Math.max(total, done), bytes }),
     onProblem,
   };
 
@@ -73,7 +75,18 @@ export async function mediaMirrorMain(p: Parsed, signal?: AbortSignal): Promise<
     const ok = r.missing.length + r.failed.length === 0;
     if (json) {
       const { objects, downloaded, bytes, skipped, durationMs } = r;
-      out.json({ ok, mode: 'download', dir, objects, downloaded, bytes, skipped, missing: r.missing.map(scrubbed), failed: r.failed.map(scrubbed), durationMs });
+      out.json({
+        ok,
+        mode: 'download',
+        dir,
+        objects,
+        downloaded,
+        bytes,
+        skipped,
+        missing: r.missing.map(scrubbed),
+        failed: r.failed.map(scrubbed),
+        durationMs,
+      });
     }
     return ok ? 0 : 1;
   }
@@ -95,13 +108,30 @@ export async function mediaMirrorMain(p: Parsed, signal?: AbortSignal): Promise<
     out.info(
       `${r.unavailable.length + r.failed.length ? 'INCOMPLETE' : 'ok'}: ${r.objects} objects from ${inventory.label}: ${r.uploaded} re-uploaded from ${upload} (${fmtBytes(r.bytes)}, ${r.uploadedPrivate} of them private), ` +
         `${r.present} already in the store, ${r.unavailable.length} unavailable, ${r.failed.length} failed; ${r.mapped} urls changed` +
-        (r.mapped ? (mapOut ? `, mapping written to ${p.str('map-out')} (apply it with relink --map ${p.str('map-out')})` : ' (save them with --map-out FILE for relink --map)') : ''),
+        (r.mapped
+          ? mapOut
+            ? `, mapping written to ${p.str('map-out')} (apply it with relink --map ${p.str('map-out')})`
+            : ' (save them with --map-out FILE for relink --map)'
+          : ''),
     );
     const ok = r.unavailable.length + r.failed.length === 0;
     if (json) {
       const { objects, uploaded, uploadedPrivate, bytes, present, mapped, durationMs } = r;
       const problems = { unavailable: r.unavailable.map(scrubbed), failed: r.failed.map(scrubbed) };
-      out.json({ ok, mode: 'upload', from: upload, objects, uploaded, uploadedPrivate, bytes, present, mapped, ...problems, mapFile: mapOut ? p.str('map-out') : null, durationMs });
+      out.json({
+        ok,
+        mode: 'upload',
+        from: upload,
+        objects,
+        uploaded,
+        uploadedPrivate,
+        bytes,
+        present,
+        mapped,
+        ...problems,
+        mapFile: mapOut ? p.str('map-out') : null,
+        durationMs,
+      });
     }
     return ok ? 0 : 1;
   } finally {

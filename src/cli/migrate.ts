@@ -52,15 +52,26 @@ async function deploy(db: Connection, dir: string, confirm: boolean, out: Out, j
 }
 
 function statusLines(s: MigrationStatus, dir: string, display: string, total: number): string[] {
-  const lines = [`${total} migration${total === 1 ? '' : 's'} in ${dir}; ${display}: ${s.hasMigrationsTable ? `${s.applied.length} applied` : 'no _prisma_migrations table'}`];
+  const lines = [
+    `${total} migration${total === 1 ? '' : 's'} in ${dir}; ${display}: ${s.hasMigrationsTable ? `${s.applied.length} applied` : 'no _prisma_migrations table'}`,
+  ];
   const section = (title: string, items: string[]) => {
     if (items.length) lines.push(`${title} (${items.length}):`, ...items.map((i) => `  ${i}`));
   };
-  section('pending', s.pending.map((n) => (s.missingScript.includes(n) ? `${n} (no migration.sql)` : n)));
-  section('failed', s.failed.map((f) => `${f.name} (started ${f.startedAt})${f.error ? `: ${f.error}` : ''}`));
+  section(
+    'pending',
+    s.pending.map((n) => (s.missingScript.includes(n) ? `${n} (no migration.sql)` : n)),
+  );
+  section(
+    'failed',
+    s.failed.map((f) => `${f.name} (started ${f.startedAt})${f.error ? `: ${f.error}` : ''}`),
+  );
   section('changed since recorded', s.changed);
   section(`recorded but not in ${dir}`, s.notInDirectory);
-  if (s.failed.length) lines.push(`to go on: fix the database, then --mark-rolled-back ${s.failed[0]!.name} (re-run it) or --mark-applied ${s.failed[0]!.name} (done by hand), with --confirm`);
+  if (s.failed.length)
+    lines.push(
+      `to go on: fix the database, then --mark-rolled-back ${s.failed[0]!.name} (re-run it) or --mark-applied ${s.failed[0]!.name} (done by hand), with --confirm`,
+    );
   else if (s.pending.length) lines.push('to apply: run again with --confirm');
   if (upToDate(s)) lines.push('database is up to date');
   return lines;

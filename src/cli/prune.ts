@@ -24,9 +24,14 @@ export async function pruneMain(p: Parsed): Promise<number> {
   const out = makeOut({ json: p.bool('json'), quiet: p.bool('quiet') });
   const { pruneBackups } = await import('../blob/prune.js');
   const r = await pruneBackups(token, policy, { confirm: p.bool('confirm'), prefix: p.str('prefix') });
-  out.info(`${r.mode === 'dry-run' ? 'dry run' : 'prune'}: policy ${describePolicy(policy)}; the newest complete backup is always kept; incomplete dumps older than a day are deleted too`);
+  out.info(
+    `${r.mode === 'dry-run' ? 'dry run' : 'prune'}: policy ${describePolicy(policy)}; the newest complete backup is always kept; incomplete dumps older than a day are deleted too`,
+  );
   for (const k of r.keep) out.info(`  keep    ${k.pathname}  (${k.reasons.join('; ')})`);
-  for (const d of r.remove) out.info(`  ${r.mode === 'dry-run' ? 'would delete' : 'deleted'}  ${d.pathname}${d.pathnames.length > 1 ? ' + manifest' : ''}  ${fmtBytes(d.size)}  (${d.reasons.join('; ')})`);
+  for (const d of r.remove)
+    out.info(
+      `  ${r.mode === 'dry-run' ? 'would delete' : 'deleted'}  ${d.pathname}${d.pathnames.length > 1 ? ' + manifest' : ''}  ${fmtBytes(d.size)}  (${d.reasons.join('; ')})`,
+    );
   const freed = r.remove.reduce((n, d) => n + d.size, 0);
   if (r.mode === 'dry-run') out.info(`${r.remove.length} to delete (${fmtBytes(freed)}), ${r.keep.length} kept; nothing was deleted: run again with --confirm`);
   else out.info(`deleted ${r.remove.length} (${r.deleted.length} blobs, ${fmtBytes(freed)}), ${r.keep.length} kept`);
@@ -35,7 +40,14 @@ export async function pruneMain(p: Parsed): Promise<number> {
       mode: r.mode,
       policy: r.policy,
       keep: r.keep.map((k) => ({ pathname: k.pathname, createdAt: k.createdAt, complete: k.complete, reasons: k.reasons })),
-      remove: r.remove.map((d) => ({ pathname: d.pathname, createdAt: d.createdAt, complete: d.complete, size: d.size, reasons: d.reasons, pathnames: d.pathnames })),
+      remove: r.remove.map((d) => ({
+        pathname: d.pathname,
+        createdAt: d.createdAt,
+        complete: d.complete,
+        size: d.size,
+        reasons: d.reasons,
+        pathnames: d.pathnames,
+      })),
       deleted: r.deleted,
     });
   }

@@ -42,7 +42,9 @@ export async function relinkMain(p: Parsed): Promise<number> {
     }
     // Urls are not secrets, but a signed url's query may carry one: printed output goes through scrub().
     for (const e of r.examples) {
-      out.info(scrub(`  id=${e.id ?? '?'}: ${e.url.old} → ${e.url.new}${e.pathname ? ` (${spec.pathnameColumn}: ${e.pathname.old} → ${e.pathname.new})` : ''}`));
+      out.info(
+        scrub(`  id=${e.id ?? '?'}: ${e.url.old} → ${e.url.new}${e.pathname ? ` (${spec.pathnameColumn}: ${e.pathname.old} → ${e.pathname.new})` : ''}`),
+      );
     }
     if (r.matched > r.examples.length) out.info(`  … and ${r.matched - r.examples.length} more`);
     if (r.mode === 'dry-run' && r.matched > 0) out.info('run again with --confirm to apply');

@@ -21,7 +21,9 @@ export async function reportMain(p: Parsed): Promise<number> {
   const out = makeOut({ json: p.bool('json'), quiet: p.bool('quiet') });
   const { html, model } = await statusPage(store, { maxAgeMs, minRowsRatio });
   await writeFileAtomic(file, html);
-  out.info(`wrote ${file}: ${model.backups.length} backup(s) from ${store.label}; ${model.verdict.ok ? 'OK' : `${model.verdict.problems.length} problem(s)`}: ${model.verdict.summary}`);
+  out.info(
+    `wrote ${file}: ${model.backups.length} backup(s) from ${store.label}; ${model.verdict.ok ? 'OK' : `${model.verdict.problems.length} problem(s)`}: ${model.verdict.summary}`,
+  );
   if (p.bool('json')) out.json({ file, backups: model.backups.length, ok: model.verdict.ok, problems: model.verdict.problems });
   return 0;
 }

@@ -39,9 +39,21 @@ function report(r: RestoreResult, source: string, out: Out) {
     rebuild: 'rebuild from its content table',
     'schema-only': 'schema only (its data cannot be dumped; see the warning)',
   };
-  out.info(`${r.mode === 'dry-run' ? 'dry run' : 'restored'}: ${source} → ${r.target} (${r.path === 'empty' ? 'empty target: schema created from the dump' : 'migrated target: data loaded into its tables'})`);
-  out.info(r.source === 'dump' ? '  the dump verified: checksums, counts and trailer hold' : '  the legacy JSON backup parsed: its shape, tables and columns fit the target (it carries no checksums)');
-  for (const line of table(r.plan.map((p) => [p.table, `${p.rows} rows — ${actions[p.action] ?? p.action}${p.targetRows && p.action === 'load' ? ` (target had ${p.targetRows}, replaced)` : ''}`]))) out.info(line);
+  out.info(
+    `${r.mode === 'dry-run' ? 'dry run' : 'restored'}: ${source} → ${r.target} (${r.path === 'empty' ? 'empty target: schema created from the dump' : 'migrated target: data loaded into its tables'})`,
+  );
+  out.info(
+    r.source === 'dump'
+      ? '  the dump verified: checksums, counts and trailer hold'
+      : '  the legacy JSON backup parsed: its shape, tables and columns fit the target (it carries no checksums)',
+  );
+  for (const line of table(
+    r.plan.map((p) => [
+      p.table,
+      `${p.rows} rows — ${actions[p.action] ?? p.action}${p.targetRows && p.action === 'load' ? ` (target had ${p.targetRows}, replaced)` : ''}`,
+    ]),
+  ))
+    out.info(line);
   for (const w of r.warnings) out.info(`warning: ${w}`);
   const fk = Object.entries(r.foreignKeyViolations);
   if (fk.length) out.info(`warning: foreign key violations after the load: ${fk.map(([t, n]) => `${t} (${n})`).join(', ')}`);

@@ -39,7 +39,7 @@ export function fail(e: unknown, command: string, opts: RunOptions = {}): never 
  * Runs a command's main function. An AbortSignal is passed that fires on SIGINT/SIGTERM; registered cleanups run
  * before the process exits.
  */
-export function runCommand(command: string, main: (signal: AbortSignal) => Promise<number | void>, opts: RunOptions = {}): void {
+export function runCommand(command: string, main: (signal: AbortSignal) => Promise<number | undefined>, opts: RunOptions = {}): void {
   const ac = new AbortController();
   let interrupted = 0;
   let signalExit = 130;

@@ -42,14 +42,22 @@ export interface CommandSpec {
 
 // Flags shared by several commands: one name, one meaning everywhere.
 const DB: FlagSpec = { name: 'db', value: 'URL', default: '$TURSO_DATABASE_URL', help: 'the database: libsql://…, https://… or file:PATH' };
-const TARGET: FlagSpec = { name: 'target', value: 'URL', default: '$TURSO_DATABASE_URL', help: 'the database to restore into: libsql://…, https://… or file:PATH' };
+const TARGET: FlagSpec = {
+  name: 'target',
+  value: 'URL',
+  default: '$TURSO_DATABASE_URL',
+  help: 'the database to restore into: libsql://…, https://… or file:PATH',
+};
 const TOKEN_ENV: FlagSpec = {
   name: 'auth-token-env',
   value: 'NAME',
   default: 'TURSO_AUTH_TOKEN',
   help: 'the environment variable holding the database token (a token never goes on the command line)',
 };
-const JSON_FLAG: FlagSpec = { name: 'json', help: 'end stdout with one JSON summary line (human lines go to stderr); a failure ends it with {"ok":false,"code","message"}' };
+const JSON_FLAG: FlagSpec = {
+  name: 'json',
+  help: 'end stdout with one JSON summary line (human lines go to stderr); a failure ends it with {"ok":false,"code","message"}',
+};
 const QUIET: FlagSpec = { name: 'quiet', help: 'print no progress and no human-readable lines' };
 const CONFIRM = (what: string): FlagSpec => ({ name: 'confirm', help: `${what} (without it: a dry run that changes nothing)` });
 const PREFIX: FlagSpec = { name: 'prefix', value: 'PREFIX', default: 'backups/', help: 'the pathname prefix of the backups in the Blob store' };
@@ -63,9 +71,14 @@ const MEDIA_FLAGS: FlagSpec[] = [
 /** Hardcoded here to keep --help light; test/cli-help.test.ts checks it equals media/check.ts's DEFAULT_CONCURRENCY. */
 export const MEDIA_CONCURRENCY = 16;
 const CONCURRENCY: FlagSpec = { name: 'concurrency', value: 'N', default: String(MEDIA_CONCURRENCY), help: 'Blob requests in flight (1..1024)' };
-const DUMP: FlagSpec = { name: 'dump', value: 'DUMP', help: "read the media inventory from this dump (file, Blob pathname or URL) instead of the database" };
+const DUMP: FlagSpec = { name: 'dump', value: 'DUMP', help: 'read the media inventory from this dump (file, Blob pathname or URL) instead of the database' };
 const MAX_AGE: FlagSpec = { name: 'max-age', value: 'DURATION', default: '26h', help: 'the newest complete backup must be younger than this (s, m, h, d, w)' };
-const RATIO: FlagSpec = { name: 'min-rows-ratio', value: 'R', default: '0.9', help: 'a table shrinking below R × its rows in the previous backup is a problem (0 disables)' };
+const RATIO: FlagSpec = {
+  name: 'min-rows-ratio',
+  value: 'R',
+  default: '0.9',
+  help: 'a table shrinking below R × its rows in the previous backup is a problem (0 disables)',
+};
 const STORE: FlagSpec[] = [
   { name: 'dir', value: 'DIR', help: 'read backups from this local folder' },
   { name: 'blob', help: 'read backups from the Blob store (the default when BLOB_READ_WRITE_TOKEN is set)' },
@@ -111,7 +124,12 @@ const backup: CommandSpec = {
     TABLES,
     { name: 'exclude-tables', value: 'a,b', help: 'every table but these' },
     MEDIA_TABLE,
-    { name: 'consistency', value: 'snapshot|per-table', default: 'snapshot', help: 'one read snapshot for everything, or one per table (huge remote databases)' },
+    {
+      name: 'consistency',
+      value: 'snapshot|per-table',
+      default: 'snapshot',
+      help: 'one read snapshot for everything, or one per table (huge remote databases)',
+    },
     { name: 'encrypt', help: 'encrypt the dump with BACKUP_ENCRYPTION_KEY' },
     { name: 'gzip-level', value: '1-9', default: String(DEFAULT_GZIP.level), help: 'gzip compression level' },
     { name: 'clean-partials', help: 'with --write: remove the .NAME.partial-* files killed backups left in the output folder' },
@@ -231,7 +249,11 @@ const drill: CommandSpec = {
     'beside a local dump (the status page shows the last drill).',
   ],
   env: [['TURSO_AUTH_TOKEN', 'the token of a remote --target (or the variable --auth-token-env names)'], ENV_BLOB_SOURCE, ENV_KEY_READ, ENV_DEBUG, ENV_FILE],
-  examples: ['turso-backup drill', 'turso-backup drill backups/backup-….ndjson.gz --json', 'turso-backup drill backups/backup-….ndjson.gz --target libsql://drill-org.turso.io --auth-token-env DRILL_TOKEN'],
+  examples: [
+    'turso-backup drill',
+    'turso-backup drill backups/backup-….ndjson.gz --json',
+    'turso-backup drill backups/backup-….ndjson.gz --target libsql://drill-org.turso.io --auth-token-env DRILL_TOKEN',
+  ],
   exits: exits('the drill could not run (no backup found, an unreadable source)', 'the drill ran and FAILED (a check did not pass)'),
   hints: { db: 'a drill restores into --target URL (default: a scratch file)' },
 };
@@ -263,7 +285,10 @@ const prune: CommandSpec = {
   ],
   notes: ['Give at least one --keep-…. The newest complete backup is never deleted; incomplete uploads older than a day are.'],
   env: [ENV_BLOB, ENV_DEBUG, ENV_FILE],
-  examples: ['turso-backup prune --keep-daily 7 --keep-weekly 4 --keep-monthly 6', 'turso-backup prune --keep-daily 7 --keep-weekly 4 --keep-monthly 6 --confirm'],
+  examples: [
+    'turso-backup prune --keep-daily 7 --keep-weekly 4 --keep-monthly 6',
+    'turso-backup prune --keep-daily 7 --keep-weekly 4 --keep-monthly 6 --confirm',
+  ],
   exits: exits('the store could not be read, or a deletion failed'),
 };
 
@@ -297,7 +322,10 @@ const relink: CommandSpec = {
     QUIET,
   ],
   env: [ENV_DB, ENV_TOKEN, ENV_DEBUG, ENV_FILE],
-  examples: ['turso-backup relink --from https://old.public.blob.vercel-storage.com/ --to https://new.public.blob.vercel-storage.com/', 'turso-backup relink --map map.json --confirm'],
+  examples: [
+    'turso-backup relink --from https://old.public.blob.vercel-storage.com/ --to https://new.public.blob.vercel-storage.com/',
+    'turso-backup relink --map map.json --confirm',
+  ],
   exits: exits('the relink failed: the database is unchanged'),
 };
 

@@ -63,7 +63,14 @@ async function runBackup(env: NodeJS.ProcessEnv, run: MonitoredRun, started: num
   onPathname(pathname);
   const sink = blobSink(pathname, { token, contentType: key ? 'application/octet-stream' : 'application/gzip' });
   const r = await backup({ url, authToken }, run.track(key ? encryptSink(sink, key) : sink));
-  const body: Record<string, unknown> = { pathname, bytes: r.bytes, tables: r.tables, sha256: r.sha256, encrypted: key !== undefined, durationMs: Date.now() - started };
+  const body: Record<string, unknown> = {
+    pathname,
+    bytes: r.bytes,
+    tables: r.tables,
+    sha256: r.sha256,
+    encrypted: key !== undefined,
+    durationMs: Date.now() - started,
+  };
   if (retention) {
     try {
       const { pruneBackups } = await import('../blob/prune.js');
@@ -71,7 +78,11 @@ async function runBackup(env: NodeJS.ProcessEnv, run: MonitoredRun, started: num
       body.retention = { policy: p.policy, deleted: p.remove.map((d) => d.pathname), kept: p.keep.length };
     } catch (e) {
       // The backup itself is complete (dump + manifest); say so, but fail the run so the prune error is seen.
-      return json(500, { ...body, error: `the backup succeeded, but applying BACKUP_RETENTION failed: ${oneLine(e)}`, monitor: await run.failed(e, 'retention') });
+      return json(500, {
+        ...body,
+        error: `the backup succeeded, but applying BACKUP_RETENTION failed: ${oneLine(e)}`,
+        monitor: await run.failed(e, 'retention'),
+      });
     }
   }
   return json(200, { ...body, monitor: await run.succeeded() });

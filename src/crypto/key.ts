@@ -10,10 +10,7 @@ const INVALID = 'BACKUP_ENCRYPTION_KEY must be 64 hex characters or base64 of 32
 export function parseEncryptionKey(value: string | undefined): Buffer {
   const s = value?.trim() ?? '';
   if (s === '') {
-    throw new BackupError(
-      'CONFIG',
-      'BACKUP_ENCRYPTION_KEY is not set: set it to 64 hex characters or base64 of 32 bytes (e.g. `openssl rand -hex 32`)',
-    );
+    throw new BackupError('CONFIG', 'BACKUP_ENCRYPTION_KEY is not set: set it to 64 hex characters or base64 of 32 bytes (e.g. `openssl rand -hex 32`)');
   }
   if (/^[0-9a-fA-F]{64}$/.test(s)) return Buffer.from(s, 'hex');
 

@@ -182,7 +182,8 @@ async function* walk<P>(db: Db, t: Pageable, reader: PageReader<P>, opts: WalkOp
         return { ...got, limit, after, writer };
       } catch (e) {
         if (!(e instanceof PageTooLargeError)) throw e;
-        if (limit <= 1) throw new BackupError('UNSUPPORTED', `table "${t.name}": one row is larger than the server's response limit; it cannot be read over HTTP`);
+        if (limit <= 1)
+          throw new BackupError('UNSUPPORTED', `table "${t.name}": one row is larger than the server's response limit; it cannot be read over HTTP`);
         limit = Math.max(1, Math.floor(limit / 2));
       }
     }

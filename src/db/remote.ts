@@ -185,7 +185,11 @@ export class RemoteDb implements Db {
     }
     if (this.refusedByServer(sql)) return;
     const b = bindExact(sql, args);
-    await this.pipeline!.enqueue({ stmt: { sql: b.sql, args: b.args as never }, what: `"${describeSql(sql)}…"`, bytes: 64 + sql.length + b.args.reduce((n: number, v) => n + jsonValueBytes(v), 0) });
+    await this.pipeline!.enqueue({
+      stmt: { sql: b.sql, args: b.args as never },
+      what: `"${describeSql(sql)}…"`,
+      bytes: 64 + sql.length + b.args.reduce((n: number, v) => n + jsonValueBytes(v), 0),
+    });
   }
 
   async insert(table: string, columns: string[], rows: SqlValue[][]): Promise<void> {

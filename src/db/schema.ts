@@ -75,7 +75,7 @@ export function affinity(declared: string): 'INTEGER' | 'TEXT' | 'BLOB' | 'REAL'
  */
 export async function integerColumns(db: Pick<Db, 'query'>, table: string, columns: readonly string[], rowidName: string | null): Promise<boolean[]> {
   const listed = (await tableList(db)).find((t) => t.name === table);
-  if (!listed || listed.type !== 'table') return columns.map(() => false);
+  if (listed?.type !== 'table') return columns.map(() => false);
   const types = new Map((await tableColumns(db, table)).map((c) => [c.name, c.type]));
   return columns.map((c) => {
     if (c === rowidName) return true;
@@ -93,9 +93,7 @@ export async function countRows(db: Pick<Db, 'query'>, table: string): Promise<n
 
 /** Schema facts for a backup, read through the open snapshot of `source`. */
 export async function introspect(source: Pick<Db, 'query'>, selection: Selection): Promise<SchemaFacts> {
-  const objects = await source.query(
-    'SELECT type, name, tbl_name, sql FROM sqlite_schema ORDER BY rowid',
-  );
+  const objects = await source.query('SELECT type, name, tbl_name, sql FROM sqlite_schema ORDER BY rowid');
   const list = await tableList(source);
   const shadow = new Set(list.filter((r) => r.type === 'shadow').map((r) => r.name));
   const listed = new Map(list.map((r) => [r.name, r]));
@@ -108,8 +106,7 @@ export async function introspect(source: Pick<Db, 'query'>, selection: Selection
   for (const n of selection.excludeTables) {
     if (!names.includes(n)) throw new BackupError('USAGE', `--exclude-tables names "${n}", which is not a table of the database`);
   }
-  const selected = (n: string) =>
-    (selection.tables === null || selection.tables.includes(n)) && !selection.excludeTables.includes(n);
+  const selected = (n: string) => (selection.tables === null || selection.tables.includes(n)) && !selection.excludeTables.includes(n);
 
   const notes: string[] = [];
   const tables: SchemaFacts['tables'] = [];
@@ -176,11 +173,24 @@ async function describeTable(
       );
       return { name, kind: 'virtual', module, withoutRowid: false, strict: false, columns, dataColumns: [], rowidColumn: false, keyColumns: [] };
     }
-    return { name, kind: 'virtual', module, withoutRowid: false, strict: false, columns, dataColumns: ['rowid', ...plain], rowidColumn: true, keyColumns: ['rowid'] };
+    return {
+      name,
+      kind: 'virtual',
+      module,
+      withoutRowid: false,
+      strict: false,
+      columns,
+      dataColumns: ['rowid', ...plain],
+      rowidColumn: true,
+      keyColumns: ['rowid'],
+    };
   }
 
   if (withoutRowid) {
-    const key = columns.filter((c) => c.pk > 0).sort((a, b) => a.pk - b.pk).map((c) => c.name);
+    const key = columns
+      .filter((c) => c.pk > 0)
+      .sort((a, b) => a.pk - b.pk)
+      .map((c) => c.name);
     return { name, kind: 'table', withoutRowid, strict, columns, dataColumns: plain, rowidColumn: false, keyColumns: key };
   }
 

@@ -25,10 +25,7 @@ export function parseDatabaseUrl(url: string): DbLocation {
     return { kind: 'file', path: resolve(path) };
   }
   if (/^(libsql|https?|wss?):\/\//i.test(trimmed)) return { kind: 'remote', url: trimmed };
-  throw new BackupError(
-    'CONFIG',
-    `TURSO_DATABASE_URL must be a libsql://, https://, http:// or file: URL (got ${redactUrl(trimmed)})`,
-  );
+  throw new BackupError('CONFIG', `TURSO_DATABASE_URL must be a libsql://, https://, http:// or file: URL (got ${redactUrl(trimmed)})`);
 }
 
 /** The URL with user, password and every query parameter's value removed: safe for logs and the dump. */
@@ -59,7 +56,7 @@ export function hostOf(url: string): string {
 /** TURSO_DATABASE_URL, or a CONFIG error (exit 2) naming it. */
 export function requireDatabaseUrl(env: NodeJS.ProcessEnv = process.env): string {
   const url = env.TURSO_DATABASE_URL;
-  if (!url || !url.trim()) {
+  if (!url?.trim()) {
     throw new BackupError('CONFIG', 'TURSO_DATABASE_URL is not set: point it at the database (libsql://… or file:…)');
   }
   return url;

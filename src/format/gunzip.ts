@@ -49,7 +49,6 @@ export function gzipError(e: unknown): BackupError {
   return new BackupError('CORRUPT', `cannot read the dump: ${err.message ?? String(e)}`);
 }
 
-
 /** One whole member inflated on the thread pool (zlib checks its CRC-32 and size). */
 function inflateMember(member: Buffer): Promise<Buffer> {
   const size = member.readUInt32LE(member.length - 4);

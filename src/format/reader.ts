@@ -62,7 +62,7 @@ function parseStruct(line: Buffer, lineNo: number): StructLine {
 }
 
 function checkHeader(v: StructLine | null): HeaderLine {
-  if (!v || v.type !== 'header' || (v as HeaderLine).format !== FORMAT_NAME) {
+  if (v?.type !== 'header' || (v as HeaderLine).format !== FORMAT_NAME) {
     corrupt(`not a ${FORMAT_NAME} dump (the first line is not its header)`);
   }
   const h = v as HeaderLine;
@@ -70,10 +70,7 @@ function checkHeader(v: StructLine | null): HeaderLine {
     corrupt('the dump header is malformed');
   }
   if (h.version > FORMAT_VERSION) {
-    throw new BackupError(
-      'UNSUPPORTED',
-      `dump format version ${h.version} is newer than this tool reads (${FORMAT_VERSION}): upgrade turso-backup`,
-    );
+    throw new BackupError('UNSUPPORTED', `dump format version ${h.version} is newer than this tool reads (${FORMAT_VERSION}): upgrade turso-backup`);
   }
   return h;
 }
@@ -184,7 +181,9 @@ class DumpState {
   finish(): void {
     if (!this.header) corrupt('the dump is empty');
     if (this.trailer) return;
-    corrupt(this.section ? `incomplete dump: it ends inside table "${this.section.name}" (no trailer)` : 'incomplete dump: no trailer (the backup did not finish)');
+    corrupt(
+      this.section ? `incomplete dump: it ends inside table "${this.section.name}" (no trailer)` : 'incomplete dump: no trailer (the backup did not finish)',
+    );
   }
 }
 

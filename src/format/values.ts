@@ -65,7 +65,7 @@ export function encodeRow(row: readonly unknown[]): string {
     if (i > 0) line += ',';
     line += encodeCell(row[i]);
   }
-  return line + ']\n';
+  return `${line}]\n`;
 }
 
 function corrupt(what: string): never {

@@ -5,7 +5,7 @@
  * (the API rejected the reference itself). Anything that is about the store or the token, not the object (403,
  * store gone, retries exhausted), rejects the whole check.
  */
-import { head as blobHead, type HeadBlobResult } from '@vercel/blob';
+import type { head as blobHead, HeadBlobResult } from '@vercel/blob';
 import { headObject, ObjectError, type RetryPolicy } from '../blob/client.js';
 import { blobRef, type Inventory, type MediaRow } from './model.js';
 import { forEachBounded } from './pool.js';
@@ -62,8 +62,7 @@ export async function checkMedia(inventory: Inventory, opts: CheckOptions): Prom
   const r: CheckResult = { checked: 0, present: 0, missing: [], mismatched: [], invalid: [], skipped: 0, retries: 0, durationMs: 0 };
   let done = 0;
   const onRetry = () => void r.retries++;
-  const lookup = (ref: string): Promise<HeadBlobResult> =>
-    headObject(ref, opts.token, { signal: opts.signal, policy: opts.policy, onRetry, head: opts.head });
+  const lookup = (ref: string): Promise<HeadBlobResult> => headObject(ref, opts.token, { signal: opts.signal, policy: opts.policy, onRetry, head: opts.head });
 
   const task = async (row: MediaRow) => {
     const ref = blobRef(row);

@@ -96,7 +96,10 @@ export function dumpInventory(openInput: () => Promise<Readable>, explicit: Part
             if (inSection) {
               const columns = ev.start.columns;
               if (!columns.includes(spec!.urlColumn)) {
-                throw new BackupError('USAGE', `the dump's ${ev.kind === 'media' ? 'media inventory' : `table "${name}"`} has no column "${spec!.urlColumn}" (set it with --url-column)`);
+                throw new BackupError(
+                  'USAGE',
+                  `the dump's ${ev.kind === 'media' ? 'media inventory' : `table "${name}"`} has no column "${spec!.urlColumn}" (set it with --url-column)`,
+                );
               }
               map = rowMapper(columns, spec!, keyColumn);
               found = true;

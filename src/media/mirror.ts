@@ -35,7 +35,7 @@ export function mirrorPath(dir: string, pathname: string): string {
   if (isAbsolute(pathname) || /^[a-zA-Z]:/.test(pathname)) bad('is absolute');
   const parts = pathname.split('/');
   if (parts.some((p) => p === '..' || p === '.' || p === '')) bad('holds an empty, "." or ".." segment (it would escape or alias the mirror directory)');
-  if (parts.some((p) => p.startsWith('.media-mirror-'))) bad('collides with the mirror\'s temporary names');
+  if (parts.some((p) => p.startsWith('.media-mirror-'))) bad("collides with the mirror's temporary names");
   const root = resolve(dir);
   const full = resolve(root, ...parts);
   const rel = relative(root, full);
@@ -120,7 +120,13 @@ async function loadPrivateList(dir: string): Promise<Set<string>> {
 }
 
 /** Streams one object to `dest` through a temporary name; returns its size and whether it is private. */
-async function download(h: HeadBlobResult, dest: string, token: string, signal: AbortSignal | undefined, onBytes: (n: number) => void): Promise<{ size: number; authed: boolean }> {
+async function download(
+  h: HeadBlobResult,
+  dest: string,
+  token: string,
+  signal: AbortSignal | undefined,
+  onBytes: (n: number) => void,
+): Promise<{ size: number; authed: boolean }> {
   await mkdir(dirname(dest), { recursive: true }).catch((e) => fsFailure(e, dest));
   const tmp = join(dirname(dest), `.media-mirror-${randomBytes(6).toString('hex')}.part`);
   const unregister = onInterrupt(() => rm(tmp, { force: true }));
@@ -130,7 +136,15 @@ async function download(h: HeadBlobResult, dest: string, token: string, signal: 
     if (!res.body) throw new TransientError('download answered without a body');
     const body = Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>);
     try {
-      await pipeline(body, counter((n) => ((written += n), onBytes(n))), createWriteStream(tmp, { flags: 'wx', mode: 0o600 }), { signal });
+      await pipeline(
+        body,
+        counter((n) => {
+          written += n;
+          onBytes(n);
+        }),
+        createWriteStream(tmp, { flags: 'wx', mode: 0o600 }),
+        { signal },
+      );
     } catch (e) {
       if (signal?.aborted) throw new BackupError('INTERRUPTED', 'interrupted');
       const code = (e as NodeJS.ErrnoException).code ?? '';
@@ -244,7 +258,18 @@ export const storePathname = (row: MediaRow): string | null => row.pathname ?? (
 
 export async function uploadMirror(inventory: Inventory, dir: string, opts: UploadOptions): Promise<UploadResult> {
   const started = Date.now();
-  const r: UploadResult = { objects: 0, uploaded: 0, uploadedPrivate: 0, present: 0, mapped: 0, unavailable: [], failed: [], unreferenced: 0, bytes: 0, durationMs: 0 };
+  const r: UploadResult = {
+    objects: 0,
+    uploaded: 0,
+    uploadedPrivate: 0,
+    present: 0,
+    mapped: 0,
+    unavailable: [],
+    failed: [],
+    unreferenced: 0,
+    bytes: 0,
+    durationMs: 0,
+  };
   let done = 0;
   const privateSet = opts.access === 'auto' ? await loadPrivateList(dir) : new Set<string>();
   const accessOf = (row: MediaRow, pathname: string): 'public' | 'private' => {
@@ -293,7 +318,13 @@ export async function uploadMirror(inventory: Inventory, dir: string, opts: Uplo
       const res = await withRetry(
         pathname,
         async () => {
-          const common = { access: accessOf(row, pathname), addRandomSuffix: false, token: opts.token, abortSignal: opts.signal, ...(row.contentType ? { contentType: row.contentType } : {}) };
+          const common = {
+            access: accessOf(row, pathname),
+            addRandomSuffix: false,
+            token: opts.token,
+            abortSignal: opts.signal,
+            ...(row.contentType ? { contentType: row.contentType } : {}),
+          };
           if (size <= BUFFERED_PUT) {
             return put(pathname, await readFile(file), common);
           }

@@ -7,12 +7,7 @@
 import pLimit from 'p-limit';
 import { BackupError } from '../errors.js';
 
-export async function forEachBounded<T>(
-  items: AsyncIterable<T>,
-  concurrency: number,
-  task: (item: T) => Promise<void>,
-  signal?: AbortSignal,
-): Promise<void> {
+export async function forEachBounded<T>(items: AsyncIterable<T>, concurrency: number, task: (item: T) => Promise<void>, signal?: AbortSignal): Promise<void> {
   const limit = pLimit(Math.max(1, concurrency));
   const inflight = new Set<Promise<void>>();
   let failure: { error: unknown } | null = null;

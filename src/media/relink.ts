@@ -165,7 +165,11 @@ function rewritePlan(keyColumns: string[], table: string, spec: MediaColumns, ha
       r.matched++;
       if (w.pathname !== undefined) r.pathnames++;
       if (r.examples.length < maxExamples) {
-        r.examples.push({ id: idCell(row[idAt]), url: { old: url!, new: w.url }, ...(w.pathname !== undefined ? { pathname: { old: pathname, new: w.pathname } } : {}) });
+        r.examples.push({
+          id: idCell(row[idAt]),
+          url: { old: url!, new: w.url },
+          ...(w.pathname !== undefined ? { pathname: { old: pathname, new: w.pathname } } : {}),
+        });
       }
       const keys = row.slice(0, nk);
       return w.pathname !== undefined ? { sql: updBoth, args: [w.url, w.pathname, ...keys, url] } : { sql: updUrl, args: [w.url, ...keys, url] };

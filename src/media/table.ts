@@ -31,7 +31,10 @@ export async function describeMediaTable(db: Pick<Db, 'query'>, spec: MediaColum
   }
   let keyColumns: string[];
   if (listed.withoutRowid) {
-    keyColumns = info.filter((c) => c.pk > 0).sort((a, b) => a.pk - b.pk).map((c) => c.name);
+    keyColumns = info
+      .filter((c) => c.pk > 0)
+      .sort((a, b) => a.pk - b.pk)
+      .map((c) => c.name);
   } else {
     const alias = hiddenRowidName(info.map((c) => c.name));
     if (!alias) throw new BackupError('UNSUPPORTED', `table "${spec.table}" has columns named rowid, _rowid_ and oid: its rows cannot be addressed`);
@@ -58,4 +61,8 @@ export function mediaSelectColumns(t: MediaTable, spec: MediaColumns): string[] 
 }
 
 /** What the pager reads: `[...keys, ...columns]` of the media table, in key order. */
-export const mediaPageable = (t: MediaTable, columns: string[]): Pageable => ({ name: t.name, dataColumns: [...t.keyColumns, ...columns], keyColumns: t.keyColumns });
+export const mediaPageable = (t: MediaTable, columns: string[]): Pageable => ({
+  name: t.name,
+  dataColumns: [...t.keyColumns, ...columns],
+  keyColumns: t.keyColumns,
+});

@@ -72,7 +72,10 @@ function engineOf(db: Database.Database): LocalEngine & { close(): void } {
         stmt.run(...(args as unknown[]));
         return [];
       }
-      return stmt.raw(true).safeIntegers(true).all(...(args as unknown[])) as unknown[][];
+      return stmt
+        .raw(true)
+        .safeIntegers(true)
+        .all(...(args as unknown[])) as unknown[][];
     },
     setStoredSql(rowid, sql, reload) {
       const writable = db.pragma('writable_schema', { simple: true });
@@ -141,11 +144,7 @@ async function openRemote(url: string, authToken: string | undefined): Promise<M
  * Opens the database for migrations. A `file:` target that does not exist gives null unless `create`; `readonly`
  * (status, dry run) opens a file read-only and never creates it.
  */
-export async function openMigrationDb(
-  url: string,
-  authToken: string | undefined,
-  opts: { create: boolean; readonly: boolean },
-): Promise<MigrationDb | null> {
+export async function openMigrationDb(url: string, authToken: string | undefined, opts: { create: boolean; readonly: boolean }): Promise<MigrationDb | null> {
   const loc = parseDatabaseUrl(url);
   if (loc.kind === 'file') {
     if (!existsSync(loc.path) && (!opts.create || opts.readonly)) return null;

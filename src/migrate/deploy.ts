@@ -43,7 +43,11 @@ export function checkDeployable(dir: MigrationsDir, status: MigrationStatus, use
     );
   }
   const changed = status.changed.find((n) => status.applied.includes(n));
-  if (changed) throw new BackupError('REFUSED', `migration ${changed} was modified after it was applied (its migration.sql no longer matches the recorded checksum): refusing`);
+  if (changed)
+    throw new BackupError(
+      'REFUSED',
+      `migration ${changed} was modified after it was applied (its migration.sql no longer matches the recorded checksum): refusing`,
+    );
   const missing = status.missingScript[0];
   if (missing) throw new BackupError('REFUSED', `migration ${missing} has no readable migration.sql in ${dir.dir}: restore the file or remove the directory`);
 }

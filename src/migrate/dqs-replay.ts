@@ -157,7 +157,10 @@ export function firingStatement(scratch: LocalEngine, sql: string): string | nul
   if (on < 0 || on + 1 >= words.length) return null;
   let table = words[on + 1]!;
   if (words[on + 2] === '.') table = `${table}.${words[on + 3]}`;
-  const event = upper.slice(0, on).reverse().find((w) => w === 'INSERT' || w === 'DELETE' || w === 'UPDATE');
+  const event = upper
+    .slice(0, on)
+    .reverse()
+    .find((w) => w === 'INSERT' || w === 'DELETE' || w === 'UPDATE');
   if (event === 'INSERT') return `INSERT INTO ${table} DEFAULT VALUES`;
   if (event === 'DELETE') return `DELETE FROM ${table}`;
   if (event !== 'UPDATE') return null;

@@ -32,7 +32,8 @@ export interface DqsError {
   object?: { type: string; name: string };
 }
 
-const DQS_MESSAGE = /^(?:error in (table|view|trigger|index) (.+?)(?: after (?:rename|drop column))?: )?no such column: "([\s\S]*)" - should this be a string literal in single-quotes\?$/;
+const DQS_MESSAGE =
+  /^(?:error in (table|view|trigger|index) (.+?)(?: after (?:rename|drop column))?: )?no such column: "([\s\S]*)" - should this be a string literal in single-quotes\?$/;
 
 /** The token named by SQLite's double-quoted-string refusal, or null for any other error. */
 export function parseDqsError(message: string): DqsError | null {

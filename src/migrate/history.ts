@@ -98,10 +98,14 @@ export async function markRolledBack(db: MigrationDb, id: string): Promise<void>
 /** `resolve --applied`: a finished row without running anything. */
 export async function recordApplied(db: MigrationDb, name: string, checksum: string): Promise<void> {
   const t = now();
-  await db.query(
-    'INSERT INTO "_prisma_migrations" ("id", "checksum", "logs", "started_at", "finished_at", "migration_name") VALUES (?, ?, ?, ?, ?, ?)',
-    [randomUUID(), checksum, '', t, t, name],
-  );
+  await db.query('INSERT INTO "_prisma_migrations" ("id", "checksum", "logs", "started_at", "finished_at", "migration_name") VALUES (?, ?, ?, ?, ?, ?)', [
+    randomUUID(),
+    checksum,
+    '',
+    t,
+    t,
+    name,
+  ]);
 }
 
 /**

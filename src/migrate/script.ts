@@ -86,7 +86,7 @@ export function tokenize(sql: string): Token[] {
 }
 
 /** Token classes of sqlite3_complete. */
-const enum Tk {
+enum Tk {
   Semi,
   Ws,
   Other,

@@ -42,7 +42,10 @@ export function timestamp(v: unknown): string {
 
 /** The last meaningful line of Prisma's logs: the database's error. */
 function errorLine(logs: string | null): string | null {
-  const lines = (logs ?? '').split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = (logs ?? '')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   const at = lines.indexOf('Database error:');
   return (at >= 0 ? lines[at + 1] : lines[lines.length - 1]) ?? null;
 }

@@ -36,7 +36,7 @@ export function niceCeil(v: number): number {
 }
 
 const day = (t: number) => new Date(t).toISOString().slice(0, 10);
-const stamp = (t: number) => new Date(t).toISOString().slice(0, 16).replace('T', ' ') + ' UTC';
+const stamp = (t: number) => `${new Date(t).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 const r1 = (n: number) => Math.round(n * 10) / 10;
 
 /** The chart as an <svg> string; an empty series draws a labelled empty frame. */
@@ -50,7 +50,10 @@ export function lineChart(spec: ChartSpec): string {
   const x = (t: number) => r1(M.left + (t1 === t0 ? iw / 2 : ((t - t0) / (t1 - t0)) * iw));
   const y = (v: number) => r1(M.top + ih - (v / top) * ih);
   const grid = [0, top / 2, top]
-    .map((g) => `<line class="grid" x1="${M.left}" x2="${W - M.right}" y1="${y(g)}" y2="${y(g)}"/><text class="ylab" x="${M.left - 6}" y="${y(g) + 4}" text-anchor="end">${esc(spec.fmt(g))}</text>`)
+    .map(
+      (g) =>
+        `<line class="grid" x1="${M.left}" x2="${W - M.right}" y1="${y(g)}" y2="${y(g)}"/><text class="ylab" x="${M.left - 6}" y="${y(g) + 4}" text-anchor="end">${esc(spec.fmt(g))}</text>`,
+    )
     .join('');
   const xlabs = pts.length
     ? `<text class="xlab" x="${x(t0)}" y="${H - 8}" text-anchor="${pts.length === 1 ? 'middle' : 'start'}">${day(t0)}</text>` +
@@ -58,7 +61,10 @@ export function lineChart(spec: ChartSpec): string {
     : `<text class="xlab" x="${W / 2}" y="${H / 2}" text-anchor="middle">no data yet</text>`;
   const line = pts.length > 1 ? `<path class="line" d="${pts.map((p, i) => `${i ? 'L' : 'M'}${x(p.t)} ${y(p.v)}`).join(' ')}"/>` : '';
   const dots = pts
-    .map((p) => `<circle class="pt" cx="${x(p.t)}" cy="${y(p.v)}" r="3.5" data-t="${new Date(p.t).toISOString()}" data-v="${p.v}"><title>${esc(`${stamp(p.t)}: ${spec.fmt(p.v)}`)}</title></circle>`)
+    .map(
+      (p) =>
+        `<circle class="pt" cx="${x(p.t)}" cy="${y(p.v)}" r="3.5" data-t="${new Date(p.t).toISOString()}" data-v="${p.v}"><title>${esc(`${stamp(p.t)}: ${spec.fmt(p.v)}`)}</title></circle>`,
+    )
     .join('');
   return (
     `<svg id="${esc(spec.id)}" class="chart" viewBox="0 0 ${W} ${H}" role="img" aria-label="${esc(spec.title)}" xmlns="http://www.w3.org/2000/svg">` +

@@ -128,7 +128,10 @@ export function evaluate(records: BackupRecord[], opts: CheckOptions): Verdict {
   const changes = tableChanges(newest.manifest!, previous?.manifest);
   for (const c of shrunk(changes, opts.minRowsRatio)) {
     const what = c.after === null ? 'is missing from it' : `has ${c.after} rows`;
-    problems.push({ code: 'SHRUNK', message: `table "${c.table}" ${what} in ${newest.name}, against ${c.before} in the previous backup (below the ${opts.minRowsRatio} ratio)` });
+    problems.push({
+      code: 'SHRUNK',
+      message: `table "${c.table}" ${what} in ${newest.name}, against ${c.before} in the previous backup (below the ${opts.minRowsRatio} ratio)`,
+    });
   }
   return { ok: problems.length === 0, problems, newest, previous, ageMs, changes };
 }

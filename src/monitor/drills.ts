@@ -84,7 +84,15 @@ async function writeBlob(ref: string, record: DrillRecord, at: Date): Promise<st
   await headBlob(`${meta.pathname}.manifest.json`, token); // only complete backups get records
   record.dump = meta.pathname.split('/').pop()!;
   const path = drillPathFor(meta.pathname, at);
-  await withRetry(`upload of ${path}`, () => put(path, `${JSON.stringify(record, null, 2)}\n`, { access: 'private', addRandomSuffix: false, allowOverwrite: false, contentType: 'application/json', token }));
+  await withRetry(`upload of ${path}`, () =>
+    put(path, `${JSON.stringify(record, null, 2)}\n`, {
+      access: 'private',
+      addRandomSuffix: false,
+      allowOverwrite: false,
+      contentType: 'application/json',
+      token,
+    }),
+  );
   return path;
 }
 

@@ -24,7 +24,8 @@ export function withRunId(url: URL, runId: string): URL {
   return u;
 }
 
-const fmtBytes = (n: number) => (n < 1024 ** 2 ? `${(n / 1024).toFixed(1)} KiB` : n < 1024 ** 3 ? `${(n / 1024 ** 2).toFixed(1)} MiB` : `${(n / 1024 ** 3).toFixed(2)} GiB`);
+const fmtBytes = (n: number) =>
+  n < 1024 ** 2 ? `${(n / 1024).toFixed(1)} KiB` : n < 1024 ** 3 ? `${(n / 1024 ** 2).toFixed(1)} MiB` : `${(n / 1024 ** 3).toFixed(2)} GiB`;
 
 /** The success ping's body: what was backed up, how big, how long. */
 export function successSummary(s: { runId: string; trigger: string; database: string; durationMs: number; manifest?: Manifest; dump?: string }): string {
@@ -32,18 +33,18 @@ export function successSummary(s: { runId: string; trigger: string; database: st
   const what = m
     ? `${Object.keys(m.tables).length} tables, ${m.totalRows} rows, ${fmtBytes(m.file.bytes)}, sha256 ${m.file.sha256.slice(0, 16)}…, ${m.consistency}`
     : 'no manifest recorded';
-  return [
+  return `${[
     `turso-backup ${s.trigger} backup of ${s.database}: OK in ${fmtDuration(s.durationMs)}`,
     `${s.dump ?? m?.file.name ?? ''}: ${what}`,
     `run ${s.runId}`,
-  ].join('\n') + '\n';
+  ].join('\n')}\n`;
 }
 
 /** The failure ping's body. */
 export function failureSummary(f: FailureFacts): string {
-  return [
+  return `${[
     `turso-backup ${f.trigger} backup of ${f.database}: FAILED at stage "${f.stage}" (${f.code}) after ${fmtDuration(f.durationMs)}`,
     f.message,
     `run ${f.runId}`,
-  ].join('\n') + '\n';
+  ].join('\n')}\n`;
 }

@@ -61,12 +61,16 @@ function judge(size: number, manifestText: string | null): { complete: boolean; 
   } catch {
     return { complete: false, problem: 'manifest unreadable' };
   }
-  if (manifest?.file?.bytes !== size) return { complete: false, problem: `size ${size} differs from the manifest's ${String(manifest?.file?.bytes)}`, manifest };
+  if (manifest?.file?.bytes !== size)
+    return { complete: false, problem: `size ${size} differs from the manifest's ${String(manifest?.file?.bytes)}`, manifest };
   return { complete: true, manifest };
 }
 
 const readDrills = (texts: string[]) =>
-  texts.map(parseDrillRecord).filter((r): r is DrillRecord => r !== null).sort((a, b) => Date.parse(b.drilledAt) - Date.parse(a.drilledAt));
+  texts
+    .map(parseDrillRecord)
+    .filter((r): r is DrillRecord => r !== null)
+    .sort((a, b) => Date.parse(b.drilledAt) - Date.parse(a.drilledAt));
 
 function localRecord(dir: string, file: string, siblings: string[]): BackupRecord {
   const path = join(dir, file);
@@ -74,7 +78,9 @@ function localRecord(dir: string, file: string, siblings: string[]): BackupRecor
   const mpath = `${path}.manifest.json`;
   const verdict = judge(st.size, existsSync(mpath) ? readFileSync(mpath, 'utf8') : null);
   const drills = readDrills(siblings.filter((s) => s.startsWith(`${file}${DRILL_MARK}`)).map((s) => readFileSync(join(dir, s), 'utf8')));
-  const createdAt = validTime(verdict.manifest?.createdAt) ? new Date(verdict.manifest!.createdAt).toISOString() : timeFromName(file) ?? st.mtime.toISOString();
+  const createdAt = validTime(verdict.manifest?.createdAt)
+    ? new Date(verdict.manifest!.createdAt).toISOString()
+    : (timeFromName(file) ?? st.mtime.toISOString());
   return { name: path, createdAt, size: st.size, drills, ...verdict };
 }
 
@@ -116,7 +122,15 @@ export function blobStore(token: string, prefix?: string): BackupStore {
         urls.set(b.pathname, { url: b.url, size: b.size });
         const newest = (b.sidecars ?? []).filter((s) => s.pathname.includes(DRILL_MARK)).sort((x, y) => (x.pathname < y.pathname ? 1 : -1))[0];
         const texts = newest ? [await readBlobText(newest.url, token, newest.pathname)] : [];
-        return { name: b.pathname, createdAt: b.createdAt, size: b.size, complete: b.complete, problem: b.problem, manifest: b.data, drills: readDrills(texts) };
+        return {
+          name: b.pathname,
+          createdAt: b.createdAt,
+          size: b.size,
+          complete: b.complete,
+          problem: b.problem,
+          manifest: b.data,
+          drills: readDrills(texts),
+        };
       }).then((r) => r.sort(byNewest));
     },
     async open(record) {

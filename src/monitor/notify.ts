@@ -80,13 +80,7 @@ export function oneLine(text: string, max = 500): string {
  * Redirects are not followed (a webhook that redirects is misconfigured, and following one could carry the
  * payload elsewhere).
  */
-export async function postBounded(
-  what: string,
-  url: URL,
-  body: string,
-  contentType: string,
-  timeoutMs = NOTIFY_TIMEOUT_MS,
-): Promise<NotifyOutcome> {
+export async function postBounded(what: string, url: URL, body: string, contentType: string, timeoutMs = NOTIFY_TIMEOUT_MS): Promise<NotifyOutcome> {
   const started = Date.now();
   const target = `${what} (${hostLabel(url)})`;
   const ac = new AbortController();
@@ -110,7 +104,8 @@ export async function postBounded(
   })();
   try {
     const r = await Promise.race([attempt, deadline]);
-    if (r === 'timeout' || ac.signal.aborted) return { target, ok: false, detail: `timed out after ${Math.round(timeoutMs / 1000)} s`, ms: Date.now() - started };
+    if (r === 'timeout' || ac.signal.aborted)
+      return { target, ok: false, detail: `timed out after ${Math.round(timeoutMs / 1000)} s`, ms: Date.now() - started };
     return { target, ok: r >= 200 && r < 300, detail: `HTTP ${r}`, ms: Date.now() - started };
   } catch (e) {
     if (ac.signal.aborted) return { target, ok: false, detail: `timed out after ${Math.round(timeoutMs / 1000)} s`, ms: Date.now() - started };

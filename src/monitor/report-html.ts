@@ -45,7 +45,13 @@ const STYLE_HASH = createHash('sha256').update(CSS, 'utf8').digest('base64');
 export const STATUS_CSP = `default-src 'none'; style-src 'sha256-${STYLE_HASH}'; img-src 'none'; base-uri 'none'; form-action 'none'`;
 
 const bytes = (n: number) =>
-  n < 1024 ? `${n} B` : n < 1024 ** 2 ? `${(n / 1024).toFixed(1)} KiB` : n < 1024 ** 3 ? `${(n / 1024 ** 2).toFixed(1)} MiB` : `${(n / 1024 ** 3).toFixed(2)} GiB`;
+  n < 1024
+    ? `${n} B`
+    : n < 1024 ** 2
+      ? `${(n / 1024).toFixed(1)} KiB`
+      : n < 1024 ** 3
+        ? `${(n / 1024 ** 2).toFixed(1)} MiB`
+        : `${(n / 1024 ** 3).toFixed(2)} GiB`;
 const num = (n: number) => n.toLocaleString('en-US');
 const when = (iso: string) => `${iso.slice(0, 16).replace('T', ' ')} UTC`;
 const short = (name: string) => name.split('/').pop()!;
@@ -61,10 +67,21 @@ function cardsHtml(m: ReportModel): string {
   const newest = m.backups.find((b) => b.name === m.newest);
   const complete = m.backups.filter((b) => b.complete).length;
   const d = m.lastDrill;
-  const card = (id: string, k: string, v: string, sub: string) => `<div class="card" id="${id}"><div class="k">${k}</div><div class="v">${v}</div><div class="muted">${sub}</div></div>`;
+  const card = (id: string, k: string, v: string, sub: string) =>
+    `<div class="card" id="${id}"><div class="k">${k}</div><div class="v">${v}</div><div class="muted">${sub}</div></div>`;
   return `<div class="cards">${[
-    card('card-newest', 'Newest complete backup', newest ? esc(when(newest.createdAt)) : 'none', newest ? `${bytes(newest.bytes)}, ${num(newest.rows ?? 0)} rows, ${newest.tables ?? 0} tables` : ''),
-    card('card-drill', 'Last restore drill', d ? `<span class="${d.pass ? 'pass' : 'fail'}">${d.pass ? 'PASS' : 'FAIL'}</span> ${esc(when(d.drilledAt))}` : 'never', d ? esc(`${short(d.backup)}: ${num(d.rows)} rows in ${d.tables} tables, ${fmtDuration(d.durationMs)}`) : 'no drill recorded: run turso-backup drill'),
+    card(
+      'card-newest',
+      'Newest complete backup',
+      newest ? esc(when(newest.createdAt)) : 'none',
+      newest ? `${bytes(newest.bytes)}, ${num(newest.rows ?? 0)} rows, ${newest.tables ?? 0} tables` : '',
+    ),
+    card(
+      'card-drill',
+      'Last restore drill',
+      d ? `<span class="${d.pass ? 'pass' : 'fail'}">${d.pass ? 'PASS' : 'FAIL'}</span> ${esc(when(d.drilledAt))}` : 'never',
+      d ? esc(`${short(d.backup)}: ${num(d.rows)} rows in ${d.tables} tables, ${fmtDuration(d.durationMs)}`) : 'no drill recorded: run turso-backup drill',
+    ),
     card('card-count', 'Backups in the store', `${complete} complete`, `${m.backups.length - complete} incomplete`),
   ].join('')}</div>`;
 }
@@ -74,7 +91,12 @@ function chartsHtml(m: ReportModel): string {
   const t = (b: BackupRow) => Date.parse(b.createdAt);
   const charts = [
     lineChart({ id: 'chart-size', title: 'Dump size', points: series.map((b) => ({ t: t(b), v: b.bytes })), fmt: bytes }),
-    lineChart({ id: 'chart-duration', title: 'Backup duration', points: series.filter((b) => b.durationMs !== null).map((b) => ({ t: t(b), v: b.durationMs! })), fmt: (v) => fmtDuration(v) }),
+    lineChart({
+      id: 'chart-duration',
+      title: 'Backup duration',
+      points: series.filter((b) => b.durationMs !== null).map((b) => ({ t: t(b), v: b.durationMs! })),
+      fmt: (v) => fmtDuration(v),
+    }),
     lineChart({ id: 'chart-rows', title: 'Total rows', points: series.filter((b) => b.rows !== null).map((b) => ({ t: t(b), v: b.rows! })), fmt: num }),
   ];
   const names = ['Dump size', 'Duration', 'Total rows'];
@@ -91,18 +113,27 @@ function changeCell(c: TableChange): string {
 function tablesHtml(m: ReportModel): string {
   if (!m.newest) return '<p class="muted">No complete backup yet.</p>';
   const rows = m.changes
-    .map((c) => `<tr class="${c.status}" data-table="${esc(c.table)}"><td>${esc(c.table)}</td><td class="n">${c.before === null ? '—' : num(c.before)}</td><td class="n">${c.after === null ? '—' : num(c.after)}</td><td class="n">${changeCell(c)}</td><td>${c.status}</td></tr>`)
+    .map(
+      (c) =>
+        `<tr class="${c.status}" data-table="${esc(c.table)}"><td>${esc(c.table)}</td><td class="n">${c.before === null ? '—' : num(c.before)}</td><td class="n">${c.after === null ? '—' : num(c.after)}</td><td class="n">${changeCell(c)}</td><td>${c.status}</td></tr>`,
+    )
     .join('');
   const against = m.previous ? `against the previous backup ${esc(short(m.previous))}` : 'no previous backup to compare with';
-  return `<p class="muted">${esc(short(m.newest))} ${against}; a table below ${m.minRowsRatio} of its previous rows is a problem.</p>` +
-    `<table id="tables"><thead><tr><th>table</th><th class="n">previous</th><th class="n">newest</th><th class="n">change</th><th>status</th></tr></thead><tbody>${rows}</tbody></table>`;
+  return (
+    `<p class="muted">${esc(short(m.newest))} ${against}; a table below ${m.minRowsRatio} of its previous rows is a problem.</p>` +
+    `<table id="tables"><thead><tr><th>table</th><th class="n">previous</th><th class="n">newest</th><th class="n">change</th><th>status</th></tr></thead><tbody>${rows}</tbody></table>`
+  );
 }
 
 function backupRowHtml(b: BackupRow): string {
   const status = b.complete ? `complete${b.encrypted ? ', encrypted' : ''}` : `INCOMPLETE: ${esc(b.problem ?? '')}`;
-  const verified = b.drill ? `<span class="${b.drill.pass ? 'pass' : 'fail'}">${b.drill.pass ? 'drill passed' : 'drill FAILED'}</span> ${esc(b.drill.at.slice(0, 10))}` : '<span class="muted">—</span>';
-  return `<tr class="${b.complete ? 'complete' : 'incomplete'}"><td>${esc(when(b.createdAt))}</td><td class="name">${esc(short(b.name))}</td><td class="n">${bytes(b.bytes)}</td>` +
-    `<td class="n">${b.durationMs === null ? '—' : fmtDuration(b.durationMs)}</td><td class="n">${b.tables ?? '—'}</td><td class="n">${b.rows === null ? '—' : num(b.rows)}</td><td class="st">${status}</td><td>${verified}</td></tr>`;
+  const verified = b.drill
+    ? `<span class="${b.drill.pass ? 'pass' : 'fail'}">${b.drill.pass ? 'drill passed' : 'drill FAILED'}</span> ${esc(b.drill.at.slice(0, 10))}`
+    : '<span class="muted">—</span>';
+  return (
+    `<tr class="${b.complete ? 'complete' : 'incomplete'}"><td>${esc(when(b.createdAt))}</td><td class="name">${esc(short(b.name))}</td><td class="n">${bytes(b.bytes)}</td>` +
+    `<td class="n">${b.durationMs === null ? '—' : fmtDuration(b.durationMs)}</td><td class="n">${b.tables ?? '—'}</td><td class="n">${b.rows === null ? '—' : num(b.rows)}</td><td class="st">${status}</td><td>${verified}</td></tr>`
+  );
 }
 
 /** The whole page. Every value from the store is escaped; nothing in it is a row of the database. */

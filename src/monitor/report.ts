@@ -79,9 +79,7 @@ function lastDrillOf(records: BackupRecord[]): ReportModel['lastDrill'] {
 /** The page's model from a listed history. */
 export function buildReport(records: BackupRecord[], store: string, opts: CheckOptions & { now?: Date }): ReportModel {
   const v = evaluate(records, opts);
-  const summary = v.newest
-    ? `newest complete backup ${fmtAge(v.ageMs!)} old (limit ${fmtAge(opts.maxAgeMs)})`
-    : 'no complete backup in the store';
+  const summary = v.newest ? `newest complete backup ${fmtAge(v.ageMs!)} old (limit ${fmtAge(opts.maxAgeMs)})` : 'no complete backup in the store';
   return {
     generatedAt: (opts.now ?? new Date()).toISOString(),
     tool: TOOL,

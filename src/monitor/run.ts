@@ -126,7 +126,13 @@ export function startRun(trigger: Trigger, opts: { notify?: boolean; strict?: bo
         commit: async (m) => {
           phase = 'committing';
           const finished = Date.now();
-          const run: ManifestRun = { id, trigger, startedAt: new Date(started).toISOString(), finishedAt: new Date(finished).toISOString(), durationMs: finished - started };
+          const run: ManifestRun = {
+            id,
+            trigger,
+            startedAt: new Date(started).toISOString(),
+            finishedAt: new Date(finished).toISOString(),
+            durationMs: finished - started,
+          };
           // On the manifest itself: the caller reads back what the sinks under this one recorded in it.
           m.run = run;
           manifest = m;

@@ -132,7 +132,10 @@ class Batcher {
 /** Streams pass 2's rows into the target; returns the dump's sqlite_sequence rows (set after the load). */
 async function loadRows(ctx: LoadContext): Promise<[string, SqlValue][]> {
   const byName = new Map(ctx.plan.tables.map((t) => [t.info.name, t]));
-  const batch = new Batcher(ctx, ctx.plan.tables.filter(loads).reduce((n, t) => n + t.info.rows, 0));
+  const batch = new Batcher(
+    ctx,
+    ctx.plan.tables.filter(loads).reduce((n, t) => n + t.info.rows, 0),
+  );
   const sequence: [string, SqlValue][] = [];
   let table: PlannedTable | null = null;
   let columns: string[] = [];

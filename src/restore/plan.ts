@@ -51,7 +51,11 @@ function planMigrated(info: TableInfo, header: HeaderLine, state: TargetState, k
     return;
   }
   if (!existing) {
-    plan.refusals.push(kind === 'dump' ? `the target has no table "${info.name}": apply the migrations first (migrate-turso.ts) or restore into an empty database` : `the target has no table "${info.name}"`);
+    plan.refusals.push(
+      kind === 'dump'
+        ? `the target has no table "${info.name}": apply the migrations first (migrate-turso.ts) or restore into an empty database`
+        : `the target has no table "${info.name}"`,
+    );
     return;
   }
   const wanted = info.rowidColumn ? info.dataColumns.slice(1) : info.dataColumns;
@@ -84,7 +88,12 @@ export function planRestore(header: HeaderLine, state: TargetState, opts: { tabl
     if (!chosen(info.name)) continue;
     if (info.name === 'sqlite_sequence') plan.tables.push({ info, action: 'sequence', targetRows: 0, rowidName: null });
     else if (plan.path === 'empty') {
-      plan.tables.push({ info, action: externalAction(info, header) ?? 'create+load', targetRows: 0, rowidName: info.rowidColumn ? info.dataColumns[0]! : null });
+      plan.tables.push({
+        info,
+        action: externalAction(info, header) ?? 'create+load',
+        targetRows: 0,
+        rowidName: info.rowidColumn ? info.dataColumns[0]! : null,
+      });
     } else planMigrated(info, header, state, kind, opts.clean ?? false, plan);
   }
   if (plan.path === 'migrated') {

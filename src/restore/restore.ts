@@ -78,7 +78,11 @@ function sameDatabase(header: HeaderLine, target: Target): boolean {
     };
     return real(src.slice('file:'.length)) === real(target.identity);
   }
-  const norm = (u: string) => u.replace(/^libsql:/, 'https:').replace(/\?.*$/, '').replace(/\/+$/, '');
+  const norm = (u: string) =>
+    u
+      .replace(/^libsql:/, 'https:')
+      .replace(/\?.*$/, '')
+      .replace(/\/+$/, '');
   return norm(src) === norm(target.displayUrl);
 }
 
@@ -90,7 +94,12 @@ function refuse(messages: string[]): never {
 /** The seeded-row check of the tables the plan asks it for (none can be too big: the plan refused those). */
 async function seedsFor(target: Target | null, plan: RestorePlan, state: TargetState): Promise<SeedCheck | null> {
   const tables = plan.tables.filter((t) => plan.seedCheck.includes(t.info.name) && (state.tables.get(t.info.name)?.rows ?? 0) <= MAX_SEED_ROWS);
-  return target && tables.length > 0 ? loadSeedCheck(target.db, tables.map((t) => t.info)) : null;
+  return target && tables.length > 0
+    ? loadSeedCheck(
+        target.db,
+        tables.map((t) => t.info),
+      )
+    : null;
 }
 
 /** Phase verify (pass 1): the whole input verified and the target's seeded rows ticked off; nothing written. */
@@ -104,7 +113,8 @@ async function verifyInput(input: RestoreInput, target: Target | null, state: Ta
     if (opts.signal?.aborted) throw new BackupError('INTERRUPTED', 'restore interrupted before writing anything');
     if (ev.kind === 'header') {
       header = ev.header;
-      if (target && sameDatabase(header, target)) throw new BackupError('REFUSED', `the target ${target.displayUrl} is the dump's own source: refusing to restore over it`);
+      if (target && sameDatabase(header, target))
+        throw new BackupError('REFUSED', `the target ${target.displayUrl} is the dump's own source: refusing to restore over it`);
       plan = planRestore(header, state, { tables: opts.tables, clean: opts.clean, kind: input.kind });
       seeds = await seedsFor(target, plan, state);
     } else if (ev.kind === 'table') current = ev.start.name;
@@ -194,7 +204,11 @@ async function loadVerifyPublish(target: Target, input: RestoreInput, state: Tar
       signal: opts.signal,
       onProgress: opts.onProgress,
       beforeRows: async () => {
-        if (follow) verifier = await startLoadVerifier(follow, loadable.map((t) => ({ info: t.info, rowidName: t.rowidName })));
+        if (follow)
+          verifier = await startLoadVerifier(
+            follow,
+            loadable.map((t) => ({ info: t.info, rowidName: t.rowidName })),
+          );
       },
       ...(follow ? { committed: (complete?: string) => verifier!.committed(complete) } : {}),
       afterRows: async () => verifier?.loaded(),

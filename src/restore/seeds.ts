@@ -61,7 +61,10 @@ export async function loadSeedCheck(target: Pick<Db, 'query'>, infos: TableInfo[
     see(table, cells) {
       const bag = pending.get(table);
       if (!bag || bag.size === 0) return;
-      const key = cells.slice(offsets.get(table)).map((c) => JSON.stringify(c)).join(',');
+      const key = cells
+        .slice(offsets.get(table))
+        .map((c) => JSON.stringify(c))
+        .join(',');
       const n = bag.get(key);
       if (n === undefined) return;
       if (n <= 1) bag.delete(key);

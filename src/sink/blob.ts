@@ -113,7 +113,10 @@ class PartWindow {
     while (this.inFlight.size >= this.cfg.concurrency) await Promise.race(this.inFlight);
     this.check();
     if (this.sent >= MAX_PARTS) {
-      this.failure = new BackupError('SINK', `${pathname}: the dump exceeds ${MAX_PARTS} parts of ${this.cfg.partSize} bytes, the multipart limit; nothing was completed`);
+      this.failure = new BackupError(
+        'SINK',
+        `${pathname}: the dump exceeds ${MAX_PARTS} parts of ${this.cfg.partSize} bytes, the multipart limit; nothing was completed`,
+      );
       throw this.failure;
     }
     // An immutable Blob the client can resend on retry.
@@ -150,7 +153,9 @@ class PartWindow {
     } catch (e) {
       const found = await exists(pathname, token).catch(() => null);
       if (found && found.size === bytes) return found.url;
-      throw e instanceof BackupError ? e : new BackupError('SINK', `Vercel Blob: cannot complete the upload of ${pathname}: ${(e as Error).message}`, { cause: e });
+      throw e instanceof BackupError
+        ? e
+        : new BackupError('SINK', `Vercel Blob: cannot complete the upload of ${pathname}: ${(e as Error).message}`, { cause: e });
     }
   }
 
@@ -187,8 +192,20 @@ export function blobSink(pathname: string, opts: BlobSinkOptions): Sink {
   const partSize = opts.partSize ?? DEFAULT_PART_SIZE;
   const manifestPathname = manifestPathnameFor(pathname);
   if (!Number.isInteger(partSize) || partSize < 1) throw new BackupError('INTERNAL', 'blob sink: partSize must be a positive integer');
-  const policy = { ...DEFAULT_RETRY, ...(opts.retries !== undefined ? { attempts: opts.retries + 1 } : {}), ...(opts.retryDelayMs !== undefined ? { baseMs: opts.retryDelayMs } : {}) };
-  const cfg: UploadConfig = { pathname, token, contentType: opts.contentType ?? 'application/gzip', concurrency: Math.max(1, opts.concurrency ?? DEFAULT_CONCURRENCY), partSize, policy, onPart: opts.onPart };
+  const policy = {
+    ...DEFAULT_RETRY,
+    ...(opts.retries !== undefined ? { attempts: opts.retries + 1 } : {}),
+    ...(opts.retryDelayMs !== undefined ? { baseMs: opts.retryDelayMs } : {}),
+  };
+  const cfg: UploadConfig = {
+    pathname,
+    token,
+    contentType: opts.contentType ?? 'application/gzip',
+    concurrency: Math.max(1, opts.concurrency ?? DEFAULT_CONCURRENCY),
+    partSize,
+    policy,
+    onPart: opts.onPart,
+  };
   let window: PartWindow | null = null;
   let state: 'new' | 'open' | 'completed' | 'aborted' = 'new';
   let fill: Buffer = Buffer.alloc(0);
@@ -218,7 +235,11 @@ export function blobSink(pathname: string, opts: BlobSinkOptions): Sink {
       for (const p of [pathname, manifestPathname]) {
         if (await exists(p, token)) throw new BackupError('REFUSED', `${p} already exists in the Blob store: refusing to overwrite a backup`);
       }
-      const upload = await sinkCall(`start of the upload of ${pathname}`, () => createMultipartUpload(pathname, { ...PRIVATE, contentType: cfg.contentType, token }), policy);
+      const upload = await sinkCall(
+        `start of the upload of ${pathname}`,
+        () => createMultipartUpload(pathname, { ...PRIVATE, contentType: cfg.contentType, token }),
+        policy,
+      );
       window = new PartWindow(cfg, upload);
       fill = Buffer.allocUnsafe(partSize);
       state = 'open';
@@ -252,7 +273,11 @@ export function blobSink(pathname: string, opts: BlobSinkOptions): Sink {
         try {
           await putOnce(manifestPathname, `${JSON.stringify(manifest, null, 2)}\n`, token, policy);
         } catch (e) {
-          throw new BackupError('SINK', `${pathname} was uploaded but its manifest could not be written (the dump lists as incomplete): ${(e as Error).message}`, { cause: e });
+          throw new BackupError(
+            'SINK',
+            `${pathname} was uploaded but its manifest could not be written (the dump lists as incomplete): ${(e as Error).message}`,
+            { cause: e },
+          );
         }
         return { kind: 'blob', pathname, url, manifestPathname };
       } finally {

@@ -55,7 +55,10 @@ export async function writeFileAtomic(path: string, data: string | Buffer): Prom
     await rename(tmp, path);
   } catch (e) {
     await rm(tmp, { force: true });
-    if (isNoSpace(e)) throw new BackupError('NO_SPACE', `no space left on ${deviceOf(dirname(path))}: ${basename(path)} could not be written; its temporary file was removed`, { cause: e });
+    if (isNoSpace(e))
+      throw new BackupError('NO_SPACE', `no space left on ${deviceOf(dirname(path))}: ${basename(path)} could not be written; its temporary file was removed`, {
+        cause: e,
+      });
     throw e;
   }
 }
@@ -133,7 +136,11 @@ async function writeManifest(path: string, manifest: Manifest, bytes: number): P
     await rm(path, { force: true });
     if (isNoSpace(e)) {
       const where = deviceOf(dirname(path));
-      throw new BackupError('NO_SPACE', `no space left on ${where}: the manifest of ${basename(path)} (${fmtBytes(bytes)}) could not be written; the dump was removed: nothing was left behind`, { cause: e });
+      throw new BackupError(
+        'NO_SPACE',
+        `no space left on ${where}: the manifest of ${basename(path)} (${fmtBytes(bytes)}) could not be written; the dump was removed: nothing was left behind`,
+        { cause: e },
+      );
     }
     throw e;
   }

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { link, open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { LocalDb, openLocalDb } from '../db/local.js';
+import { type LocalDb, openLocalDb } from '../db/local.js';
 import { BackupError } from '../errors.js';
 import { fsyncDir } from '../sink/file.js';
 import type { Target, TargetFactory } from './types.js';

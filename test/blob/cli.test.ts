@@ -112,12 +112,19 @@ describe('restore-turso from the Blob store', () => {
     // Each restore reads the blob twice (verify pass, load pass) plus a sniff of its first bytes.
     expect(server().stats.requests.download).toBeGreaterThanOrEqual(6);
 
-    const c = await runScript('restore-turso', ['backups/backup-nope.ndjson.gz'], { ...blobEnv(server()), TURSO_DATABASE_URL: `file:${join(tmp, 'never.db')}` });
+    const c = await runScript('restore-turso', ['backups/backup-nope.ndjson.gz'], {
+      ...blobEnv(server()),
+      TURSO_DATABASE_URL: `file:${join(tmp, 'never.db')}`,
+    });
     expect(c.code).toBe(1);
     expect(c.stderr.trim()).toBe('restore-turso: error: backups/backup-nope.ndjson.gz does not exist in the Blob store');
     expect(existsSync(join(tmp, 'never.db'))).toBe(false);
 
-    const d = await runScript('restore-turso', [blob.pathname], { ...blobEnv(server()), BLOB_READ_WRITE_TOKEN: 'vercel_blob_rw_teststore_nottheone', TURSO_DATABASE_URL: `file:${join(tmp, 'never.db')}` });
+    const d = await runScript('restore-turso', [blob.pathname], {
+      ...blobEnv(server()),
+      BLOB_READ_WRITE_TOKEN: 'vercel_blob_rw_teststore_nottheone',
+      TURSO_DATABASE_URL: `file:${join(tmp, 'never.db')}`,
+    });
     expect(d.code).toBe(1);
     expect(d.stderr).toMatch(/access denied/);
     expect(d.stderr).not.toContain('nottheone');
@@ -130,7 +137,14 @@ async function fakeBackup(createdAt: string, opts: { manifest?: boolean } = {}) 
   const body = Buffer.from(`dump of ${createdAt}`);
   await put(pathname, body, { access: 'private', token: TOKEN, contentType: 'application/gzip' });
   if (opts.manifest !== false) {
-    const manifest = { format: 'turso-backup', version: 1, createdAt, tables: { a: { rows: 1, sha256: 'x' } }, totalRows: 1, file: { name: pathname.slice(8), bytes: body.length, sha256: sha256(body), encrypted: false } };
+    const manifest = {
+      format: 'turso-backup',
+      version: 1,
+      createdAt,
+      tables: { a: { rows: 1, sha256: 'x' } },
+      totalRows: 1,
+      file: { name: pathname.slice(8), bytes: body.length, sha256: sha256(body), encrypted: false },
+    };
     await put(`${pathname}.manifest.json`, JSON.stringify(manifest), { access: 'private', token: TOKEN, contentType: 'application/json' });
   }
   return pathname;
@@ -163,10 +177,15 @@ describe('list-backups and prune-backups', () => {
   it('prune: dry run lists, --confirm deletes dumps with their manifests, the newest complete backup stays', async () => {
     // Three days with two backups each, two older weeks, one older month.
     const times = [
-      '2026-03-10T02:00:00.000Z', '2026-03-10T14:00:00.000Z',
-      '2026-03-09T02:00:00.000Z', '2026-03-09T14:00:00.000Z',
-      '2026-03-08T02:00:00.000Z', '2026-03-08T14:00:00.000Z',
-      '2026-03-01T02:00:00.000Z', '2026-02-22T02:00:00.000Z', '2026-01-15T02:00:00.000Z',
+      '2026-03-10T02:00:00.000Z',
+      '2026-03-10T14:00:00.000Z',
+      '2026-03-09T02:00:00.000Z',
+      '2026-03-09T14:00:00.000Z',
+      '2026-03-08T02:00:00.000Z',
+      '2026-03-08T14:00:00.000Z',
+      '2026-03-01T02:00:00.000Z',
+      '2026-02-22T02:00:00.000Z',
+      '2026-01-15T02:00:00.000Z',
     ];
     for (const t of times) await fakeBackup(t);
     const before = (await list({ prefix: 'backups/', token: TOKEN })).blobs.length;

@@ -42,7 +42,7 @@ export function buildBlobDb(path: string, mib: number, seed = 1): void {
     const ins = db.prepare('INSERT INTO files (id, name, data) VALUES (?, ?, ?)');
     db.transaction(() => {
       for (let i = 1; i <= mib; i++) ins.run(BigInt(i), `file-${i}.bin`, prngBytes(MiB, seed * 1000 + i));
-      db.prepare('INSERT INTO notes VALUES (?, ?)').run('pi', 3.14159);
+      db.prepare('INSERT INTO notes VALUES (?, ?)').run('pi', Math.PI);
     })();
   } finally {
     db.close();

@@ -57,7 +57,11 @@ describe('planRetention', () => {
   });
 
   it('never deletes the newest complete backup, even with every count at 0', () => {
-    const items = [item('2026-03-01T00:00:00.000Z'), item('2026-03-02T00:00:00.000Z'), item('2026-03-03T00:00:00.000Z', false, { uploadedAt: '2026-03-03T00:00:00.000Z' })];
+    const items = [
+      item('2026-03-01T00:00:00.000Z'),
+      item('2026-03-02T00:00:00.000Z'),
+      item('2026-03-03T00:00:00.000Z', false, { uploadedAt: '2026-03-03T00:00:00.000Z' }),
+    ];
     const p = planRetention(items, { daily: 0, weekly: 0, monthly: 0 }, NOW);
     expect(ids(p.keep)).toEqual(['2026-03-02T00:00:00.000Z']);
     // The incomplete one is newer but is not a backup: it goes (older than a day), the newest COMPLETE one stays.

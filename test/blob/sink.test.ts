@@ -31,20 +31,21 @@ beforeAll(() => {
 });
 afterAll(() => dirs.cleanup());
 
-const fakeManifest = (bytes: number, sha: string): Manifest => ({
-  format: 'turso-backup',
-  version: 1,
-  tool: 'test',
-  createdAt: new Date().toISOString(),
-  source: 'file:test.db',
-  consistency: 'snapshot',
-  selection: { tables: null, excludeTables: [] },
-  tables: {},
-  media: null,
-  totalRows: 0,
-  contentSha256: sha,
-  file: { name: 'x', bytes, sha256: sha },
-} as unknown as Manifest);
+const fakeManifest = (bytes: number, sha: string): Manifest =>
+  ({
+    format: 'turso-backup',
+    version: 1,
+    tool: 'test',
+    createdAt: new Date().toISOString(),
+    source: 'file:test.db',
+    consistency: 'snapshot',
+    selection: { tables: null, excludeTables: [] },
+    tables: {},
+    media: null,
+    totalRows: 0,
+    contentSha256: sha,
+    file: { name: 'x', bytes, sha256: sha },
+  }) as unknown as Manifest;
 
 async function download(url: string): Promise<Buffer> {
   const res = await fetch(url, { headers: { authorization: `Bearer ${TOKEN}` } });
@@ -160,7 +161,12 @@ describe('blobSink retries', () => {
     try {
       const data = prngBytes(2 * MiB + 7, 22);
       const attempts: number[] = [];
-      const sink = blobSink('backups/r2.ndjson.gz', { token: TOKEN, partSize: MiB, retryDelayMs: 10, onPart: (p) => p.partNumber === 2 && attempts.push(p.attempts) });
+      const sink = blobSink('backups/r2.ndjson.gz', {
+        token: TOKEN,
+        partSize: MiB,
+        retryDelayMs: 10,
+        onPart: (p) => p.partNumber === 2 && attempts.push(p.attempts),
+      });
       await sink.open();
       await writeAll(sink, data);
       await sink.commit(fakeManifest(data.length, sha256(data)));
@@ -223,7 +229,16 @@ describe('backup() into blob and tee sinks', () => {
     let writes = 0;
     const inner = blobSink('backups/aborted.ndjson.gz', { token: TOKEN, partSize: MiB });
     // Abort the backup (like a failed read) once a few parts went out.
-    const sink: Sink = { ...inner, open: () => inner.open(), commit: (m) => inner.commit(m), abort: () => inner.abort(), write: async (c) => { await inner.write(c); if (++writes === 3) ac.abort(); } };
+    const sink: Sink = {
+      ...inner,
+      open: () => inner.open(),
+      commit: (m) => inner.commit(m),
+      abort: () => inner.abort(),
+      write: async (c) => {
+        await inner.write(c);
+        if (++writes === 3) ac.abort();
+      },
+    };
     const err = await backup({ url: `file:${bigDb}`, signal: ac.signal, gzip: { blockBytes: 512 * 1024 } }, sink).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(BackupError);
     expect(server().stats.requests.mpuCreate).toBe(1);
@@ -233,7 +248,7 @@ describe('backup() into blob and tee sinks', () => {
     expect((await list({ prefix: 'backups/', token: TOKEN })).blobs).toEqual([]);
   });
 
-  it("a failing tee branch aborts the upload: no blob, no manifest, no local file", async () => {
+  it('a failing tee branch aborts the upload: no blob, no manifest, no local file', async () => {
     const out = join(tmp, 'tee-fail', 'backup-x.ndjson.gz');
     let n = 0;
     const failing: Sink = {

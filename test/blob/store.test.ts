@@ -34,7 +34,12 @@ async function fake(createdAt: string, opts: { manifest?: 'ok' | 'none' | 'garba
   await put(pathname, body, { access: 'private', token: TOKEN });
   const kind = opts.manifest ?? 'ok';
   if (kind !== 'none') {
-    const manifest = { createdAt, tables: { t: { rows: 2 } }, totalRows: 2, file: { bytes: kind === 'wrong-size' ? 1 : body.length, sha256: sha256(body), encrypted: false } };
+    const manifest = {
+      createdAt,
+      tables: { t: { rows: 2 } },
+      totalRows: 2,
+      file: { bytes: kind === 'wrong-size' ? 1 : body.length, sha256: sha256(body), encrypted: false },
+    };
     await put(`${pathname}.manifest.json`, kind === 'garbage' ? '{not json' : JSON.stringify(manifest), { access: 'private', token: TOKEN });
   }
   return pathname;
@@ -105,7 +110,9 @@ describe('restore from Vercel-shaped blob URLs', () => {
         expect(diffDumps(dumpDb(smallDb), dumpDb(target))).toEqual([]);
       }
       // A url of another store is not ours: not found, and the token never leaves for it.
-      await expect(resolveDumpSource('https://otherstore.private.blob.vercel-storage.com/backups/backup-v.ndjson.gz')).rejects.toThrow(/does not exist in the Blob store/);
+      await expect(resolveDumpSource('https://otherstore.private.blob.vercel-storage.com/backups/backup-v.ndjson.gz')).rejects.toThrow(
+        /does not exist in the Blob store/,
+      );
     } finally {
       await unroute();
     }

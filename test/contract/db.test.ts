@@ -95,7 +95,11 @@ function values(seed: number) {
 /** The tables the contract reads: every kind of key SQLite orders by. */
 const TABLES: { sql: string; t: Pageable; key: (i: number, v: () => SqlValue) => SqlValue[] }[] = [
   { sql: 'CREATE TABLE r (a, b, c)', t: { name: 'r', dataColumns: ['rowid', 'a', 'b', 'c'], keyColumns: ['rowid'] }, key: (i) => [BigInt(i * 3 + 1)] },
-  { sql: 'CREATE TABLE p (id INTEGER PRIMARY KEY, a, b)', t: { name: 'p', dataColumns: ['id', 'a', 'b'], keyColumns: ['id'] }, key: (i) => [BigInt(i * 7 - 500)] },
+  {
+    sql: 'CREATE TABLE p (id INTEGER PRIMARY KEY, a, b)',
+    t: { name: 'p', dataColumns: ['id', 'a', 'b'], keyColumns: ['id'] },
+    key: (i) => [BigInt(i * 7 - 500)],
+  },
   {
     sql: 'CREATE TABLE w (k TEXT PRIMARY KEY, a, b) WITHOUT ROWID',
     t: { name: 'w', dataColumns: ['k', 'a', 'b'], keyColumns: ['k'] },
@@ -107,7 +111,11 @@ const TABLES: { sql: string; t: Pageable; key: (i: number, v: () => SqlValue) =>
     key: (i) => [BigInt(i % 7), `y${i}`],
   },
   { sql: 'CREATE TABLE f (k REAL PRIMARY KEY, a) WITHOUT ROWID', t: { name: 'f', dataColumns: ['k', 'a'], keyColumns: ['k'] }, key: (i) => [i / 7 - 40] },
-  { sql: 'CREATE TABLE b (k BLOB PRIMARY KEY, a) WITHOUT ROWID', t: { name: 'b', dataColumns: ['k', 'a'], keyColumns: ['k'] }, key: (i) => [Buffer.from([i >> 8, i & 255, 1])] },
+  {
+    sql: 'CREATE TABLE b (k BLOB PRIMARY KEY, a) WITHOUT ROWID',
+    t: { name: 'b', dataColumns: ['k', 'a'], keyColumns: ['k'] },
+    key: (i) => [Buffer.from([i >> 8, i & 255, 1])],
+  },
 ];
 
 const ROWS = 400;
@@ -151,16 +159,25 @@ describe.each(BACKENDS)('Db contract: $name', (backend) => {
         const rows = (await collect(rowPages(db, t))).flat();
         // Same rows, exactly (storage class, REAL bits, TEXT that is not UTF-8 as its bytes), whatever the order.
         expect(new Set(rows.map((r) => encodeRow(r)))).toEqual(new Set(want.map((r) => encodeRow(r))));
-        for (const pages of [{ maxRows: 7, targetBytes: 512, firstRows: 3 }, { maxRows: 5000, targetBytes: 1 << 20, firstRows: 100 }]) {
+        for (const pages of [
+          { maxRows: 7, targetBytes: 512, firstRows: 3 },
+          { maxRows: 5000, targetBytes: 1 << 20, firstRows: 100 },
+        ]) {
           const encoded = await collect(encodedPages(db, t, { pages }));
-          expect(Buffer.concat(encoded.map((p) => p.bytes)).toString('latin1'), `${t.name} ${pages.maxRows}`).toBe(Buffer.from(encodeAll(rows)).toString('latin1'));
+          expect(Buffer.concat(encoded.map((p) => p.bytes)).toString('latin1'), `${t.name} ${pages.maxRows}`).toBe(
+            Buffer.from(encodeAll(rows)).toString('latin1'),
+          );
           expect(encoded.reduce((n, p) => n + p.rows, 0)).toBe(ROWS);
         }
       }
       // The values the format singles out, each read back as it was written.
       await db.beginWrite();
       await db.write('CREATE TABLE m (id INTEGER PRIMARY KEY, v)');
-      await db.insert('m', ['id', 'v'], MIXED_VALUES.map((v, i) => [BigInt(i + 1), v as SqlValue]));
+      await db.insert(
+        'm',
+        ['id', 'v'],
+        MIXED_VALUES.map((v, i) => [BigInt(i + 1), v as SqlValue]),
+      );
       await db.commit();
       const back = (await collect(rowPages(db, { name: 'm', dataColumns: ['id', 'v'], keyColumns: ['id'] }))).flat();
       expect(back.map((r) => encodeCell(r[1]))).toEqual(MIXED_VALUES.map((v) => encodeCell(v)));
@@ -198,7 +215,14 @@ describe.each(BACKENDS)('Db contract: $name', (backend) => {
       await db.run('CREATE TABLE t (id INTEGER PRIMARY KEY, v NOT NULL)');
       await db.run("INSERT INTO t VALUES (1, 'kept')");
       await db.beginWrite({ foreignKeys: false });
-      await db.insert('t', ['id', 'v'], [[2n, 'new'], [3n, 'new']]);
+      await db.insert(
+        't',
+        ['id', 'v'],
+        [
+          [2n, 'new'],
+          [3n, 'new'],
+        ],
+      );
       // A failing statement may surface at once or at the next call (pipelined over HTTP): either way, it surfaces.
       const failed = await (async () => {
         await db.insert('t', ['id', 'v'], [[4n, null]]);
@@ -243,9 +267,17 @@ describe.each(BACKENDS)('Db contract: $name', (backend) => {
     const { db, close } = await backend.open(path, { server: { maxResponseBytes: 300_000 } });
     try {
       await db.beginRead();
-      const pages = await collect(encodedPages(db, { name: 't', dataColumns: ['id', 'v'], keyColumns: ['id'] }, { pages: { maxRows: 40, targetBytes: 8 << 20, firstRows: 40 } }));
+      const pages = await collect(
+        encodedPages(db, { name: 't', dataColumns: ['id', 'v'], keyColumns: ['id'] }, { pages: { maxRows: 40, targetBytes: 8 << 20, firstRows: 40 } }),
+      );
       expect(pages.reduce((n, p) => n + p.rows, 0)).toBe(40);
-      expect(Buffer.concat(pages.map((p) => p.bytes)).toString().split('\n').filter(Boolean).map((l) => JSON.parse(l)[0])).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+      expect(
+        Buffer.concat(pages.map((p) => p.bytes))
+          .toString()
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l)[0]),
+      ).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
       await db.endRead();
     } finally {
       await close();

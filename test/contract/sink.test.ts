@@ -129,8 +129,20 @@ const BACKENDS: SinkBackend[] = [
     make: (env, name) => teeSink([fileAt(env, name), blobAt(env, name)]),
     destinations: (env) => [fileDestination(env), blobDestination()],
   },
-  { name: 'encrypted file', encrypted: true, breaks: 'disk', make: (env, name) => encryptSink(fileAt(env, name), KEY), destinations: (env) => [fileDestination(env)] },
-  { name: 'encrypted Blob', encrypted: true, breaks: 'store', make: (env, name) => encryptSink(blobAt(env, name), KEY), destinations: () => [blobDestination()] },
+  {
+    name: 'encrypted file',
+    encrypted: true,
+    breaks: 'disk',
+    make: (env, name) => encryptSink(fileAt(env, name), KEY),
+    destinations: (env) => [fileDestination(env)],
+  },
+  {
+    name: 'encrypted Blob',
+    encrypted: true,
+    breaks: 'store',
+    make: (env, name) => encryptSink(blobAt(env, name), KEY),
+    destinations: () => [blobDestination()],
+  },
 ];
 
 /**

@@ -36,7 +36,13 @@ describe('cron: auth', () => {
   const server = useBlobStore(() => tmp);
   let restoreEnv: () => void;
   beforeEach(() => {
-    restoreEnv = applyEnv({ CRON_SECRET: SECRET, TURSO_DATABASE_URL: `file:${db}`, TURSO_AUTH_TOKEN: undefined, BACKUP_RETENTION: undefined, BACKUP_ENCRYPTION_KEY: undefined });
+    restoreEnv = applyEnv({
+      CRON_SECRET: SECRET,
+      TURSO_DATABASE_URL: `file:${db}`,
+      TURSO_AUTH_TOKEN: undefined,
+      BACKUP_RETENTION: undefined,
+      BACKUP_ENCRYPTION_KEY: undefined,
+    });
   });
   afterEach(() => restoreEnv());
 
@@ -57,7 +63,17 @@ describe('cron: auth', () => {
   });
 
   it('missing or wrong Authorization: 401, nothing done', async () => {
-    const wrong = [null, '', SECRET, `Bearer ${SECRET.slice(0, -1)}`, `Bearer ${SECRET}x`, `bearer ${SECRET}`, `Bearer  ${SECRET}`, `Basic ${SECRET}`, `Bearer ${SECRET.replace('0', '1')}`];
+    const wrong = [
+      null,
+      '',
+      SECRET,
+      `Bearer ${SECRET.slice(0, -1)}`,
+      `Bearer ${SECRET}x`,
+      `bearer ${SECRET}`,
+      `Bearer  ${SECRET}`,
+      `Basic ${SECRET}`,
+      `Bearer ${SECRET.replace('0', '1')}`,
+    ];
     for (const auth of wrong) {
       const res = await call('', auth);
       expect(res.status, String(auth)).toBe(401);
@@ -81,7 +97,13 @@ describe('cron: runs', () => {
   const server = useBlobStore(() => tmp);
   let restoreEnv: () => void;
   beforeEach(() => {
-    restoreEnv = applyEnv({ CRON_SECRET: SECRET, TURSO_DATABASE_URL: `file:${db}`, TURSO_AUTH_TOKEN: undefined, BACKUP_RETENTION: undefined, BACKUP_ENCRYPTION_KEY: undefined });
+    restoreEnv = applyEnv({
+      CRON_SECRET: SECRET,
+      TURSO_DATABASE_URL: `file:${db}`,
+      TURSO_AUTH_TOKEN: undefined,
+      BACKUP_RETENTION: undefined,
+      BACKUP_ENCRYPTION_KEY: undefined,
+    });
   });
   afterEach(() => restoreEnv());
 
@@ -126,7 +148,10 @@ describe('cron: runs', () => {
   it('BACKUP_RETENTION is applied after a successful run', async () => {
     const old = 'backups/backup-2025-01-01T02-00-00.000Z.ndjson.gz';
     await put(old, 'old dump', { access: 'private', token: TOKEN });
-    await put(`${old}.manifest.json`, JSON.stringify({ createdAt: '2025-01-01T02:00:00.000Z', tables: {}, totalRows: 0, file: { bytes: 8 } }), { access: 'private', token: TOKEN });
+    await put(`${old}.manifest.json`, JSON.stringify({ createdAt: '2025-01-01T02:00:00.000Z', tables: {}, totalRows: 0, file: { bytes: 8 } }), {
+      access: 'private',
+      token: TOKEN,
+    });
     const undo = applyEnv({ BACKUP_RETENTION: 'daily=7' });
     try {
       const res = await call();

@@ -3,14 +3,7 @@ import { Readable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import {
-  createDecryptStream,
-  createEncryptStream,
-  DEFAULT_CHUNK_SIZE,
-  ENCRYPTION_MAGIC,
-  HEADER_LEN,
-  isEncrypted,
-} from '../../src/crypto/container.js';
+import { createDecryptStream, createEncryptStream, DEFAULT_CHUNK_SIZE, ENCRYPTION_MAGIC, HEADER_LEN, isEncrypted } from '../../src/crypto/container.js';
 import { BackupError, type ErrorCode } from '../../src/errors.js';
 
 const KEY = randomBytes(32);

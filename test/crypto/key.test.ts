@@ -11,7 +11,7 @@ function configError(value: string | undefined): BackupError {
   } catch (err) {
     expect(err).toBeInstanceOf(BackupError);
     expect((err as BackupError).code).toBe('CONFIG');
-    if (value && value.trim()) expect((err as BackupError).message).not.toContain(value.trim());
+    if (value?.trim()) expect((err as BackupError).message).not.toContain(value.trim());
     return err as BackupError;
   }
   throw new Error('expected a CONFIG error');
@@ -32,13 +32,13 @@ describe('parseEncryptionKey', () => {
       expect(parseEncryptionKey(std)).toEqual(k);
       expect(parseEncryptionKey(std.replace(/=+$/, ''))).toEqual(k);
       expect(parseEncryptionKey(url)).toEqual(k);
-      expect(parseEncryptionKey(url + '=')).toEqual(k);
+      expect(parseEncryptionKey(`${url}=`)).toEqual(k);
     }
   });
 
   it('rejects wrong lengths', () => {
     configError(key.toString('hex').slice(0, 62));
-    configError(key.toString('hex') + 'ab');
+    configError(`${key.toString('hex')}ab`);
     configError(randomBytes(31).toString('base64'));
     configError(randomBytes(33).toString('base64'));
     configError(randomBytes(16).toString('base64'));
@@ -50,14 +50,14 @@ describe('parseEncryptionKey', () => {
     expect(e.message).toBe('BACKUP_ENCRYPTION_KEY must be 64 hex characters or base64 of 32 bytes');
     configError('g'.repeat(64));
     const b64 = key.toString('base64');
-    configError(b64.slice(0, 10) + '!' + b64.slice(11)); // Buffer.from would silently skip '!'
+    configError(`${b64.slice(0, 10)}!${b64.slice(11)}`); // Buffer.from would silently skip '!'
     configError(b64.replace(/=$/, '==')); // wrong padding
-    configError('+' + key.toString('base64url').slice(1).replace(/^./, '_')); // mixed alphabets
+    configError(`+${key.toString('base64url').slice(1).replace(/^./, '_')}`); // mixed alphabets
     // A non-canonical last character (stray low bits) decodes to the same bytes: refuse it.
     const last = b64[42]!;
     const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
     const tweaked = alphabet[alphabet.indexOf(last) ^ 1]!;
-    configError(b64.slice(0, 42) + tweaked + '=');
+    configError(`${b64.slice(0, 42) + tweaked}=`);
   });
 
   it('reports a missing key', () => {

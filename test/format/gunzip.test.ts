@@ -52,7 +52,12 @@ describe('gzip members that declare their length', () => {
   it('inflates them in order, whatever the chunking and the parallelism', async () => {
     const parts = blocks(9);
     const file = Buffer.concat(await compressed(parts));
-    for (const [size, parallel] of [[1 << 20, 3], [7, 2], [19, 1], [4096, 4]] as const) {
+    for (const [size, parallel] of [
+      [1 << 20, 3],
+      [7, 2],
+      [19, 1],
+      [4096, 4],
+    ] as const) {
       expect((await collect(chunks(file, size), parallel)).equals(Buffer.concat(parts))).toBe(true);
     }
   });

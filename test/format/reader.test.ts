@@ -52,7 +52,10 @@ describe('readDump', () => {
     const every = Array.from({ length: dump.length - 1 }, (_, i) => i + 1);
     expect(await read(dump, every)).toEqual(reference);
     let s = 12345;
-    const rnd = (n: number) => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) % n);
+    const rnd = (n: number) => {
+      s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+      return s % n;
+    };
     for (let round = 0; round < 200; round++) {
       const cuts: number[] = [];
       for (let at = rnd(64); at < dump.length; at += rnd(300)) cuts.push(at); // empty chunks included
@@ -167,7 +170,10 @@ describe('readDump', () => {
       ['not JSON', Buffer.from('{not json}\n')],
       ['text', Buffer.from('hello world\n')],
       ['header without tables', Buffer.from(`${JSON.stringify({ ...h, tables: 'x' })}\n`)],
-      ['table not in the header', reseal([lines[0]!, '{"type":"table","name":"zeta","columns":["a"]}', '{"type":"end","name":"zeta","rows":0,"sha256":""}', lines[lines.length - 1]!])],
+      [
+        'table not in the header',
+        reseal([lines[0]!, '{"type":"table","name":"zeta","columns":["a"]}', '{"type":"end","name":"zeta","rows":0,"sha256":""}', lines[lines.length - 1]!]),
+      ],
       ['empty', Buffer.alloc(0)],
     ];
     for (const [what, buf] of cases) {

@@ -11,7 +11,17 @@ import { MIXED_VALUES, prngBytes } from '../support/nasty-db.js';
 /** Values compared with their storage class: bigint and number apart, -0 apart, bytes by content. */
 const show = (row: SqlValue[]) =>
   row.map((v) =>
-    typeof v === 'bigint' ? `i:${v}` : typeof v === 'number' ? `r:${Object.is(v, -0) ? '-0' : String(v)}` : v instanceof TextBytes ? `t:${v.bytes.toString('hex')}` : Buffer.isBuffer(v) ? `b:${v.toString('hex')}` : v === null ? 'null' : `s:${v}`,
+    typeof v === 'bigint'
+      ? `i:${v}`
+      : typeof v === 'number'
+        ? `r:${Object.is(v, -0) ? '-0' : String(v)}`
+        : v instanceof TextBytes
+          ? `t:${v.bytes.toString('hex')}`
+          : Buffer.isBuffer(v)
+            ? `b:${v.toString('hex')}`
+            : v === null
+              ? 'null'
+              : `s:${v}`,
   );
 
 const strict = (line: Buffer) => decodeRow(JSON.parse(line.toString('utf8')));
@@ -19,7 +29,20 @@ const lineOf = (row: readonly unknown[]) => Buffer.from(encodeRow(row).slice(0, 
 
 function randomRow(seed: number): SqlValue[] {
   const bytes = prngBytes(64, seed);
-  const strings = ['', 'plain', 'quote " and \\ backslash', 'ctl \u0001\u001f', 'nl \n tab \t', 'é ü 漢字 🎉', '\u2028\u2029', '\\"', '"', '\\', 'a\0b', '{"json":[1,2]}'];
+  const strings = [
+    '',
+    'plain',
+    'quote " and \\ backslash',
+    'ctl \u0001\u001f',
+    'nl \n tab \t',
+    'é ü 漢字 🎉',
+    '\u2028\u2029',
+    '\\"',
+    '"',
+    '\\',
+    'a\0b',
+    '{"json":[1,2]}',
+  ];
   return Array.from({ length: 1 + (bytes[0]! % 9) }, (_, k) => {
     const b = bytes[k + 1]!;
     switch (b % 7) {
@@ -71,7 +94,18 @@ describe('decodeRowLine', () => {
   });
 
   it('refuses what is not a row line, as CORRUPT', () => {
-    for (const text of ['[1,2', '1,2]', '["unterminated]', '[1,,2]', '[{"x":"1"}]', '[{"i":"1.5"}]', '[9007199254740993]', '[nul]', '[0x10]', '[{"b":"@@@"}]']) {
+    for (const text of [
+      '[1,2',
+      '1,2]',
+      '["unterminated]',
+      '[1,,2]',
+      '[{"x":"1"}]',
+      '[{"i":"1.5"}]',
+      '[9007199254740993]',
+      '[nul]',
+      '[0x10]',
+      '[{"b":"@@@"}]',
+    ]) {
       expect(() => decodeRowLine(Buffer.from(text)), text).toThrow(BackupError);
     }
   });

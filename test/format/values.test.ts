@@ -134,7 +134,7 @@ describe('typed cell encoding', () => {
     expect(line.indexOf('\n')).toBe(line.length - 1);
     const back = decodeRow(JSON.parse(line));
     expect(back.length).toBe(row.length);
-    row.forEach((v, i) => expectExact(v, back[i]!));
+    row.forEach((v, i) => void expectExact(v, back[i]!));
     expect(encodeRow([])).toBe('[]\n');
   });
 
@@ -173,7 +173,11 @@ describe('typed cell encoding', () => {
       1e20, // an integral bare number beyond 2^53 is never written: the exact form is {"i":...}
       -1e300,
     ];
-    for (const g of garbage) expect(corruptCode(() => decodeCell(g)), JSON.stringify(g)).toBe('CORRUPT');
+    for (const g of garbage)
+      expect(
+        corruptCode(() => decodeCell(g)),
+        JSON.stringify(g),
+      ).toBe('CORRUPT');
     for (const g of [null, {}, 'x', 1]) expect(corruptCode(() => decodeRow(g))).toBe('CORRUPT');
   });
 });

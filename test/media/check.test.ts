@@ -23,7 +23,6 @@ const TOKEN = 'vercel_blob_rw_checkstore_s3cr3t';
 const cli = (script: string, args: string[], env: Record<string, string | undefined>) =>
   runScript(script.replace(/\.ts$/, ''), args, { TURSO_DATABASE_URL: undefined, TURSO_AUTH_TOKEN: undefined, ...env });
 
-
 let tmp: string;
 let server: BlobServer;
 let restoreEnv: () => void;
@@ -181,6 +180,10 @@ describe('media-check', () => {
   it('sees a deleted object as missing', async () => {
     await del('media/2/obj-29.txt');
     const r = await cli('media-check.ts', ['--json'], env);
-    expect(lastJson(r.stdout).missing.map((m: { id: string }) => m.id).sort()).toEqual(['gone-a', 'gone-b', 'm-29']);
+    expect(
+      lastJson(r.stdout)
+        .missing.map((m: { id: string }) => m.id)
+        .sort(),
+    ).toEqual(['gone-a', 'gone-b', 'm-29']);
   });
 });

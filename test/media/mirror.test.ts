@@ -22,7 +22,6 @@ const TOKEN_B = 'vercel_blob_rw_storeb_s3cr3t';
 const cli = (script: string, args: string[], env: Record<string, string | undefined>) =>
   runScript(script.replace(/\.ts$/, ''), args, { TURSO_DATABASE_URL: undefined, TURSO_AUTH_TOKEN: undefined, ...env });
 
-
 /** Deterministic bodies of assorted sizes (one over the 8 MiB buffered-put limit goes multipart on re-upload). */
 const body = (i: number) => {
   const size = i === 0 ? 9 * 1024 * 1024 + 17 : 1 + ((i * 7919) % 50_000);
@@ -47,7 +46,9 @@ beforeAll(async () => {
   restoreEnv = applyBlobEnv(serverA);
   dbPath = join(tmp, 'app.db');
   const db = new Database(dbPath);
-  db.exec('CREATE TABLE "MediaAsset" ("id" TEXT NOT NULL PRIMARY KEY, "url" TEXT NOT NULL, "blobPathname" TEXT, "contentType" TEXT, "size" INTEGER, "note" TEXT)');
+  db.exec(
+    'CREATE TABLE "MediaAsset" ("id" TEXT NOT NULL PRIMARY KEY, "url" TEXT NOT NULL, "blobPathname" TEXT, "contentType" TEXT, "size" INTEGER, "note" TEXT)',
+  );
   const ins = db.prepare('INSERT INTO MediaAsset VALUES (?, ?, ?, ?, ?, ?)');
   for (let i = 0; i < N; i++) {
     const r = await put(pathOf(i), body(i), { access: isPrivate(i) ? 'private' : 'public', contentType: 'application/x-test' });
@@ -81,8 +82,17 @@ describe('media-mirror DIR', () => {
     expect(await filesUnder(dir)).toEqual(Array.from({ length: N }, (_, i) => pathOf(i)).sort());
     for (let i = 0; i < N; i++) expect(readFileSync(join(dir, pathOf(i))).equals(body(i)), pathOf(i)).toBe(true);
     // The private ones are recorded so that --upload-from puts them back private.
-    const priv = readFileSync(join(dir, PRIVATE_LIST), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).sort();
-    expect(priv).toEqual(Array.from({ length: N }, (_, i) => i).filter(isPrivate).map(pathOf).sort());
+    const priv = readFileSync(join(dir, PRIVATE_LIST), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .sort();
+    expect(priv).toEqual(
+      Array.from({ length: N }, (_, i) => i)
+        .filter(isPrivate)
+        .map(pathOf)
+        .sort(),
+    );
 
     // Rerun: nothing downloaded.
     const downloads = serverA.stats.requests.download;
@@ -129,7 +139,12 @@ describe('media-mirror DIR', () => {
       const priv = await put('v/priv.txt', 'private bytes', { access: 'private' });
       expect(priv.url).toMatch(/^https:\/\/storev\.private\.blob\.vercel-storage\.com\//);
       const rows: MediaRow[] = [pub, priv].map((p, i) => ({ id: i, url: p.url, pathname: null, size: null, contentType: null }));
-      const inventory: Inventory = { label: 'test', rows: async function* () { yield* rows; } };
+      const inventory: Inventory = {
+        label: 'test',
+        rows: async function* () {
+          yield* rows;
+        },
+      };
       const dir = join(tmp, 'mirrorV');
       const r = await mirrorMedia(inventory, dir, { token: server.token });
       expect(r).toMatchObject({ objects: 2, downloaded: 2, missing: [], failed: [] });
@@ -226,7 +241,12 @@ describe('mirror → loss → --upload-from → relink --map → media-check', (
 
       // The reverse map file works as CSV too (relink back to store A).
       const csv = join(tmp, 'back.csv');
-      await writeFile(csv, Object.entries(map).map(([a, b]) => `${b},${a}`).join('\n'));
+      await writeFile(
+        csv,
+        Object.entries(map)
+          .map(([a, b]) => `${b},${a}`)
+          .join('\n'),
+      );
       const back = await cli('relink-media.ts', ['--map', csv, '--confirm', '--json'], envA);
       expect(lastJson(back.stdout).changed).toBe(N);
     } finally {

@@ -19,7 +19,6 @@ const NEW = 'https://newstore.public.blob.vercel-storage.com/';
 const cli = (script: string, args: string[], env: Record<string, string | undefined>) =>
   runScript(script.replace(/\.ts$/, ''), args, { TURSO_DATABASE_URL: undefined, TURSO_AUTH_TOKEN: undefined, ...env });
 
-
 let tmp: string;
 beforeAll(async () => {
   tmp = await mkdtemp(join(tmpdir(), 'media-relink-'));
@@ -117,7 +116,10 @@ describe('relink-media (local database)', () => {
 
   it('--map FILE (CSV or JSON) relinks exactly the listed urls', async () => {
     const csv = join(tmp, 'map.csv');
-    await writeFile(csv, `old,new\n${OLD}media/img-1.png,${NEW}x/one.png\nhttps://cdn.example.com/media/img-9.png,${NEW}media/img-9.png\n${OLD}not-in-db.png,${NEW}z.png\n`);
+    await writeFile(
+      csv,
+      `old,new\n${OLD}media/img-1.png,${NEW}x/one.png\nhttps://cdn.example.com/media/img-9.png,${NEW}media/img-9.png\n${OLD}not-in-db.png,${NEW}z.png\n`,
+    );
     const before = snapshot(db);
     const r = await cli('relink-media.ts', ['--map', csv, '--confirm', '--json'], env);
     expect(r.code).toBe(0);
@@ -145,7 +147,16 @@ describe('relink-media (local database)', () => {
   it('conflicting or incomplete flags are usage errors (exit 2)', async () => {
     const map = join(tmp, 'm.json');
     await writeFile(map, '{}');
-    for (const args of [['--map', map, '--from', OLD], ['--map', map, '--to', NEW], ['--from', OLD], ['--to', NEW], [], ['--from', OLD, '--to', OLD], ['--from', '', '--to', NEW], ['extra']]) {
+    for (const args of [
+      ['--map', map, '--from', OLD],
+      ['--map', map, '--to', NEW],
+      ['--from', OLD],
+      ['--to', NEW],
+      [],
+      ['--from', OLD, '--to', OLD],
+      ['--from', '', '--to', NEW],
+      ['extra'],
+    ]) {
       const r = await cli('relink-media.ts', args, env);
       expect(r.code, args.join(' ')).toBe(2);
     }
@@ -159,7 +170,20 @@ describe('relink-media (local database)', () => {
     d.prepare('INSERT INTO Asset VALUES (?, ?, ?)').run('k1', `${OLD}p/a.png`, 'p/a.png');
     d.prepare('INSERT INTO Asset VALUES (?, ?, ?)').run('k2', `${NEW}p/b.png`, 'p/b.png');
     d.close();
-    const args = ['--media-table', 'Asset', '--url-column', 'href', '--pathname-column', 'path', '--from', `${OLD}p/`, '--to', `${NEW}q/`, '--confirm', '--json'];
+    const args = [
+      '--media-table',
+      'Asset',
+      '--url-column',
+      'href',
+      '--pathname-column',
+      'path',
+      '--from',
+      `${OLD}p/`,
+      '--to',
+      `${NEW}q/`,
+      '--confirm',
+      '--json',
+    ];
     const r = await cli('relink-media.ts', args, { TURSO_DATABASE_URL: `file:${custom}` });
     expect(r.code).toBe(0);
     expect(lastJson(r.stdout)).toMatchObject({ changed: 1, pathnames: 1, examples: [{ id: 'k1' }] });

@@ -121,17 +121,25 @@ describe('blob errors and retries', () => {
 
   it('gives up on the command after the last attempt, and never retries a 403', async () => {
     let calls = 0;
-    const down = withRetry('x', async () => {
-      calls++;
-      throw new BlobServiceNotAvailable();
-    }, { policy: fast });
+    const down = withRetry(
+      'x',
+      async () => {
+        calls++;
+        throw new BlobServiceNotAvailable();
+      },
+      { policy: fast },
+    );
     await expect(down).rejects.toMatchObject({ code: 'REMOTE' });
     expect(calls).toBe(4);
     calls = 0;
-    const denied = withRetry('x', async () => {
-      calls++;
-      throw new BlobAccessError();
-    }, { policy: fast });
+    const denied = withRetry(
+      'x',
+      async () => {
+        calls++;
+        throw new BlobAccessError();
+      },
+      { policy: fast },
+    );
     await expect(denied).rejects.toMatchObject({ code: 'AUTH' });
     expect(calls).toBe(1);
   });

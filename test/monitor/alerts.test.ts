@@ -63,7 +63,11 @@ describe('CLI: backup-turso --alert', () => {
 
   it('failure: one alert with the structured fields and a /fail ping; exit status unchanged; nothing leaks', async () => {
     const missing = join(dirs.make(), 'missing.db');
-    const r = await runScript('backup-turso', ['--write', '--out', join(dirs.make(), 'backup-x.ndjson.gz'), '--alert'], cliEnv({ TURSO_DATABASE_URL: `file:${missing}` }));
+    const r = await runScript(
+      'backup-turso',
+      ['--write', '--out', join(dirs.make(), 'backup-x.ndjson.gz'), '--alert'],
+      cliEnv({ TURSO_DATABASE_URL: `file:${missing}` }),
+    );
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/backup-turso: error: .*does not exist/);
     const [alert] = rx.to('/alert/T01/B02/hookSecretPart');
@@ -105,10 +109,18 @@ describe('CLI: backup-turso --alert', () => {
 
   it('--alert with nowhere to send, with an unusable URL, or on a dry run: exit 2 before the database is read', async () => {
     const dir = dirs.make();
-    const none = await runScript('backup-turso', ['--write', '--out', join(dir, 'backup-a.ndjson.gz'), '--alert'], cliEnv({ BACKUP_ALERT_WEBHOOK_URL: undefined, BACKUP_HEARTBEAT_URL: undefined }));
+    const none = await runScript(
+      'backup-turso',
+      ['--write', '--out', join(dir, 'backup-a.ndjson.gz'), '--alert'],
+      cliEnv({ BACKUP_ALERT_WEBHOOK_URL: undefined, BACKUP_HEARTBEAT_URL: undefined }),
+    );
     expect(none.code).toBe(2);
     expect(none.stderr).toMatch(/--alert needs BACKUP_ALERT_WEBHOOK_URL and\/or BACKUP_HEARTBEAT_URL/);
-    const plain = await runScript('backup-turso', ['--write', '--out', join(dir, 'backup-b.ndjson.gz'), '--alert'], cliEnv({ BACKUP_ALERT_WEBHOOK_URL: 'http://hooks.example.com/T/B/hookSecretPart' }));
+    const plain = await runScript(
+      'backup-turso',
+      ['--write', '--out', join(dir, 'backup-b.ndjson.gz'), '--alert'],
+      cliEnv({ BACKUP_ALERT_WEBHOOK_URL: 'http://hooks.example.com/T/B/hookSecretPart' }),
+    );
     expect(plain.code).toBe(2);
     expect(plain.stderr).toMatch(/BACKUP_ALERT_WEBHOOK_URL must be an https/);
     expect(plain.stderr).not.toContain('hookSecretPart');
@@ -124,10 +136,18 @@ describe('cron: alerts and heartbeat', () => {
   useBlobStore(tmp);
   let restoreEnv: () => void;
   beforeEach(() => {
-    restoreEnv = applyEnv({ CRON_SECRET: FAKE_SECRETS.CRON_SECRET, TURSO_DATABASE_URL: `file:${db}`, TURSO_AUTH_TOKEN: undefined, BACKUP_RETENTION: undefined, BACKUP_ENCRYPTION_KEY: undefined, ...hooks() });
+    restoreEnv = applyEnv({
+      CRON_SECRET: FAKE_SECRETS.CRON_SECRET,
+      TURSO_DATABASE_URL: `file:${db}`,
+      TURSO_AUTH_TOKEN: undefined,
+      BACKUP_RETENTION: undefined,
+      BACKUP_ENCRYPTION_KEY: undefined,
+      ...hooks(),
+    });
   });
   afterEach(() => restoreEnv());
-  const call = (q = '') => GET(new Request(`https://app.example.com/api/cron/backup${q}`, { headers: { authorization: `Bearer ${FAKE_SECRETS.CRON_SECRET}` } }));
+  const call = (q = '') =>
+    GET(new Request(`https://app.example.com/api/cron/backup${q}`, { headers: { authorization: `Bearer ${FAKE_SECRETS.CRON_SECRET}` } }));
 
   it('a good run pings the heartbeat, records the run in the blob manifest and reports it in the response', async () => {
     const res = await call();

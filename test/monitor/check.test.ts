@@ -32,12 +32,17 @@ beforeAll(async () => {
 
   stores.stale = join(root, 'stale');
   cpSync(stores.fresh, stores.stale, { recursive: true });
-  const staleManifests = readdirSync(stores.stale).filter((n) => n.endsWith('.manifest.json')).sort();
-  staleManifests.forEach((f, i) => redate(join(stores.stale, f), new Date(Date.now() - (staleManifests.length + 2 - i) * DAY)));
+  const staleManifests = readdirSync(stores.stale)
+    .filter((n) => n.endsWith('.manifest.json'))
+    .sort();
+  staleManifests.forEach((f, i) => void redate(join(stores.stale, f), new Date(Date.now() - (staleManifests.length + 2 - i) * DAY)));
 
   stores.incomplete = join(root, 'incomplete');
   cpSync(stores.fresh, stores.incomplete, { recursive: true });
-  const newest = readdirSync(stores.fresh).filter((n) => n.endsWith('.ndjson.gz')).sort().pop()!;
+  const newest = readdirSync(stores.fresh)
+    .filter((n) => n.endsWith('.ndjson.gz'))
+    .sort()
+    .pop()!;
   // A later run whose manifest was never written: its dump alone, named an hour later.
   copyFileSync(join(stores.fresh, newest), join(stores.incomplete, `backup-${new Date(Date.now() - HOUR).toISOString().replaceAll(':', '-')}.ndjson.gz`));
 
@@ -61,7 +66,11 @@ beforeAll(async () => {
 
 const noBlob = { BLOB_READ_WRITE_TOKEN: undefined, BACKUP_ENCRYPTION_KEY: undefined };
 const check = (args: string[], env: Record<string, string | undefined> = noBlob) => runScript('check-backups', args, env);
-const problemLines = (stdout: string) => stdout.trim().split('\n').filter((l) => /^[A-Z_]+: /.test(l));
+const problemLines = (stdout: string) =>
+  stdout
+    .trim()
+    .split('\n')
+    .filter((l) => /^[A-Z_]+: /.test(l));
 
 describe('check-backups on a local folder', () => {
   it('fresh: exit 0 and one summary line', async () => {
@@ -103,7 +112,12 @@ describe('check-backups on a local folder', () => {
   });
 
   it('usage errors exit 2; an unreadable store exits 1', async () => {
-    for (const args of [['--dir', stores.fresh, '--max-age', 'soon'], ['--dir', stores.fresh, '--min-rows-ratio', '2'], [], ['--dir', stores.fresh, '--blob']]) {
+    for (const args of [
+      ['--dir', stores.fresh, '--max-age', 'soon'],
+      ['--dir', stores.fresh, '--min-rows-ratio', '2'],
+      [],
+      ['--dir', stores.fresh, '--blob'],
+    ]) {
       const r = await check(args);
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.stderr.trim().split('\n')).toHaveLength(1);

@@ -194,7 +194,9 @@ describe('a monitored run, in-process', () => {
     const undo = applyEnv({ BACKUP_ALERT_WEBHOOK_URL: 'http://hooks.example.com/nope' });
     try {
       const report = await startRun('cron', { notify: true }).failed(new Error('boom'));
-      expect(report.notifications).toContainEqual(expect.objectContaining({ ok: false, target: 'alert webhook', detail: expect.stringMatching(/^not sent: BACKUP_ALERT_WEBHOOK_URL must be an https/) }));
+      expect(report.notifications).toContainEqual(
+        expect.objectContaining({ ok: false, target: 'alert webhook', detail: expect.stringMatching(/^not sent: BACKUP_ALERT_WEBHOOK_URL must be an https/) }),
+      );
       expect(rx.to('/ping/0d338dcc-uuid/fail')).toHaveLength(1);
       expect(() => startRun('cli', { notify: true, strict: true })).toThrow(/BACKUP_ALERT_WEBHOOK_URL must be an https/);
     } finally {

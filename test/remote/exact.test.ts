@@ -23,7 +23,7 @@ beforeAll(() => {
   const d = new Database(db);
   d.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v)');
   const ins = d.prepare('INSERT INTO t (id, v) VALUES (?, ?)');
-  [Infinity, -Infinity, -0.0, 1.0, 'a\0b', 'héllo', Buffer.from([0, 0xff]), 9223372036854775807n, null].forEach((v, i) => ins.run(BigInt(i + 1), v));
+  [Infinity, -Infinity, -0.0, 1.0, 'a\0b', 'héllo', Buffer.from([0, 0xff]), 9223372036854775807n, null].forEach((v, i) => void ins.run(BigInt(i + 1), v));
   d.prepare('INSERT INTO t (id, v) VALUES (100, CAST(? AS TEXT))').run(BAD);
   d.close();
 });
@@ -88,16 +88,20 @@ describe('remote source and target values', () => {
     await t.beginWrite({ foreignKeys: false });
     expect((await t.query('SELECT * FROM pragma_foreign_keys'))[0]![0]).toBe(0n);
     await t.run('CREATE TABLE t (id INTEGER PRIMARY KEY, v)');
-    await t.insert('t', ['id', 'v'], [
-      [1n, Infinity],
-      [2n, -Infinity],
-      [3n, -0],
-      [4n, 1],
-      [5n, 'a\0b'],
-      [6n, new TextBytes(BAD)],
-      [7n, Buffer.from([0, 0xff])],
-      [8n, -9223372036854775808n],
-    ]);
+    await t.insert(
+      't',
+      ['id', 'v'],
+      [
+        [1n, Infinity],
+        [2n, -Infinity],
+        [3n, -0],
+        [4n, 1],
+        [5n, 'a\0b'],
+        [6n, new TextBytes(BAD)],
+        [7n, Buffer.from([0, 0xff])],
+        [8n, -9223372036854775808n],
+      ],
+    );
     const back = await t.query('SELECT typeof(v), v FROM t ORDER BY id');
     await t.commit();
     await t.close();

@@ -122,9 +122,7 @@ describe('remote errors', () => {
   it('fails on a wrong token for a restore target too, writing nothing', async () => {
     const target = join(dirs.make(), 'target.db');
     const s = await serve(target);
-    const e = await rejection(
-      restore({ openInput: async () => createReadStream(dump), target: remoteTargetFactory(s.url, 'nope'), confirm: true }),
-    );
+    const e = await rejection(restore({ openInput: async () => createReadStream(dump), target: remoteTargetFactory(s.url, 'nope'), confirm: true }));
     expect(e.code).toBe('AUTH');
   });
 
@@ -164,9 +162,7 @@ describe('remote errors', () => {
     const target = join(dirs.make(), 'lost.db');
     const s = await serve(target, { failEvery: 6, failAfterExecute: true, streamIdleMs: 500 });
     remoteTuning.requestBytes = 64 * 1024; // many requests, so one inside the load fails
-    const e = await rejection(
-      restore({ openInput: async () => createReadStream(dump), target: remoteTargetFactory(s.url, TOKEN), confirm: true }),
-    );
+    const e = await rejection(restore({ openInput: async () => createReadStream(dump), target: remoteTargetFactory(s.url, TOKEN), confirm: true }));
     expect(e.message).toMatch(/transaction on 127\.0\.0\.1:\d+ was lost/);
     expect(e.message).toMatch(/target is unchanged/);
     // The server drops the orphaned stream when it expires, rolling the transaction back.

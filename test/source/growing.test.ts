@@ -14,7 +14,16 @@ const dirs = tempDirs('tb-growing-');
 afterAll(() => dirs.cleanup());
 
 const info = (name: string, keys: string[], columns: string[]): TableInfo =>
-  ({ name, kind: 'table', withoutRowid: keys[0] !== 'rowid', rowidColumn: keys[0] === 'rowid', dataColumns: columns, keyColumns: keys, columns: [], rows: 0 }) as unknown as TableInfo;
+  ({
+    name,
+    kind: 'table',
+    withoutRowid: keys[0] !== 'rowid',
+    rowidColumn: keys[0] === 'rowid',
+    dataColumns: columns,
+    keyColumns: keys,
+    columns: [],
+    rows: 0,
+  }) as unknown as TableInfo;
 
 /** A writer the test drives step by step, and the Growing view of it that the reader gets. */
 function writer(path: string, table: string) {

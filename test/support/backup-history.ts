@@ -18,7 +18,9 @@ export const DAY = 86_400_000;
 export function buildAppDb(path: string, scale = 1): void {
   const db = new Database(path);
   try {
-    db.exec('CREATE TABLE IF NOT EXISTS users (id INTEGER PRIMARY KEY, email TEXT); CREATE TABLE IF NOT EXISTS posts (id INTEGER PRIMARY KEY, title TEXT, body TEXT); CREATE TABLE IF NOT EXISTS audit (id INTEGER PRIMARY KEY, what TEXT)');
+    db.exec(
+      'CREATE TABLE IF NOT EXISTS users (id INTEGER PRIMARY KEY, email TEXT); CREATE TABLE IF NOT EXISTS posts (id INTEGER PRIMARY KEY, title TEXT, body TEXT); CREATE TABLE IF NOT EXISTS audit (id INTEGER PRIMARY KEY, what TEXT)',
+    );
     setRows(db, 'users', 40 * scale, (i) => [`user${i}@example.com`]);
     setRows(db, 'posts', 100 * scale, (i) => [`post ${i}`, `body ${i} `.repeat(20)]);
     setRows(db, 'audit', 30 * scale, (i) => [`event ${i}`]);

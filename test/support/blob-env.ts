@@ -77,8 +77,8 @@ class BlobHostRouter extends Agent {
 
   override dispatch(options: Agent.DispatchOptions, handler: Dispatcher.DispatchHandlers): boolean {
     const origin = options.origin === undefined ? undefined : new URL(String(options.origin));
-    const ours = origin?.hostname === `${this.storeId}.public.blob.vercel-storage.com` ||
-      origin?.hostname === `${this.storeId}.private.blob.vercel-storage.com`;
+    const ours =
+      origin?.hostname === `${this.storeId}.public.blob.vercel-storage.com` || origin?.hostname === `${this.storeId}.private.blob.vercel-storage.com`;
     if (!ours) return super.dispatch(options, handler);
     return super.dispatch({ ...options, origin: this.target, path: `/store${options.path}` }, handler);
   }

@@ -278,9 +278,7 @@ describe('auth', () => {
     const token = 'vercel_blob_rw_teststore_wrong';
     await expect(put('x.txt', 'x', { access: 'public', token })).rejects.toBeInstanceOf(BlobAccessError);
     await expect(list({ token })).rejects.toBeInstanceOf(BlobAccessError);
-    await expect(put('y.bin', randomBytes(9 * MiB), { access: 'public', token, multipart: true })).rejects.toBeInstanceOf(
-      BlobAccessError,
-    );
+    await expect(put('y.bin', randomBytes(9 * MiB), { access: 'public', token, multipart: true })).rejects.toBeInstanceOf(BlobAccessError);
     expect(server().stats.denied).toBe(3);
     expect((await list()).blobs).toEqual([]);
   });

@@ -46,18 +46,7 @@ export interface BlobServerOptions {
   urlStyle?: 'local' | 'vercel';
 }
 
-export type RequestKind =
-  | 'put'
-  | 'head'
-  | 'list'
-  | 'delete'
-  | 'copy'
-  | 'rename'
-  | 'mpuCreate'
-  | 'mpuUpload'
-  | 'mpuComplete'
-  | 'download'
-  | 'unsupported';
+export type RequestKind = 'put' | 'head' | 'list' | 'delete' | 'copy' | 'rename' | 'mpuCreate' | 'mpuUpload' | 'mpuComplete' | 'download' | 'unsupported';
 
 export interface BlobServerStats {
   /** Requests by kind, counted on arrival (so rejected and retried attempts count too). */
@@ -305,8 +294,7 @@ async function handleRequest(ctx: Context, req: IncomingMessage, res: ServerResp
 }
 
 async function answerError({ ctx, req, res }: Request, err: unknown): Promise<void> {
-  const apiError =
-    err instanceof ApiError ? err : new ApiError(500, 'internal_server_error', `stand-in failure: ${String(err)}`);
+  const apiError = err instanceof ApiError ? err : new ApiError(500, 'internal_server_error', `stand-in failure: ${String(err)}`);
   // A 500 makes the client retry for minutes: say why right away (unless the client just went away).
   if (!(err instanceof ApiError) && !res.destroyed) console.error('blob-server:', err);
   if (apiError.status === 401 || apiError.status === 403) ctx.stats.denied++;
@@ -337,11 +325,7 @@ async function route(r: Request): Promise<void> {
 }
 
 /** Endpoint table, as the client builds them with getApiUrl(): note head/list use `/api/blob?`, put `/api/blob/?`. */
-function apiAction(
-  req: IncomingMessage,
-  sub: string,
-  query: URLSearchParams,
-): { kind: RequestKind; run: (r: Request) => Promise<void> } | undefined {
+function apiAction(req: IncomingMessage, sub: string, query: URLSearchParams): { kind: RequestKind; run: (r: Request) => Promise<void> } | undefined {
   const method = req.method ?? 'GET';
   const root = sub === '' || sub === '/';
   if (root && method === 'GET') return query.has('url') ? { kind: 'head', run: headBlob } : { kind: 'list', run: listBlobs };
@@ -502,9 +486,7 @@ async function listBlobs({ ctx, res, url }: Request): Promise<void> {
   const after = q.get('cursor') ? Buffer.from(q.get('cursor')!, 'base64url').toString('utf8') : undefined;
   const folded = q.get('mode') === 'folded';
 
-  const entries = listEntries(ctx.store.sorted(), prefix, folded).filter(
-    (e) => after === undefined || compareKeys(e.key, after) > 0,
-  );
+  const entries = listEntries(ctx.store.sorted(), prefix, folded).filter((e) => after === undefined || compareKeys(e.key, after) > 0);
   const page = entries.slice(0, limit);
   const hasMore = entries.length > limit;
   const body: Record<string, unknown> = {
@@ -610,7 +592,10 @@ async function mpuComplete(r: Request): Promise<void> {
   const upload = findUpload(r);
   const listed = await readJson(req);
   const parts = completedParts(upload, listed);
-  const tmp = await concatenate(ctx.store.tmpFile(), parts.map((p) => p.file));
+  const tmp = await concatenate(
+    ctx.store.tmpFile(),
+    parts.map((p) => p.file),
+  );
   try {
     assertWritable(ctx.store, upload.pathname, upload.put);
   } catch (err) {
@@ -618,7 +603,11 @@ async function mpuComplete(r: Request): Promise<void> {
     throw err;
   }
   // S3-style multipart etag: md5 of the parts' md5s, dash, part count.
-  const etag = quoted(`${createHash('md5').update(Buffer.concat(parts.map((p) => p.md5))).digest('hex')}-${parts.length}`);
+  const etag = quoted(
+    `${createHash('md5')
+      .update(Buffer.concat(parts.map((p) => p.md5)))
+      .digest('hex')}-${parts.length}`,
+  );
   const size = parts.reduce((n, p) => n + p.size, 0);
   const meta = await ctx.store.commit(tmp, newMeta(upload.pathname, upload.put, size, etag));
   ctx.uploads.delete(upload.uploadId);
@@ -916,7 +905,9 @@ async function main(): Promise<void> {
     },
   });
   if (!values.dir || !values.token) {
-    console.error('usage: blob-server --dir DIR --token vercel_blob_rw_<store>_<secret> [--port N] [--fail-part N] [--latency-ms N] [--url-style local|vercel]');
+    console.error(
+      'usage: blob-server --dir DIR --token vercel_blob_rw_<store>_<secret> [--port N] [--fail-part N] [--latency-ms N] [--url-style local|vercel]',
+    );
     process.exit(2);
   }
   const server = await startBlobServer({

@@ -17,10 +17,7 @@ function tempDb(): string {
   return join(dir, 'data.db');
 }
 
-async function setup(
-  opts: Partial<HranaServerOptions> = {},
-  authToken = opts.token,
-): Promise<{ server: HranaServer; client: Client }> {
+async function setup(opts: Partial<HranaServerOptions> = {}, authToken = opts.token): Promise<{ server: HranaServer; client: Client }> {
   const server = await startHranaServer({ db: tempDb(), ...opts });
   cleanups.push(() => server.close());
   const client = createClient({ url: server.url, authToken, intMode: 'bigint' });
@@ -118,7 +115,7 @@ describe('values and statements through @libsql/client', () => {
 
   it('fails oversized responses with RESPONSE_TOO_LARGE', async () => {
     const { client } = await setup({ maxResponseBytes: 2_000 });
-    await client.execute("CREATE TABLE big AS SELECT 1 AS x, hex(zeroblob(100)) AS y FROM (VALUES (1),(2),(3),(4),(5),(6),(7),(8),(9),(10))");
+    await client.execute('CREATE TABLE big AS SELECT 1 AS x, hex(zeroblob(100)) AS y FROM (VALUES (1),(2),(3),(4),(5),(6),(7),(8),(9),(10))');
     await expect(client.execute('SELECT * FROM big')).rejects.toMatchObject({ code: 'RESPONSE_TOO_LARGE' });
     expect((await client.execute('SELECT * FROM big LIMIT 3')).rows).toHaveLength(3);
   });
@@ -138,7 +135,13 @@ describe('batches and transactions', () => {
     );
     expect(results[3]!.rows[0]![0]).toBe(2n);
     await expect(
-      client.batch([{ sql: 'INSERT INTO t VALUES (?)', args: [3n] }, { sql: 'INSERT INTO t VALUES (?)', args: [1n] }], 'write'),
+      client.batch(
+        [
+          { sql: 'INSERT INTO t VALUES (?)', args: [3n] },
+          { sql: 'INSERT INTO t VALUES (?)', args: [1n] },
+        ],
+        'write',
+      ),
     ).rejects.toMatchObject({ code: 'SQLITE_CONSTRAINT' });
     expect((await client.execute('SELECT count(*) FROM t')).rows[0]![0]).toBe(2n);
   });
@@ -338,7 +341,10 @@ describe('raw protocol details', () => {
         },
       }),
     });
-    const lines = (await res.text()).trimEnd().split('\n').map((l) => JSON.parse(l));
+    const lines = (await res.text())
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines[0]).toMatchObject({ base_url: null });
     expect(lines.slice(1).map((e) => e.type)).toEqual(['step_begin', 'row', 'step_end', 'step_error', 'replication_index']);
     expect(lines[2]).toEqual({ type: 'row', row: [{ type: 'integer', value: '1' }] });

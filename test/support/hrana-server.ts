@@ -136,7 +136,10 @@ class AuthError extends Error {}
 class ResultError extends Error {
   /** Set when the failing statement had already described its columns (cursor step_begin). */
   cols?: ColumnInfo[];
-  constructor(message: string, readonly code: string) {
+  constructor(
+    message: string,
+    readonly code: string,
+  ) {
     super(message);
   }
   toProto(): { message: string; code: string } {
@@ -145,12 +148,9 @@ class ResultError extends Error {
 }
 
 const responseTooLarge = () => new ResultError('Response is too large', 'RESPONSE_TOO_LARGE');
-const argsInvalid = (why: string) =>
-  new ResultError(`Arguments do not match SQL parameters: ${why}`, 'ARGS_INVALID');
-const sqlParseError = (why: string) =>
-  new ResultError(`SQL string could not be parsed: ${why}`, 'SQL_PARSE_ERROR');
-const jsonDecodeError = (why: string) =>
-  new ProtocolError(`Cannot deserialize client message from JSON: ${why}`);
+const argsInvalid = (why: string) => new ResultError(`Arguments do not match SQL parameters: ${why}`, 'ARGS_INVALID');
+const sqlParseError = (why: string) => new ResultError(`SQL string could not be parsed: ${why}`, 'SQL_PARSE_ERROR');
+const jsonDecodeError = (why: string) => new ProtocolError(`Cannot deserialize client message from JSON: ${why}`);
 
 // ---------------------------------------------------------------------------------------------
 // JSON output (serde_json-compatible where it matters)
@@ -393,21 +393,64 @@ function isSupportedCreate(tokens: Token[]): boolean {
 
 /** libsql-server/src/query_analysis.rs pragma_kind(). */
 const PRAGMAS_ALWAYS_READ = new Set([
-  'table_list', 'index_list', 'table_info', 'table_xinfo', 'index_info', 'index_xinfo',
-  'pragma_list', 'compile_options', 'database_list', 'function_list', 'module_list', 'encoding',
+  'table_list',
+  'index_list',
+  'table_info',
+  'table_xinfo',
+  'index_info',
+  'index_xinfo',
+  'pragma_list',
+  'compile_options',
+  'database_list',
+  'function_list',
+  'module_list',
+  'encoding',
 ]);
 const PRAGMAS_ALWAYS_WRITE = new Set([
-  'defer_foreign_keys', 'foreign_keys', 'foreign_key_list', 'foreign_key_check', 'collation_list',
-  'data_version', 'freelist_count', 'integrity_check', 'legacy_file_format', 'page_count',
-  'quick_check', 'stats', 'user_version',
+  'defer_foreign_keys',
+  'foreign_keys',
+  'foreign_key_list',
+  'foreign_key_check',
+  'collation_list',
+  'data_version',
+  'freelist_count',
+  'integrity_check',
+  'legacy_file_format',
+  'page_count',
+  'quick_check',
+  'stats',
+  'user_version',
 ]);
 const PRAGMAS_WITHOUT_ARGS = new Set([
-  'analysis_limit', 'application_id', 'auto_vacuum', 'automatic_index', 'busy_timeout',
-  'cache_size', 'cache_spill', 'cell_size_check', 'checkpoint_fullfsync', 'fullfsync',
-  'hard_heap_limit', 'journal_mode', 'journal_size_limit', 'legacy_alter_table', 'locking_mode',
-  'max_page_count', 'mmap_size', 'page_size', 'query_only', 'read_uncommitted',
-  'recursive_triggers', 'reverse_unordered_selects', 'secure_delete', 'soft_heap_limit',
-  'synchronous', 'temp_store', 'threads', 'trusted_schema', 'wal_autocheckpoint',
+  'analysis_limit',
+  'application_id',
+  'auto_vacuum',
+  'automatic_index',
+  'busy_timeout',
+  'cache_size',
+  'cache_spill',
+  'cell_size_check',
+  'checkpoint_fullfsync',
+  'fullfsync',
+  'hard_heap_limit',
+  'journal_mode',
+  'journal_size_limit',
+  'legacy_alter_table',
+  'locking_mode',
+  'max_page_count',
+  'mmap_size',
+  'page_size',
+  'query_only',
+  'read_uncommitted',
+  'recursive_triggers',
+  'reverse_unordered_selects',
+  'secure_delete',
+  'soft_heap_limit',
+  'synchronous',
+  'temp_store',
+  'threads',
+  'trusted_schema',
+  'wal_autocheckpoint',
 ]);
 
 function classifyPragma(tokens: Token[]): StmtInfo | undefined {
@@ -511,8 +554,7 @@ interface ColumnInfo {
 }
 
 /** sqld's estimate_cols_json_size(). */
-const colJsonSize = (c: ColumnInfo) =>
-  Buffer.byteLength(`{"name":"${c.name}","decltype":"${c.decltype ?? 'null'}"}`);
+const colJsonSize = (c: ColumnInfo) => Buffer.byteLength(`{"name":"${c.name}","decltype":"${c.decltype ?? 'null'}"}`);
 
 /** Mirrors sqld's per-request response size accounting (QueryBuilderConfig::max_size). */
 class ResponseBudget {
@@ -545,7 +587,10 @@ class SqlConnection {
   private closed = false;
   private changesStmt?: NativeStatement;
 
-  constructor(file: string, readonly busyTimeoutMs: number) {
+  constructor(
+    file: string,
+    readonly busyTimeoutMs: number,
+  ) {
     // No native busy timeout: a synchronous wait would block the event loop, and with it the
     // stream that holds the lock. withBusyRetry() waits asynchronously instead.
     this.db = new Database(file, { timeout: 0 });
@@ -599,11 +644,29 @@ function sqliteCode(err: unknown): string | undefined {
 
 /** rusqlite's ErrorCode names as sqld reports them; SQLITE_ERROR is rusqlite's "Unknown". */
 const SQLD_SQLITE_CODES = new Set([
-  'SQLITE_INTERNAL', 'SQLITE_PERM', 'SQLITE_ABORT', 'SQLITE_BUSY', 'SQLITE_LOCKED', 'SQLITE_NOMEM',
-  'SQLITE_READONLY', 'SQLITE_INTERRUPT', 'SQLITE_IOERR', 'SQLITE_CORRUPT', 'SQLITE_NOTFOUND',
-  'SQLITE_FULL', 'SQLITE_CANTOPEN', 'SQLITE_PROTOCOL', 'SQLITE_SCHEMA', 'SQLITE_TOOBIG',
-  'SQLITE_CONSTRAINT', 'SQLITE_MISMATCH', 'SQLITE_MISUSE', 'SQLITE_NOLFS', 'SQLITE_AUTH',
-  'SQLITE_RANGE', 'SQLITE_NOTADB',
+  'SQLITE_INTERNAL',
+  'SQLITE_PERM',
+  'SQLITE_ABORT',
+  'SQLITE_BUSY',
+  'SQLITE_LOCKED',
+  'SQLITE_NOMEM',
+  'SQLITE_READONLY',
+  'SQLITE_INTERRUPT',
+  'SQLITE_IOERR',
+  'SQLITE_CORRUPT',
+  'SQLITE_NOTFOUND',
+  'SQLITE_FULL',
+  'SQLITE_CANTOPEN',
+  'SQLITE_PROTOCOL',
+  'SQLITE_SCHEMA',
+  'SQLITE_TOOBIG',
+  'SQLITE_CONSTRAINT',
+  'SQLITE_MISMATCH',
+  'SQLITE_MISUSE',
+  'SQLITE_NOLFS',
+  'SQLITE_AUTH',
+  'SQLITE_RANGE',
+  'SQLITE_NOTADB',
 ]);
 
 /** A SQLite failure while running a statement: `SQLite error: <msg>` with the primary code. */
@@ -658,9 +721,7 @@ function checkSyntax(conn: SqlConnection, sql: string): void {
 // Statements: building queries from proto statements and executing them
 // ---------------------------------------------------------------------------------------------
 
-type Args =
-  | { kind: 'positional'; values: SqlValue[] }
-  | { kind: 'named'; values: Map<string, SqlValue> };
+type Args = { kind: 'positional'; values: SqlValue[] } | { kind: 'named'; values: Map<string, SqlValue> };
 
 interface Query {
   /** Exactly the SQL to prepare. */
@@ -726,10 +787,7 @@ function bindArgs(args: Args, paramNames: (string | null)[], lenient: boolean): 
   const named = (n: string) => (args.kind === 'named' ? args.values.get(n) : undefined);
   const bound: SqlValue[] = [];
   for (const [i, name] of paramNames.entries()) {
-    const value =
-      name === null ? position(i + 1)
-      : name.startsWith('?') ? position(Number(name.slice(1)))
-      : named(name) ?? named(name.slice(1));
+    const value = name === null ? position(i + 1) : name.startsWith('?') ? position(Number(name.slice(1))) : (named(name) ?? named(name.slice(1)));
     if (value === undefined) {
       if (lenient) break; // sqld stops binding (and does not fail) for EXPLAIN
       throw argsInvalid(`value for parameter ${name ?? i + 1} not found`);
@@ -793,13 +851,7 @@ function tryPrepareExact(conn: SqlConnection, text: string, ncols: number): Nati
   }
 }
 
-function readRows(
-  stmt: NativeStatement,
-  exact: NativeStatement | undefined,
-  ncols: number,
-  bound: SqlValue[],
-  budget: ResponseBudget,
-): SqlValue[][] {
+function readRows(stmt: NativeStatement, exact: NativeStatement | undefined, ncols: number, bound: SqlValue[], budget: ResponseBudget): SqlValue[][] {
   if (!stmt.reader) {
     stmt.run(bound);
     return [];
@@ -931,12 +983,7 @@ type StepOutcome = { ok: StmtOutcome } | { error: ResultError } | undefined;
  * Runs a batch like sqld's program executor: a failed or skipped step counts as "not ok" for
  * later conditions, and RESPONSE_TOO_LARGE aborts the whole batch (earlier steps stay applied).
  */
-async function runBatch(
-  conn: SqlConnection,
-  steps: BatchStep[],
-  budget: ResponseBudget,
-  onStep: (index: number, outcome: StepOutcome) => void,
-): Promise<void> {
+async function runBatch(conn: SqlConnection, steps: BatchStep[], budget: ResponseBudget, onStep: (index: number, outcome: StepOutcome) => void): Promise<void> {
   const results: boolean[] = [];
   for (const [i, step] of steps.entries()) {
     let outcome: StepOutcome;
@@ -1151,12 +1198,7 @@ function checkRequestType(request: Record<string, unknown>): void {
   }
 }
 
-async function handleStreamRequest(
-  ctx: ServerContext,
-  stream: HranaStream,
-  request: Record<string, unknown>,
-  version: number,
-): Promise<object> {
+async function handleStreamRequest(ctx: ServerContext, stream: HranaStream, request: Record<string, unknown>, version: number): Promise<object> {
   try {
     return { type: 'ok', response: await streamResponse(ctx, stream, request, version) };
   } catch (err) {
@@ -1170,12 +1212,7 @@ function requireConn(stream: HranaStream): SqlConnection {
   return stream.conn;
 }
 
-async function streamResponse(
-  ctx: ServerContext,
-  stream: HranaStream,
-  request: Record<string, unknown>,
-  version: number,
-): Promise<object> {
+async function streamResponse(ctx: ServerContext, stream: HranaStream, request: Record<string, unknown>, version: number): Promise<object> {
   const budget = () => new ResponseBudget(ctx.config.maxResponseBytes);
   switch (request.type) {
     case 'close':
@@ -1231,10 +1268,7 @@ function storeSql(sqls: Map<number, string>, request: Record<string, unknown>): 
   }
   const size = Buffer.byteLength(sql);
   if (size > MAX_STORED_SQL_BYTES) {
-    throw new ResultError(
-      `The statement is too large to be stored: ${formatByteSize(size)}/${formatByteSize(MAX_STORED_SQL_BYTES)}`,
-      'SQL_STORE_TOO_LARGE',
-    );
+    throw new ResultError(`The statement is too large to be stored: ${formatByteSize(size)}/${formatByteSize(MAX_STORED_SQL_BYTES)}`, 'SQL_STORE_TOO_LARGE');
   }
   sqls.set(sqlId, sql);
 }
@@ -1339,9 +1373,7 @@ function decodeStmt(raw: unknown): ProtoStmt {
 // HTTP layer: routing, auth, fault injection
 // ---------------------------------------------------------------------------------------------
 
-type Route =
-  | { method: 'GET'; reply: () => Reply }
-  | { method: 'POST'; endpoint: 'pipeline' | 'cursor'; version: number };
+type Route = { method: 'GET'; reply: () => Reply } | { method: 'POST'; endpoint: 'pipeline' | 'cursor'; version: number };
 
 const ROUTES: Record<string, Route> = {
   '/health': { method: 'GET', reply: () => ({ status: 200, body: '' }) },
@@ -1382,18 +1414,11 @@ function injectFailure(ctx: ServerContext, res: http.ServerResponse): void {
   else sendReply(res, textReply(503, 'Service Unavailable (injected failure)'));
 }
 
-async function handleHrana(
-  ctx: ServerContext,
-  route: Extract<Route, { method: 'POST' }>,
-  authorization: string | undefined,
-  body: string,
-): Promise<Reply> {
+async function handleHrana(ctx: ServerContext, route: Extract<Route, { method: 'POST' }>, authorization: string | undefined, body: string): Promise<Reply> {
   try {
     checkAuth(ctx.config.token, authorization);
     const json = parseJsonBody(body);
-    return route.endpoint === 'pipeline'
-      ? await handlePipeline(ctx, json, route.version)
-      : await handleCursor(ctx, json, route.version);
+    return route.endpoint === 'pipeline' ? await handlePipeline(ctx, json, route.version) : await handleCursor(ctx, json, route.version);
   } catch (err) {
     return errorReply(err);
   }

@@ -57,9 +57,19 @@ function tableRows(db: Database.Database, name: string, maskNow: boolean): strin
   const info = db.prepare('SELECT name, pk FROM pragma_table_info(?)').all(name) as { name: string; pk: number }[];
   const withoutRowid = (db.prepare('SELECT wr FROM pragma_table_list WHERE name = ?').pluck().get(name) as number) === 1;
   const cols = info.map((c) => qi(c.name));
-  const order = withoutRowid ? info.filter((c) => c.pk > 0).sort((a, b) => a.pk - b.pk).map((c) => qi(c.name)).join(', ') : 'rowid';
+  const order = withoutRowid
+    ? info
+        .filter((c) => c.pk > 0)
+        .sort((a, b) => a.pk - b.pk)
+        .map((c) => qi(c.name))
+        .join(', ')
+    : 'rowid';
   const select = withoutRowid ? cols.join(', ') : ['rowid', ...cols].join(', ');
-  const rows = db.prepare(`SELECT ${select} FROM ${qi(name)} ORDER BY ${order}`).raw(true).safeIntegers(true).all() as unknown[][];
+  const rows = db
+    .prepare(`SELECT ${select} FROM ${qi(name)} ORDER BY ${order}`)
+    .raw(true)
+    .safeIntegers(true)
+    .all() as unknown[][];
   return rows.map((r) => r.map((v) => cell(v, maskNow)));
 }
 
@@ -75,7 +85,11 @@ export function readImage(path: string, opts: { maskNow: boolean }): DbImage {
       tables[name!] = tableRows(db, name!, opts.maskNow);
     }
     const hasSeq = schema.some((r) => r[1] === 'sqlite_sequence');
-    const sequence = hasSeq ? (db.prepare('SELECT name, seq FROM sqlite_sequence ORDER BY name').raw(true).safeIntegers(true).all() as unknown[][]).map((r) => r.map((v) => cell(v, false))) : [];
+    const sequence = hasSeq
+      ? (db.prepare('SELECT name, seq FROM sqlite_sequence ORDER BY name').raw(true).safeIntegers(true).all() as unknown[][]).map((r) =>
+          r.map((v) => cell(v, false)),
+        )
+      : [];
     return { schema, tables, sequence, journalMode: String(db.pragma('journal_mode', { simple: true })) };
   } finally {
     db.close();

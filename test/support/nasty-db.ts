@@ -66,15 +66,33 @@ export const MIXED_VALUES: readonly unknown[] = [
 export const BAD_UTF8 = Buffer.from([0x61, 0xff, 0xfe, 0x62]);
 export const BAD_UTF8_2 = Buffer.from([0xc3, 0x28, 0xa0, 0xa1, 0xed, 0xa0, 0x80]); // overlong / surrogate bytes
 
-export const ONE_MB_STRING = 'x'.repeat(1024 * 1024 - 7) + 'the end';
+export const ONE_MB_STRING = `${'x'.repeat(1024 * 1024 - 7)}the end`;
 export const TWO_MB_BLOB = prngBytes(2 * 1024 * 1024, 7);
 
 /** Prisma's own DDL for its migration table (the one migrate-turso writes). */
 export const PRISMA_MIGRATIONS_SQL = PRISMA_MIGRATIONS_DDL;
 
 export const PRISMA_MIGRATION_ROWS: unknown[][] = [
-  ['0b7ac3e2-1d3c-4c55-9a43-0a9b6c1d2e01', 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855', 1704067200123n, '20240101000000_init', null, null, 1704067200001n, 1n],
-  ['6f2d7a1c-8b8e-4e1e-b4c1-2b8e7d5c9f02', '9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08', '2024-02-15 09:30:01', '20240215093000_post_published', null, null, '2024-02-15 09:30:00', 1n],
+  [
+    '0b7ac3e2-1d3c-4c55-9a43-0a9b6c1d2e01',
+    'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
+    1704067200123n,
+    '20240101000000_init',
+    null,
+    null,
+    1704067200001n,
+    1n,
+  ],
+  [
+    '6f2d7a1c-8b8e-4e1e-b4c1-2b8e7d5c9f02',
+    '9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08',
+    '2024-02-15 09:30:01',
+    '20240215093000_post_published',
+    null,
+    null,
+    '2024-02-15 09:30:00',
+    1n,
+  ],
 ];
 
 const SCHEMA = `
@@ -374,9 +392,11 @@ export function dumpDb(path: string): DbDump {
   const db = new Database(path, { readonly: true, fileMustExist: true });
   try {
     const shadow = shadowNames(db);
-    const list = db
-      .prepare("SELECT name, type, wr FROM pragma_table_list WHERE schema = 'main' AND type IN ('table', 'virtual') ORDER BY name")
-      .all() as { name: string; type: string; wr: number }[];
+    const list = db.prepare("SELECT name, type, wr FROM pragma_table_list WHERE schema = 'main' AND type IN ('table', 'virtual') ORDER BY name").all() as {
+      name: string;
+      type: string;
+      wr: number;
+    }[];
     const tables: DbDump['tables'] = {};
     for (const t of list) {
       if (shadow.has(t.name) || t.name === 'sqlite_schema' || t.name === 'sqlite_temp_schema') continue;
@@ -386,7 +406,11 @@ export function dumpDb(path: string): DbDump {
       const columns = visible.map((c) => c.name);
       let order: string;
       if (t.wr) {
-        order = cols.filter((c) => c.pk > 0).sort((a, b) => a.pk - b.pk).map((c) => qi(c.name)).join(', ');
+        order = cols
+          .filter((c) => c.pk > 0)
+          .sort((a, b) => a.pk - b.pk)
+          .map((c) => qi(c.name))
+          .join(', ');
       } else {
         const taken = new Set(cols.map((c) => c.name.toLowerCase()));
         const rowid = ['rowid', '_rowid_', 'oid'].find((n) => !taken.has(n));
@@ -396,7 +420,10 @@ export function dumpDb(path: string): DbDump {
         order = rowid;
       }
       const select = exprs.map((e) => `typeof(${e}), hex(${e}), ${e}`).join(', ');
-      const stmt = db.prepare(`SELECT ${select} FROM ${qi(t.name)} ORDER BY ${order}`).raw(true).safeIntegers(true);
+      const stmt = db
+        .prepare(`SELECT ${select} FROM ${qi(t.name)} ORDER BY ${order}`)
+        .raw(true)
+        .safeIntegers(true);
       const rows: Cell[][] = [];
       for (const r of stmt.iterate() as IterableIterator<unknown[]>) {
         const row: Cell[] = [];
@@ -414,10 +441,7 @@ export function dumpDb(path: string): DbDump {
           ([n, s]): [string, string] => [n, String(s)],
         )
       : [];
-    const schema = db
-      .prepare('SELECT type, name, tbl_name, sql FROM sqlite_schema ORDER BY type, name')
-      .raw(true)
-      .all() as DbDump['schema'];
+    const schema = db.prepare('SELECT type, name, tbl_name, sql FROM sqlite_schema ORDER BY type, name').raw(true).all() as DbDump['schema'];
     const pragmas = {
       userVersion: Number(db.pragma('user_version', { simple: true })),
       applicationId: Number(db.pragma('application_id', { simple: true })),
@@ -428,8 +452,7 @@ export function dumpDb(path: string): DbDump {
   }
 }
 
-const short = (c: Cell | undefined) =>
-  c === undefined ? 'nothing' : `${c[0]}:${c[1].length > 40 ? `${c[1].slice(0, 40)}…(${c[1].length / 2} bytes)` : c[1]}`;
+const short = (c: Cell | undefined) => (c === undefined ? 'nothing' : `${c[0]}:${c[1].length > 40 ? `${c[1].slice(0, 40)}…(${c[1].length / 2} bytes)` : c[1]}`);
 
 /**
  * The differences between two dumps, described briefly (a failing test prints a readable list instead of a

@@ -70,6 +70,7 @@ export async function runCli(args: string[], env: Record<string, string | undefi
 
 /** The last non-empty stdout line, parsed. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- test assertions probe the shape
+// biome-ignore lint/suspicious/noExplicitAny: the tests read summaries of every command's shape
 export function lastJson<T = any>(stdout: string): T {
   const lines = stdout.trim().split('\n');
   return JSON.parse(lines[lines.length - 1]!) as T;

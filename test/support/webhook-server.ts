@@ -36,7 +36,14 @@ export async function startWebhookServer(mode: ReceiverMode = 'ok'): Promise<Web
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const url = new URL(req.url ?? '/', 'http://x');
-      requests.push({ method: req.method ?? '', path: url.pathname, query: Object.fromEntries(url.searchParams), headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), at: Date.now() });
+      requests.push({
+        method: req.method ?? '',
+        path: url.pathname,
+        query: Object.fromEntries(url.searchParams),
+        headers: req.headers,
+        body: Buffer.concat(chunks).toString('utf8'),
+        at: Date.now(),
+      });
       if (state.mode === 'hang') return;
       res.writeHead(state.mode === 'ok' ? 200 : 500, { 'content-type': 'text/plain' });
       res.end(state.mode === 'ok' ? 'OK' : 'boom');

@@ -169,7 +169,11 @@ export function wrapExact(sql: string, n: number): string {
 }
 
 const toBuffer = (v: unknown): Buffer =>
-  Buffer.isBuffer(v) ? v : v instanceof ArrayBuffer ? Buffer.from(v) : Buffer.from((v as Uint8Array).buffer, (v as Uint8Array).byteOffset, (v as Uint8Array).byteLength);
+  Buffer.isBuffer(v)
+    ? v
+    : v instanceof ArrayBuffer
+      ? Buffer.from(v)
+      : Buffer.from((v as Uint8Array).buffer, (v as Uint8Array).byteOffset, (v as Uint8Array).byteLength);
 
 const isBytes = (v: unknown) => v instanceof ArrayBuffer || v instanceof Uint8Array;
 
@@ -191,8 +195,10 @@ export function decodeExactRows(rows: ArrayLike<unknown>[], n: number): unknown[
       for (const f of flags.split(',')) {
         if (!f) continue;
         const i = Number(f.slice(1));
-        if (f[0] === 'b') (blobs ??= []).push(i);
-        else if (f[0] === 'p') vals[i] = Infinity;
+        if (f[0] === 'b') {
+          blobs ??= [];
+          blobs.push(i);
+        } else if (f[0] === 'p') vals[i] = Infinity;
         else if (f[0] === 'n') vals[i] = -Infinity;
       }
     }

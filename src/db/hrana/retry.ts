@@ -103,8 +103,7 @@ function carriesBaton(body: Uint8Array | undefined): boolean {
 }
 
 /** sqld's answers to a baton it will not run again (already used, unknown); an expired stream keeps its own code. */
-const isReplayRefusal = (status: number, text: string) =>
-  status === 400 && /baton/i.test(text) && !/STREAM_EXPIRED/.test(text);
+const isReplayRefusal = (status: number, text: string) => status === 400 && /baton/i.test(text) && !/STREAM_EXPIRED/.test(text);
 
 export function retryingFetch(host: string, opts: { tuning?: RemoteTuning; stats?: RetryStats; base?: typeof fetch; signal?: AbortSignal } = {}): FetchFn {
   const tuning = opts.tuning ?? remoteTuning;

@@ -103,7 +103,7 @@ async function* legacyRows(input: Readable): AsyncGenerator<LegacyRow | { create
       else if (t.name === 'endObject' || t.name === 'endArray') depth--;
     }
   };
-  const valueOf = async (first: Token): Promise<SqlValue> => {
+  const cellValue = async (first: Token): Promise<SqlValue> => {
     if (first.name !== 'startObject' && first.name !== 'startArray') return scalar(first);
     const toks: Token[] = [first];
     let depth = 1;
@@ -146,7 +146,7 @@ async function* legacyRows(input: Readable): AsyncGenerator<LegacyRow | { create
           for (;;) {
             const ck = await next();
             if (ck.name === 'endObject') break;
-            row.set(ck.value!, await valueOf(await next()));
+            row.set(ck.value!, await cellValue(await next()));
           }
           yield { table, row };
         }
@@ -175,8 +175,10 @@ async function census(input: Readable): Promise<Census> {
       continue;
     }
     let t = c.tables.get(r.table);
-    if (!t) c.tables.set(r.table, (t = { rows: 0, columns: new Set() }));
-    else if (current !== r.table) throw new BackupError('CORRUPT', `not a valid JSON backup: table "${r.table}" appears twice`);
+    if (!t) {
+      t = { rows: 0, columns: new Set() };
+      c.tables.set(r.table, t);
+    } else if (current !== r.table) throw new BackupError('CORRUPT', `not a valid JSON backup: table "${r.table}" appears twice`);
     current = r.table;
     t.rows++;
     for (const k of r.row.keys()) t.columns.add(k);
