@@ -26,8 +26,8 @@ const LIST_LIMIT = 1000;
 /** A problem as printed: a signed url's query may carry a secret. */
 const scrubbed = (m: MirrorProblem): MirrorProblem => ({ ...m, url: m.url === null ? null : scrub(m.url), error: scrub(m.error) });
 
-/** `media-mirror DIR` (download) or `--upload-from DIR` (re-upload): 0 when complete, 1 otherwise. */
-export async function mediaMirrorMain(p: Parsed, signal?: AbortSignal): Promise<number> {
+/** Which way the mirror runs (download into DIR, or re-upload from --upload-from DIR), its flags checked. */
+function mirrorMode(p: Parsed): { upload: string | undefined; access: 'public' | 'private' | 'auto' } {
   const upload = p.str('upload-from');
   if ((upload === undefined) === (p.positionals.length === 0)) {
     throw new BackupError('USAGE', `give either DIR (download) or --upload-from DIR (re-upload), not ${upload === undefined ? 'neither' : 'both'}`);
@@ -38,6 +38,23 @@ export async function mediaMirrorMain(p: Parsed, signal?: AbortSignal): Promise<
   const access = p.str('access') ?? 'auto';
   if (access !== 'public' && access !== 'private' && access !== 'auto')
     throw new BackupError('USAGE', `--access must be public, private or auto (got ${access})`);
+  return { upload, access };
+}
+
+/** What both directions of a mirror share: the flags, the output, the inventory, the callbacks. */
+interface MirrorRun {
+  p: Parsed;
+  json: boolean;
+  out: ReturnType<typeof makeOut>;
+  inventory: Awaited<ReturnType<typeof resolveInventory>>;
+  common: Parameters<typeof mirrorMedia>[2];
+  /** Ends the progress line and says how many problems were not listed. */
+  finish(): void;
+}
+
+/** `media-mirror DIR` (download) or `--upload-from DIR` (re-upload): 0 when complete, 1 otherwise. */
+export async function mediaMirrorMain(p: Parsed, signal?: AbortSignal): Promise<number> {
+  const { upload, access } = mirrorMode(p);
   const concurrency = concurrencyFlag(p.str('concurrency'), DEFAULT_CONCURRENCY);
   const token = requireBlobToken();
   const json = p.bool('json');
@@ -61,37 +78,36 @@ export async function mediaMirrorMain(p: Parsed, signal?: AbortSignal): Promise<
       progress.update({ label: upload ? 'media-mirror upload' : 'media-mirror', done, total: Math.max(total, done), bytes }),
     onProblem,
   };
-
-  if (upload === undefined) {
-    const dir = p.positionals[0]!;
-    const r = await mirrorMedia(inventory, dir, common);
+  const finish = () => {
     progress.done();
     if (listed > LIST_LIMIT) process.stderr.write(`… and ${listed - LIST_LIMIT} more problems\n`);
-    out.info(
-      `${r.missing.length + r.failed.length ? 'INCOMPLETE' : 'ok'}: mirrored ${r.objects} objects from ${inventory.label} into ${dir} in ${(r.durationMs / 1000).toFixed(1)}s: ` +
-        `${r.downloaded} downloaded (${fmtBytes(r.bytes)}), ${r.skipped} already there, ${r.missing.length} missing in the store, ${r.failed.length} failed` +
-        (r.unreferenced ? `, ${r.unreferenced} rows without url or pathname` : ''),
-    );
-    const ok = r.missing.length + r.failed.length === 0;
-    if (json) {
-      const { objects, downloaded, bytes, skipped, durationMs } = r;
-      out.json({
-        ok,
-        mode: 'download',
-        dir,
-        objects,
-        downloaded,
-        bytes,
-        skipped,
-        missing: r.missing.map(scrubbed),
-        failed: r.failed.map(scrubbed),
-        durationMs,
-      });
-    }
-    return ok ? 0 : 1;
-  }
+  };
+  const run: MirrorRun = { p, json, out, inventory, common, finish };
+  return upload === undefined ? downloadMirror(run, p.positionals[0]!) : reuploadMirror(run, upload, access);
+}
 
-  const mapOut = p.str('map-out') ? await openMapFile(p.str('map-out')!) : null;
+/** The download direction: every object into `dir`. */
+async function downloadMirror({ json, out, inventory, common, finish }: MirrorRun, dir: string): Promise<number> {
+  const r = await mirrorMedia(inventory, dir, common);
+  finish();
+  out.info(
+    `${r.missing.length + r.failed.length ? 'INCOMPLETE' : 'ok'}: mirrored ${r.objects} objects from ${inventory.label} into ${dir} in ${(r.durationMs / 1000).toFixed(1)}s: ` +
+      `${r.downloaded} downloaded (${fmtBytes(r.bytes)}), ${r.skipped} already there, ${r.missing.length} missing in the store, ${r.failed.length} failed` +
+      (r.unreferenced ? `, ${r.unreferenced} rows without url or pathname` : ''),
+  );
+  const ok = r.missing.length + r.failed.length === 0;
+  if (json) {
+    const { objects, downloaded, bytes, skipped, durationMs } = r;
+    const problems = { missing: r.missing.map(scrubbed), failed: r.failed.map(scrubbed) };
+    out.json({ ok, mode: 'download', dir, objects, downloaded, bytes, skipped, ...problems, durationMs });
+  }
+  return ok ? 0 : 1;
+}
+
+/** The upload direction: every object re-uploaded from `upload`, the url mapping printed and kept (--map-out). */
+async function reuploadMirror({ p, json, out, inventory, common, finish }: MirrorRun, upload: string, access: 'public' | 'private' | 'auto'): Promise<number> {
+  const mapPath = p.str('map-out');
+  const mapOut = mapPath ? await openMapFile(mapPath) : null;
   try {
     const r = await uploadMirror(inventory, upload, {
       ...common,
@@ -102,36 +118,20 @@ export async function mediaMirrorMain(p: Parsed, signal?: AbortSignal): Promise<
         mapOut?.add(from, to);
       },
     });
-    progress.done();
-    if (listed > LIST_LIMIT) process.stderr.write(`… and ${listed - LIST_LIMIT} more problems\n`);
+    finish();
     if (mapOut) await mapOut.commit();
+    const saved = mapOut ? `, mapping written to ${mapPath} (apply it with relink --map ${mapPath})` : ' (save them with --map-out FILE for relink --map)';
     out.info(
       `${r.unavailable.length + r.failed.length ? 'INCOMPLETE' : 'ok'}: ${r.objects} objects from ${inventory.label}: ${r.uploaded} re-uploaded from ${upload} (${fmtBytes(r.bytes)}, ${r.uploadedPrivate} of them private), ` +
         `${r.present} already in the store, ${r.unavailable.length} unavailable, ${r.failed.length} failed; ${r.mapped} urls changed` +
-        (r.mapped
-          ? mapOut
-            ? `, mapping written to ${p.str('map-out')} (apply it with relink --map ${p.str('map-out')})`
-            : ' (save them with --map-out FILE for relink --map)'
-          : ''),
+        (r.mapped ? saved : ''),
     );
     const ok = r.unavailable.length + r.failed.length === 0;
     if (json) {
       const { objects, uploaded, uploadedPrivate, bytes, present, mapped, durationMs } = r;
       const problems = { unavailable: r.unavailable.map(scrubbed), failed: r.failed.map(scrubbed) };
-      out.json({
-        ok,
-        mode: 'upload',
-        from: upload,
-        objects,
-        uploaded,
-        uploadedPrivate,
-        bytes,
-        present,
-        mapped,
-        ...problems,
-        mapFile: mapOut ? p.str('map-out') : null,
-        durationMs,
-      });
+      const counts = { objects, uploaded, uploadedPrivate, bytes, present, mapped };
+      out.json({ ok, mode: 'upload', from: upload, ...counts, ...problems, mapFile: mapOut ? mapPath : null, durationMs });
     }
     return ok ? 0 : 1;
   } finally {

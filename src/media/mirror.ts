@@ -256,6 +256,40 @@ const BUFFERED_PUT = 8 * 1024 * 1024;
 /** The pathname an inventory row's object has in any store: its pathname column, else its url's path. */
 export const storePathname = (row: MediaRow): string | null => row.pathname ?? (row.url ? urlPath(row.url) : null);
 
+/** Whether a re-uploaded object is public or private: --access, else as it was (the mirror's list, its url's host). */
+function accessRule(access: UploadOptions['access'], privateSet: Set<string>) {
+  return (row: MediaRow, pathname: string): 'public' | 'private' => {
+    if (access !== 'auto') return access;
+    if (privateSet.has(pathname)) return 'private';
+    try {
+      if (row.url && new URL(row.url).hostname.endsWith('.private.blob.vercel-storage.com')) return 'private';
+    } catch {
+      // not a url: public
+    }
+    return 'public';
+  };
+}
+
+/** One object from the mirror's file back into the store under its own pathname (small ones buffered). */
+function reupload(row: MediaRow, pathname: string, file: string, size: number, access: 'public' | 'private', opts: UploadOptions) {
+  return withRetry(
+    pathname,
+    async () => {
+      const common = {
+        access,
+        addRandomSuffix: false,
+        token: opts.token,
+        abortSignal: opts.signal,
+        ...(row.contentType ? { contentType: row.contentType } : {}),
+      };
+      if (size <= BUFFERED_PUT) return put(pathname, await readFile(file), common);
+      return put(pathname, createReadStream(file), { ...common, multipart: true });
+    },
+    { signal: opts.signal, policy: opts.policy },
+  );
+}
+
+/** Re-uploads every inventory object missing from the store from the mirror `dir`; reports each url that changed. */
 export async function uploadMirror(inventory: Inventory, dir: string, opts: UploadOptions): Promise<UploadResult> {
   const started = Date.now();
   const r: UploadResult = {
@@ -271,17 +305,7 @@ export async function uploadMirror(inventory: Inventory, dir: string, opts: Uplo
     durationMs: 0,
   };
   let done = 0;
-  const privateSet = opts.access === 'auto' ? await loadPrivateList(dir) : new Set<string>();
-  const accessOf = (row: MediaRow, pathname: string): 'public' | 'private' => {
-    if (opts.access !== 'auto') return opts.access;
-    if (privateSet.has(pathname)) return 'private';
-    try {
-      if (row.url && new URL(row.url).hostname.endsWith('.private.blob.vercel-storage.com')) return 'private';
-    } catch {
-      // not a url: public
-    }
-    return 'public';
-  };
+  const accessOf = accessRule(opts.access, opts.access === 'auto' ? await loadPrivateList(dir) : new Set<string>());
   // Several rows may share one url: report each pair once (a set of the pairs seen, not of the inventory).
   const seen = new Set<string>();
   const map = (oldUrl: string | null, newUrl: string) => {
@@ -315,23 +339,7 @@ export async function uploadMirror(inventory: Inventory, dir: string, opts: Uplo
       if (row.size !== null && size !== row.size) {
         throw new ObjectError('missing', `${pathname}: missing in the store; the mirror's copy has ${size} bytes, the inventory says ${row.size}`);
       }
-      const res = await withRetry(
-        pathname,
-        async () => {
-          const common = {
-            access: accessOf(row, pathname),
-            addRandomSuffix: false,
-            token: opts.token,
-            abortSignal: opts.signal,
-            ...(row.contentType ? { contentType: row.contentType } : {}),
-          };
-          if (size <= BUFFERED_PUT) {
-            return put(pathname, await readFile(file), common);
-          }
-          return put(pathname, createReadStream(file), { ...common, multipart: true });
-        },
-        { signal: opts.signal, policy: opts.policy },
-      );
+      const res = await reupload(row, pathname, file, size, accessOf(row, pathname), opts);
       r.uploaded++;
       if (accessOf(row, pathname) === 'private') r.uploadedPrivate++;
       r.bytes += size;

@@ -186,26 +186,55 @@ async function checkStored(pathname: string, token: string, bytes: number): Prom
   throw new BackupError('SINK', `${pathname} holds ${stored?.size ?? 0} bytes after the upload, ${bytes} were sent: removed it`);
 }
 
-/** A sink uploading to `pathname` in the Blob store (see the file's header). */
-export function blobSink(pathname: string, opts: BlobSinkOptions): Sink {
-  const { token } = opts;
+/** The upload's settings from the sink's options (defaults filled in, the part size checked). */
+function uploadConfig(pathname: string, opts: BlobSinkOptions): UploadConfig {
   const partSize = opts.partSize ?? DEFAULT_PART_SIZE;
-  const manifestPathname = manifestPathnameFor(pathname);
   if (!Number.isInteger(partSize) || partSize < 1) throw new BackupError('INTERNAL', 'blob sink: partSize must be a positive integer');
-  const policy = {
-    ...DEFAULT_RETRY,
-    ...(opts.retries !== undefined ? { attempts: opts.retries + 1 } : {}),
-    ...(opts.retryDelayMs !== undefined ? { baseMs: opts.retryDelayMs } : {}),
-  };
-  const cfg: UploadConfig = {
+  return {
     pathname,
-    token,
+    token: opts.token,
     contentType: opts.contentType ?? 'application/gzip',
     concurrency: Math.max(1, opts.concurrency ?? DEFAULT_CONCURRENCY),
     partSize,
-    policy,
+    policy: {
+      ...DEFAULT_RETRY,
+      ...(opts.retries !== undefined ? { attempts: opts.retries + 1 } : {}),
+      ...(opts.retryDelayMs !== undefined ? { baseMs: opts.retryDelayMs } : {}),
+    },
     onPart: opts.onPart,
   };
+}
+
+/** Refuses a dump or manifest already there, then starts the multipart upload. */
+async function startUpload(cfg: UploadConfig, manifestPathname: string): Promise<PartWindow> {
+  const { pathname, token } = cfg;
+  // allowOverwrite false would refuse at complete, after the whole upload: refuse before reading anything.
+  for (const p of [pathname, manifestPathname]) {
+    if (await exists(p, token)) throw new BackupError('REFUSED', `${p} already exists in the Blob store: refusing to overwrite a backup`);
+  }
+  const upload = await sinkCall(
+    `start of the upload of ${pathname}`,
+    () => createMultipartUpload(pathname, { ...PRIVATE, contentType: cfg.contentType, token }),
+    cfg.policy,
+  );
+  return new PartWindow(cfg, upload);
+}
+
+/** The sidecar manifest, written once the dump is complete and checked. */
+async function putManifest(cfg: UploadConfig, manifestPathname: string, manifest: Manifest): Promise<void> {
+  try {
+    await putOnce(manifestPathname, `${JSON.stringify(manifest, null, 2)}\n`, cfg.token, cfg.policy);
+  } catch (e) {
+    const why = `${cfg.pathname} was uploaded but its manifest could not be written (the dump lists as incomplete): ${(e as Error).message}`;
+    throw new BackupError('SINK', why, { cause: e });
+  }
+}
+
+/** A sink uploading to `pathname` in the Blob store (see the file's header). */
+export function blobSink(pathname: string, opts: BlobSinkOptions): Sink {
+  const cfg = uploadConfig(pathname, opts);
+  const { token, partSize } = cfg;
+  const manifestPathname = manifestPathnameFor(pathname);
   let window: PartWindow | null = null;
   let state: 'new' | 'open' | 'completed' | 'aborted' = 'new';
   let fill: Buffer = Buffer.alloc(0);
@@ -231,16 +260,7 @@ export function blobSink(pathname: string, opts: BlobSinkOptions): Sink {
     fileName: basename(pathname),
     async open() {
       if (state !== 'new') throw new BackupError('INTERNAL', 'blob sink opened twice');
-      // allowOverwrite false would refuse at complete, after the whole upload: refuse before reading anything.
-      for (const p of [pathname, manifestPathname]) {
-        if (await exists(p, token)) throw new BackupError('REFUSED', `${p} already exists in the Blob store: refusing to overwrite a backup`);
-      }
-      const upload = await sinkCall(
-        `start of the upload of ${pathname}`,
-        () => createMultipartUpload(pathname, { ...PRIVATE, contentType: cfg.contentType, token }),
-        policy,
-      );
-      window = new PartWindow(cfg, upload);
+      window = await startUpload(cfg, manifestPathname);
       fill = Buffer.allocUnsafe(partSize);
       state = 'open';
       unregister = onInterrupt(() => sink.abort());
@@ -270,15 +290,7 @@ export function blobSink(pathname: string, opts: BlobSinkOptions): Sink {
         state = 'completed';
         const storedUrl = await checkStored(pathname, token, bytes);
         const url = completedUrl || storedUrl;
-        try {
-          await putOnce(manifestPathname, `${JSON.stringify(manifest, null, 2)}\n`, token, policy);
-        } catch (e) {
-          throw new BackupError(
-            'SINK',
-            `${pathname} was uploaded but its manifest could not be written (the dump lists as incomplete): ${(e as Error).message}`,
-            { cause: e },
-          );
-        }
+        await putManifest(cfg, manifestPathname, manifest);
         return { kind: 'blob', pathname, url, manifestPathname };
       } finally {
         release();
