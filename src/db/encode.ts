@@ -74,21 +74,14 @@ export function lineSql(columns: readonly string[]): string {
  * on every page instead (checkPageOrder: the first and last lines carry the least and greatest key), which saves
  * the sort an `ORDER BY` in the aggregate costs (a quarter of the encoding's time); other keys sort.
  */
-/**
- * One page's query: `count(*)`, the least and greatest key (single-column keys), and the page's lines as one value.
- * `hex`: the lines come as hex TEXT instead of a BLOB, for a remote database: @libsql/client decodes a BLOB from
- * base64 in JavaScript (several passes and a copy per byte), where hex text is parsed by JSON.parse and decoded by
- * Buffer.from natively. That was most of a remote backup's client CPU; hex costs 1.5 times base64's bytes on the wire.
- */
-export function pageSql(t: Pick<TableInfo, 'name' | 'dataColumns' | 'keyColumns'>, withKey: boolean, castKeys?: boolean[], hex = false): string {
+export function pageSql(t: Pick<TableInfo, 'name' | 'dataColumns' | 'keyColumns'>, withKey: boolean, castKeys?: boolean[]): string {
   const keys = t.keyColumns.map(q);
   const ph = (i: number) => (castKeys?.[i] ? 'CAST(? AS TEXT)' : '?');
   const where = !withKey ? '' : keys.length === 1 ? ` WHERE ${keys[0]} > ${ph(0)}` : ` WHERE (${keys.join(', ')}) > (${keys.map((_, i) => ph(i)).join(', ')})`;
   const aliases = keys.map((_, i) => `__k${i}`);
   const inner = `SELECT ${keys.map((k, i) => `${k} AS ${aliases[i]}`).join(', ')}, ${lineSql(t.dataColumns)} AS __l FROM ${q(t.name)}${where} ORDER BY ${keys.join(', ')} LIMIT ?`;
-  const lines = (agg: string) => (hex ? `hex(${agg})` : `CAST(${agg} AS BLOB)`);
-  if (keys.length === 1) return `SELECT count(*), min(__k0), max(__k0), ${lines("string_agg(__l, '')")} FROM (${inner})`;
-  return `SELECT count(*), NULL, NULL, ${lines(`string_agg(__l, '' ORDER BY ${aliases.join(', ')})`)} FROM (${inner})`;
+  if (keys.length === 1) return `SELECT count(*), min(__k0), max(__k0), CAST(string_agg(__l, '') AS BLOB) FROM (${inner})`;
+  return `SELECT count(*), NULL, NULL, CAST(string_agg(__l, '' ORDER BY ${aliases.join(', ')}) AS BLOB) FROM (${inner})`;
 }
 
 /** A REAL from SQLite's %!.17g text (which writes ±Infinity as "Inf" / "-Inf"). */

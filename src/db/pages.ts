@@ -273,25 +273,17 @@ export async function* encodedPages(db: Db, t: Pageable, opts: WalkOptions = {})
   }
   const keyIdx = t.keyColumns.map((k) => t.dataColumns.indexOf(k));
   const lastKeys = new WeakMap<Buffer, unknown[]>();
-  const hex = db.kind === 'remote';
   const reader: PageReader<EncodedPage> = {
     async fetch(after, limit) {
       const key = after ? keyArgs(after) : null;
-      const args = [...(key?.args ?? []), limit];
-      const [r] = await db.query(pageSql(t, key !== null, key?.cast, hex), args).catch((e) => {
-        // One row whose hex is over the server's response limit may still fit as a BLOB (base64 is smaller).
-        if (!(e instanceof PageTooLargeError && hex && limit === 1)) throw e;
-        return db.query(pageSql(t, key !== null, key?.cast), args);
-      });
+      const [r] = await db.query(pageSql(t, key !== null, key?.cast), [...(key?.args ?? []), limit]);
       const rows = Number(r?.[0] ?? 0);
       if (rows === 0) return { page: { bytes: Buffer.alloc(0), rows: 0 }, rows: 0, bytes: 0 };
       const raw = r![3];
-      let bytes = finishPage(typeof raw === 'string' ? Buffer.from(raw, 'hex') : Buffer.isBuffer(raw) ? raw : Buffer.from(raw as ArrayBuffer));
+      let bytes = finishPage(Buffer.isBuffer(raw) ? raw : Buffer.from(raw as ArrayBuffer));
       if (!isUtf8(bytes)) bytes = await reencode(db, t, after, rows);
       else if (keyIdx.length === 1) lastKeys.set(bytes, checkPageOrder(t, bytes, keyIdx, r![1], r![2]));
-      // Pages are sized by what travels: hex is twice the bytes it stands for.
-      const size = typeof raw === 'string' ? Math.max(raw.length, bytes.length) : bytes.length;
-      return { page: { bytes, rows }, rows, bytes: size };
+      return { page: { bytes, rows }, rows, bytes: bytes.length };
     },
     lastKey: (page) => lastKeys.get(page.bytes) ?? lineKey(page.bytes, page.bytes.lastIndexOf(0x0a, page.bytes.length - 2) + 1, page.bytes.length - 1, keyIdx),
   };
