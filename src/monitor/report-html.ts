@@ -9,6 +9,7 @@ import { fmtDuration } from './alert.js';
 import { esc, lineChart } from './chart.js';
 import type { TableChange } from './check.js';
 import type { BackupRow, ReportModel } from './report.js';
+import { fmtBytes } from '../units.js';
 
 const CSS = `
 :root{color-scheme:light;--ok:#1a7f37;--bad:#cf222e;--warn:#9a6700;--mut:#57606a;--line:#0969da;--bg:#f6f8fa;--bd:#d0d7de}
@@ -44,14 +45,7 @@ const STYLE_HASH = createHash('sha256').update(CSS, 'utf8').digest('base64');
 /** The page's policy: nothing may load or run; only its own stylesheet, by hash. */
 export const STATUS_CSP = `default-src 'none'; style-src 'sha256-${STYLE_HASH}'; img-src 'none'; base-uri 'none'; form-action 'none'`;
 
-const bytes = (n: number) =>
-  n < 1024
-    ? `${n} B`
-    : n < 1024 ** 2
-      ? `${(n / 1024).toFixed(1)} KiB`
-      : n < 1024 ** 3
-        ? `${(n / 1024 ** 2).toFixed(1)} MiB`
-        : `${(n / 1024 ** 3).toFixed(2)} GiB`;
+const bytes = fmtBytes;
 const num = (n: number) => n.toLocaleString('en-US');
 const when = (iso: string) => `${iso.slice(0, 16).replace('T', ' ')} UTC`;
 const short = (name: string) => name.split('/').pop()!;
