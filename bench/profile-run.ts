@@ -12,7 +12,7 @@ import { ensureDumps, runOursBackup, runOursRestore, type Files } from './shape-
 /** How to read the summaries; printed once after them. */
 export const PROFILE_NOTE =
   "\n(Self time. V8 often books a native call to its JS caller: better-sqlite3's `all()`/`run()` usually show as the " +
-  'self time of the function calling them, e.g. `query` in src/source/local.ts is row fetching. Idle: the thread waited.)';
+  'self time of the function calling them, e.g. `query` in src/db/local.ts is row fetching. Idle: the thread waited.)';
 
 async function profiled(dir: string, run: (env: NodeJS.ProcessEnv) => Promise<Measured>): Promise<{ m: Measured; files: string[] }> {
   rmSync(dir, { recursive: true, force: true });

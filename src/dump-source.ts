@@ -31,6 +31,8 @@ export interface DumpSource {
   openInput: () => Promise<Readable>;
   legacy: boolean;
   label: string;
+  /** Read from the Blob store (a pathname or a blob URL), not from a local file or a caller's stream. */
+  fromBlob: boolean;
 }
 
 export interface DumpSourceOptions {
@@ -55,14 +57,13 @@ async function blobInput(source: string, opts: DumpSourceOptions): Promise<() =>
 /** SOURCE as a dump that can be opened once per pass. */
 export async function resolveDumpSource(source: string, opts: DumpSourceOptions = {}): Promise<DumpSource> {
   let openInput: () => Promise<Readable>;
-  let label = source;
-  if (existsSync(source) || !looksLikeBlobRef(source)) {
+  const fromBlob = !existsSync(source) && looksLikeBlobRef(source);
+  if (!fromBlob) {
     openInput = async () => openLocalFile(source);
   } else {
     openInput = await blobInput(source, opts);
-    label = `blob:${source}`;
   }
-  return dumpSourceOf(openInput, label, source);
+  return { ...(await dumpSourceOf(openInput, fromBlob ? `blob:${source}` : source, source)), fromBlob };
 }
 
 /** A dump the caller opens (a library user's stream factory), told apart by content like any other source. */
@@ -70,5 +71,5 @@ export async function dumpSourceOf(openInput: () => Promise<Readable>, label: st
   const first = await sniff(await openInput());
   first.raw.destroy();
   if (first.kind === 'unknown') throw new BackupError('CORRUPT', `${name} is neither a turso-backup dump nor a JSON backup`);
-  return { openInput, legacy: first.kind === 'json', label };
+  return { openInput, legacy: first.kind === 'json', label, fromBlob: false };
 }

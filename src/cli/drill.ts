@@ -63,7 +63,7 @@ export async function drillMain(p: Parsed, signal: AbortSignal): Promise<number>
   out.info(`${report.pass ? 'PASS' : 'FAIL'}: ${Object.keys(report.tables).length} tables, ${rows} rows restored in ${report.durationMs} ms`);
   if (target) out.info(`the drilled database is left in place: ${redactUrl(target.url)}`);
   // An immutable record beside the dump (monitor/drills.ts): the status page and check show the last drill.
-  out.info(await recordDrillLine(source, input.label, manifest, report));
+  out.info(await recordDrillLine(source, input.fromBlob, manifest, report));
   if (p.bool('json')) out.json({ ok: report.pass, pass: report.pass, source, checks: report.checks, tables: report.tables, durationMs: report.durationMs });
   return report.pass ? 0 : EXIT_PROBLEMS;
 }

@@ -115,9 +115,9 @@ export async function recordDrill(source: string, blob: boolean, manifest: Manif
  * The drill CLI's hook: records the drill and returns the line to print. A record that cannot be written is a
  * warning, never a change to the drill's own verdict.
  */
-export async function recordDrillLine(source: string, label: string, manifest: Manifest | null, report: DrillReport): Promise<string> {
+export async function recordDrillLine(source: string, fromBlob: boolean, manifest: Manifest | null, report: DrillReport): Promise<string> {
   try {
-    const path = await recordDrill(source, label.startsWith('blob:'), manifest, report);
+    const path = await recordDrill(source, fromBlob, manifest, report);
     return path ? `drill result recorded: ${path}` : 'drill result not recorded (the dump has no manifest beside it: not a complete backup of a store)';
   } catch (e) {
     return `warning: the drill result could not be recorded: ${oneLine(redact((e as Error).message), 300)}`;
