@@ -516,7 +516,7 @@ function decodeValue(raw: unknown): SqlValue {
     }
     case 'float':
       if (typeof obj.value !== 'number') throw jsonDecodeError('invalid type: expected f64');
-      return obj.value;
+      return serdeF64(obj.value);
     case 'text':
       if (typeof obj.value !== 'string') throw jsonDecodeError('invalid type: expected a string');
       return obj.value;
@@ -529,6 +529,54 @@ function decodeValue(raw: unknown): SqlValue {
     default:
       throw jsonDecodeError(`unknown variant ${JSON.stringify(obj.type)} of Value`);
   }
+}
+
+/** serde_json's f64 table (de.rs POW10): the correctly rounded literals 1e0 … 1e308. */
+const POW10 = Array.from({ length: 309 }, (_, i) => Number(`1e${i}`));
+const U64_MAX = 2n ** 64n - 1n;
+
+/**
+ * The f64 sqld gets from a JSON float argument. sqld's serde_json is built without its `float_roundtrip` feature
+ * (libsql-server/Cargo.toml: `serde_json = { …, features = ["preserve_order"] }`), so it parses a number as
+ * `significand as f64` times or divided by one power of ten (de.rs `f64_from_parts`): a 17-digit decimal can come
+ * out one ULP off (serde-rs/json#707, #937). JSON.parse is exact; this redoes serde's arithmetic on the number's
+ * shortest decimal form (what @libsql/client and our client send: JavaScript's `"" + n`).
+ */
+export function serdeF64(v: number): number {
+  const m = /^(-?)(\d+)(?:\.(\d+))?(?:e([+-]?\d+))?$/.exec(String(v));
+  if (!m) return v; // ±0 and non-finite values never reach here as JSON numbers worth redoing
+  const [, sign, int, frac = '', exp = '0'] = m;
+  let significand = 0n;
+  let exponent = Number(exp);
+  let overflowed = false;
+  for (const [digits, isFraction] of [
+    [int!, false],
+    [frac, true],
+  ] as const) {
+    for (const d of digits) {
+      // serde stops adding digits once the significand would pass u64::MAX (it then counts integer digits only).
+      if (!overflowed && significand * 10n + BigInt(d) <= U64_MAX) {
+        significand = significand * 10n + BigInt(d);
+        if (isFraction) exponent--;
+      } else {
+        overflowed = true;
+        if (!isFraction) exponent++;
+      }
+    }
+  }
+  if (frac === '' && exp === '0' && !overflowed) return sign ? -Number(significand) : Number(significand); // an integer: `u64 as f64`
+  let f = Number(significand);
+  for (;;) {
+    const pow = POW10[Math.abs(exponent)];
+    if (pow !== undefined) {
+      f = exponent >= 0 ? f * pow : f / pow;
+      break;
+    }
+    if (f === 0) break;
+    f /= 1e308;
+    exponent += 308;
+  }
+  return sign ? -f : f;
 }
 
 function encodeValue(v: SqlValue): object {

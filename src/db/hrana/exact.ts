@@ -15,9 +15,10 @@
  * ASCII text without NUL, the common case, travels as JSON text; SQLite has no UTF-8 validity test, so any
  * non-ASCII text takes the byte path, which is exact for every case.)
  *
- * Writing: the client sends every JS number as a JSON float and formats it with `"" + n`, so -0 arrives as +0, and
- * it refuses ±Infinity. Such cells are written as SQL literals (`-0.0`, `9e999`, `-9e999`); TEXT that is not UTF-8
- * (TextBytes) as `CAST(? AS TEXT)` with a blob argument; integers as bigint (INTEGER), other numbers as floats.
+ * Writing: a JS number travels as a JSON float written `"" + n`, so -0 would arrive as +0, ±Infinity cannot travel,
+ * and sqld's JSON parser reads some 17-digit floats one ULP off (serdeReadsBack). Such cells are written as SQL
+ * literals (`-0.0`, `9e999`, `-9e999`) or as an exactly scaled integer-valued float (scaledReal); TEXT that is not
+ * UTF-8 (TextBytes) as `CAST(? AS TEXT)` with a blob argument; integers as bigint (INTEGER), other numbers as floats.
  */
 import { isUtf8 } from 'node:buffer';
 import { BackupError } from '../../errors.js';
@@ -224,9 +225,74 @@ export function plainRows(rows: ArrayLike<unknown>[]): unknown[][] {
 // Writing
 // ----------------------------------------------------------------------------------------------------------------
 
+/** serde_json's f64 table (de.rs POW10): the correctly rounded literals 1e0 … 1e308. */
+const POW10 = Array.from({ length: 309 }, (_, i) => Number(`1e${i}`));
+const SHORTEST = /^(\d+)(?:\.(\d+))?(?:e([+-]\d+))?$/;
+
+/**
+ * Whether sqld reads the JSON float `"" + v` back as `v`. Its serde_json is built without `float_roundtrip`
+ * (libsql-server/Cargo.toml), so it computes `significand as f64` times or divided by one power of ten (de.rs
+ * `f64_from_parts`): exact when the significand and the power are exact, else up to one ULP off — 15 % of the
+ * events shape's REALs and ~10 % of random doubles (serde-rs/json#707). This redoes that arithmetic (JavaScript's
+ * doubles are the same IEEE doubles); what it cannot redo cheaply (a 20-digit significand) counts as inexact.
+ */
+export function serdeReadsBack(v: number): boolean {
+  const a = Math.abs(v);
+  if (Number.isInteger(a) && a <= 9007199254740992) return true; // an integer: `u64 as f64`
+  const m = SHORTEST.exec(String(a));
+  if (!m) return false;
+  const [, int, frac = '', exp] = m;
+  // More than 19 significant digits could pass u64::MAX, where serde starts dropping digits.
+  if ((int! + frac).replace(/^0+/, '').length > 19) return false;
+  if (frac === '' && exp === undefined) return true; // an integer below 1e21, all of its digits: `u64 as f64`
+  // Number() of ≤ 19 digits rounds as `u64 as f64` does (to nearest, ties to even).
+  let f = Number(int! + frac);
+  let e = Number(exp ?? 0) - frac.length;
+  for (;;) {
+    const pow = POW10[Math.abs(e)];
+    if (pow !== undefined) {
+      f = e >= 0 ? f * pow : f / pow;
+      break;
+    }
+    if (f === 0) break;
+    f /= 1e308;
+    e += 308;
+  }
+  return f === a;
+}
+
+const bits = new DataView(new ArrayBuffer(8));
+const POW2_62 = '4611686018427387904';
+
+/**
+ * A REAL that serde would misread, as an integer-valued float argument (below 2^53: serde reads it exactly) scaled
+ * by powers of two written as INTEGER literals: `(? / 2^k)` or `(? * 2^k)`, k ≤ 62 per step. Each step is exact in
+ * IEEE arithmetic (only the exponent changes; every intermediate lies between the argument and the result), so
+ * SQLite computes the very double. Returns the fragment and the argument.
+ */
+export function scaledReal(v: number): [string, number] {
+  bits.setFloat64(0, v);
+  const hi = bits.getUint32(0);
+  const biased = (hi >>> 20) & 0x7ff;
+  let mantissa = (hi & 0xfffff) * 2 ** 32 + bits.getUint32(4);
+  let e = biased === 0 ? -1074 : biased - 1075;
+  if (biased !== 0) mantissa += 2 ** 52;
+  while (mantissa !== 0 && mantissa % 2 === 0) {
+    mantissa /= 2;
+    e++;
+  }
+  let frag = '(?';
+  for (let k = Math.abs(e); k > 0; k -= 62) frag += `${e < 0 ? ' / ' : ' * '}${k > 62 ? POW2_62 : String(2n ** BigInt(k))}`;
+  return [`${frag})`, hi >>> 31 ? -mantissa : mantissa];
+}
+
+/** A number that travels as a plain float argument: finite, not -0, and read back exactly by sqld. */
+export const plainFloat = (v: number) => Number.isFinite(v) && !Object.is(v, -0) && serdeReadsBack(v);
+
 /**
  * How one value is written: a SQL fragment (normally `?`) and its argument (none for literals). `TextBytes` →
- * `CAST(? AS TEXT)`; -0 / ±Infinity → literals; bigint stays bigint (INTEGER); Buffer/ArrayBuffer → BLOB.
+ * `CAST(? AS TEXT)`; -0 / ±Infinity → literals; a REAL sqld would misread → scaledReal; bigint stays bigint
+ * (INTEGER); Buffer/ArrayBuffer → BLOB.
  */
 export function bindValue(v: unknown): [string, unknown] | [string] {
   if (typeof v === 'number') {
@@ -234,6 +300,7 @@ export function bindValue(v: unknown): [string, unknown] | [string] {
     if (v === -Infinity) return ['-9e999'];
     if (Number.isNaN(v)) return ['NULL'];
     if (Object.is(v, -0)) return ['-0.0'];
+    if (!serdeReadsBack(v)) return scaledReal(v);
     return ['?', v];
   }
   if (v instanceof TextBytes) return ['CAST(? AS TEXT)', v.bytes];
@@ -242,8 +309,7 @@ export function bindValue(v: unknown): [string, unknown] | [string] {
   return ['?', v];
 }
 
-const isSpecial = (v: unknown) =>
-  v instanceof TextBytes || v instanceof ArrayBuffer || typeof v === 'boolean' || (typeof v === 'number' && (!Number.isFinite(v) || Object.is(v, -0)));
+const isSpecial = (v: unknown) => v instanceof TextBytes || v instanceof ArrayBuffer || typeof v === 'boolean' || (typeof v === 'number' && !plainFloat(v));
 
 /**
  * Binds `args` to the positional `?` placeholders of `sql`, rewriting a placeholder when its value must travel as a

@@ -1,12 +1,13 @@
 /**
  * Multi-row INSERTs for a load over HTTP: up to 512 rows per statement within SQLite's variable limit, closed early
  * at the request size, each value bound with its exact storage class (values the client cannot send as themselves —
- * ±Infinity, -0.0, TEXT that is not UTF-8 — as SQL literals or casts: hrana/exact.ts).
+ * ±Infinity, -0.0, REALs sqld would misread, TEXT that is not UTF-8 — as SQL literals, scaled floats or casts:
+ * hrana/exact.ts).
  */
 import type { SqlValue } from '../../format/values.js';
 import { q } from '../url.js';
 import { remoteTuning } from './config.js';
-import { bindValue, jsonValueBytes } from './exact.js';
+import { bindValue, jsonValueBytes, plainFloat } from './exact.js';
 import type { Queued } from './pipeline.js';
 
 /** SQLite's default SQLITE_MAX_VARIABLE_NUMBER (3.32+), which sqld's libSQL keeps. */
@@ -15,8 +16,7 @@ const MAX_VARIABLES = 32766;
 const MAX_ROWS_PER_STATEMENT = 512;
 
 /** A value the client would send wrongly as a plain argument (see hrana/exact.ts). */
-const needsLiteral = (v: unknown) =>
-  typeof v === 'number' ? !Number.isFinite(v) || Object.is(v, -0) : v !== null && typeof v === 'object' && !Buffer.isBuffer(v);
+const needsLiteral = (v: unknown) => (typeof v === 'number' ? !plainFloat(v) : v !== null && typeof v === 'object' && !Buffer.isBuffer(v));
 
 /** The statements that insert `rows`, in order. */
 export function* insertStatements(table: string, columns: string[], rows: SqlValue[][]): Generator<Queued> {
