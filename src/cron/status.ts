@@ -1,6 +1,6 @@
 /**
  * The status page (monitor/report-html.ts) as a Web-standard request handler, never public: the cron deployment
- * serves it at /api/backups/status (api/backups/status.ts), a Next.js app at any route it likes.
+ * serves it at /api/backups/status (api/backup-status.ts, by a rewrite in vercel.json), a Next.js app at any route it likes.
  *
  *   GET /api/backups/status   Authorization: Bearer $STATUS_SECRET (or $CRON_SECRET when STATUS_SECRET is unset)
  *

@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import { list } from '@vercel/blob';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { GET } from '../../api/backups/status.js';
+import { GET } from '../../api/backup-status.js';
 import { pruneBackups } from '../../src/blob/prune.js';
 import { STATUS_CSP } from '../../src/monitor/report-html.js';
 import { applyEnv } from '../support/blob-env.js';
