@@ -18,7 +18,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { finished, pipeline } from 'node:stream/promises';
+import { pipeline } from 'node:stream/promises';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 
@@ -616,13 +616,13 @@ async function mpuComplete(r: Request): Promise<void> {
 }
 
 async function concatenate(target: string, files: string[]): Promise<string> {
-  const out = createWriteStream(target);
+  // One pipeline over every part: a pipeline per part into one stream (end: false) left its listeners on that stream.
+  async function* parts() {
+    for (const file of files) yield* createReadStream(file);
+  }
   try {
-    for (const file of files) await pipeline(createReadStream(file), out, { end: false });
-    out.end();
-    await finished(out);
+    await pipeline(parts, createWriteStream(target));
   } catch (err) {
-    out.destroy();
     await rm(target, { force: true });
     throw err;
   }
