@@ -1,8 +1,8 @@
 /**
  * Multi-row INSERTs for a load over HTTP: up to 512 rows per statement within SQLite's variable limit, closed early
- * at the request size, each value bound with its exact storage class (values the client cannot send as themselves —
- * ±Infinity, -0.0, REALs sqld would misread, TEXT that is not UTF-8 — as SQL literals, scaled floats or casts:
- * hrana/exact.ts).
+ * at the request size. Each value keeps its exact storage class: most are written as SQL literals in the statement
+ * (inlineValue), the rest bound as arguments (values the client cannot send as themselves — ±Infinity, -0.0, REALs
+ * sqld would misread, TEXT that is not UTF-8 — as literals, scaled floats or casts: hrana/exact.ts).
  */
 import type { SqlValue } from '../../format/values.js';
 import { q } from '../url.js';
@@ -18,6 +18,45 @@ const MAX_ROWS_PER_STATEMENT = 512;
 /** A value the client would send wrongly as a plain argument (see hrana/exact.ts). */
 const needsLiteral = (v: unknown) => (typeof v === 'number' ? !plainFloat(v) : v !== null && typeof v === 'object' && !Buffer.isBuffer(v));
 
+const MIN_INT64 = -(2n ** 63n);
+
+/**
+ * The SQL literal that stores exactly what binding `v` stores, or null when it must be bound. The client encodes each
+ * argument as a JSON object of its own, which cost most of a remote restore's CPU (docs/BENCHMARKS.md "Remote");
+ * literals travel inside the statement's text, which is encoded once. Only values whose literal SQLite reads back
+ * exactly: NULL; INTEGER (the smallest one stays bound, as its literal is a negated out-of-range number); TEXT
+ * without NUL (which ends SQL text); a REAL with an integral value below 2^53, written `N.0` (a REAL literal stores
+ * what a float argument stores, under every column affinity). Other REALs and BLOBs stay bound.
+ */
+export function inlineValue(v: unknown): string | null {
+  switch (typeof v) {
+    case 'string':
+      return v.includes('\0') ? null : `'${v.replaceAll("'", "''")}'`;
+    case 'bigint':
+      return v === MIN_INT64 ? null : String(v);
+    case 'number':
+      return Number.isInteger(v) && Math.abs(v) < 2 ** 53 && !Object.is(v, -0) ? `${v}.0` : null;
+    default:
+      return v === null ? 'NULL' : null;
+  }
+}
+
+/** One row's `(…)`: each value as its literal, or as a placeholder whose argument is appended to `args`. */
+function rowTuple(row: SqlValue[], args: unknown[]): string {
+  let tuple = '(';
+  for (let k = 0; k < row.length; k++) {
+    const v = row[k];
+    const literal = inlineValue(v);
+    if (literal !== null) tuple += k ? `, ${literal}` : literal;
+    else {
+      const [frag, ...arg] = needsLiteral(v) ? bindValue(v) : ['?', v];
+      tuple += k ? `, ${frag}` : frag;
+      if (arg.length) args.push(arg[0]);
+    }
+  }
+  return `${tuple})`;
+}
+
 /** The statements that insert `rows`, in order. */
 export function* insertStatements(table: string, columns: string[], rows: SqlValue[][]): Generator<Queued> {
   const ncols = columns.length;
@@ -31,24 +70,8 @@ export function* insertStatements(table: string, columns: string[], rows: SqlVal
     const args: unknown[] = [];
     let bytes = head.length;
     for (; i < end; i++) {
-      const row = rows[i]!;
-      let special = false;
-      for (const v of row) {
-        bytes += jsonValueBytes(v);
-        if (needsLiteral(v)) special = true;
-      }
-      if (!special) {
-        tuples.push(plainTuple);
-        for (const v of row) args.push(v);
-      } else {
-        const frags: string[] = [];
-        for (const v of row) {
-          const [frag, ...arg] = bindValue(v);
-          frags.push(frag);
-          if (arg.length) args.push(arg[0]);
-        }
-        tuples.push(`(${frags.join(', ')})`);
-      }
+      tuples.push(rowTuple(rows[i]!, args));
+      for (const v of rows[i]!) bytes += jsonValueBytes(v);
       bytes += plainTuple.length + 2;
       if (bytes >= remoteTuning.requestBytes) {
         i++;
