@@ -7,16 +7,13 @@
 import type { SqlValue } from '../../format/values.js';
 import { q } from '../url.js';
 import { remoteTuning } from './config.js';
-import { bindValue, jsonValueBytes, plainFloat } from './exact.js';
+import { bindValue, jsonValueBytes } from './exact.js';
 import type { Queued } from './pipeline.js';
 
 /** SQLite's default SQLITE_MAX_VARIABLE_NUMBER (3.32+), which sqld's libSQL keeps. */
 const MAX_VARIABLES = 32766;
 /** Rows per multi-row INSERT statement (fewer, larger statements: less per-statement work on the server). */
 const MAX_ROWS_PER_STATEMENT = 512;
-
-/** A value the client would send wrongly as a plain argument (see hrana/exact.ts). */
-const needsLiteral = (v: unknown) => (typeof v === 'number' ? !plainFloat(v) : v !== null && typeof v === 'object' && !Buffer.isBuffer(v));
 
 const MIN_INT64 = -(2n ** 63n);
 
@@ -41,18 +38,20 @@ export function inlineValue(v: unknown): string | null {
   }
 }
 
-/** One row's `(…)`: each value as its literal, or as a placeholder whose argument is appended to `args`. */
+/**
+ * One row's `(…)`: each value as its literal, else as bindValue writes it (a `?` whose argument is appended to
+ * `args`, or the literal, scaled float or cast the client cannot send as itself).
+ */
 function rowTuple(row: SqlValue[], args: unknown[]): string {
   let tuple = '(';
   for (let k = 0; k < row.length; k++) {
-    const v = row[k];
-    const literal = inlineValue(v);
-    if (literal !== null) tuple += k ? `, ${literal}` : literal;
-    else {
-      const [frag, ...arg] = needsLiteral(v) ? bindValue(v) : ['?', v];
-      tuple += k ? `, ${frag}` : frag;
-      if (arg.length) args.push(arg[0]);
+    let frag = inlineValue(row[k]);
+    if (frag === null) {
+      const bound = bindValue(row[k]);
+      frag = bound[0];
+      if (bound.length > 1) args.push(bound[1]);
     }
+    tuple += k ? `, ${frag}` : frag;
   }
   return `${tuple})`;
 }
