@@ -131,7 +131,14 @@ describe('restore into an empty target (a file that does not exist)', () => {
     expect(result.verified).toBe(true);
     expect(result.foreignKeyViolations).toEqual({});
     const plan = Object.fromEntries(result.plan.map((p) => [p.table, p.action]));
-    expect(plan).toMatchObject({ docs: 'create+load', items_fts: 'rebuild', contentless: 'schema-only', old_fts: 'create+load', boxes: 'create+load' });
+    expect(plan).toMatchObject({
+      docs: 'create+load',
+      items_fts: 'rebuild',
+      contentless: 'schema-only',
+      old_fts: 'create+load',
+      fts3_cols: 'create+load',
+      boxes: 'create+load',
+    });
     expect(result.warnings.join('\n')).toMatch(/contentless/);
   });
 
@@ -423,5 +430,38 @@ describe('dry run', () => {
     const e = await rejection(restoreInto(target, cut, { confirm: false }));
     expect(e.code).toBe('CORRUPT');
     expect(existsSync(target)).toBe(false);
+  });
+});
+
+describe('full-text tables whose content option decides what a dump holds', () => {
+  it('keeps the rows of an FTS3 table with a column named content, and restores over a contentless FTS4 table', async () => {
+    const src = join(dirs.make(), 'fts.db');
+    exec(src, (db) =>
+      db.exec(`
+        CREATE TABLE searchable (id INTEGER PRIMARY KEY, text1 TEXT);
+        INSERT INTO searchable VALUES (1, 'barry cat'), (2, 'terry dog');
+        -- FTS3 has no content option: "content" is its third column and the table holds its own rows.
+        CREATE VIRTUAL TABLE f3 USING fts3(text1, text2, content="searchable");
+        INSERT INTO f3 (rowid, text1, text2, content) VALUES (1, 'barry cat', 'a', 'x'), (4, 'terry dog', 'b', NULL);
+        -- Contentless FTS4: not even count(*) can read it; only its schema travels.
+        CREATE VIRTUAL TABLE f4less USING fts4(body, content='');
+        INSERT INTO f4less (docid, body) VALUES (7, 'contentless');
+        CREATE VIRTUAL TABLE f4ext USING fts4(text1, content="searchable");
+        INSERT INTO f4ext (f4ext) VALUES ('rebuild');
+      `),
+    );
+    const dumpPath = join(dirs.make(), 'fts.ndjson.gz');
+    const b = await backupToFile(src, dumpPath);
+    expect(b.tables).toMatchObject({ searchable: 2, f3: 2, f4less: 0, f4ext: 0 });
+    const target = join(dirs.make(), 'fts-restored.db');
+    const first = await restoreInto(target, dumpPath);
+    expect(Object.fromEntries(first.plan.map((p) => [p.table, p.action]))).toMatchObject({ f3: 'create+load', f4less: 'schema-only', f4ext: 'rebuild' });
+    expect(query(target, 'SELECT rowid, text1, text2, content FROM f3 ORDER BY rowid')).toEqual(query(src, 'SELECT rowid, text1, text2, content FROM f3 ORDER BY rowid'));
+    expect(query(target, "SELECT rowid FROM f3 WHERE f3 MATCH 'dog'")).toEqual([[4n]]);
+    expect(query(target, "SELECT rowid FROM f4ext WHERE f4ext MATCH 'dog'")).toEqual([[2n]]);
+    // The restored file (with its contentless FTS4 table) as the target of the same dump: the same rows, accepted.
+    const again = await restoreInto(target, dumpPath);
+    expect(again.verified).toBe(true);
+    expect(query(target, 'SELECT count(*) FROM f3')).toEqual([[2n]]);
   });
 });

@@ -28,12 +28,25 @@ function virtualModule(sql: string): string {
   return m ? m[1]!.toLowerCase() : 'unknown';
 }
 
-/** FTS5 with content='' (contentless) or content=<table> (external content) holds no data of its own. */
+/**
+ * FTS4 and FTS5 with content='' (contentless) or content=<table> (external content) hold no data of their own.
+ * FTS3 has no such option: there `content="x"` declares a column named content, and the table keeps its rows.
+ */
 export function ftsContentOption(sql: string): 'own' | 'external' | 'contentless' {
+  if (virtualModule(sql) === 'fts3') return 'own';
   const m = /\bcontent\s*=\s*('(?:[^']|'')*'|"(?:[^"]|"")*"|[A-Za-z0-9_]+)/i.exec(sql);
   if (!m) return 'own';
   const value = m[1]!.replace(/^['"]|['"]$/g, '');
   return value === '' ? 'contentless' : 'external';
+}
+
+/**
+ * Whether a virtual table keeps rows of its own that a dump carries: FTS3/4/5 without an external or no content,
+ * and R*Tree. Any other module (or a contentless FTS4, where even `count(*)` fails) is schema only.
+ */
+export function virtualHoldsRows(sql: string): boolean {
+  const module = virtualModule(sql);
+  return CONTENT_MODULES.has(module) && (!module.startsWith('fts') || ftsContentOption(sql) === 'own');
 }
 
 /**
@@ -165,7 +178,7 @@ async function describeTable(
   if (virtual) {
     const module = virtualModule(sql);
     const content = module.startsWith('fts') ? ftsContentOption(sql) : 'own';
-    if (!CONTENT_MODULES.has(module) || content !== 'own') {
+    if (!virtualHoldsRows(sql)) {
       notes.push(
         content === 'external'
           ? `${name}: external-content ${module} table; not dumped, rebuilt from its content table on restore`

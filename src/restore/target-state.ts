@@ -2,7 +2,7 @@
  * What a restore target holds before anything is written: its user tables, their columns and row counts, its
  * triggers and its Prisma migrations. Internal (sqlite_*) and FTS shadow tables do not count as user tables.
  */
-import { countRows, tableColumns, tableList } from '../db/schema.js';
+import { countRows, tableColumns, tableList, virtualHoldsRows } from '../db/schema.js';
 import type { Db } from '../db/types.js';
 import { q } from '../db/url.js';
 
@@ -26,11 +26,15 @@ export const emptyState = (): TargetState => ({ tables: new Map(), triggers: [],
 /** What the target holds now (nothing is written). */
 export async function inspectTarget(t: Db): Promise<TargetState> {
   const tables = new Map<string, TargetTable>();
+  const sqlOf = new Map((await t.query("SELECT name, sql FROM sqlite_schema WHERE type = 'table'")).map((r) => [String(r[0]), String(r[1] ?? '')]));
   for (const { name, type } of await tableList(t)) {
     // Views hold no rows of their own; shadow and internal tables are not user tables.
     if ((type !== 'table' && type !== 'virtual') || name.toLowerCase().startsWith('sqlite_')) continue;
     const columns = (await tableColumns(t, name)).filter((c) => c.hidden === 0).map((c) => c.name);
-    tables.set(name, { name, columns, rows: await countRows(t, name), virtual: type === 'virtual' });
+    // A virtual table without rows of its own is not counted (a contentless FTS4 cannot even be: count(*) fails).
+    const virtual = type === 'virtual';
+    const rows = virtual && !virtualHoldsRows(sqlOf.get(name) ?? '') ? 0 : await countRows(t, name);
+    tables.set(name, { name, columns, rows, virtual });
   }
   const triggers = (await t.query("SELECT name, sql FROM sqlite_schema WHERE type = 'trigger'")).map((r) => ({
     name: String(r[0]),

@@ -117,6 +117,7 @@ CREATE VIRTUAL TABLE docs USING fts5(title, body);
 CREATE VIRTUAL TABLE items_fts USING fts5(name, content='items', content_rowid='id');
 CREATE VIRTUAL TABLE contentless USING fts5(body, content='');
 CREATE VIRTUAL TABLE old_fts USING fts4(body);
+CREATE VIRTUAL TABLE fts3_cols USING fts3(body, content="searchable");
 CREATE VIRTUAL TABLE boxes USING rtree(id, minX, maxX, minY, maxY);
 CREATE VIEW item_totals AS SELECT name, price * qty AS total FROM items;
 ${PRISMA_MIGRATIONS_SQL};
@@ -280,8 +281,12 @@ function fill(db: Database.Database, opts: NastyOptions) {
   docs.run(5n, 'Restores', 'Restore checks every checksum before loading');
   docs.run(9n, 'Unicode', 'naïve café 🎉 zebra');
 
-  // Other virtual tables: contentless FTS5 (schema only, left empty so the copy stays exact), FTS4, R*Tree.
+  // Other virtual tables: contentless FTS5 (schema only, left empty so the copy stays exact), FTS4,
+  // R*Tree, and FTS3, where `content="searchable"` is a second column (FTS3 has no content option): rows of its own.
   db.prepare('INSERT INTO old_fts (rowid, body) VALUES (?, ?)').run(3n, 'an fts4 document');
+  const fts3 = db.prepare('INSERT INTO fts3_cols (rowid, body, content) VALUES (?, ?, ?)');
+  fts3.run(2n, 'an fts3 document', 'its second column');
+  fts3.run(8n, 'another fts3 document', null);
   db.prepare('INSERT INTO boxes VALUES (?, ?, ?, ?, ?)').run(1n, 0.5, 2.5, -1.0, 1.0);
 
   // Prisma-shaped tables.
