@@ -448,6 +448,11 @@ describe('full-text tables whose content option decides what a dump holds', () =
         INSERT INTO f4less (docid, body) VALUES (7, 'contentless');
         CREATE VIRTUAL TABLE f4ext USING fts4(text1, content="searchable");
         INSERT INTO f4ext (f4ext) VALUES ('rebuild');
+        -- External content read through a view (created after the tables on restore), and one that does not exist.
+        CREATE VIEW vsearch AS SELECT id, text1 FROM searchable;
+        CREATE VIRTUAL TABLE f5view USING fts5(text1, content='vsearch', content_rowid='id');
+        INSERT INTO f5view (f5view) VALUES ('rebuild');
+        CREATE VIRTUAL TABLE f5gone USING fts5(body, content='nosuch');
       `),
     );
     const dumpPath = join(dirs.make(), 'fts.ndjson.gz');
@@ -455,8 +460,19 @@ describe('full-text tables whose content option decides what a dump holds', () =
     expect(b.tables).toMatchObject({ searchable: 2, f3: 2, f4less: 0, f4ext: 0 });
     const target = join(dirs.make(), 'fts-restored.db');
     const first = await restoreInto(target, dumpPath);
-    expect(Object.fromEntries(first.plan.map((p) => [p.table, p.action]))).toMatchObject({ f3: 'create+load', f4less: 'schema-only', f4ext: 'rebuild' });
-    expect(query(target, 'SELECT rowid, text1, text2, content FROM f3 ORDER BY rowid')).toEqual(query(src, 'SELECT rowid, text1, text2, content FROM f3 ORDER BY rowid'));
+    expect(Object.fromEntries(first.plan.map((p) => [p.table, p.action]))).toMatchObject({
+      f3: 'create+load',
+      f4less: 'schema-only',
+      f4ext: 'rebuild',
+      f5view: 'rebuild',
+      f5gone: 'schema-only',
+    });
+    expect(first.warnings.join('\n')).toMatch(/f5gone: its content table "nosuch" does not exist/);
+    expect(query(target, "SELECT rowid FROM f5view WHERE f5view MATCH 'cat'")).toEqual([[1n]]);
+    expect(query(target, "SELECT count(*) FROM sqlite_schema WHERE name = 'f5gone'")).toEqual([[1n]]);
+    expect(query(target, 'SELECT rowid, text1, text2, content FROM f3 ORDER BY rowid')).toEqual(
+      query(src, 'SELECT rowid, text1, text2, content FROM f3 ORDER BY rowid'),
+    );
     expect(query(target, "SELECT rowid FROM f3 WHERE f3 MATCH 'dog'")).toEqual([[4n]]);
     expect(query(target, "SELECT rowid FROM f4ext WHERE f4ext MATCH 'dog'")).toEqual([[2n]]);
     // The restored file (with its contentless FTS4 table) as the target of the same dump: the same rows, accepted.

@@ -33,11 +33,19 @@ function virtualModule(sql: string): string {
  * FTS3 has no such option: there `content="x"` declares a column named content, and the table keeps its rows.
  */
 export function ftsContentOption(sql: string): 'own' | 'external' | 'contentless' {
-  if (virtualModule(sql) === 'fts3') return 'own';
+  const table = ftsContentTable(sql);
+  return table === null ? 'own' : table === '' ? 'contentless' : 'external';
+}
+
+/** The `content=` option's value of an FTS4/FTS5 table ('' when contentless), null when it has none. */
+export function ftsContentTable(sql: string): string | null {
+  if (virtualModule(sql) === 'fts3') return null;
   const m = /\bcontent\s*=\s*('(?:[^']|'')*'|"(?:[^"]|"")*"|[A-Za-z0-9_]+)/i.exec(sql);
-  if (!m) return 'own';
-  const value = m[1]!.replace(/^['"]|['"]$/g, '');
-  return value === '' ? 'contentless' : 'external';
+  if (!m) return null;
+  const v = m[1]!;
+  if (v.startsWith("'")) return v.slice(1, -1).replaceAll("''", "'");
+  if (v.startsWith('"')) return v.slice(1, -1).replaceAll('""', '"');
+  return v;
 }
 
 /**

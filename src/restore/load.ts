@@ -59,7 +59,6 @@ export async function loadTarget(ctx: LoadContext): Promise<void> {
   trace('restore: rows loaded');
   await ctx.afterRows?.();
   await restoreSequence(db, plan, sequence);
-  for (const t of plan.tables) if (t.action === 'rebuild') await db.write(`INSERT INTO ${q(t.info.name)} (${q(t.info.name)}) VALUES ('rebuild')`);
   if (plan.path === 'empty') {
     for (const o of header.schema) {
       if (o.type === 'table' || (o.type !== 'view' && !restored.has(o.tbl_name))) continue;
@@ -69,6 +68,8 @@ export async function loadTarget(ctx: LoadContext): Promise<void> {
     if (header.sqlite.userVersion) await db.write(`PRAGMA user_version = ${Number(header.sqlite.userVersion)}`);
     if (header.sqlite.applicationId) await db.write(`PRAGMA application_id = ${Number(header.sqlite.applicationId)}`);
   }
+  // After the views: an external-content index may read a view. Rebuilding writes only the index's own tables.
+  for (const t of plan.tables) if (t.action === 'rebuild') await db.write(`INSERT INTO ${q(t.info.name)} (${q(t.info.name)}) VALUES ('rebuild')`);
   for (const t of triggers) await replay(t.name, t.sql);
 }
 

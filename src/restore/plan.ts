@@ -4,7 +4,7 @@
  */
 import { hiddenRowidName } from '../db/schema.js';
 import type { HeaderLine, TableInfo } from '../format/lines.js';
-import { ftsContentOption } from '../db/schema.js';
+import { ftsContentTable } from '../db/schema.js';
 import type { RestoreInput } from './inputs/types.js';
 import { MAX_SEED_ROWS } from './seeds.js';
 import { PRISMA_MIGRATIONS, type TargetState } from './target-state.js';
@@ -36,11 +36,20 @@ const nounOf = (kind: RestoreInput['kind']) => (kind === 'dump' ? 'dump' : 'back
 
 export const loads = (t: PlannedTable) => t.action === 'create+load' || t.action === 'load';
 
-/** A virtual table without data of its own: an external-content FTS index is rebuilt, anything else is schema only. */
-function externalAction(info: TableInfo, header: HeaderLine): TableAction | null {
+/**
+ * A virtual table without data of its own: an external-content FTS index is rebuilt from its content table (one
+ * the dump or the target has), anything else is schema only. SQLite lets the content table be missing until the
+ * index is read; then there is nothing to rebuild from, and the index is created empty, with a warning.
+ */
+function externalAction(info: TableInfo, header: HeaderLine, state: TargetState, warnings: string[]): TableAction | null {
   if (info.kind !== 'virtual' || info.dataColumns.length > 0) return null;
   const sql = header.schema.find((o) => o.type === 'table' && o.name === info.name)?.sql ?? '';
-  return (info.module ?? '').startsWith('fts') && ftsContentOption(sql) === 'external' ? 'rebuild' : 'schema-only';
+  const content = (info.module ?? '').startsWith('fts') ? ftsContentTable(sql) : null;
+  if (!content) return 'schema-only';
+  const known = (name: string) => name.toLowerCase() === content.toLowerCase();
+  if (header.schema.some((o) => (o.type === 'table' || o.type === 'view') && known(o.name)) || [...state.tables.keys()].some(known)) return 'rebuild';
+  warnings.push(`${info.name}: its content table "${content}" does not exist, so its full-text index is created empty (nothing to rebuild it from)`);
+  return 'schema-only';
 }
 
 /** One dumped table into a migrated target: by column name, into its existing table. */
@@ -63,7 +72,7 @@ function planMigrated(info: TableInfo, header: HeaderLine, state: TargetState, k
   for (const c of wanted) if (!existing.columns.includes(c)) plan.refusals.push(`table "${info.name}": ${column} "${c}" has no place in the target`);
   const rowidName = info.rowidColumn ? hiddenRowidName(existing.columns) : null;
   if (info.rowidColumn && !rowidName) plan.refusals.push(`table "${info.name}": the target's columns hide its rowid`);
-  const external = externalAction(info, header);
+  const external = externalAction(info, header, state, plan.warnings);
   if (existing.rows > 0 && !external) {
     plan.clear.push(info.name);
     if (!clean) plan.seedCheck.push(info.name);
@@ -90,7 +99,7 @@ export function planRestore(header: HeaderLine, state: TargetState, opts: { tabl
     else if (plan.path === 'empty') {
       plan.tables.push({
         info,
-        action: externalAction(info, header) ?? 'create+load',
+        action: externalAction(info, header, state, plan.warnings) ?? 'create+load',
         targetRows: 0,
         rowidName: info.rowidColumn ? info.dataColumns[0]! : null,
       });
