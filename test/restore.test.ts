@@ -138,6 +138,7 @@ describe('restore into an empty target (a file that does not exist)', () => {
       old_fts: 'create+load',
       fts3_cols: 'create+load',
       boxes: 'create+load',
+      zones: 'create+load',
     });
     expect(result.warnings.join('\n')).toMatch(/contentless/);
   });
@@ -175,6 +176,7 @@ describe('restore into an empty target (a file that does not exist)', () => {
     expect(query(target, "SELECT rowid FROM items_fts WHERE items_fts MATCH 'negative'")).toEqual([[-3n]]);
     expect(query(target, "SELECT rowid FROM old_fts WHERE old_fts MATCH 'fts4'")).toEqual([[3n]]);
     expect(query(target, 'SELECT id FROM boxes WHERE minX <= 1 AND maxX >= 1')).toEqual([[1n]]);
+    expect(query(target, 'SELECT rowid FROM zones WHERE geopoly_overlap(_shape, geopoly_regular(10, 20, 1, 4))')).toEqual([[4n]]);
     exec(target, (db) => db.exec("INSERT INTO docs(docs) VALUES ('integrity-check')"));
     expect(query(target, 'PRAGMA integrity_check')).toEqual([['ok']]);
     expect(query(target, 'PRAGMA foreign_key_check')).toEqual([]);

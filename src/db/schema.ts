@@ -11,7 +11,7 @@ import { q } from './url.js';
 const isInternal = (name: string) => name.toLowerCase().startsWith('sqlite_');
 
 /** FTS modules whose content is dumped through SELECT and restored by INSERT. */
-const CONTENT_MODULES = new Set(['fts5', 'fts4', 'fts3', 'rtree', 'rtree_i32']);
+const CONTENT_MODULES = new Set(['fts5', 'fts4', 'fts3', 'rtree', 'rtree_i32', 'geopoly']);
 
 export interface SchemaFacts {
   schema: SchemaObject[];
@@ -50,7 +50,7 @@ export function ftsContentTable(sql: string): string | null {
 
 /**
  * Whether a virtual table keeps rows of its own that a dump carries: FTS3/4/5 without an external or no content,
- * and R*Tree. Any other module (or a contentless FTS4, where even `count(*)` fails) is schema only.
+ * R*Tree and Geopoly. Any other module (or a contentless FTS4, where even `count(*)` fails) is schema only.
  */
 export function virtualHoldsRows(sql: string): boolean {
   const module = virtualModule(sql);

@@ -119,6 +119,7 @@ CREATE VIRTUAL TABLE contentless USING fts5(body, content='');
 CREATE VIRTUAL TABLE old_fts USING fts4(body);
 CREATE VIRTUAL TABLE fts3_cols USING fts3(body, content="searchable");
 CREATE VIRTUAL TABLE boxes USING rtree(id, minX, maxX, minY, maxY);
+CREATE VIRTUAL TABLE zones USING geopoly(name, fid);
 CREATE VIEW item_totals AS SELECT name, price * qty AS total FROM items;
 ${PRISMA_MIGRATIONS_SQL};
 CREATE TABLE "User" (
@@ -288,6 +289,9 @@ function fill(db: Database.Database, opts: NastyOptions) {
   fts3.run(2n, 'an fts3 document', 'its second column');
   fts3.run(8n, 'another fts3 document', null);
   db.prepare('INSERT INTO boxes VALUES (?, ?, ?, ?, ?)').run(1n, 0.5, 2.5, -1.0, 1.0);
+  // Geopoly (an R*Tree underneath): shapes as their binary blobs, aux columns of any class.
+  db.prepare("INSERT INTO zones (rowid, _shape, name, fid) VALUES (4, geopoly_regular(10, 20, 5, 6), 'hexagon', 1)").run();
+  db.prepare("INSERT INTO zones (rowid, _shape, name, fid) VALUES (9, '[[0,0],[3,0],[3,3],[0,0]]', NULL, 2.5)").run();
 
   // Prisma-shaped tables.
   const pm = db.prepare(
