@@ -60,9 +60,23 @@ export function cellSql(name: string): string {
   );
 }
 
+/** Arguments per SQL function call, within SQLITE_MAX_FUNCTION_ARG (1000 since SQLite 3.48, 127 before; a server may be older). */
+const MAX_ARGS = 100;
+
+/**
+ * `concat_ws(sep, …)` over any number of non-NULL parts: nested in groups when a table has more columns than one call
+ * may take (a 1,200-column table stopped the backup with "too many arguments on function concat_ws").
+ */
+export function joinSql(sep: string, parts: readonly string[]): string {
+  if (parts.length <= MAX_ARGS) return `concat_ws(${sep}, ${parts.join(', ')})`;
+  const groups: string[] = [];
+  for (let i = 0; i < parts.length; i += MAX_ARGS) groups.push(joinSql(sep, parts.slice(i, i + MAX_ARGS)));
+  return joinSql(sep, groups);
+}
+
 /** One row's line, newline included (concat_ws joins in one pass: `||` copies the growing line once per piece). */
 export function lineSql(columns: readonly string[]): string {
-  return `concat('[', concat_ws(',', ${columns.map(cellSql).join(', ')}), ']', char(10))`;
+  return `concat('[', ${joinSql("','", columns.map(cellSql))}, ']', char(10))`;
 }
 
 /**

@@ -14,8 +14,11 @@ import { q } from './url.js';
 
 type Stmt = Database.Statement<unknown[], unknown>;
 
-/** Rows per multi-row INSERT: fewer statement executions, within SQLite's 32766-variable limit. */
+/** Rows per multi-row INSERT: fewer statement executions. */
 const ROWS_PER_STATEMENT = 64;
+/** SQLite's SQLITE_MAX_VARIABLE_NUMBER (3.32+): a statement of a table with more than 511 columns holds fewer rows. */
+const MAX_VARIABLES = 32766;
+const rowsPerStatement = (width: number) => Math.max(1, Math.min(ROWS_PER_STATEMENT, Math.floor(MAX_VARIABLES / Math.max(1, width))));
 
 /** Opens `path`; a missing file is NOT_FOUND unless `create` (read-only never creates). */
 export function openLocalDb(path: string, opts: OpenOptions = {}): LocalDb {
@@ -143,22 +146,23 @@ export class LocalDb implements Db {
 
   async insertFlat(table: string, columns: string[], values: SqlValue[], rows: number): Promise<void> {
     this.guard();
-    if (rows === ROWS_PER_STATEMENT && values.length === rows * columns.length && !values.some((v) => v instanceof TextBytes)) {
+    if (rows === rowsPerStatement(columns.length) && values.length === rows * columns.length && !values.some((v) => v instanceof TextBytes)) {
       this.insertStatement(table, columns, rows, null).run(values);
       return;
     }
     await this.insert(table, columns, rowsOf(values, rows, columns.length));
   }
 
-  /** rows[from, to) in statements of ROWS_PER_STATEMENT rows, the rest one by one. */
+  /** rows[from, to) in statements of rowsPerStatement() rows, the rest one by one. */
   private insertPlain(table: string, columns: string[], rows: SqlValue[][], from: number, to: number): void {
     let i = from;
-    if (to - i >= ROWS_PER_STATEMENT) {
-      const st = this.insertStatement(table, columns, ROWS_PER_STATEMENT, null);
-      const args = new Array<SqlValue>(ROWS_PER_STATEMENT * columns.length);
-      for (; i + ROWS_PER_STATEMENT <= to; i += ROWS_PER_STATEMENT) {
+    const per = rowsPerStatement(columns.length);
+    if (to - i >= per) {
+      const st = this.insertStatement(table, columns, per, null);
+      const args = new Array<SqlValue>(per * columns.length);
+      for (; i + per <= to; i += per) {
         let k = 0;
-        for (let r = i; r < i + ROWS_PER_STATEMENT; r++) for (const v of rows[r]!) args[k++] = v;
+        for (let r = i; r < i + per; r++) for (const v of rows[r]!) args[k++] = v;
         st.run(args);
       }
     }

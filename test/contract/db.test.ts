@@ -208,6 +208,32 @@ describe.each(BACKENDS)('Db contract: $name', (backend) => {
     }
   });
 
+  it("a table of 1,200 columns: inserts, exact reads and SQL-encoded pages stay within SQLite's limits", async () => {
+    // More columns than one function call takes (concat_ws), than one chain of `||` may nest, and than a 64-row
+    // INSERT may bind: each stopped a backup or a restore of such a table before.
+    const { db, close } = await backend.open(join(dirs.make(), 'wide.db'));
+    try {
+      const cols = Array.from({ length: 1200 }, (_, i) => `c${i}`);
+      const all = ['id', ...cols];
+      const cell = (r: number, i: number): SqlValue =>
+        i % 4 === 0 ? BigInt(r * i) : i % 4 === 1 ? `v${i}` : i % 4 === 2 ? r + 0.25 : i % 8 === 3 ? null : Buffer.from([r, i & 255]);
+      const rows: SqlValue[][] = Array.from({ length: 70 }, (_, r) => [BigInt(r + 1), ...cols.map((_, i) => cell(r, i))]);
+      await db.beginWrite();
+      await db.write(`CREATE TABLE w (id INTEGER PRIMARY KEY, ${cols.join(', ')})`);
+      if (db.insertFlat) {
+        await db.insertFlat('w', all, rows.slice(0, db.flatRows!).flat(), db.flatRows!);
+        await db.insert('w', all, rows.slice(db.flatRows!));
+      } else await db.insert('w', all, rows);
+      await db.commit();
+      const t: Pageable = { name: 'w', dataColumns: all, keyColumns: ['id'] };
+      expect((await collect(rowPages(db, t))).flat().map((r) => encodeRow(r))).toEqual(rows.map((r) => encodeRow(r)));
+      const encoded = await collect(encodedPages(db, t, { pages: { maxRows: 25, targetBytes: 8 << 20, firstRows: 25 } }));
+      expect(Buffer.concat(encoded.map((p) => p.bytes)).toString('latin1')).toBe(Buffer.from(encodeAll(rows)).toString('latin1'));
+    } finally {
+      await close();
+    }
+  });
+
   it('a write transaction rolls back whole when a statement fails', async () => {
     const path = join(dirs.make(), 'rollback.db');
     const { db, close } = await backend.open(path);

@@ -23,6 +23,7 @@
 import { isUtf8 } from 'node:buffer';
 import { BackupError } from '../../errors.js';
 import { TextBytes } from '../../format/values.js';
+import { joinSql } from '../encode.js';
 
 // ----------------------------------------------------------------------------------------------------------------
 // A small SQL tokenizer: enough to find the select list and the positional `?` placeholders.
@@ -159,7 +160,8 @@ export function exactProjection(n: number, name = (i: number) => `c${i}`): strin
     cells.push(`${cellExpr(name(i))} AS c${i}`);
     flags.push(flagExpr(name(i), i));
   }
-  return `${cells.join(', ')}, ${flags.length ? flags.join(' || ') : "''"} AS __f`;
+  // One concat per group, not a chain of `||`: a chain as long as the columns would pass SQLite's expression depth.
+  return `${cells.join(', ')}, ${flags.length ? joinSql("''", flags) : "''"} AS __f`;
 }
 
 /** `sql` (a read query with `n` result columns) wrapped so that every cell arrives exactly. */
