@@ -9,7 +9,8 @@
  * So an edited source is always what runs, and a stale dist/ never is. Both entries end in `turso-backup.mjs`
  * (bench/probe.cjs finds the working process by that name). The child gets --max-semi-space-size=4 (a small young
  * generation keeps short-lived garbage from inflating the heap). Signals: the child shares the terminal's process
- * group, so Ctrl-C reaches it directly; a SIGTERM sent to this process is passed on. Its exit status is mirrored.
+ * group, so Ctrl-C reaches it directly; a SIGINT or SIGTERM sent to this process is passed on. Its exit status is
+ * mirrored.
  * TURSO_BACKUP_INPROCESS=1 runs the command in this process instead (through tsx, from the sources).
  */
 import { spawn } from 'node:child_process';
@@ -107,7 +108,10 @@ export async function launch(command) {
     return inProcess(argv);
   }
   const child = spawn(process.execPath, [...NODE_FLAGS, entry, ...argv], { stdio: 'inherit', env: childEnv() });
-  process.on('SIGINT', () => {}); // the child got it too and winds down; wait for it
+  // Passed on, whoever sent it: a Ctrl-C reaches the child directly too, and the command takes a second signal
+  // within a second as the same one (cli/run.ts); a signal sent to this process alone (tsx relaying one, a
+  // supervisor, `kill PID`) reaches it only this way. Then wait for the child, which winds down and cleans up.
+  process.on('SIGINT', () => child.kill('SIGINT'));
   process.on('SIGTERM', () => child.kill('SIGTERM'));
   child.on('error', (e) => {
     process.stderr.write(`${command}: error: cannot start node: ${e.message}\n`);
