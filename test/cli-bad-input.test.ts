@@ -120,3 +120,39 @@ it('progress goes to stderr while --json keeps stdout to the summary line', asyn
   expect(stdout).toHaveLength(1);
   expect(JSON.parse(stdout[0]!)).toMatchObject({ mode: 'write', file: out });
 });
+
+describe('a source database another connection holds', () => {
+  it('a backup of a database locked by a writer says so, after waiting, in one line', { timeout: 30_000 }, async () => {
+    const locked = join(dirs.make(), 'locked.db');
+    buildTinyDb(locked);
+    const Database = (await import('better-sqlite3')).default;
+    const writer = new Database(locked);
+    writer.pragma('journal_mode = DELETE');
+    writer.exec('BEGIN EXCLUSIVE');
+    try {
+      const out = join(dirs.make(), 'd.ndjson.gz');
+      const r = await runScript('backup-turso', ['--write', '--out', out], { ...base, TURSO_DATABASE_URL: `file:${locked}` });
+      expect(r.code).toBe(1);
+      oneLine(r.stderr);
+      expect(r.stderr).toMatch(/is locked by another connection that is writing to it \(waited 10 s\)/);
+      expect(existsSync(out)).toBe(false);
+    } finally {
+      writer.exec('ROLLBACK');
+      writer.close();
+    }
+  });
+});
+
+describe('a dump folder that cannot be written', () => {
+  it('a file where the folder should be: one line naming the folder, nothing written', async () => {
+    const d = dirs.make();
+    const notDir = join(d, 'not-a-folder');
+    writeFileSync(notDir, 'x');
+    const r = await runScript('backup-turso', ['--write', '--out', join(notDir, 'd.ndjson.gz')], { ...base, TURSO_DATABASE_URL: `file:${db}` });
+    expect(r.code).toBe(1);
+    oneLine(r.stderr);
+    expect(r.stderr).toMatch(/cannot write a dump into .*not-a-folder: (ENOTDIR|EEXIST)/);
+    expect(r.stderr).not.toMatch(/unexpected/);
+    expect(listDir(d)).toEqual(['not-a-folder']);
+  });
+});

@@ -5,6 +5,7 @@
  */
 import Database from 'better-sqlite3';
 import { existsSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { BackupError } from '../errors.js';
 import { rowsOf } from '../format/rows.js';
 import { TextBytes, type SqlValue } from '../format/values.js';
@@ -20,6 +21,19 @@ const ROWS_PER_STATEMENT = 64;
 const MAX_VARIABLES = 32766;
 const rowsPerStatement = (width: number) => Math.max(1, Math.min(ROWS_PER_STATEMENT, Math.floor(MAX_VARIABLES / Math.max(1, width))));
 
+/** Why a file could not be opened, in the operator's terms: locked, not creatable, or not a database. */
+function openFailure(path: string, e: Error & { code?: string }, create: boolean): BackupError {
+  if (e.code?.startsWith('SQLITE_BUSY') || e.code?.startsWith('SQLITE_LOCKED')) {
+    return new BackupError('REFUSED', `${path} is locked by another connection that is writing to it (waited 10 s): try again when it is done`, {
+      cause: e,
+    });
+  }
+  if (create && e.code?.startsWith('SQLITE_CANTOPEN')) {
+    return new BackupError('REFUSED', `cannot open or create ${path}: ${e.message} (is ${dirname(path)} writable?)`, { cause: e });
+  }
+  return new BackupError('NOT_FOUND', `${path} is not a readable SQLite/libSQL database: ${e.message}`, { cause: e });
+}
+
 /** Opens `path`; a missing file is NOT_FOUND unless `create` (read-only never creates). */
 export function openLocalDb(path: string, opts: OpenOptions = {}): LocalDb {
   const missing = !existsSync(path);
@@ -34,7 +48,7 @@ export function openLocalDb(path: string, opts: OpenOptions = {}): LocalDb {
     if (opts.cacheKiB) db.pragma(`cache_size = -${Math.floor(opts.cacheKiB)}`);
     db.prepare('SELECT count(*) FROM sqlite_schema').get();
   } catch (e) {
-    throw new BackupError('NOT_FOUND', `${path} is not a readable SQLite/libSQL database: ${(e as Error).message}`, { cause: e });
+    throw openFailure(path, e as Error & { code?: string }, opts.create === true);
   }
   return new LocalDb(db, path, opts.signal);
 }

@@ -188,12 +188,13 @@ export function fileSink(path: string): Sink {
     fileName: basename(path),
     async open() {
       if (existsSync(path)) throw new BackupError('REFUSED', `${path} already exists: refusing to overwrite a backup`);
-      await mkdir(dir, { recursive: true });
       try {
+        await mkdir(dir, { recursive: true });
         fh = await open(tmp, 'wx', 0o600);
       } catch (e) {
         if (isNoSpace(e)) await noSpace(e, `${basename(tmp)} could not be created`);
-        throw e;
+        // Permissions, a read-only disk, a file where the folder should be: nothing was written yet.
+        throw new BackupError('SINK', `cannot write a dump into ${dir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
       }
       unregister = onInterrupt(removeTemp);
     },
