@@ -483,3 +483,19 @@ describe('full-text tables whose content option decides what a dump holds', () =
     expect(query(target, 'SELECT count(*) FROM f3')).toEqual([[2n]]);
   });
 });
+
+describe('physical settings the dump records', () => {
+  it("a new file takes the source's page size", async () => {
+    const src = join(dirs.make(), 'pages.db');
+    exec(src, (db) => {
+      db.pragma('page_size = 8192');
+      db.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, v); INSERT INTO t (v) VALUES ('a'), (zeroblob(20000));");
+    });
+    const dumpPath = join(dirs.make(), 'pages.ndjson.gz');
+    await backupToFile(src, dumpPath);
+    const target = join(dirs.make(), 'pages-restored.db');
+    expect((await restoreInto(target, dumpPath)).verified).toBe(true);
+    expect(query(target, 'PRAGMA page_size')).toEqual([[8192n]]);
+    expect(query(target, 'PRAGMA integrity_check')).toEqual([['ok']]);
+  });
+});

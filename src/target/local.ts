@@ -85,8 +85,11 @@ function localTarget(db: LocalDb, path: string, scratchPath: string | null): Tar
     displayUrl: `file:${path}`,
     identity: path,
     ...(scratchPath ? { scratch: { path: scratchPath, checkpoint: () => db.checkpoint() } } : {}),
-    async beginLoad() {
+    async beginLoad(opts = {}) {
       if (scratchPath) {
+        // Before WAL mode, which writes the file's first page; SQLite ignores a size it does not support.
+        const size = opts.pageSize;
+        if (size && Number.isInteger(size) && size >= 512 && size <= 65536 && (size & (size - 1)) === 0) db.handle.pragma(`page_size = ${size}`);
         // A reader may follow the load's commits (WAL); a crash discards the file, so nothing needs syncing yet.
         db.handle.pragma('journal_mode = WAL');
         db.handle.pragma('synchronous = OFF');

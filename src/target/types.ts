@@ -14,8 +14,11 @@ export interface Target {
   readonly identity: string;
   /** Present when the load goes to a scratch file (see ScratchFile). */
   readonly scratch?: ScratchFile;
-  /** Foreign keys off, then the write transaction: the whole load is one transaction. */
-  beginLoad(): Promise<void>;
+  /**
+   * Foreign keys off, then the write transaction: the whole load is one transaction. A file the restore creates
+   * takes the source's `pageSize` first (a physical setting the dump records; an existing database keeps its own).
+   */
+  beginLoad(opts?: { pageSize?: number }): Promise<void>;
   /** Ends the load; a scratch file then takes the target's name, durably. */
   commit(): Promise<void>;
   rollback(): Promise<void>;
