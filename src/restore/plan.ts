@@ -2,9 +2,8 @@
  * Deciding what a restore will do, before it writes anything: which of the two fresh shapes the target has
  * (empty: create the schema; migrated: load into existing empty tables), and what it must refuse.
  */
-import { hiddenRowidName } from '../db/schema.js';
+import { ftsContentTable, hiddenRowidName } from '../db/schema.js';
 import type { HeaderLine, TableInfo } from '../format/lines.js';
-import { ftsContentTable } from '../db/schema.js';
 import type { RestoreInput } from './inputs/types.js';
 import { MAX_SEED_ROWS } from './seeds.js';
 import { PRISMA_MIGRATIONS, type TargetState } from './target-state.js';
