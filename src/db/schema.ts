@@ -185,8 +185,8 @@ async function describeTable(
 
   if (virtual) {
     const module = virtualModule(sql);
-    const content = module.startsWith('fts') ? ftsContentOption(sql) : 'own';
     if (!virtualHoldsRows(sql)) {
+      const content = module.startsWith('fts') ? ftsContentOption(sql) : 'own';
       notes.push(
         content === 'external'
           ? `${name}: external-content ${module} table; not dumped, rebuilt from its content table on restore`

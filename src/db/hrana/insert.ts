@@ -40,11 +40,13 @@ export function inlineValue(v: unknown): string | null {
 
 /**
  * One row's `(…)`: each value as its literal, else as bindValue writes it (a `?` whose argument is appended to
- * `args`, or the literal, scaled float or cast the client cannot send as itself).
+ * `args`, or the literal, scaled float or cast the client cannot send as itself). Adds the row's estimated request
+ * bytes to `size` in the same pass.
  */
-function rowTuple(row: SqlValue[], args: unknown[]): string {
+function rowTuple(row: SqlValue[], args: unknown[], size: { bytes: number }): string {
   let tuple = '(';
   for (let k = 0; k < row.length; k++) {
+    size.bytes += jsonValueBytes(row[k]);
     let frag = inlineValue(row[k]);
     if (frag === null) {
       const bound = bindValue(row[k]);
@@ -67,16 +69,15 @@ export function* insertStatements(table: string, columns: string[], rows: SqlVal
     const end = Math.min(rows.length, i + perStatement);
     const tuples: string[] = [];
     const args: unknown[] = [];
-    let bytes = head.length;
+    const size = { bytes: head.length };
     for (; i < end; i++) {
-      tuples.push(rowTuple(rows[i]!, args));
-      for (const v of rows[i]!) bytes += jsonValueBytes(v);
-      bytes += plainTuple.length + 2;
-      if (bytes >= remoteTuning.requestBytes) {
+      tuples.push(rowTuple(rows[i]!, args, size));
+      size.bytes += plainTuple.length + 2;
+      if (size.bytes >= remoteTuning.requestBytes) {
         i++;
         break;
       }
     }
-    yield { stmt: { sql: head + tuples.join(', '), args: args as never }, what, bytes };
+    yield { stmt: { sql: head + tuples.join(', '), args: args as never }, what, bytes: size.bytes };
   }
 }
