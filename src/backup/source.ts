@@ -34,8 +34,12 @@ export type SourceEvent =
   | { kind: 'page'; bytes: Buffer; rows: number }
   | { kind: 'end'; name: string; rows: number; sha256: string; media: boolean };
 
-/** Pages are garbage the moment they are sent: keep the reader's heap from drifting upwards (memory.ts). */
-const memory = createMemoryGovernor({ everyBytes: 8 * 1024 * 1024 });
+/**
+ * Pages are garbage the moment they are sent: keep the reader's heap from drifting upwards (memory.ts). Every 64 MiB,
+ * not 8: the full collections took 0.3–0.5 s of the reader thread, which bounds a local backup's time, and peak RSS
+ * stayed the same at 1× and 3× (docs/BENCHMARKS.md, 2026-11-30 session 7).
+ */
+const memory = createMemoryGovernor({ everyBytes: 64 * 1024 * 1024 });
 
 /** One section's pages and its end, counted against the snapshot. */
 async function* section(db: Db, t: TableInfo, media: boolean, perTable: boolean, pages: PageOptions): AsyncGenerator<SourceEvent> {
