@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
-import { copyFileSync, createReadStream, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, createReadStream, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -141,6 +141,10 @@ describe('restore into an empty target (a file that does not exist)', () => {
       zones: 'create+load',
     });
     expect(result.warnings.join('\n')).toMatch(/contentless/);
+  });
+
+  it('is created with mode 0600, as its dumps are (it holds the same rows), whatever the umask', () => {
+    expect(statSync(target).mode & 0o777).toBe(0o600);
   });
 
   it('holds exactly the source: every cell with its storage class and bytes, REAL bits, rowids, sqlite_sequence, schema, pragmas', () => {
@@ -291,6 +295,23 @@ describe('refusals leave the target exactly as it was', () => {
     exec(target, (db) => db.prepare(`INSERT INTO "Tag" ("id", "name") VALUES ('t9', 'replaced')`).run());
     await restoreInto(target, dump, { clean: true });
     expect(diffDumps(source, dumpDb(target), { pragmas: false })).toEqual([]);
+  });
+
+  it('a target with several problems: each is named, in one line', async () => {
+    const target = migratedTarget('several.db', (sql, name) => (name === 'order items' ? sql.replace(', "with space" REAL', '') : sql));
+    exec(target, (db) => db.prepare(`INSERT INTO "Tag" ("id", "name") VALUES ('t9', 'not in the dump')`).run());
+    const [message] = await refused(dump, 'REFUSED', { existing: target, missing: false });
+    expect(message).toMatch(/table "order items": the dumped column "with space"/);
+    expect(message).toMatch(/table "Tag" has 1 row/);
+    expect(message).not.toMatch(/\n/);
+  });
+
+  it('--tables naming a table the dump does not hold is a usage error, as in a backup', async () => {
+    const target = join(dirs.make(), 'never-created.db');
+    const e = await rejection(restoreInto(target, dump, { tables: ['Nope'] }));
+    expect((e as BackupError).code, e.message).toBe('USAGE');
+    expect(e.message).toMatch(/--tables names "Nope"/);
+    expect(existsSync(target)).toBe(false);
   });
 
   it('a target that is the dump’s own source', async () => {

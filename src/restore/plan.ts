@@ -2,6 +2,7 @@
  * Deciding what a restore will do, before it writes anything: which of the two fresh shapes the target has
  * (empty: create the schema; migrated: load into existing empty tables), and what it must refuse.
  */
+import { BackupError } from '../errors.js';
 import { ftsContentTable, hiddenRowidName } from '../db/schema.js';
 import type { HeaderLine, TableInfo } from '../format/lines.js';
 import type { RestoreInput } from './inputs/types.js';
@@ -90,7 +91,8 @@ export function planRestore(header: HeaderLine, state: TargetState, opts: { tabl
     return plan;
   }
   const dumped = new Set(header.tables.map((t) => t.name));
-  for (const n of opts.tables ?? []) if (!dumped.has(n)) plan.refusals.push(`--tables names "${n}", which the ${noun} does not hold`);
+  // A misspelt name is the invocation's fault, as in a backup (db/schema.ts): USAGE, exit 2.
+  for (const n of opts.tables ?? []) if (!dumped.has(n)) throw new BackupError('USAGE', `--tables names "${n}", which the ${noun} does not hold`);
   const chosen = (name: string) => !opts.tables || opts.tables.includes(name) || name === 'sqlite_sequence';
   for (const info of header.tables) {
     if (!chosen(info.name)) continue;

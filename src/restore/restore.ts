@@ -86,9 +86,13 @@ function sameDatabase(header: HeaderLine, target: Target): boolean {
   return norm(src) === norm(target.displayUrl);
 }
 
+/** The first problems by name, so that one run shows what to fix (one line: the CLI prints errors that way). */
+const NAMED_REFUSALS = 3;
+
 function refuse(messages: string[]): never {
-  const more = messages.length > 1 ? ` (and ${messages.length - 1} more problem${messages.length > 2 ? 's' : ''})` : '';
-  throw new BackupError('REFUSED', `${messages[0]}${more}`);
+  const rest = messages.length - NAMED_REFUSALS;
+  const more = rest > 0 ? `; and ${rest} more problem${rest > 1 ? 's' : ''}` : '';
+  throw new BackupError('REFUSED', `${messages.slice(0, NAMED_REFUSALS).join('; ')}${more}`);
 }
 
 /** The seeded-row check of the tables the plan asks it for (none can be too big: the plan refused those). */

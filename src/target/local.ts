@@ -5,7 +5,7 @@
  * target's name.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, rmSync } from 'node:fs';
 import { link, open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { type LocalDb, openLocalDb } from '../db/local.js';
@@ -29,6 +29,7 @@ export function localTargetFactory(path: string): TargetFactory {
       if (!missing) return localTarget(openTargetDb(path, false), path, null);
       if (!create) throw new BackupError('INTERNAL', 'refusing to create the target in a dry run');
       scratch = join(dirname(path), `${prefix}${randomBytes(4).toString('hex')}`);
+      createPrivate(scratch, path);
       return localTarget(openTargetDb(scratch, true, path), path, scratch);
     },
     async discardCreated() {
@@ -36,6 +37,18 @@ export function localTargetFactory(path: string): TargetFactory {
       for (const suffix of ['', '-journal', '-wal', '-shm']) rmSync(scratch + suffix, { force: true });
     },
   };
+}
+
+/**
+ * Creates the scratch file, empty (which SQLite opens as a new database), with mode 0600: the restored database holds
+ * what the dump holds, which is kept 0600 too; SQLite gives its -wal and -shm files the database file's mode.
+ */
+function createPrivate(file: string, target: string): void {
+  try {
+    closeSync(openSync(file, 'wx', 0o600));
+  } catch (e) {
+    throw new BackupError('REFUSED', `cannot create the target ${target}: ${(e as Error).message} (is ${dirname(target)} writable?)`);
+  }
 }
 
 function openTargetDb(file: string, create: boolean, target = file): LocalDb {
