@@ -13,6 +13,7 @@ import { DEFAULT_GZIP, gzipBlocks, type GzipOptions } from '../format/gzip.js';
 import { FORMAT_NAME, FORMAT_VERSION, type Manifest, type MediaSpec, type Selection } from '../format/lines.js';
 import { createDumpEncoder, type DumpTotals } from '../format/writer.js';
 import { createMemoryGovernor } from '../memory.js';
+import { trace } from '../trace.js';
 import type { Sink, SinkResult } from '../sink/types.js';
 import { TOOL } from '../version.js';
 import { countsOf, planBackup, type BackupPlan } from './plan.js';
@@ -184,6 +185,7 @@ export async function backup(opts: BackupOptions, sink: Sink): Promise<BackupRes
     const first = await events.next();
     if (first.done || first.value.kind !== 'plan') throw new BackupError('INTERNAL', 'the backup source did not start with its plan');
     const p = first.value.plan;
+    trace('backup: snapshot open, plan read');
     await sink.open();
     opened = true;
     const gzipOpts = { ...DEFAULT_GZIP, ...opts.gzip };
@@ -200,9 +202,11 @@ export async function backup(opts: BackupOptions, sink: Sink): Promise<BackupRes
       toSink(sink, stats),
       { signal: opts.signal },
     );
+    trace('backup: rows read, compressed and written');
     const manifest = manifestOf(p, totals!, sink, { bytes: stats.bytes, sha256: stats.hash.digest('hex') });
     // A sink that transforms the bytes (encryption) records what it stored in manifest.file.
     const result = await sink.commit(manifest);
+    trace('backup: published');
     return {
       mode: 'write',
       source: p.header.source,
