@@ -3,6 +3,7 @@
  * core), in this thread for a remote one (it waits on the network, and a serverless function's bundle need not
  * carry a worker file). Either way the pipeline sees the same events.
  */
+import { createHash, type Hash } from 'node:crypto';
 import { parseDatabaseUrl } from '../db/url.js';
 import { remoteTuning } from '../db/hrana/config.js';
 import { BackupError, type ErrorCode } from '../errors.js';
@@ -34,6 +35,8 @@ const sourceOptions = (o: SourceOptions): SourceOptions => ({
   pages: o.pages ?? LOCAL_PAGES,
   // Keys arrive in order: a small page cache reads as fast as better-sqlite3's 16 MB default, in less memory.
   cacheKiB: o.cacheKiB ?? 2048,
+  // Hashed here instead (threadEvents): SQLite's encoding keeps the reader thread busier than this one.
+  checksums: false,
 });
 
 async function* threadEvents(opts: SourceOptions): AsyncGenerator<SourceEvent> {
@@ -43,6 +46,8 @@ async function* threadEvents(opts: SourceOptions): AsyncGenerator<SourceEvent> {
   let wake: (() => void) | null = null;
   let exited = false;
   let failure: Error | null = null;
+  /** The open section's checksum (the thread sends none: sourceOptions). */
+  let hash: Hash | null = null;
   worker.on('message', (m: ReaderMessage) => {
     queue.push(m);
     wake?.();
@@ -66,11 +71,18 @@ async function* threadEvents(opts: SourceOptions): AsyncGenerator<SourceEvent> {
       }
       if ('done' in m) return;
       if ('error' in m) throw m.error.ours ? new BackupError(m.error.code as ErrorCode, m.error.message) : new Error(m.error.message);
-      if (m.event.kind === 'page') {
-        const b = m.event.bytes as unknown as Uint8Array;
-        yield { kind: 'page', bytes: Buffer.from(b.buffer, b.byteOffset, b.byteLength), rows: m.event.rows };
+      const ev = m.event;
+      if (ev.kind === 'page') {
+        const b = ev.bytes as unknown as Uint8Array;
+        const bytes = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+        hash!.update(bytes);
+        yield { kind: 'page', bytes, rows: ev.rows };
         worker.postMessage({ credits: 1 } satisfies CreditMessage);
-      } else yield m.event;
+      } else if (ev.kind === 'section') {
+        hash = createHash('sha256');
+        yield ev;
+      } else if (ev.kind === 'end') yield { ...ev, sha256: hash!.digest('hex') };
+      else yield ev;
     }
   } finally {
     await worker.terminate();

@@ -25,6 +25,11 @@ export interface SourceOptions {
   pages?: Partial<PageOptions>;
   /** SQLite's page cache for the reading connection, KiB (local; a sequential read needs little). */
   cacheKiB?: number;
+  /**
+   * false: `end` events carry an empty checksum, and whoever receives the pages hashes them (reader.ts does, on the
+   * main thread, to take that work off the reader thread, which bounds a local backup's time).
+   */
+  checksums?: boolean;
 }
 
 export type SourceEvent =
@@ -42,7 +47,7 @@ export type SourceEvent =
 const memory = createMemoryGovernor({ everyBytes: 64 * 1024 * 1024 });
 
 /** One section's pages and its end, counted against the snapshot. */
-async function* section(db: Db, t: TableInfo, media: boolean, perTable: boolean, pages: PageOptions): AsyncGenerator<SourceEvent> {
+async function* section(db: Db, t: TableInfo, media: boolean, perTable: boolean, pages: PageOptions, checksums: boolean): AsyncGenerator<SourceEvent> {
   let expected = t.rows;
   if (perTable && t.dataColumns.length > 0) {
     // per-table: each table (and the media inventory) in a fresh read snapshot, counted inside it.
@@ -51,21 +56,21 @@ async function* section(db: Db, t: TableInfo, media: boolean, perTable: boolean,
     expected = await countRows(db, t.name);
   }
   yield { kind: 'section', name: t.name, columns: t.dataColumns, media };
-  const hash = createHash('sha256');
+  const hash = checksums ? createHash('sha256') : null;
   let n = 0;
   for await (const page of encodedPages(db, t, { pages })) {
     memory.tick(page.bytes.length);
     n += page.rows;
     // Never more rows than counted in the snapshot: fail now rather than write an ever-growing dump.
     if (n > expected) throw new BackupError('SNAPSHOT', `table "${t.name}" gave more rows than the ${expected} counted: the read snapshot was lost`);
-    hash.update(page.bytes);
+    hash?.update(page.bytes);
     yield { kind: 'page', bytes: page.bytes, rows: page.rows };
   }
   if (n !== expected) {
     // The count and the rows come from one snapshot: a difference means the snapshot was not held.
     throw new BackupError('SNAPSHOT', `table "${t.name}" changed during the backup (${expected} rows counted, ${n} read): the read snapshot was lost`);
   }
-  yield { kind: 'end', name: t.name, rows: n, sha256: hash.digest('hex'), media };
+  yield { kind: 'end', name: t.name, rows: n, sha256: hash?.digest('hex') ?? '', media };
 }
 
 /** The whole database side of a backup, in one read snapshot. */
@@ -77,8 +82,9 @@ export async function* readSource(opts: SourceOptions): AsyncGenerator<SourceEve
     yield { kind: 'plan', plan };
     const perTable = plan.header.consistency === 'per-table';
     const pages = { ...DEFAULT_PAGES, ...opts.pages };
-    for (const t of plan.header.tables) yield* section(db, t, false, perTable, pages);
-    if (plan.media) yield* section(db, plan.media, true, perTable, pages);
+    const checksums = opts.checksums !== false;
+    for (const t of plan.header.tables) yield* section(db, t, false, perTable, pages, checksums);
+    if (plan.media) yield* section(db, plan.media, true, perTable, pages, checksums);
     await db.endRead();
   } finally {
     await db.close();
