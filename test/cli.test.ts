@@ -158,6 +158,9 @@ describe('backup-turso', () => {
     const bad = await run('backup-turso', ['--tables', 'nope'], { TURSO_DATABASE_URL: url });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/"nope"/);
+    const cased = await run('backup-turso', ['--tables', 'tag'], { TURSO_DATABASE_URL: url });
+    expect(cased.code).toBe(2);
+    expect(cased.stderr).toMatch(/--tables names "tag", which is not a table of the database \(did you mean "Tag"\?/);
   });
 });
 

@@ -312,6 +312,9 @@ describe('refusals leave the target exactly as it was', () => {
     expect((e as BackupError).code, e.message).toBe('USAGE');
     expect(e.message).toMatch(/--tables names "Nope"/);
     expect(existsSync(target)).toBe(false);
+    const cased = await rejection(restoreInto(target, dump, { tables: ['tag'] }));
+    expect((cased as BackupError).code, cased.message).toBe('USAGE');
+    expect(cased.message).toMatch(/\(did you mean "Tag"\?/);
   });
 
   it('a target that is the dump’s own source', async () => {

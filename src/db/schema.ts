@@ -112,6 +112,15 @@ export async function countRows(db: Pick<Db, 'query'>, table: string): Promise<n
   return Number((await db.query(`SELECT count(*) FROM ${q(table)}`))[0]![0]);
 }
 
+/**
+ * The hint for a `--tables`/`--exclude-tables` name that matches no table but one in other letter case: names are
+ * matched exactly (a dump's sections are named as the schema names them), and SQLite would have taken it.
+ */
+export function caseHint(name: string, names: Iterable<string>): string {
+  for (const n of names) if (n.toLowerCase() === name.toLowerCase()) return ` (did you mean "${n}"? names are matched exactly)`;
+  return '';
+}
+
 /** Schema facts for a backup, read through the open snapshot of `source`. */
 export async function introspect(source: Pick<Db, 'query'>, selection: Selection): Promise<SchemaFacts> {
   const objects = await source.query('SELECT type, name, tbl_name, sql FROM sqlite_schema ORDER BY rowid');
@@ -122,10 +131,10 @@ export async function introspect(source: Pick<Db, 'query'>, selection: Selection
   const allTables = objects.filter((o) => o[0] === 'table' && !shadow.has(str(o[1])) && !isInternal(str(o[1])));
   const names = allTables.map((o) => str(o[1]));
   for (const n of selection.tables ?? []) {
-    if (!names.includes(n)) throw new BackupError('USAGE', `--tables names "${n}", which is not a table of the database`);
+    if (!names.includes(n)) throw new BackupError('USAGE', `--tables names "${n}", which is not a table of the database${caseHint(n, names)}`);
   }
   for (const n of selection.excludeTables) {
-    if (!names.includes(n)) throw new BackupError('USAGE', `--exclude-tables names "${n}", which is not a table of the database`);
+    if (!names.includes(n)) throw new BackupError('USAGE', `--exclude-tables names "${n}", which is not a table of the database${caseHint(n, names)}`);
   }
   const selected = (n: string) => (selection.tables === null || selection.tables.includes(n)) && !selection.excludeTables.includes(n);
 

@@ -3,7 +3,7 @@
  * (empty: create the schema; migrated: load into existing empty tables), and what it must refuse.
  */
 import { BackupError } from '../errors.js';
-import { ftsContentTable, hiddenRowidName } from '../db/schema.js';
+import { caseHint, ftsContentTable, hiddenRowidName } from '../db/schema.js';
 import type { HeaderLine, TableInfo } from '../format/lines.js';
 import type { RestoreInput } from './inputs/types.js';
 import { MAX_SEED_ROWS } from './seeds.js';
@@ -92,7 +92,8 @@ export function planRestore(header: HeaderLine, state: TargetState, opts: { tabl
   }
   const dumped = new Set(header.tables.map((t) => t.name));
   // A misspelt name is the invocation's fault, as in a backup (db/schema.ts): USAGE, exit 2.
-  for (const n of opts.tables ?? []) if (!dumped.has(n)) throw new BackupError('USAGE', `--tables names "${n}", which the ${noun} does not hold`);
+  for (const n of opts.tables ?? [])
+    if (!dumped.has(n)) throw new BackupError('USAGE', `--tables names "${n}", which the ${noun} does not hold${caseHint(n, dumped)}`);
   const chosen = (name: string) => !opts.tables || opts.tables.includes(name) || name === 'sqlite_sequence';
   for (const info of header.tables) {
     if (!chosen(info.name)) continue;
