@@ -47,9 +47,13 @@ function createPrivate(file: string, target: string): void {
   try {
     closeSync(openSync(file, 'wx', 0o600));
   } catch (e) {
-    throw new BackupError('REFUSED', `cannot create the target ${target}: ${(e as Error).message} (is ${dirname(target)} writable?)`);
+    throw cannotCreate(target, (e as Error).message);
   }
 }
+
+/** The one refusal for a target file that cannot be made, whichever step failed (`why`: the system's words). */
+const cannotCreate = (target: string, why: string) =>
+  new BackupError('REFUSED', `cannot create the target ${target}: ${why} (is ${dirname(target)} writable?)`);
 
 function openTargetDb(file: string, create: boolean, target = file): LocalDb {
   try {
@@ -57,7 +61,7 @@ function openTargetDb(file: string, create: boolean, target = file): LocalDb {
   } catch (e) {
     // The driver's own words, without our "not a readable database" framing.
     const why = ((e as Error).cause as Error | undefined)?.message ?? (e as Error).message;
-    if (create) throw new BackupError('REFUSED', `cannot create the target ${target}: ${why} (is ${dirname(target)} writable?)`);
+    if (create) throw cannotCreate(target, why);
     throw new BackupError('REFUSED', `the target ${target} is not a readable SQLite/libSQL database (${why})`);
   }
 }
