@@ -9,7 +9,7 @@
  */
 import { migrate } from '../api/migrate.js';
 import { BackupError } from '../errors.js';
-import { inspect, markApplied, markRolledBack, openMigrationDb, readMigrationsDir, upToDate, type MigrationStatus } from '../migrate/index.js';
+import { deployRefusal, inspect, markApplied, markRolledBack, openMigrationDb, readMigrationsDir, upToDate, type MigrationStatus } from '../migrate/index.js';
 import type { Parsed } from './args.js';
 import { connection, type Connection } from './connection.js';
 import { makeOut, type Out } from './output.js';
@@ -51,7 +51,8 @@ async function deploy(db: Connection, dir: string, confirm: boolean, out: Out, j
   return 0;
 }
 
-function statusLines(s: MigrationStatus, dir: string, display: string, total: number): string[] {
+/** `refusal`: what a confirmed run would refuse (deployRefusal), so the report never sends the operator into it. */
+function statusLines(s: MigrationStatus, dir: string, display: string, total: number, refusal: string | null): string[] {
   const lines = [
     `${total} migration${total === 1 ? '' : 's'} in ${dir}; ${display}: ${s.hasMigrationsTable ? `${s.applied.length} applied` : 'no _prisma_migrations table'}`,
   ];
@@ -72,6 +73,7 @@ function statusLines(s: MigrationStatus, dir: string, display: string, total: nu
     lines.push(
       `to go on: fix the database, then --mark-rolled-back ${s.failed[0]!.name} (re-run it) or --mark-applied ${s.failed[0]!.name} (done by hand), with --confirm`,
     );
+  else if (refusal) lines.push(`a run with --confirm would refuse: ${refusal}`);
   else if (s.pending.length) lines.push('to apply: run again with --confirm');
   if (upToDate(s)) lines.push('database is up to date');
   return lines;
@@ -81,9 +83,10 @@ async function status(conn: Connection, dirPath: string, out: Out, json: boolean
   const dir = readMigrationsDir(dirPath);
   const db = await openMigrationDb(conn.url, conn.authToken, { create: false, readonly: true });
   try {
-    const { status: s } = await inspect(db, dir);
+    const { status: s, userTables } = await inspect(db, dir);
     const display = db?.displayUrl ?? `${conn.url} (does not exist)`;
-    for (const line of statusLines(s, dirPath, display, dir.migrations.length)) out.info(line);
+    const refusal = deployRefusal(dir, s, userTables);
+    for (const line of statusLines(s, dirPath, display, dir.migrations.length, refusal)) out.info(line);
     if (json) out.json({ mode: 'status', database: display, upToDate: upToDate(s), ...s });
     return upToDate(s) ? 0 : 1;
   } finally {

@@ -82,9 +82,14 @@ function engineOf(db: Database.Database): LocalEngine & { close(): void } {
       db.pragma('writable_schema = ON');
       try {
         db.prepare('UPDATE sqlite_schema SET sql = ? WHERE rowid = ?').run(sql, rowid);
-        // A new schema_version makes this connection parse the schema again (sqlite.org/pragma.html#pragma_writable_schema).
+        // A new schema_version tells other connections the schema changed. It does not make this one parse it
+        // again: writing the cookie also updates this connection's copy, so it would go on running the trigger or
+        // view it parsed before the rewrite (and the replay would find nothing left to rewrite).
         if (reload) db.pragma(`schema_version = ${Number(db.pragma('schema_version', { simple: true })) + 1}`);
       } finally {
+        // RESET turns writable_schema off and drops this connection's parsed schema, so the next statement reads
+        // the new text (sqlite.org/pragma.html#pragma_writable_schema); a migration's own `writable_schema=1` stays.
+        if (reload) db.pragma('writable_schema = RESET');
         db.pragma(`writable_schema = ${writable ? 'ON' : 'OFF'}`);
       }
     },
@@ -108,6 +113,7 @@ function openFile(path: string, readonly: boolean): MigrationDb {
         throw asStatementError(e);
       }
     },
+    inTransaction: async () => db.handle.inTransaction,
     close: () => db.close(),
     local: readonly ? undefined : engine,
   };
@@ -119,6 +125,21 @@ function remoteFailure(e: unknown): Error {
   const f = cause === undefined ? null : classifyRemote(cause);
   if (f?.kind === 'statement') return new StatementError(f.message, f.code);
   return e instanceof BackupError ? e : new BackupError('REMOTE', (e as Error).message, { cause: e });
+}
+
+/**
+ * Whether the statement stream is inside a transaction. No SQL reads SQLite's autocommit flag, but BEGIN is refused
+ * inside a transaction, and a deferred one that is closed at once takes no lock and changes nothing.
+ */
+async function remoteInTransaction(db: Db): Promise<boolean> {
+  try {
+    await db.run('BEGIN DEFERRED');
+  } catch (e) {
+    if (/within a transaction/i.test(remoteFailure(e).message)) return true;
+    throw e;
+  }
+  await db.run('ROLLBACK');
+  return false;
 }
 
 async function openRemote(url: string, authToken: string | undefined): Promise<MigrationDb> {
@@ -136,6 +157,7 @@ async function openRemote(url: string, authToken: string | undefined): Promise<M
     displayUrl: db.displayUrl,
     exec: (sql) => wrap(async () => void (await db.run(sql))),
     query: (sql, args = []) => wrap(() => db.query(sql, args)),
+    inTransaction: () => wrap(() => remoteInTransaction(db)),
     close: () => db.close(),
   };
 }

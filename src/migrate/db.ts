@@ -25,6 +25,8 @@ export interface MigrationDb {
   exec(sql: string): Promise<void>;
   /** Runs one statement with arguments; rows as arrays, INTEGER as bigint. Throws StatementError. */
   query(sql: string, args?: readonly unknown[]): Promise<unknown[][]>;
+  /** Whether a statement left the connection inside a transaction (a migration's BEGIN without COMMIT). */
+  inTransaction(): Promise<boolean>;
   close(): Promise<void>;
   /** `file:` targets only: the engine-level tools the double-quoted-string replay needs (dqs.ts). */
   readonly local?: LocalEngine;

@@ -7,6 +7,7 @@
  * Stricter than deploy: an applied migration whose file changed (checksum.ts rules) or a pending one without
  * migration.sql is refused before anything runs.
  */
+import { setImmediate } from 'node:timers/promises';
 import { BackupError } from '../errors.js';
 import { extendedCode } from './codes.js';
 import { type MigrationDb, StatementError } from './db.js';
@@ -52,6 +53,20 @@ export function checkDeployable(dir: MigrationsDir, status: MigrationStatus, use
   if (missing) throw new BackupError('REFUSED', `migration ${missing} has no readable migration.sql in ${dir.dir}: restore the file or remove the directory`);
 }
 
+/**
+ * What a confirmed run would refuse, in the words it would use, or null: so a status report does not say "run
+ * again with --confirm" when that run would refuse.
+ */
+export function deployRefusal(dir: MigrationsDir, status: MigrationStatus, userTables: string[]): string | null {
+  try {
+    checkDeployable(dir, status, userTables);
+    return null;
+  } catch (e) {
+    if (e instanceof BackupError && e.code === 'REFUSED') return e.message;
+    throw e;
+  }
+}
+
 /** The column SQLite could not find, as it names it (recent SQLite quotes it and adds a hint, older builds do not). */
 const MISSING_COLUMN = /no such column: "?(.+?)"?(?: - should this be a string literal in single-quotes\?| \(at offset \d+\))?$/;
 
@@ -75,6 +90,17 @@ async function runStatement(db: MigrationDb, replay: DqsReplay | null, s: Statem
   else await db.exec(s.text);
 }
 
+/**
+ * Rolls back a transaction the migration opened and did not close. Its history row was written before, in
+ * autocommit; what is written next (the failure logs) must not join that transaction, or closing the connection
+ * would roll it back with the migration's own statements and leave a failed row without logs.
+ */
+async function rollBackOpenTransaction(db: MigrationDb): Promise<boolean> {
+  if (!(await db.inTransaction())) return false;
+  await db.exec('ROLLBACK');
+  return true;
+}
+
 async function applyOne(db: MigrationDb, replay: DqsReplay | null, m: MigrationFile, notes: string[]): Promise<void> {
   const id = await history.recordStarted(db, m.name, m.checksum);
   for (const s of splitStatements(m.script!)) {
@@ -82,12 +108,26 @@ async function applyOne(db: MigrationDb, replay: DqsReplay | null, m: MigrationF
       await runStatement(db, replay, s, notes);
     } catch (e) {
       if (!(e instanceof StatementError)) throw e;
+      const rolledBack = await rollBackOpenTransaction(db);
       await history.recordFailed(db, id, history.prismaFailureLogs(m.name, extendedCode(e.code), e.message));
-      throw new BackupError('SCHEMA', failureMessage(m.name, s, e, db.kind), { cause: e });
+      const undone = rolledBack ? '; the transaction it had opened (BEGIN) was rolled back' : '';
+      throw new BackupError('SCHEMA', `${failureMessage(m.name, s, e, db.kind)}${undone}`, { cause: e });
     }
+  }
+  // A script that ends inside its own BEGIN would have its statements, and the success recorded after them,
+  // rolled back when the connection closes: a migration reported applied that left nothing behind.
+  if (await rollBackOpenTransaction(db)) {
+    await history.recordFailed(db, id, history.prismaFailureLogs(m.name, 'none', OPEN_TRANSACTION));
+    throw new BackupError(
+      'SCHEMA',
+      `migration ${m.name} left a transaction open (BEGIN without COMMIT): what it ran after BEGIN was rolled back and it is recorded as failed; end migration.sql with COMMIT (or remove the BEGIN), then --mark-rolled-back ${m.name} --confirm and run again`,
+    );
   }
   await history.recordSucceeded(db, id);
 }
+
+/** The error recorded in the history's logs for a migration that left its transaction open. */
+const OPEN_TRANSACTION = 'the migration left a transaction open (BEGIN without COMMIT); it was rolled back';
 
 /** Puts the original text back into rewritten schema objects; never hides the error that ended the run. */
 function restoreSchemaText(replay: DqsReplay, notes: string[]): void {
@@ -99,24 +139,41 @@ function restoreSchemaText(replay: DqsReplay, notes: string[]): void {
 }
 
 /**
+ * Lets the event loop run its signal and timer callbacks. Two immediates: one called back in the check phase of
+ * this iteration would not pass the poll phase, where Node delivers a signal.
+ */
+async function eventLoopTurn(): Promise<void> {
+  await setImmediate();
+  await setImmediate();
+}
+
+/** Wording of the API's interrupt (api/migrate.ts), so a stop reads the same from either place. */
+const interrupted = (applied: string[]) => new BackupError('INTERRUPTED', `interrupted after applying ${applied.join(', ')}; the rest are still pending`);
+
+/**
  * Applies the pending migrations in order; the first failure stops the run (the statements before it in that
  * migration stay applied, as with Prisma) and is thrown. On a `file:` target, SQL that relies on double-quoted
  * string literals is replayed (dqs-replay.ts) and the stored schema text ends as Prisma's SQLite leaves it.
+ * An aborted `signal` stops the run after the migration under way (throws BackupError INTERRUPTED).
  */
 export async function applyPending(
   db: MigrationDb,
   dir: MigrationsDir,
   pending: string[],
-  opts: { notes: string[]; onApplied?: (name: string) => void },
+  opts: { notes: string[]; onApplied?: (name: string) => void; signal?: AbortSignal },
 ): Promise<string[]> {
   if (!(await history.hasMigrationsTable(db))) await history.createMigrationsTable(db);
   const replay = db.local ? new DqsReplay(db.local) : null;
   const applied: string[] = [];
   try {
-    for (const name of pending) {
+    for (const [i, name] of pending.entries()) {
       await applyOne(db, replay, dir.migrations.find((m) => m.name === name)!, opts.notes);
       applied.push(name);
+      // Before the next migration, the one place a stop leaves the history as deploy would. A `file:` run is
+      // synchronous, so a SIGINT handler (which aborts the signal) only runs if the event loop gets a turn here.
+      if (i < pending.length - 1) await eventLoopTurn();
       opts.onApplied?.(name);
+      if (i < pending.length - 1 && opts.signal?.aborted) throw interrupted(applied);
     }
   } finally {
     if (replay) restoreSchemaText(replay, opts.notes);

@@ -46,6 +46,8 @@ export class DqsReplay {
       try {
         this.engine.execNow(text);
         if (before) this.registerWrites(before, { text, literals, error: null });
+        // SQLite has just stored every double-quoted literal of the schema in single quotes: the text to put back is the one stored now.
+        if (fixesQuotes(text)) this.registry.clear();
         return;
       } catch (e) {
         if (!(e instanceof StatementError)) throw e;
@@ -120,6 +122,21 @@ export class DqsReplay {
       scratch.close();
     }
   }
+}
+
+/**
+ * Whether `statement` is `ALTER TABLE … RENAME [COLUMN] x TO y` or `ALTER TABLE … DROP [COLUMN] x`. After either,
+ * a SQLite that accepts double-quoted literals rewrites every one left in the schema's tables, views and triggers
+ * in single quotes (alter.c, renameFixQuotes; RENAME TO does not), so the sqlite3 shell and Prisma store them that
+ * way. (An ALTER of a TEMP table fixes the temp schema instead: not told apart here, migrations do not make them.)
+ */
+export function fixesQuotes(statement: string): boolean {
+  const words = solidTokens(statement)
+    .texts.filter((t) => !t.startsWith('--') && !t.startsWith('/*'))
+    .map((t) => t.toUpperCase());
+  if (words[0] !== 'ALTER' || words[1] !== 'TABLE') return false;
+  const action = words[3] === '.' ? 5 : 3;
+  return words[action] === 'DROP' || (words[action] === 'RENAME' && words[action + 1] !== 'TO');
 }
 
 /** Creates a context object in the scratch database, DQS-rewritten if needed; failures (virtual table shadows) are skipped. */

@@ -22,7 +22,7 @@ import type { MigrationStatus } from './status.js';
 export { openMigrationDb } from './adapter.js';
 export { checksumMatches, scriptChecksum } from './checksum.js';
 export type { MigrationDb } from './db.js';
-export { applyPending, checkDeployable, inspect } from './deploy.js';
+export { applyPending, checkDeployable, deployRefusal, inspect } from './deploy.js';
 export { readMigrationsDir, type MigrationFile, type MigrationsDir } from './files.js';
 export { PRISMA_MIGRATIONS_DDL } from './history.js';
 export { markApplied, markRolledBack } from './resolve.js';
@@ -60,6 +60,8 @@ export async function deployMigrations(opts: {
   dir: string;
   confirm?: boolean;
   onApplied?: (name: string) => void;
+  /** Aborting stops the run after the migration under way (BackupError INTERRUPTED); it is recorded as applied. */
+  signal?: AbortSignal;
 }): Promise<DeployResult> {
   const dir = readMigrationsDir(opts.dir);
   const confirm = opts.confirm ?? false;
@@ -70,7 +72,7 @@ export async function deployMigrations(opts: {
   if (confirm && (status.pending.length > 0 || !status.hasMigrationsTable)) {
     const db = (await openMigrationDb(opts.url, opts.authToken, { create: true, readonly: false }))!;
     try {
-      applied = await applyPending(db, dir, status.pending, { notes, onApplied: opts.onApplied });
+      applied = await applyPending(db, dir, status.pending, { notes, onApplied: opts.onApplied, signal: opts.signal });
     } finally {
       await db.close();
     }

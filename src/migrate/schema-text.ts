@@ -66,6 +66,11 @@ export class SchemaTextRegistry {
     return out;
   }
 
+  /** Forgets every registered row: their stored text is now the text to keep. */
+  clear(): void {
+    this.rows.clear();
+  }
+
   /** Puts the original spellings back into every registered row; returns the names of rows it could not fully restore. */
   restore(engine: LocalEngine): string[] {
     const missed: string[] = [];

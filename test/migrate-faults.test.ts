@@ -1,0 +1,232 @@
+/**
+ * Migrations that once went wrong on a `file:` target: a trigger with a double-quoted literal fired after the replay
+ * rewrote it, the stored text after ALTER TABLE … RENAME COLUMN, a transaction a migration opens and never closes
+ * (locally and over HTTP), and an interrupt between migrations (in process and with a real SIGINT).
+ */
+import Database from 'better-sqlite3';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { setImmediate } from 'node:timers';
+import { afterAll, describe, expect, it } from 'vitest';
+import { BackupError } from '../src/errors.js';
+import { fixesQuotes } from '../src/migrate/dqs-replay.js';
+import { deployMigrations, deployRefusal, inspect, openMigrationDb, readMigrationsDir } from '../src/migrate/index.js';
+import { tempDirs } from './support/dumps.js';
+import { startHranaServer, type HranaServer } from './support/hrana-server.js';
+
+const ROOT = new URL('../', import.meta.url).pathname;
+const TSX = pathToFileURL(join(ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
+const dirs = tempDirs('tb-migrate-faults-');
+const servers: HranaServer[] = [];
+afterAll(async () => {
+  for (const s of servers.splice(0)) await s.close();
+  dirs.cleanup();
+});
+
+/** A migrations folder holding `scripts` (name → migration.sql), and a database path beside it. */
+function setUp(scripts: Record<string, string>): { migrations: string; db: string } {
+  const dir = dirs.make();
+  const migrations = join(dir, 'migrations');
+  for (const [name, sql] of Object.entries(scripts)) {
+    mkdirSync(join(migrations, name), { recursive: true });
+    writeFileSync(join(migrations, name, 'migration.sql'), sql);
+  }
+  return { migrations, db: join(dir, 'app.db') };
+}
+
+const rows = (file: string, sql: string) => {
+  const d = new Database(file, { readonly: true });
+  try {
+    return d.prepare(sql).all() as Record<string, unknown>[];
+  } finally {
+    d.close();
+  }
+};
+
+const history = (file: string) =>
+  rows(file, 'SELECT migration_name AS name, finished_at IS NOT NULL AS finished, logs FROM _prisma_migrations ORDER BY started_at').map((r) => ({
+    name: r.name,
+    finished: r.finished === 1,
+    logs: r.logs,
+  }));
+
+const deploy = (migrations: string, db: string, signal?: AbortSignal) =>
+  deployMigrations({ url: `file:${db}`, dir: migrations, confirm: true, signal }).catch((e: unknown) => e);
+
+const TRIGGER = 'CREATE TRIGGER "Doc_au" AFTER UPDATE ON "Doc" BEGIN INSERT INTO "Copy" VALUES (NEW."id", "changed"); END';
+
+describe('double-quoted literals in stored objects', () => {
+  it('a trigger rewritten by the replay is the one that fires, and its stored text stays as written (as the sqlite3 shell leaves it)', async () => {
+    const { migrations, db } = setUp({
+      '001_a': `CREATE TABLE "Doc" ("id" INTEGER PRIMARY KEY, "title" TEXT);\nCREATE TABLE "Copy" ("id" INTEGER, "tag" TEXT);\nINSERT INTO "Doc" VALUES (1, 'a');\n${TRIGGER};\nUPDATE "Doc" SET "title" = 'new' WHERE "id" = 1;\n`,
+      '002_b': `UPDATE "Doc" SET "title" = 'newer' WHERE "id" = 1;\n`,
+    });
+    const r = await deploy(migrations, db);
+    expect(r).toMatchObject({ applied: ['001_a', '002_b'] });
+    expect(rows(db, 'SELECT * FROM "Copy"')).toEqual([
+      { id: 1, tag: 'changed' },
+      { id: 1, tag: 'changed' },
+    ]);
+    expect(rows(db, "SELECT sql FROM sqlite_schema WHERE type = 'trigger'")).toEqual([{ sql: TRIGGER }]);
+  });
+
+  it('after ALTER TABLE … RENAME COLUMN, views, triggers and CHECKs keep single-quoted literals, as SQLite itself rewrites them', async () => {
+    const { migrations, db } = setUp({
+      '001_a': [
+        'CREATE TABLE "Doc" ("id" INTEGER PRIMARY KEY, "kind" TEXT);',
+        'CREATE TABLE "Tag" ("k" TEXT CHECK ("k" <> "zz"));',
+        'CREATE VIEW "V" AS SELECT "id", "lit" AS l FROM "Doc";',
+        'INSERT INTO "Tag" SELECT l FROM "V";',
+        'ALTER TABLE "Doc" RENAME TO "Doc2";',
+        '',
+      ].join('\n'),
+      '002_b': 'ALTER TABLE "Doc2" RENAME COLUMN "kind" TO "category";\n',
+    });
+    // What the sqlite3 shell stores for the same script: RENAME TO leaves the literals, RENAME COLUMN quotes them all.
+    const r = await deploy(migrations, db);
+    expect(r).toMatchObject({ applied: ['001_a', '002_b'] });
+    expect(rows(db, "SELECT name, sql FROM sqlite_schema WHERE name IN ('Tag', 'V') ORDER BY name")).toEqual([
+      { name: 'Tag', sql: 'CREATE TABLE "Tag" ("k" TEXT CHECK ("k" <> \'zz\'))' },
+      { name: 'V', sql: 'CREATE VIEW "V" AS SELECT "id", \'lit\' AS l FROM "Doc2"' },
+    ]);
+  });
+});
+
+it('only RENAME COLUMN and DROP COLUMN make SQLite quote the literals of the schema again', () => {
+  expect(
+    ['ALTER TABLE t RENAME COLUMN a TO b', 'alter table main."t" rename a to b;', 'ALTER TABLE t DROP COLUMN a', 'ALTER TABLE t DROP a'].map(fixesQuotes),
+  ).toEqual([true, true, true, true]);
+  expect(['ALTER TABLE t RENAME TO u', 'ALTER TABLE "t" ADD COLUMN a', 'DROP TABLE t', '/* ALTER TABLE t DROP a */ SELECT 1'].map(fixesQuotes)).toEqual([
+    false,
+    false,
+    false,
+    false,
+  ]);
+});
+
+describe('a transaction a migration opens', () => {
+  const OPEN = {
+    '001_ok': 'BEGIN;\nCREATE TABLE a (x);\nCOMMIT;\n',
+    '002_tx_open': 'BEGIN TRANSACTION;\nCREATE TABLE b (x);\n',
+    '003_after': 'CREATE TABLE c (x);\n',
+  };
+
+  function expectOpenRefused(r: unknown, file: string): void {
+    expect(r).toBeInstanceOf(BackupError);
+    expect((r as BackupError).code).toBe('SCHEMA');
+    expect((r as Error).message).toMatch(/^migration 002_tx_open left a transaction open \(BEGIN without COMMIT\): [^\n]*$/);
+    expect(rows(file, "SELECT name FROM sqlite_schema WHERE name IN ('a', 'b', 'c')")).toEqual([{ name: 'a' }]);
+    expect(history(file)).toEqual([
+      { name: '001_ok', finished: true, logs: null },
+      {
+        name: '002_tx_open',
+        finished: false,
+        logs: expect.stringMatching(/Migration name: 002_tx_open\n[\s\S]*left a transaction open \(BEGIN without COMMIT\)/),
+      },
+    ]);
+  }
+
+  it('left open: nothing of it is kept, it is recorded as failed with logs, and the run stops', async () => {
+    const { migrations, db } = setUp(OPEN);
+    expectOpenRefused(await deploy(migrations, db), db);
+  });
+
+  it('left open over HTTP: the same', async () => {
+    const { migrations, db } = setUp(OPEN);
+    const server = await startHranaServer({ db });
+    servers.push(server);
+    const r = await deployMigrations({ url: server.url, dir: migrations, confirm: true }).catch((e: unknown) => e);
+    expectOpenRefused(r, db);
+  });
+
+  it('a statement failing inside it: the transaction is rolled back and the failure logs are kept', async () => {
+    const { migrations, db } = setUp({ '001_tx_fail': 'CREATE TABLE z (x);\nBEGIN;\nCREATE TABLE a (x);\nINSERT INTO nosuch VALUES (1);\nCOMMIT;\n' });
+    const r = await deploy(migrations, db);
+    expect((r as Error).message).toBe(
+      'migration 001_tx_fail failed at line 4 of migration.sql: no such table: nosuch; the transaction it had opened (BEGIN) was rolled back',
+    );
+    expect(rows(db, "SELECT name FROM sqlite_schema WHERE name IN ('a', 'z')")).toEqual([{ name: 'z' }]);
+    expect(history(db)).toEqual([{ name: '001_tx_fail', finished: false, logs: expect.stringMatching(/Database error:\nno such table: nosuch\n/) }]);
+  });
+});
+
+describe('an interrupt between migrations', () => {
+  /** A first migration slow enough (about a second) to be interrupted while it runs. */
+  const SLOW = {
+    '001_slow': 'CREATE TABLE big (x);\nWITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < 1500000) INSERT INTO big SELECT i FROM r;\n',
+    '002_after': 'CREATE TABLE after (x);\n',
+  };
+
+  it('an abort while the first migration runs stops the run after it (a file: run is synchronous)', async () => {
+    const { migrations, db } = setUp({ '001_a': 'CREATE TABLE a (x);\n', '002_b': 'CREATE TABLE b (x);\n' });
+    const ac = new AbortController();
+    // Runs at the first turn the event loop gets, which a synchronous run only gives between migrations.
+    setImmediate(() => ac.abort());
+    const r = await deploy(migrations, db, ac.signal);
+    expect(r).toBeInstanceOf(BackupError);
+    expect((r as BackupError).code).toBe('INTERRUPTED');
+    expect((r as Error).message).toBe('interrupted after applying 001_a; the rest are still pending');
+    expect(history(db)).toEqual([{ name: '001_a', finished: true, logs: null }]);
+  });
+
+  it('SIGINT during the first migration of the CLI: it finishes, the next never starts, exit 130', async () => {
+    const { migrations, db } = setUp(SLOW);
+    const child = spawn(process.execPath, ['--import', TSX, join(ROOT, 'scripts', 'migrate-turso.ts'), '--dir', migrations, '--confirm'], {
+      cwd: dirs.make(),
+      env: { ...process.env, TURSO_DATABASE_URL: `file:${db}`, TURSO_AUTH_TOKEN: '', DEBUG: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    child.stdout.resume();
+    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    // The file appears when the confirmed run opens it; from there to the end of 001_slow nothing yields.
+    while (!existsSync(db)) await new Promise((resolve) => setTimeout(resolve, 5));
+    child.kill('SIGINT');
+    expect(await exited).toBe(130);
+    expect(stderr).toMatch(/interrupted after applying 001_slow; the rest are still pending/);
+    expect(history(db)).toEqual([{ name: '001_slow', finished: true, logs: null }]);
+    expect(rows(db, "SELECT name FROM sqlite_schema WHERE name = 'after'")).toEqual([]);
+  }, 60_000);
+});
+
+it('deployRefusal gives, for a status report, the refusal a confirmed run would give', async () => {
+  const { migrations, db } = setUp({ '001_a': 'CREATE TABLE a (x);\n' });
+  await deploy(migrations, db);
+  const refusal = async () => {
+    const dir = readMigrationsDir(migrations);
+    const conn = (await openMigrationDb(`file:${db}`, undefined, { create: false, readonly: true }))!;
+    try {
+      const seen = await inspect(conn, dir);
+      return deployRefusal(dir, seen.status, seen.userTables);
+    } finally {
+      await conn.close();
+    }
+  };
+  mkdirSync(join(migrations, '002_empty'));
+  expect(await refusal()).toBe(`migration 002_empty has no readable migration.sql in ${migrations}: restore the file or remove the directory`);
+  writeFileSync(join(migrations, '001_a', 'migration.sql'), 'CREATE TABLE a (y);\n');
+  const r = await deploy(migrations, db);
+  expect(await refusal()).toBe((r as Error).message);
+  expect(await refusal()).toMatch(/^migration 001_a was modified after it was applied/);
+});
+
+it('--status says what a confirmed run would refuse, instead of sending the operator into it', async () => {
+  const { migrations, db } = setUp({ '001_a': 'CREATE TABLE a (x);\n' });
+  await deploy(migrations, db);
+  mkdirSync(join(migrations, '002_empty'));
+  const { spawnSync } = await import('node:child_process');
+  const r = spawnSync(
+    process.execPath,
+    ['--import', TSX, join(ROOT, 'src', 'cli', 'bin.ts'), 'migrate', '--dir', migrations, '--db', `file:${db}`, '--status'],
+    {
+      encoding: 'utf8',
+      env: { ...process.env, TURSO_AUTH_TOKEN: '', DEBUG: '' },
+    },
+  );
+  expect(r.status).toBe(1);
+  expect(r.stdout).toContain(`a run with --confirm would refuse: migration 002_empty has no readable migration.sql in ${migrations}`);
+  expect(r.stdout).not.toContain('to apply: run again with --confirm');
+}, 60_000);
