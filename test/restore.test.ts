@@ -523,3 +523,85 @@ describe('physical settings the dump records', () => {
     expect(query(target, 'PRAGMA integrity_check')).toEqual([['ok']]);
   });
 });
+
+describe('shapes found on databases we did not write (sweep 3)', () => {
+  async function dumpOf(sql: string, opts: Parameters<typeof backupToFile>[2] = {}) {
+    const path = join(dirs.make(), 'src.db');
+    exec(path, (db) => db.exec(sql));
+    const dumpPath = join(dirs.make(), 'src.ndjson.gz');
+    await backupToFile(path, dumpPath, opts);
+    return { path, dumpPath };
+  }
+
+  it('an INSTEAD OF trigger on a view is carried and restored, and works', async () => {
+    const { dumpPath } = await dumpOf(
+      'CREATE TABLE a (id INTEGER PRIMARY KEY, x); CREATE VIEW va AS SELECT * FROM a; ' +
+        'CREATE TRIGGER tva INSTEAD OF INSERT ON va BEGIN INSERT INTO a (x) VALUES (NEW.x); END; INSERT INTO a (x) VALUES (1);',
+    );
+    const target = join(dirs.make(), 'views.db');
+    const r = await restoreInto(target, dumpPath);
+    expect(r.warnings).toEqual([]);
+    expect(query(target, "SELECT type, name FROM sqlite_schema WHERE type = 'trigger'")).toEqual([['trigger', 'tva']]);
+    exec(target, (db) => db.exec('INSERT INTO va (x) VALUES (7)'));
+    expect(query(target, 'SELECT x FROM a ORDER BY id')).toEqual([[1n], [7n]]);
+  });
+
+  it('a migrated target whose tables and columns differ from the dump only in letter case is loaded (SQLite resolves them so)', async () => {
+    const { dumpPath } = await dumpOf("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT, n INTEGER); INSERT INTO t VALUES (1, 'a', 2), (2, 'b', 3);");
+    const target = join(dirs.make(), 'case.db');
+    exec(target, (db) => db.exec('CREATE TABLE T (ID INTEGER PRIMARY KEY, Name TEXT, N INTEGER)'));
+    const r = await restoreInto(target, dumpPath);
+    expect(r.verified).toBe(true);
+    expect(query(target, 'SELECT ID, Name, N, typeof(N) FROM T ORDER BY ID')).toEqual([
+      [1n, 'a', 2n, 'integer'],
+      [2n, 'b', 3n, 'integer'],
+    ]);
+  });
+
+  it('a dump of some tables restores into a target holding others with --clean, which keeps them; without it the refusal names --clean', async () => {
+    const sql = 'CREATE TABLE a (id INTEGER PRIMARY KEY, qty INT); CREATE TABLE b (id INTEGER PRIMARY KEY, what TEXT);';
+    const { path, dumpPath } = await dumpOf(`${sql} INSERT INTO a VALUES (1, 1); INSERT INTO b VALUES (1, 'x');`, { selection: { tables: ['a'] } });
+    const target = join(dirs.make(), 'subset.db');
+    copyFileSync(path, target);
+    exec(target, (db) => db.exec("UPDATE a SET qty = 9; INSERT INTO b VALUES (2, 'y')"));
+    const refused = await rejection(restoreInto(target, dumpPath));
+    expect(refused).toMatchObject({ code: 'REFUSED' });
+    expect(refused.message).toContain('table "b" has 2 rows and is not in the dump (--clean restores the dumped tables and keeps it)');
+    expect((await restoreInto(target, dumpPath, { clean: true })).verified).toBe(true);
+    expect(query(target, 'SELECT * FROM a')).toEqual([[1n, 1n]]);
+    expect(query(target, 'SELECT * FROM b ORDER BY id')).toEqual([
+      [1n, 'x'],
+      [2n, 'y'],
+    ]);
+  });
+
+  it("an empty target takes the dump's user_version and application_id even when they are 0, and every sqlite_sequence row", async () => {
+    const { dumpPath } = await dumpOf(
+      "CREATE TABLE t (id INTEGER PRIMARY KEY AUTOINCREMENT); INSERT INTO t DEFAULT VALUES; INSERT INTO sqlite_sequence VALUES ('ghost', 77);",
+    );
+    const target = join(dirs.make(), 'pragmas.db');
+    exec(target, (db) => db.exec('PRAGMA user_version = 3; PRAGMA application_id = 99;'));
+    expect((await restoreInto(target, dumpPath)).verified).toBe(true);
+    expect(query(target, 'PRAGMA user_version')).toEqual([[0n]]);
+    expect(query(target, 'PRAGMA application_id')).toEqual([[0n]]);
+    expect(query(target, 'SELECT name, seq FROM sqlite_sequence ORDER BY name')).toEqual([
+      ['ghost', 77n],
+      ['t', 1n],
+    ]);
+  });
+
+  it('a restore of some tables warns of the views and triggers it created that need a table it did not load', async () => {
+    const { dumpPath } = await dumpOf(
+      'CREATE TABLE a (id INTEGER PRIMARY KEY, qty INT); CREATE TABLE b (id INTEGER PRIMARY KEY, what TEXT); CREATE VIEW vb AS SELECT * FROM b; ' +
+        "CREATE TRIGGER ta AFTER UPDATE ON a BEGIN INSERT INTO b (what) VALUES ('upd'); END; INSERT INTO a VALUES (1, 1);",
+    );
+    const whole = await restoreInto(join(dirs.make(), 'whole.db'), dumpPath);
+    expect(whole.warnings).toEqual([]);
+    const some = await restoreInto(join(dirs.make(), 'some.db'), dumpPath, { tables: ['a'] });
+    expect(some.verified).toBe(true);
+    expect(some.warnings).toEqual([
+      'view "vb" cannot be used on the target: no such table: main.b',
+      'a trigger on "a" cannot fire on the target: no such table: main.b',
+    ]);
+  });
+});

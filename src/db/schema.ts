@@ -95,12 +95,14 @@ export function affinity(declared: string): 'INTEGER' | 'TEXT' | 'BLOB' | 'REAL'
  * it. Never a virtual table's column, nor a STRICT table's ANY (no conversion there).
  */
 export async function integerColumns(db: Pick<Db, 'query'>, table: string, columns: readonly string[], rowidName: string | null): Promise<boolean[]> {
-  const listed = (await tableList(db)).find((t) => t.name === table);
+  // Names as SQLite resolves them: a migrated target may spell a table or column in other letter case.
+  const fold = (s: string) => s.replace(/[A-Z]+/g, (m) => m.toLowerCase());
+  const listed = (await tableList(db)).find((t) => fold(t.name) === fold(table));
   if (listed?.type !== 'table') return columns.map(() => false);
-  const types = new Map((await tableColumns(db, table)).map((c) => [c.name, c.type]));
+  const types = new Map((await tableColumns(db, listed.name)).map((c) => [fold(c.name), c.type]));
   return columns.map((c) => {
     if (c === rowidName) return true;
-    const type = types.get(c);
+    const type = types.get(fold(c));
     if (type === undefined || (listed.strict && type.toUpperCase() === 'ANY')) return false;
     const a = affinity(type);
     return a === 'INTEGER' || a === 'NUMERIC';
@@ -150,10 +152,13 @@ export async function introspect(source: Pick<Db, 'query'>, selection: Selection
   }
 
   const selectedNames = new Set(tables.map((t) => t.name));
+  const views = new Set(objects.filter((o) => o[0] === 'view').map((o) => str(o[1])));
+  const wholeDatabase = selection.tables === null && selection.excludeTables.length === 0;
   const keep = (o: unknown[]) => {
     const [type, name, tbl, sql] = [str(o[0]), str(o[1]), str(o[2]), str(o[3])];
     if (!sql || isInternal(name) || shadow.has(name) || shadow.has(tbl)) return false;
-    if (type === 'view') return selection.tables === null && selection.excludeTables.length === 0;
+    // A view (and its INSTEAD OF triggers) may read any table: only a backup of every table carries it.
+    if (type === 'view' || (type === 'trigger' && views.has(tbl))) return wholeDatabase;
     return selectedNames.has(tbl);
   };
   const rank = { table: 0, index: 1, view: 2, trigger: 3 } as const;

@@ -10,7 +10,7 @@ import { BackupError } from '../errors.js';
 import type { HeaderLine } from '../format/lines.js';
 import { decodeRows, RowDecoder, rowsOf } from '../format/rows.js';
 import { integerColumns } from '../db/schema.js';
-import type { SqlValue } from '../format/values.js';
+import { encodeCell, type SqlValue } from '../format/values.js';
 import { schemaReplayer } from './ddl.js';
 import type { RestoreInput } from './inputs/types.js';
 import { loads, type PlannedTable, type RestorePlan } from './plan.js';
@@ -58,15 +58,18 @@ export async function loadTarget(ctx: LoadContext): Promise<void> {
   const sequence = await loadRows(ctx);
   trace('restore: rows loaded');
   await ctx.afterRows?.();
-  await restoreSequence(db, plan, sequence);
+  await restoreSequence(ctx, sequence);
   if (plan.path === 'empty') {
+    // Indexes and triggers of the restored tables; views, and the INSTEAD OF triggers on them.
+    const views = new Set(header.schema.filter((o) => o.type === 'view').map((o) => o.name));
     for (const o of header.schema) {
-      if (o.type === 'table' || (o.type !== 'view' && !restored.has(o.tbl_name))) continue;
+      if (o.type === 'table' || (o.type !== 'view' && !restored.has(o.tbl_name) && !views.has(o.tbl_name))) continue;
       await replay(o.name, o.sql);
     }
     trace('restore: indexes, views, triggers');
-    if (header.sqlite.userVersion) await db.write(`PRAGMA user_version = ${Number(header.sqlite.userVersion)}`);
-    if (header.sqlite.applicationId) await db.write(`PRAGMA application_id = ${Number(header.sqlite.applicationId)}`);
+    // Even when 0: an empty target may have had its own set (a file made by `sqlite3` with pragmas, no tables).
+    if (header.sqlite.userVersion !== undefined) await db.write(`PRAGMA user_version = ${Number(header.sqlite.userVersion)}`);
+    if (header.sqlite.applicationId !== undefined) await db.write(`PRAGMA application_id = ${Number(header.sqlite.applicationId)}`);
   }
   // After the views: an external-content index may read a view. Rebuilding writes only the index's own tables.
   for (const t of plan.tables) if (t.action === 'rebuild') await db.write(`INSERT INTO ${q(t.info.name)} (${q(t.info.name)}) VALUES ('rebuild')`);
@@ -168,12 +171,32 @@ async function loadRows(ctx: LoadContext): Promise<[string, SqlValue][]> {
   return sequence;
 }
 
-async function restoreSequence(db: Db, plan: RestorePlan, sequence: [string, SqlValue][]) {
+/**
+ * The dump's AUTOINCREMENT counters of the restored tables, set after the load (inserting moved them), then read back.
+ * Into an empty target the rows naming no table of the dump come too (SQLite keeps such a row if it was put there):
+ * a whole restore holds sqlite_sequence exactly as the source did.
+ */
+async function restoreSequence(ctx: LoadContext, sequence: [string, SqlValue][]) {
+  const { db, plan } = ctx;
   const restored = new Set(plan.tables.filter(loads).map((t) => t.info.name));
+  const dumped = new Set(ctx.header.tables.map((t) => t.name));
+  const wanted = sequence.filter(([name]) => restored.has(name) || (plan.path === 'empty' && !dumped.has(name)));
   const exists = (await db.query("SELECT 1 FROM sqlite_schema WHERE name = 'sqlite_sequence'")).length > 0;
-  if (!exists) return;
-  for (const name of restored) await db.write('DELETE FROM sqlite_sequence WHERE name = ?', [name]);
-  for (const [name, seq] of sequence) {
-    if (restored.has(name)) await db.write('INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)', [name, seq]);
+  if (!exists) {
+    const names = wanted.map(([name]) => `"${name}"`).join(', ');
+    if (wanted.length > 0)
+      ctx.warnings.push(
+        `sqlite_sequence: the dump's counters for ${names} were not restored (the target has no AUTOINCREMENT table, so SQLite keeps no sqlite_sequence)`,
+      );
+    return;
+  }
+  const names = new Set([...restored, ...wanted.map(([name]) => name)]);
+  for (const name of names) await db.write('DELETE FROM sqlite_sequence WHERE name = ?', [name]);
+  for (const [name, seq] of wanted) await db.write('INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)', [name, seq]);
+  const key = (name: unknown, seq: unknown) => `${String(name)}\0${encodeCell(seq)}`;
+  const back = (await db.query('SELECT name, seq FROM sqlite_sequence')).filter((r) => names.has(String(r[0]))).map((r) => key(r[0], r[1]));
+  const want = wanted.map(([name, seq]) => key(name, seq));
+  if (back.sort().join('\n') !== want.sort().join('\n')) {
+    throw new BackupError('CORRUPT', `sqlite_sequence does not match the dump after loading (${back.length}/${want.length} rows): rolled back`);
   }
 }

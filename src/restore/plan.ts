@@ -7,7 +7,7 @@ import { caseHint, ftsContentTable, hiddenRowidName } from '../db/schema.js';
 import type { HeaderLine, TableInfo } from '../format/lines.js';
 import type { RestoreInput } from './inputs/types.js';
 import { MAX_SEED_ROWS } from './seeds.js';
-import { PRISMA_MIGRATIONS, type TargetState } from './target-state.js';
+import { foldName, PRISMA_MIGRATIONS, targetTable, type TargetState } from './target-state.js';
 
 export type TableAction = 'create+load' | 'load' | 'keep-target' | 'sequence' | 'rebuild' | 'schema-only';
 
@@ -34,6 +34,8 @@ export interface RestorePlan {
 /** What the input is called in messages: a dump, or a (legacy JSON) backup. */
 const nounOf = (kind: RestoreInput['kind']) => (kind === 'dump' ? 'dump' : 'backup');
 
+const rowsOf = (n: number) => `${n} row${n === 1 ? '' : 's'}`;
+
 export const loads = (t: PlannedTable) => t.action === 'create+load' || t.action === 'load';
 
 /**
@@ -54,7 +56,7 @@ function externalAction(info: TableInfo, header: HeaderLine, state: TargetState,
 
 /** One dumped table into a migrated target: by column name, into its existing table. */
 function planMigrated(info: TableInfo, header: HeaderLine, state: TargetState, kind: RestoreInput['kind'], clean: boolean, plan: RestorePlan): void {
-  const existing = state.tables.get(info.name);
+  const existing = targetTable(state, info.name);
   if (info.name === PRISMA_MIGRATIONS) {
     plan.tables.push({ info, action: 'keep-target', targetRows: existing?.rows ?? 0, rowidName: null });
     return;
@@ -69,14 +71,15 @@ function planMigrated(info: TableInfo, header: HeaderLine, state: TargetState, k
   }
   const wanted = info.rowidColumn ? info.dataColumns.slice(1) : info.dataColumns;
   const column = kind === 'dump' ? 'the dumped column' : "the backup's column";
-  for (const c of wanted) if (!existing.columns.includes(c)) plan.refusals.push(`table "${info.name}": ${column} "${c}" has no place in the target`);
+  const targetColumns = new Set(existing.columns.map(foldName));
+  for (const c of wanted) if (!targetColumns.has(foldName(c))) plan.refusals.push(`table "${info.name}": ${column} "${c}" has no place in the target`);
   const rowidName = info.rowidColumn ? hiddenRowidName(existing.columns) : null;
   if (info.rowidColumn && !rowidName) plan.refusals.push(`table "${info.name}": the target's columns hide its rowid`);
   const external = externalAction(info, header, state, plan.warnings);
   if (existing.rows > 0 && !external) {
     plan.clear.push(info.name);
     if (!clean) plan.seedCheck.push(info.name);
-    if (!clean && existing.rows > MAX_SEED_ROWS) plan.refusals.push(`the target holds data: table "${info.name}" has ${existing.rows} rows`);
+    if (!clean && existing.rows > MAX_SEED_ROWS) plan.refusals.push(`the target holds data: table "${info.name}" has ${rowsOf(existing.rows)}`);
   }
   plan.tables.push({ info, action: external ?? 'load', targetRows: existing.rows, rowidName });
 }
@@ -111,9 +114,13 @@ export function planRestore(header: HeaderLine, state: TargetState, opts: { tabl
     if (header.tables.some((t) => t.name === PRISMA_MIGRATIONS) && state.prismaMigrations === null) {
       plan.warnings.push('the dump has _prisma_migrations but the target does not: the target keeps no migration history');
     }
-    for (const t of state.tables.values()) {
-      if (t.rows > 0 && !dumped.has(t.name) && t.name !== PRISMA_MIGRATIONS && !t.virtual) {
-        plan.refusals.push(`the target holds data: table "${t.name}" has ${t.rows} rows and is not in the ${noun}`);
+    // --clean replaces the dumped tables' contents and leaves the target's other tables as they are.
+    const inDump = new Set([...dumped].map(foldName));
+    for (const t of opts.clean ? [] : state.tables.values()) {
+      if (t.rows > 0 && !inDump.has(foldName(t.name)) && t.name !== PRISMA_MIGRATIONS && !t.virtual) {
+        plan.refusals.push(
+          `the target holds data: table "${t.name}" has ${rowsOf(t.rows)} and is not in the ${noun} (--clean restores the dumped tables and keeps it)`,
+        );
       }
     }
   }

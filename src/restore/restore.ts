@@ -23,8 +23,8 @@ import { loadTarget } from './load.js';
 import { startLoadVerifier, type LoadVerifier } from './load-verifier.js';
 import { loads, planRestore, unmatchedRefusal, type RestorePlan } from './plan.js';
 import { loadSeedCheck, MAX_SEED_ROWS, type SeedCheck } from './seeds.js';
-import { emptyState, inspectTarget, type TargetState } from './target-state.js';
-import { checkForeignKeys, checksumRows, uncheckedWarning } from './verify-target.js';
+import { emptyState, inspectTarget, targetTable, type TargetState } from './target-state.js';
+import { checkForeignKeys, checksumRows, uncheckedWarning, unusableObjects } from './verify-target.js';
 import { trace } from '../trace.js';
 
 export interface RestoreOptions {
@@ -97,7 +97,7 @@ function refuse(messages: string[]): never {
 
 /** The seeded-row check of the tables the plan asks it for (none can be too big: the plan refused those). */
 async function seedsFor(target: Target | null, plan: RestorePlan, state: TargetState): Promise<SeedCheck | null> {
-  const tables = plan.tables.filter((t) => plan.seedCheck.includes(t.info.name) && (state.tables.get(t.info.name)?.rows ?? 0) <= MAX_SEED_ROWS);
+  const tables = plan.tables.filter((t) => plan.seedCheck.includes(t.info.name) && (targetTable(state, t.info.name)?.rows ?? 0) <= MAX_SEED_ROWS);
   return target && tables.length > 0
     ? loadSeedCheck(
         target.db,
@@ -190,6 +190,14 @@ async function verifyTarget(target: Target, input: RestoreInput, v: Verified, ve
   }
 }
 
+/** The views and the tables with triggers that the load created from the dump's schema (an empty target's path). */
+function createdObjects(v: Verified): { views: string[]; triggerTables: string[] } {
+  const restored = new Set(v.plan.tables.map((t) => t.info.name));
+  const views = v.header.schema.filter((o) => o.type === 'view').map((o) => o.name);
+  const triggers = v.header.schema.filter((o) => o.type === 'trigger' && (restored.has(o.tbl_name) || views.includes(o.tbl_name)));
+  return { views, triggerTables: [...new Set(triggers.map((o) => o.tbl_name))] };
+}
+
 /** Phases load, verify target and publish, in the target's write transaction; any failure rolls it back. */
 async function loadVerifyPublish(target: Target, input: RestoreInput, state: TargetState, v: Verified, result: RestoreResult, opts: RestoreOptions) {
   const loadable = v.plan.tables.filter(loads);
@@ -219,6 +227,7 @@ async function loadVerifyPublish(target: Target, input: RestoreInput, state: Tar
     });
     trace('restore: loaded');
     await verifyTarget(target, input, v, verifier, result, opts.signal);
+    if (v.plan.path === 'empty') result.warnings.push(...(await unusableObjects(target.db, createdObjects(v))));
     trace('restore: target verified');
     await target.commit(); // a scratch file takes the target's name here
     trace('restore: published');

@@ -23,6 +23,21 @@ export const PRISMA_MIGRATIONS = '_prisma_migrations';
 
 export const emptyState = (): TargetState => ({ tables: new Map(), triggers: [], prismaMigrations: null });
 
+/** A name as SQLite compares identifiers: ASCII letters folded, nothing else (sqlite3StrICmp). */
+export const foldName = (name: string) => name.replace(/[A-Z]+/g, (m) => m.toLowerCase());
+
+/**
+ * The target's table that SQLite would resolve `name` to: `"user"` and `"User"` are one table to SQLite (a schema
+ * cannot hold both), so a dump's table is loaded into the target's whatever the letter case of either.
+ */
+export function targetTable(state: TargetState, name: string): TargetTable | undefined {
+  const exact = state.tables.get(name);
+  if (exact) return exact;
+  const folded = foldName(name);
+  for (const t of state.tables.values()) if (foldName(t.name) === folded) return t;
+  return undefined;
+}
+
 /** What the target holds now (nothing is written). */
 export async function inspectTarget(t: Db): Promise<TargetState> {
   const tables = new Map<string, TargetTable>();

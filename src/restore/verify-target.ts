@@ -7,6 +7,8 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { encodedPages, type Growing } from '../db/pages.js';
 import type { Db } from '../db/types.js';
 import type { TableInfo } from '../format/lines.js';
+import { tableColumns } from '../db/schema.js';
+import { q } from '../db/url.js';
 import { createMemoryGovernor } from '../memory.js';
 
 export interface TableChecksum {
@@ -33,6 +35,43 @@ export async function checksumRows(db: Db, info: TableInfo, rowidName: string | 
     if (++pages % 64 === 0) await yieldToEventLoop();
   }
   return { rows, sha256: hash.digest('hex') };
+}
+
+/**
+ * The views and triggers that `created` names which SQLite cannot compile on the target, each with SQLite's reason:
+ * SQLite stores them without checking what they read, so a restore of some tables only (`--tables`, or a dump
+ * made with it) can create a view over a table it did not load, or a trigger that writes one. Nothing runs: a
+ * view is selected with LIMIT 0, and a table's triggers are compiled by EXPLAIN of an INSERT, an UPDATE of every
+ * column and a DELETE that match no row. Triggers only on a local target: over HTTP, such an EXPLAIN inside the
+ * load's transaction left a statement open on the stand-in sqld and made its COMMIT fail.
+ */
+export async function unusableObjects(db: Pick<Db, 'query' | 'kind'>, created: { views: string[]; triggerTables: string[] }): Promise<string[]> {
+  const problems: string[] = [];
+  const reason = async (sql: string) => {
+    try {
+      await db.query(sql);
+      return null;
+    } catch (e) {
+      return (e as Error).message.split('\n')[0];
+    }
+  };
+  for (const v of created.views) {
+    const why = await reason(`SELECT * FROM ${q(v)} LIMIT 0`);
+    if (why) problems.push(`view "${v}" cannot be used on the target: ${why}`);
+  }
+  for (const t of db.kind === 'file' ? created.triggerTables : []) {
+    const cols = (await tableColumns(db, t)).filter((c) => c.hidden === 0).map((c) => q(c.name));
+    const statements = [`INSERT INTO ${q(t)} DEFAULT VALUES`, `DELETE FROM ${q(t)} WHERE 0`];
+    if (cols.length > 0) statements.push(`UPDATE ${q(t)} SET ${cols.map((c) => `${c} = ${c}`).join(', ')} WHERE 0`);
+    for (const sql of statements) {
+      const why = await reason(`EXPLAIN ${sql}`);
+      // A view takes only the statements it has an INSTEAD OF trigger for: the others are no problem of its triggers.
+      if (!why || /because it is a view/i.test(why)) continue;
+      problems.push(`a trigger on "${t}" cannot fire on the target: ${why}`);
+      break;
+    }
+  }
+  return problems;
 }
 
 /** `PRAGMA foreign_key_check` over the whole database: violations per table. Throws where SQLite cannot check. */
