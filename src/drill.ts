@@ -24,6 +24,8 @@ export interface DrillReport {
   checks: DrillCheck[];
   tables: Record<string, number>;
   durationMs: number;
+  /** The restore's warnings (e.g. a view or trigger that cannot be used on the restored database). */
+  warnings: string[];
 }
 
 /**
@@ -56,7 +58,7 @@ export async function drill(opts: {
     } catch (e) {
       if (opts.signal?.aborted) throw e;
       checks.push({ name: 'restore', ok: false, detail: (e as Error).message });
-      return { pass: false, checks, tables: {}, durationMs: Date.now() - started };
+      return { pass: false, checks, tables: {}, durationMs: Date.now() - started, warnings: [] };
     }
     if (opts.manifest) {
       const differ = Object.entries(opts.manifest.tables).filter(([t, m]) => result!.tables[t] !== undefined && result!.tables[t] !== m.rows);
@@ -86,7 +88,7 @@ export async function drill(opts: {
       ok: fk.length === 0,
       detail: (fk.length ? `violations: ${fk.map(([t, n]) => `${t} (${n})`).join(', ')}` : 'no violations') + unchecked,
     });
-    return { pass: checks.every((c) => c.ok), checks, tables: result.tables, durationMs: Date.now() - started };
+    return { pass: checks.every((c) => c.ok), checks, tables: result.tables, durationMs: Date.now() - started, warnings: result.warnings };
   } finally {
     if (dir) rmSync(dir, { recursive: true, force: true });
   }

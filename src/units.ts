@@ -7,3 +7,6 @@ export const fmtBytes = (n: number): string =>
       : n < 1024 ** 3
         ? `${(n / 1024 ** 2).toFixed(1)} MiB`
         : `${(n / 1024 ** 3).toFixed(2)} GiB`;
+
+/** `n` and the word, in the plural unless n is 1 ("1 row", "2 rows"). */
+export const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;

@@ -156,3 +156,52 @@ describe('a dump folder that cannot be written', () => {
     expect(listDir(d)).toEqual(['not-a-folder']);
   });
 });
+
+describe('names from the database that would drive a terminal', () => {
+  it('are printed with their control characters escaped, on one line; --json keeps them exact', async () => {
+    const db = join(dirs.make(), 'esc.db');
+    const name = 'red\x1b[31mX\x1b[0m\x07\nnext\u009b2J';
+    const Database = (await import('better-sqlite3')).default;
+    const d = new Database(db);
+    d.exec(`CREATE TABLE "${name}" (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO "${name}" (v) VALUES ('a');`);
+    d.close();
+    const env = { TURSO_DATABASE_URL: undefined, TURSO_AUTH_TOKEN: undefined };
+    const dump = join(dirs.make(), 'esc.ndjson.gz');
+    const runs = [
+      await runScript('backup-turso', ['--db', `file:${db}`, '--write', '--out', dump], env),
+      await runScript('restore-turso', [dump, '--target', `file:${join(dirs.make(), 'esc-restored.db')}`, '--confirm'], env),
+      await runScript('backup-turso', ['--db', `file:${db}`, '--tables', `${name}!`], env),
+    ];
+    expect(runs.map((r) => r.code)).toEqual([0, 0, 2]);
+    for (const r of runs) {
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: what must not reach the terminal
+      expect(`${r.stdout}${r.stderr}`).not.toMatch(/[\x00-\x09\x0b-\x1f\x7f-\x9f]/);
+      expect(`${r.stdout}${r.stderr}`).not.toMatch(/^next/m);
+    }
+    expect(runs[0]!.stdout).toContain('red\\u001b[31mX\\u001b[0m\\u0007\\u000anext\\u009b2J');
+    const json = await runScript('backup-turso', ['--db', `file:${db}`, '--json'], env);
+    const last = json.stdout.trim().split('\n').pop()!;
+    expect(last).not.toMatch(/[\x7f-\x9f]/);
+    expect(Object.keys(JSON.parse(last).tables)).toEqual([name]);
+  }, 60_000);
+});
+
+describe('slips an operator makes, answered with the way out', () => {
+  it('--out naming a directory, and --db naming a file without file:', async () => {
+    const db = join(dirs.make(), 'slip.db');
+    buildTinyDb(db);
+    const env = { TURSO_DATABASE_URL: undefined, TURSO_AUTH_TOKEN: undefined };
+    const folder = dirs.make();
+    const out = await runScript('backup-turso', ['--db', `file:${db}`, '--write', '--out', folder], env);
+    expect(out.code).toBe(2);
+    expect(out.stderr).toContain(`${folder} is a directory: --out takes the dump's file name`);
+    expect(listDir(folder)).toEqual([]);
+    const bare = await runScript('backup-turso', ['--db', db], env);
+    expect(bare.code).toBe(2);
+    expect(bare.stderr).toContain(`for a file, write file:${db}`);
+    const secret = await runScript('backup-turso', ['--db', 'libsql//host?authToken=s3cr3t-value'], env);
+    expect(secret.code).toBe(2);
+    expect(secret.stderr).not.toContain('s3cr3t');
+    expect(secret.stderr).not.toContain('for a file');
+  }, 60_000);
+});

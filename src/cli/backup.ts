@@ -9,6 +9,7 @@ import { blobResultOf, fileResultOf } from '../sink/tee.js';
 import { list, type Parsed } from './args.js';
 import { connection } from './connection.js';
 import type { CommandContext } from './main.js';
+import { plural } from '../units.js';
 import { fmtBytes, makeOut, table, type Out } from './output.js';
 import { makeProgress } from './progress.js';
 
@@ -90,7 +91,7 @@ async function backupRun(p: Parsed, signal: AbortSignal, run: MonitoredRun, db: 
 function report(s: BackupSummary, r: BackupResult, out: Out): void {
   for (const path of s.removedPartials) out.info(`removed ${path} (left by an interrupted backup)`);
   if (s.mode === 'dry-run') {
-    out.info(`dry run: ${s.source} (${Object.keys(s.tables).length} tables; nothing written, use --write or --upload)`);
+    out.info(`dry run: ${s.source} (${plural(Object.keys(s.tables).length, 'table')}; nothing written, use --write or --upload)`);
   } else {
     const file = fileResultOf(r.sink);
     const blob = blobResultOf(r.sink);

@@ -59,11 +59,22 @@ export async function drillMain(p: Parsed, signal: AbortSignal): Promise<number>
   });
   progress.done();
   for (const c of report.checks) out.info(`  ${c.ok ? 'PASS' : 'FAIL'}  ${c.name}: ${c.detail}`);
+  // What the restore warned of is not a failed check, but the operator must see it (a drill is how they look).
+  for (const w of report.warnings) out.info(`  note  ${w}`);
   const rows = Object.values(report.tables).reduce((a, b) => a + b, 0);
   out.info(`${report.pass ? 'PASS' : 'FAIL'}: ${Object.keys(report.tables).length} tables, ${rows} rows restored in ${report.durationMs} ms`);
   if (target) out.info(`the drilled database is left in place: ${redactUrl(target.url)}`);
   // An immutable record beside the dump (monitor/drills.ts): the status page and check show the last drill.
   out.info(await recordDrillLine(source, input.fromBlob, manifest, report));
-  if (p.bool('json')) out.json({ ok: report.pass, pass: report.pass, source, checks: report.checks, tables: report.tables, durationMs: report.durationMs });
+  if (p.bool('json'))
+    out.json({
+      ok: report.pass,
+      pass: report.pass,
+      source,
+      checks: report.checks,
+      warnings: report.warnings,
+      tables: report.tables,
+      durationMs: report.durationMs,
+    });
   return report.pass ? 0 : EXIT_PROBLEMS;
 }

@@ -17,7 +17,7 @@ import { DEFAULT_CONCURRENCY } from '../media/check.js';
 import { mirrorMedia, uploadMirror, type MirrorProblem } from '../media/mirror.js';
 import type { Parsed } from './args.js';
 import { concurrencyFlag, resolveInventory } from './media-common.js';
-import { fmtBytes, makeOut } from './output.js';
+import { fmtBytes, makeOut, terminalSafe } from './output.js';
 import { makeProgress } from './progress.js';
 import { scrub } from './run.js';
 
@@ -67,7 +67,8 @@ export async function mediaMirrorMain(p: Parsed, signal?: AbortSignal): Promise<
   let listed = 0;
   const onProblem = (kind: 'missing' | 'failed', problem: MirrorProblem) => {
     // Problems go to stderr: in upload mode stdout carries the mapping.
-    if (listed++ < LIST_LIMIT) process.stderr.write(`${scrub(`${kind === 'missing' ? 'missing' : 'failed'}: id=${problem.id ?? '?'} ${problem.error}`)}\n`);
+    if (listed++ < LIST_LIMIT)
+      process.stderr.write(`${terminalSafe(scrub(`${kind === 'missing' ? 'missing' : 'failed'}: id=${problem.id ?? '?'} ${problem.error}`))}\n`);
   };
   const common = {
     token,
@@ -114,7 +115,7 @@ async function reuploadMirror({ p, json, out, inventory, common, finish }: Mirro
       access,
       onMapping: (from, to) => {
         // stdout is for reading (scrubbed, like every printed url); the --map-out file holds the exact urls.
-        process.stdout.write(`${scrub(from)} → ${scrub(to)}\n`);
+        process.stdout.write(`${terminalSafe(scrub(from))} → ${terminalSafe(scrub(to))}\n`);
         mapOut?.add(from, to);
       },
     });

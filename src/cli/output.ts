@@ -7,14 +7,30 @@ export interface Out {
   json(value: unknown): void;
 }
 
+/** C0 controls, DEL and C1 controls (U+009B is CSI to some terminals): matching them is the point. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: these are the characters a terminal must not receive
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
+const C1 = /[\u007f-\u009f]/g;
+const escaped = (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+
+/**
+ * A line as it may reach a terminal: every control character written as a `\u` escape. Names in our lines come
+ * from the database (a table may be called "a\nb" or hold ESC sequences): they must neither split a line nor drive
+ * the operator's terminal.
+ */
+export const terminalSafe = (line: string): string => line.replace(CONTROL, escaped);
+
+/** A value as one JSON line; JSON.stringify escapes C0 controls, and here C1 ones too (still valid JSON). */
+export const jsonLine = (value: unknown): string => JSON.stringify(value).replace(C1, escaped);
+
 export function makeOut(opts: { json?: boolean; quiet?: boolean }): Out {
   return {
     info(line) {
       if (opts.quiet) return;
-      (opts.json ? process.stderr : process.stdout).write(`${line}\n`);
+      (opts.json ? process.stderr : process.stdout).write(`${terminalSafe(line)}\n`);
     },
     json(value) {
-      process.stdout.write(`${JSON.stringify(value)}\n`);
+      process.stdout.write(`${jsonLine(value)}\n`);
     },
   };
 }

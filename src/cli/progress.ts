@@ -2,7 +2,7 @@
  * Progress on stderr: a live line on a TTY (rows, bytes, rate, ETA from the snapshot's counts), a plain line every
  * few seconds otherwise; nothing with --quiet. Never row data.
  */
-import { fmtBytes } from './output.js';
+import { fmtBytes, terminalSafe } from './output.js';
 
 export interface ProgressSample {
   label: string;
@@ -37,7 +37,7 @@ export function makeProgress(opts: { quiet?: boolean; unit?: string; intervalMs?
       const now = Date.now();
       if (now - lastPrint < every) return;
       lastPrint = now;
-      const line = render(s);
+      const line = terminalSafe(render(s));
       if (tty) {
         process.stderr.write(`\r${line.padEnd(lastLen)}`);
         lastLen = line.length;

@@ -4,6 +4,7 @@ import type { RestoreResult } from '../restore/restore.js';
 import { list, type Parsed } from './args.js';
 import { connection } from './connection.js';
 import { encryptionKeyIfSet } from './keys.js';
+import { plural } from '../units.js';
 import { makeOut, table, type Out } from './output.js';
 import { makeProgress } from './progress.js';
 
@@ -50,7 +51,7 @@ function report(r: RestoreResult, source: string, out: Out) {
   for (const line of table(
     r.plan.map((p) => [
       p.table,
-      `${p.rows} rows — ${actions[p.action] ?? p.action}${p.targetRows && p.action === 'load' ? ` (target had ${p.targetRows}, replaced)` : ''}`,
+      `${plural(p.rows, 'row')} — ${actions[p.action] ?? p.action}${p.targetRows && p.action === 'load' ? ` (target had ${p.targetRows}, replaced)` : ''}`,
     ]),
   ))
     out.info(line);

@@ -6,6 +6,7 @@
  */
 import { runInterruptCleanups } from '../cleanup.js';
 import { BackupError, describeError, errorCodeOf, exitCodeFor, scrub, type ErrorCode } from '../errors.js';
+import { jsonLine, terminalSafe } from './output.js';
 
 export { describeError, scrub };
 
@@ -22,12 +23,12 @@ export interface RunOptions {
 
 /** The failure as one JSON line on stdout (the machine's view of the one-line error). */
 function jsonFailure(e: unknown, message: string): void {
-  process.stdout.write(`${JSON.stringify({ ok: false, code: errorCodeOf(e), message })}\n`);
+  process.stdout.write(`${jsonLine({ ok: false, code: errorCodeOf(e), message })}\n`);
 }
 
 /** Prints the error as one line (plus the JSON line with --json, the stack with DEBUG=1) and exits. */
 export function fail(e: unknown, command: string, opts: RunOptions = {}): never {
-  let line = scrub(describeError(e)).split('\n')[0]!;
+  let line = terminalSafe(scrub(describeError(e)).split('\n')[0]!);
   if (opts.usage && e instanceof BackupError && e.code === 'USAGE') line += ` (usage: ${opts.usage}; --help lists the flags)`;
   process.stderr.write(`${command}: error: ${line}\n`);
   if (debug()) process.stderr.write(`${scrub(String((e as Error)?.stack ?? e))}\n`);
@@ -72,7 +73,7 @@ export function runCommand(command: string, main: (signal: AbortSignal) => Promi
     .catch(async (e) => {
       await runInterruptCleanups();
       if (interrupted && (!(e instanceof BackupError) || e.code === 'INTERRUPTED')) {
-        const what = e instanceof BackupError ? e.message : 'interrupted';
+        const what = terminalSafe(e instanceof BackupError ? e.message : 'interrupted');
         process.stderr.write(`${command}: ${what}\n`);
         if (opts.json) jsonFailure(new BackupError('INTERRUPTED', what), what);
         process.exit(signalExit);

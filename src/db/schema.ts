@@ -239,7 +239,10 @@ async function describeTable(
   }
   const alias = hiddenRowidName(columns.map((c) => c.name));
   if (!alias) {
-    throw new BackupError('UNSUPPORTED', `table "${name}" has columns named rowid, _rowid_ and oid: its rowid cannot be read`);
+    throw new BackupError(
+      'UNSUPPORTED',
+      `table "${name}" has columns named rowid, _rowid_ and oid: its rowid cannot be read (--exclude-tables "${name}" backs up the rest)`,
+    );
   }
   return { name, kind: 'table', withoutRowid, strict, columns, dataColumns: [alias, ...plain], rowidColumn: true, keyColumns: [alias] };
 }

@@ -25,7 +25,9 @@ export function parseDatabaseUrl(url: string): DbLocation {
     return { kind: 'file', path: resolve(path) };
   }
   if (/^(libsql|https?|wss?):\/\//i.test(trimmed)) return { kind: 'remote', url: trimmed };
-  throw new BackupError('CONFIG', `TURSO_DATABASE_URL must be a libsql://, https://, http:// or file: URL (got ${redactUrl(trimmed)})`);
+  // A bare path is the common slip: say how to write it (a path holds no credentials, unlike a mistyped URL).
+  const path = /^[^:@?#\s]+$/.test(trimmed) ? `; for a file, write file:${trimmed}` : '';
+  throw new BackupError('CONFIG', `TURSO_DATABASE_URL must be a libsql://, https://, http:// or file: URL (got ${redactUrl(trimmed)})${path}`);
 }
 
 /** The URL with user, password and every query parameter's value removed: safe for logs and the dump. */

@@ -187,7 +187,11 @@ export function fileSink(path: string): Sink {
     label: path,
     fileName: basename(path),
     async open() {
-      if (existsSync(path)) throw new BackupError('REFUSED', `${path} already exists: refusing to overwrite a backup`);
+      if (existsSync(path)) {
+        if (statSync(path).isDirectory())
+          throw new BackupError('USAGE', `${path} is a directory: --out takes the dump's file name (e.g. ${join(path, 'backup.ndjson.gz')})`);
+        throw new BackupError('REFUSED', `${path} already exists: refusing to overwrite a backup`);
+      }
       try {
         await mkdir(dir, { recursive: true });
         fh = await open(tmp, 'wx', 0o600);
