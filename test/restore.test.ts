@@ -522,6 +522,27 @@ describe('physical settings the dump records', () => {
     expect(query(target, 'PRAGMA page_size')).toEqual([[8192n]]);
     expect(query(target, 'PRAGMA integrity_check')).toEqual([['ok']]);
   });
+
+  it("a new file takes the source's text encoding and auto_vacuum mode, and every value stays exact", async () => {
+    for (const [encoding, autoVacuum] of [
+      ['UTF-16le', 1n],
+      ['UTF-16be', 2n],
+    ] as const) {
+      const src = join(dirs.make(), 'u16.db');
+      exec(src, (db) => {
+        db.pragma(`encoding = '${encoding}'`);
+        db.pragma(`auto_vacuum = ${autoVacuum}`);
+        db.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, v); INSERT INTO t (v) VALUES ('héllo 𝄞'), (x'00ff'), (-0.0), (9223372036854775807);");
+      });
+      const dumpPath = join(dirs.make(), 'u16.ndjson.gz');
+      await backupToFile(src, dumpPath);
+      const target = join(dirs.make(), 'u16-restored.db');
+      expect((await restoreInto(target, dumpPath)).verified).toBe(true);
+      expect(query(target, 'PRAGMA encoding')).toEqual([[encoding]]);
+      expect(query(target, 'PRAGMA auto_vacuum')).toEqual([[autoVacuum]]);
+      expect(query(target, 'SELECT id, hex(v), typeof(v) FROM t ORDER BY id')).toEqual(query(src, 'SELECT id, hex(v), typeof(v) FROM t ORDER BY id'));
+    }
+  });
 });
 
 describe('shapes found on databases we did not write (sweep 3)', () => {

@@ -17,7 +17,7 @@ export interface SchemaFacts {
   schema: SchemaObject[];
   tables: Omit<TableInfo, 'rows'>[];
   notes: string[];
-  sqlite: { pageSize?: number; userVersion?: number; applicationId?: number };
+  sqlite: { pageSize?: number; userVersion?: number; applicationId?: number; autoVacuum?: number; encoding?: string };
 }
 
 const str = (v: unknown) => (v === null || v === undefined ? '' : String(v));
@@ -174,7 +174,14 @@ export async function introspect(source: Pick<Db, 'query'>, selection: Selection
     schema,
     tables,
     notes,
-    sqlite: { pageSize: await pragma('page_size'), userVersion: await pragma('user_version'), applicationId: await pragma('application_id') },
+    sqlite: {
+      pageSize: await pragma('page_size'),
+      userVersion: await pragma('user_version'),
+      applicationId: await pragma('application_id'),
+      // Settable only before a file's first table, so a restore can give them to a file it creates.
+      autoVacuum: await pragma('auto_vacuum'),
+      encoding: str((await source.query('SELECT * FROM pragma_encoding'))[0]?.[0]),
+    },
   };
 }
 

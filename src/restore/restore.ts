@@ -204,7 +204,8 @@ async function loadVerifyPublish(target: Target, input: RestoreInput, state: Tar
   // A scratch file is verified while it loads, by a second thread following the load's commits.
   const follow = target.scratch && loadable.length > 0 && input.kind === 'dump' ? target.scratch : null;
   let verifier: LoadVerifier | null = null;
-  await target.beginLoad({ pageSize: v.header.sqlite.pageSize });
+  const { pageSize, autoVacuum, encoding } = v.header.sqlite;
+  await target.beginLoad({ pageSize, autoVacuum, encoding });
   try {
     await loadTarget({
       db: target.db,

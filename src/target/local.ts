@@ -107,6 +107,9 @@ function localTarget(db: LocalDb, path: string, scratchPath: string | null): Tar
         // Before WAL mode, which writes the file's first page; SQLite ignores a size it does not support.
         const size = opts.pageSize;
         if (size && Number.isInteger(size) && size >= 512 && size <= 65536 && (size & (size - 1)) === 0) db.handle.pragma(`page_size = ${size}`);
+        // Like the page size, only before the first table: the source's auto_vacuum mode and text encoding.
+        if (opts.autoVacuum === 1 || opts.autoVacuum === 2) db.handle.pragma(`auto_vacuum = ${opts.autoVacuum}`);
+        if (opts.encoding === 'UTF-16le' || opts.encoding === 'UTF-16be') db.handle.pragma(`encoding = '${opts.encoding}'`);
         // A reader may follow the load's commits (WAL); a crash discards the file, so nothing needs syncing yet.
         db.handle.pragma('journal_mode = WAL');
         db.handle.pragma('synchronous = OFF');
