@@ -15,6 +15,7 @@ import { makeProgress } from './progress.js';
 import { recordDrillLine } from '../monitor/drills.js';
 import { resolveDumpSource } from '../dump-source.js';
 import { redactUrl } from '../db/url.js';
+import { plural } from '../units.js';
 
 /**
  * The newest complete local dump (one with its sidecar manifest) in `dir` or one level below it, by the
@@ -62,7 +63,9 @@ export async function drillMain(p: Parsed, signal: AbortSignal): Promise<number>
   // What the restore warned of is not a failed check, but the operator must see it (a drill is how they look).
   for (const w of report.warnings) out.info(`  note  ${w}`);
   const rows = Object.values(report.tables).reduce((a, b) => a + b, 0);
-  out.info(`${report.pass ? 'PASS' : 'FAIL'}: ${Object.keys(report.tables).length} tables, ${rows} rows restored in ${report.durationMs} ms`);
+  out.info(
+    `${report.pass ? 'PASS' : 'FAIL'}: ${plural(Object.keys(report.tables).length, 'table')}, ${plural(rows, 'row')} restored in ${report.durationMs} ms`,
+  );
   if (target) out.info(`the drilled database is left in place: ${redactUrl(target.url)}`);
   // An immutable record beside the dump (monitor/drills.ts): the status page and check show the last drill.
   out.info(await recordDrillLine(source, input.fromBlob, manifest, report));

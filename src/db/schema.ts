@@ -88,6 +88,9 @@ export function affinity(declared: string): 'INTEGER' | 'TEXT' | 'BLOB' | 'REAL'
   return 'NUMERIC';
 }
 
+/** A name as SQLite compares identifiers: ASCII letters folded, nothing else (sqlite3StrICmp). */
+export const foldName = (name: string) => name.replace(/[A-Z]+/g, (m) => m.toLowerCase());
+
 /**
  * Which of `columns` (of `table` on `db`, its hidden rowid by `rowidName`) store an integral REAL as the INTEGER of
  * the same value: INTEGER and NUMERIC affinity, and the rowid. An INTEGER may reach those as a plain number (an
@@ -96,13 +99,12 @@ export function affinity(declared: string): 'INTEGER' | 'TEXT' | 'BLOB' | 'REAL'
  */
 export async function integerColumns(db: Pick<Db, 'query'>, table: string, columns: readonly string[], rowidName: string | null): Promise<boolean[]> {
   // Names as SQLite resolves them: a migrated target may spell a table or column in other letter case.
-  const fold = (s: string) => s.replace(/[A-Z]+/g, (m) => m.toLowerCase());
-  const listed = (await tableList(db)).find((t) => fold(t.name) === fold(table));
+  const listed = (await tableList(db)).find((t) => foldName(t.name) === foldName(table));
   if (listed?.type !== 'table') return columns.map(() => false);
-  const types = new Map((await tableColumns(db, listed.name)).map((c) => [fold(c.name), c.type]));
+  const types = new Map((await tableColumns(db, listed.name)).map((c) => [foldName(c.name), c.type]));
   return columns.map((c) => {
     if (c === rowidName) return true;
-    const type = types.get(fold(c));
+    const type = types.get(foldName(c));
     if (type === undefined || (listed.strict && type.toUpperCase() === 'ANY')) return false;
     const a = affinity(type);
     return a === 'INTEGER' || a === 'NUMERIC';

@@ -3,11 +3,12 @@
  * (empty: create the schema; migrated: load into existing empty tables), and what it must refuse.
  */
 import { BackupError } from '../errors.js';
-import { caseHint, ftsContentTable, hiddenRowidName } from '../db/schema.js';
+import { caseHint, foldName, ftsContentTable, hiddenRowidName } from '../db/schema.js';
+import { plural } from '../units.js';
 import type { HeaderLine, TableInfo } from '../format/lines.js';
 import type { RestoreInput } from './inputs/types.js';
 import { MAX_SEED_ROWS } from './seeds.js';
-import { foldName, PRISMA_MIGRATIONS, targetTable, type TargetState } from './target-state.js';
+import { PRISMA_MIGRATIONS, targetTable, type TargetState } from './target-state.js';
 
 export type TableAction = 'create+load' | 'load' | 'keep-target' | 'sequence' | 'rebuild' | 'schema-only';
 
@@ -33,8 +34,6 @@ export interface RestorePlan {
 
 /** What the input is called in messages: a dump, or a (legacy JSON) backup. */
 const nounOf = (kind: RestoreInput['kind']) => (kind === 'dump' ? 'dump' : 'backup');
-
-const rowsOf = (n: number) => `${n} row${n === 1 ? '' : 's'}`;
 
 export const loads = (t: PlannedTable) => t.action === 'create+load' || t.action === 'load';
 
@@ -79,7 +78,7 @@ function planMigrated(info: TableInfo, header: HeaderLine, state: TargetState, k
   if (existing.rows > 0 && !external) {
     plan.clear.push(info.name);
     if (!clean) plan.seedCheck.push(info.name);
-    if (!clean && existing.rows > MAX_SEED_ROWS) plan.refusals.push(`the target holds data: table "${info.name}" has ${rowsOf(existing.rows)}`);
+    if (!clean && existing.rows > MAX_SEED_ROWS) plan.refusals.push(`the target holds data: table "${info.name}" has ${plural(existing.rows, 'row')}`);
   }
   plan.tables.push({ info, action: external ?? 'load', targetRows: existing.rows, rowidName });
 }
@@ -119,7 +118,7 @@ export function planRestore(header: HeaderLine, state: TargetState, opts: { tabl
     for (const t of opts.clean ? [] : state.tables.values()) {
       if (t.rows > 0 && !inDump.has(foldName(t.name)) && t.name !== PRISMA_MIGRATIONS && !t.virtual) {
         plan.refusals.push(
-          `the target holds data: table "${t.name}" has ${rowsOf(t.rows)} and is not in the ${noun} (--clean restores the dumped tables and keeps it)`,
+          `the target holds data: table "${t.name}" has ${plural(t.rows, 'row')} and is not in the ${noun} (--clean restores the dumped tables and keeps it)`,
         );
       }
     }

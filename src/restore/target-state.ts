@@ -2,7 +2,7 @@
  * What a restore target holds before anything is written: its user tables, their columns and row counts, its
  * triggers and its Prisma migrations. Internal (sqlite_*) and FTS shadow tables do not count as user tables.
  */
-import { countRows, tableColumns, tableList, virtualHoldsRows } from '../db/schema.js';
+import { countRows, foldName, tableColumns, tableList, virtualHoldsRows } from '../db/schema.js';
 import type { Db } from '../db/types.js';
 import { q } from '../db/url.js';
 
@@ -22,9 +22,6 @@ export interface TargetState {
 export const PRISMA_MIGRATIONS = '_prisma_migrations';
 
 export const emptyState = (): TargetState => ({ tables: new Map(), triggers: [], prismaMigrations: null });
-
-/** A name as SQLite compares identifiers: ASCII letters folded, nothing else (sqlite3StrICmp). */
-export const foldName = (name: string) => name.replace(/[A-Z]+/g, (m) => m.toLowerCase());
 
 /**
  * The target's table that SQLite would resolve `name` to: `"user"` and `"User"` are one table to SQLite (a schema
