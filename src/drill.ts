@@ -12,6 +12,7 @@ import { openDb } from './db/open.js';
 import type { Manifest } from './format/lines.js';
 import { restore, type RestoreResult } from './restore/restore.js';
 import { targetFactory } from './target/open.js';
+import { plural } from './units.js';
 
 export interface DrillCheck {
   name: string;
@@ -53,7 +54,7 @@ export async function drill(opts: {
       checks.push({
         name: 'restore',
         ok: true,
-        detail: `dump verified, ${Object.keys(result.tables).length} tables loaded and re-verified on the ${opts.target ? 'target' : 'scratch'} database`,
+        detail: `dump verified, ${plural(Object.keys(result.tables).length, 'table')} loaded and re-verified on the ${opts.target ? 'target' : 'scratch'} database`,
       });
     } catch (e) {
       if (opts.signal?.aborted) throw e;

@@ -10,6 +10,7 @@ import { blobStore, localStore, type BackupStore } from '../monitor/history.js';
 import type { Parsed } from './args.js';
 import { encryptionKeyIfSet } from './keys.js';
 import { fmtBytes, makeOut } from './output.js';
+import { plural } from '../units.js';
 
 /** The store the flags name: --dir (a local folder), else --blob or BLOB_READ_WRITE_TOKEN (the Blob store). */
 export function storeFromFlags(p: Parsed): BackupStore {
@@ -25,7 +26,7 @@ export function storeFromFlags(p: Parsed): BackupStore {
 export function okLine(v: Verdict, maxAgeMs: number, verified: boolean): string {
   const n = v.newest!;
   const m = n.manifest!;
-  return `ok: newest backup ${n.name} is ${fmtAge(v.ageMs!)} old (limit ${fmtAge(maxAgeMs)}), complete${verified ? ', verified' : ''}: ${Object.keys(m.tables).length} tables, ${m.totalRows} rows, ${fmtBytes(n.size)}`;
+  return `ok: newest backup ${n.name} is ${fmtAge(v.ageMs!)} old (limit ${fmtAge(maxAgeMs)}), complete${verified ? ', verified' : ''}: ${plural(Object.keys(m.tables).length, 'table')}, ${plural(m.totalRows, 'row')}, ${fmtBytes(n.size)}`;
 }
 
 /** `check`: 0 with one ok line, 3 with one line per problem. */
