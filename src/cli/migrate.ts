@@ -13,6 +13,7 @@ import { deployRefusal, inspect, markApplied, markRolledBack, openMigrationDb, r
 import type { Parsed } from './args.js';
 import { connection, type Connection } from './connection.js';
 import { makeOut, type Out } from './output.js';
+import { plural } from '../units.js';
 
 function checkFlags(p: Parsed): void {
   const marks = [p.str('mark-applied'), p.str('mark-rolled-back')].filter((x) => x !== undefined).length;
@@ -42,7 +43,7 @@ async function deploy(db: Connection, dir: string, confirm: boolean, out: Out, j
   out.info(`${r.alreadyApplied.length} applied, ${r.pending.length + r.applied.length} pending in ${dir}`);
   if (confirm) {
     for (const note of r.notes) out.info(`note: ${note}`);
-    out.info(`done: ${r.applied.length} migration${r.applied.length === 1 ? '' : 's'} applied`);
+    out.info(`done: ${plural(r.applied.length, 'migration')} applied`);
   } else {
     for (const name of r.pending) out.info(`  pending: ${name}`);
     if (r.pending.length) out.info('dry run: nothing was applied; run again with --confirm');
@@ -54,7 +55,7 @@ async function deploy(db: Connection, dir: string, confirm: boolean, out: Out, j
 /** `refusal`: what a confirmed run would refuse (deployRefusal), so the report never sends the operator into it. */
 function statusLines(s: MigrationStatus, dir: string, display: string, total: number, refusal: string | null): string[] {
   const lines = [
-    `${total} migration${total === 1 ? '' : 's'} in ${dir}; ${display}: ${s.hasMigrationsTable ? `${s.applied.length} applied` : 'no _prisma_migrations table'}`,
+    `${plural(total, 'migration')} in ${dir}; ${display}: ${s.hasMigrationsTable ? `${s.applied.length} applied` : 'no _prisma_migrations table'}`,
   ];
   const section = (title: string, items: string[]) => {
     if (items.length) lines.push(`${title} (${items.length}):`, ...items.map((i) => `  ${i}`));
@@ -111,7 +112,7 @@ async function resolve({ db: conn, dir: dirPath, name, as, confirm, out, json }:
   try {
     const failedRows = as === 'applied' ? await markApplied(db, dir, name, confirm) : await markRolledBack(db, name, confirm);
     const what = as === 'applied' ? `${name} recorded as applied` : `${name} marked rolled back (deploy will run it again)`;
-    out.info(confirm ? `done: ${what}` : `dry run: ${what} (${failedRows} failed row${failedRows === 1 ? '' : 's'}); run again with --confirm`);
+    out.info(confirm ? `done: ${what}` : `dry run: ${what} (${plural(failedRows, 'failed row')}); run again with --confirm`);
     if (json) out.json({ mode: confirm ? `mark-${as}` : 'dry-run', migration: name, failedRows });
     return 0;
   } finally {

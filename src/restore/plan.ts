@@ -130,5 +130,5 @@ export function planRestore(header: HeaderLine, state: TargetState, opts: { tabl
 export function unmatchedRefusal(table: string, n: number, kind: RestoreInput['kind']): string {
   // The legacy wording ("1 rows … replace them") is what operators of the old backups have seen; kept as it was.
   if (kind !== 'dump') return `the target holds data: table "${table}" has ${n} rows that the backup does not (use --clean to replace them)`;
-  return `the target holds data: table "${table}" has ${n} row${n === 1 ? '' : 's'} that the dump does not (use --clean to replace the dumped tables' contents)`;
+  return `the target holds data: table "${table}" has ${plural(n, 'row')} that the dump does not (use --clean to replace the dumped tables' contents)`;
 }

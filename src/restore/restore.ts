@@ -26,6 +26,7 @@ import { loadSeedCheck, MAX_SEED_ROWS, type SeedCheck } from './seeds.js';
 import { emptyState, inspectTarget, targetTable, type TargetState } from './target-state.js';
 import { checkForeignKeys, checksumRows, uncheckedWarning, unusableObjects } from './verify-target.js';
 import { trace } from '../trace.js';
+import { plural } from '../units.js';
 
 export interface RestoreOptions {
   /** Opens the dump's bytes (a v1 dump, possibly encrypted, or a legacy JSON backup); called once per pass. */
@@ -91,7 +92,7 @@ const NAMED_REFUSALS = 3;
 
 function refuse(messages: string[]): never {
   const rest = messages.length - NAMED_REFUSALS;
-  const more = rest > 0 ? `; and ${rest} more problem${rest > 1 ? 's' : ''}` : '';
+  const more = rest > 0 ? `; and ${plural(rest, 'more problem')}` : '';
   throw new BackupError('REFUSED', `${messages.slice(0, NAMED_REFUSALS).join('; ')}${more}`);
 }
 
