@@ -51,7 +51,7 @@ try {
     while (credits <= 0) await new Promise<void>((r) => (wake = r));
     credits--;
     const bytes = ownMemory(event.bytes);
-    port.postMessage({ event: { kind: 'page', bytes, rows: event.rows } } satisfies ReaderMessage, [bytes.buffer as ArrayBuffer]);
+    port.postMessage({ event: { ...event, bytes } } satisfies ReaderMessage, [bytes.buffer as ArrayBuffer]);
   }
   port.postMessage({ done: true } satisfies ReaderMessage);
 } catch (e) {

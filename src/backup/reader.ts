@@ -4,6 +4,7 @@
  * carry a worker file). Either way the pipeline sees the same events.
  */
 import { createHash, type Hash } from 'node:crypto';
+import { finishEncodedPage } from '../db/pages.js';
 import { parseDatabaseUrl } from '../db/url.js';
 import { remoteTuning } from '../db/hrana/config.js';
 import { BackupError, type ErrorCode } from '../errors.js';
@@ -35,7 +36,7 @@ const sourceOptions = (o: SourceOptions): SourceOptions => ({
   pages: o.pages ?? LOCAL_PAGES,
   // Keys arrive in order: a small page cache reads as fast as better-sqlite3's 16 MB default, in less memory.
   cacheKiB: o.cacheKiB ?? 2048,
-  // Hashed here instead (threadEvents): SQLite's encoding keeps the reader thread busier than this one.
+  // Finished and hashed here instead (threadEvents): SQLite's encoding keeps the reader thread busier than this one.
   checksums: false,
 });
 
@@ -46,7 +47,8 @@ async function* threadEvents(opts: SourceOptions): AsyncGenerator<SourceEvent> {
   let wake: (() => void) | null = null;
   let exited = false;
   let failure: Error | null = null;
-  /** The open section's checksum (the thread sends none: sourceOptions). */
+  /** The open section and its checksum (the thread sends none: sourceOptions). */
+  let section = '';
   let hash: Hash | null = null;
   worker.on('message', (m: ReaderMessage) => {
     queue.push(m);
@@ -74,11 +76,12 @@ async function* threadEvents(opts: SourceOptions): AsyncGenerator<SourceEvent> {
       const ev = m.event;
       if (ev.kind === 'page') {
         const b = ev.bytes as unknown as Uint8Array;
-        const bytes = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+        const bytes = finishEncodedPage(section, { ...ev, bytes: Buffer.from(b.buffer, b.byteOffset, b.byteLength) });
         hash!.update(bytes);
         yield { kind: 'page', bytes, rows: ev.rows };
         worker.postMessage({ credits: 1 } satisfies CreditMessage);
       } else if (ev.kind === 'section') {
+        section = ev.name;
         hash = createHash('sha256');
         yield ev;
       } else if (ev.kind === 'end') yield { ...ev, sha256: hash!.digest('hex') };

@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { openDb } from '../db/open.js';
-import { DEFAULT_PAGES, encodedPages, type PageOptions } from '../db/pages.js';
+import { DEFAULT_PAGES, encodedPages, type EncodedPage, type PageOptions } from '../db/pages.js';
 import { countRows } from '../db/schema.js';
 import type { Db } from '../db/types.js';
 import { BackupError } from '../errors.js';
@@ -26,8 +26,9 @@ export interface SourceOptions {
   /** SQLite's page cache for the reading connection, KiB (local; a sequential read needs little). */
   cacheKiB?: number;
   /**
-   * false: `end` events carry an empty checksum, and whoever receives the pages hashes them (reader.ts does, on the
-   * main thread, to take that work off the reader thread, which bounds a local backup's time).
+   * false: `end` events carry an empty checksum, and whoever receives the pages finishes them (a page may come
+   * `unfinished`: finishEncodedPage) and hashes them. reader.ts does both on the main thread, to take that work off
+   * the reader thread, which bounds a local backup's time.
    */
   checksums?: boolean;
 }
@@ -35,8 +36,8 @@ export interface SourceOptions {
 export type SourceEvent =
   | { kind: 'plan'; plan: BackupPlan }
   | { kind: 'section'; name: string; columns: string[]; media: boolean }
-  /** Encoded row lines of the open section (newlines included). */
-  | { kind: 'page'; bytes: Buffer; rows: number }
+  /** Encoded row lines of the open section (newlines included), perhaps still to be finished (EncodedPage). */
+  | { kind: 'page'; bytes: Buffer; rows: number; unfinished?: EncodedPage['unfinished'] }
   | { kind: 'end'; name: string; rows: number; sha256: string; media: boolean };
 
 /**
@@ -58,13 +59,13 @@ async function* section(db: Db, t: TableInfo, media: boolean, perTable: boolean,
   yield { kind: 'section', name: t.name, columns: t.dataColumns, media };
   const hash = checksums ? createHash('sha256') : null;
   let n = 0;
-  for await (const page of encodedPages(db, t, { pages })) {
+  for await (const page of encodedPages(db, t, { pages, deferFinish: !checksums })) {
     memory.tick(page.bytes.length);
     n += page.rows;
     // Never more rows than counted in the snapshot: fail now rather than write an ever-growing dump.
     if (n > expected) throw new BackupError('SNAPSHOT', `table "${t.name}" gave more rows than the ${expected} counted: the read snapshot was lost`);
     hash?.update(page.bytes);
-    yield { kind: 'page', bytes: page.bytes, rows: page.rows };
+    yield { kind: 'page', bytes: page.bytes, rows: page.rows, unfinished: page.unfinished };
   }
   if (n !== expected) {
     // The count and the rows come from one snapshot: a difference means the snapshot was not held.

@@ -140,6 +140,15 @@ interface Progress {
 }
 
 /**
+ * Whether a page as SQLite wrote it can be finished anywhere, without the database: it holds REAL markers and no
+ * BLOB (a BLOB's raw bytes may be any bytes, so only the finished page can be checked for UTF-8), and it is valid
+ * UTF-8 (else it is read again through JavaScript). The backup's reader thread hands such pages on unfinished.
+ */
+export function realsOnly(raw: Buffer): boolean {
+  return raw.indexOf(BLOB_OPEN) < 0 && raw.indexOf(REAL_OPEN) >= 0;
+}
+
+/**
  * A page from SQLite → the dump's exact bytes: every marked cell replaced by the encoding JavaScript writes.
  * A page without markers is returned as it is. The page's own memory may be reused: the caller gives it up.
  */

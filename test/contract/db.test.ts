@@ -8,7 +8,7 @@ import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openLocalDb } from '../../src/db/local.js';
-import { encodedPages, rowPages, type Pageable } from '../../src/db/pages.js';
+import { encodedPages, finishEncodedPage, rowPages, type Pageable } from '../../src/db/pages.js';
 import { openRemoteDb } from '../../src/db/remote.js';
 import type { Db } from '../../src/db/types.js';
 import { encodeCell, encodeRow, TextBytes, type SqlValue } from '../../src/format/values.js';
@@ -168,6 +168,11 @@ describe.each(BACKENDS)('Db contract: $name', (backend) => {
             Buffer.from(encodeAll(rows)).toString('latin1'),
           );
           expect(encoded.reduce((n, p) => n + p.rows, 0)).toBe(ROWS);
+          // Pages handed on unfinished (the backup's reader thread) and finished elsewhere: the same bytes.
+          const deferred = await collect(encodedPages(db, t, { pages, deferFinish: true }));
+          expect(Buffer.concat(deferred.map((p) => finishEncodedPage(t.name, p))).toString('latin1'), `${t.name} deferred`).toBe(
+            Buffer.from(encodeAll(rows)).toString('latin1'),
+          );
         }
       }
       // The values the format singles out, each read back as it was written.
@@ -206,7 +211,18 @@ describe.each(BACKENDS)('Db contract: $name', (backend) => {
       for (const maxRows of [1, 7, 37, 500]) {
         const encoded = await collect(encodedPages(db, t, { pages: { maxRows, targetBytes: 8 << 20, firstRows: maxRows } }));
         expect(Buffer.concat(encoded.map((p) => p.bytes)).toString('latin1'), `pages of ${maxRows}`).toBe(Buffer.from(encodeAll(rows)).toString('latin1'));
+        // Deferred (the backup's reader thread hands such pages on as SQLite wrote them): every page is, here.
+        const deferred = await collect(encodedPages(db, t, { pages: { maxRows, targetBytes: 8 << 20, firstRows: maxRows }, deferFinish: true }));
+        expect(deferred.every((p) => p.unfinished !== undefined)).toBe(true);
+        expect(Buffer.concat(deferred.map((p) => finishEncodedPage('n', p))).toString('latin1'), `deferred pages of ${maxRows}`).toBe(
+          Buffer.from(encodeAll(rows)).toString('latin1'),
+        );
       }
+      // The key order is still checked where the page is finished: a page whose ends are not its least and greatest
+      // key is refused there.
+      const [page] = await collect(encodedPages(db, t, { pages: { maxRows: 10, targetBytes: 8 << 20, firstRows: 10 }, deferFinish: true }));
+      expect(() => finishEncodedPage('n', { ...page!, unfinished: { ...page!.unfinished!, least: 2n } })).toThrow(/out of key order/);
+      expect(() => finishEncodedPage('n', { ...page!, unfinished: { ...page!.unfinished!, greatest: 11n } })).toThrow(/out of key order/);
     } finally {
       await close();
     }
