@@ -479,6 +479,13 @@ describe('full-text tables whose content option decides what a dump holds', () =
         CREATE VIRTUAL TABLE f5view USING fts5(text1, content='vsearch', content_rowid='id');
         INSERT INTO f5view (f5view) VALUES ('rebuild');
         CREATE VIRTUAL TABLE f5gone USING fts5(body, content='nosuch');
+        -- SQLite finds a content table in other letter case by its ASCII letters only: "ABC" for 'abc', but not
+        -- "Ünï" for 'ünï' (that one is missing, as f5gone's is).
+        CREATE TABLE "ABC" (a); INSERT INTO "ABC" VALUES ('yak');
+        CREATE VIRTUAL TABLE f5ascii USING fts5(a, content='abc');
+        INSERT INTO f5ascii (f5ascii) VALUES ('rebuild');
+        CREATE TABLE "Ünï" (a); INSERT INTO "Ünï" VALUES ('gnu');
+        CREATE VIRTUAL TABLE f5uni USING fts5(a, content='ünï');
       `),
     );
     const dumpPath = join(dirs.make(), 'fts.ndjson.gz');
@@ -492,8 +499,12 @@ describe('full-text tables whose content option decides what a dump holds', () =
       f4ext: 'rebuild',
       f5view: 'rebuild',
       f5gone: 'schema-only',
+      f5ascii: 'rebuild',
+      f5uni: 'schema-only',
     });
     expect(first.warnings.join('\n')).toMatch(/f5gone: its content table "nosuch" does not exist/);
+    expect(first.warnings.join('\n')).toMatch(/f5uni: its content table "ünï" does not exist/);
+    expect(query(target, "SELECT rowid FROM f5ascii WHERE f5ascii MATCH 'yak'")).toEqual([[1n]]);
     expect(query(target, "SELECT rowid FROM f5view WHERE f5view MATCH 'cat'")).toEqual([[1n]]);
     expect(query(target, "SELECT count(*) FROM sqlite_schema WHERE name = 'f5gone'")).toEqual([[1n]]);
     expect(query(target, 'SELECT rowid, text1, text2, content FROM f3 ORDER BY rowid')).toEqual(

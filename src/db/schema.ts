@@ -8,7 +8,7 @@ import type { Db } from './types.js';
 import { q } from './url.js';
 
 /** Internal tables: never replayed as schema. sqlite_sequence is dumped as data (AUTOINCREMENT state). */
-const isInternal = (name: string) => name.toLowerCase().startsWith('sqlite_');
+const isInternal = (name: string) => foldName(name).startsWith('sqlite_');
 
 /** FTS modules whose content is dumped through SELECT and restored by INSERT. */
 const CONTENT_MODULES = new Set(['fts5', 'fts4', 'fts3', 'rtree', 'rtree_i32', 'geopoly']);
@@ -62,7 +62,7 @@ export function virtualHoldsRows(sql: string): boolean {
  * table does not shadow), or null when it shadows all three. The one copy of this rule.
  */
 export function hiddenRowidName(columns: readonly string[]): string | null {
-  const taken = new Set(columns.map((c) => c.toLowerCase()));
+  const taken = new Set(columns.map(foldName));
   return ['rowid', '_rowid_', 'oid'].find((n) => !taken.has(n)) ?? null;
 }
 
@@ -121,7 +121,7 @@ export async function countRows(db: Pick<Db, 'query'>, table: string): Promise<n
  * matched exactly (a dump's sections are named as the schema names them), and SQLite would have taken it.
  */
 export function caseHint(name: string, names: Iterable<string>): string {
-  for (const n of names) if (n.toLowerCase() === name.toLowerCase()) return ` (did you mean "${n}"? names are matched exactly)`;
+  for (const n of names) if (foldName(n) === foldName(name)) return ` (did you mean "${n}"? names are matched exactly)`;
   return '';
 }
 

@@ -9,6 +9,7 @@
 import type { Db } from '../db/types.js';
 import { BackupError } from '../errors.js';
 import type { HeaderLine } from '../format/lines.js';
+import { foldName } from '../db/schema.js';
 
 const ALWAYS_IDENTIFIERS = ['new', 'old', 'excluded', 'main', 'temp', 'rowid', 'oid', '_rowid_'];
 
@@ -19,7 +20,7 @@ export function isDoubleQuotedStringError(e: unknown): boolean {
 
 export function knownIdentifiers(names: Iterable<string>): Set<string> {
   const s = new Set(ALWAYS_IDENTIFIERS);
-  for (const n of names) s.add(n.toLowerCase());
+  for (const n of names) s.add(foldName(n));
   return s;
 }
 
@@ -62,7 +63,7 @@ export function rewriteDoubleQuotedStrings(sql: string, known: Set<string>): str
           } else break;
         } else text += sql[j];
       }
-      out += known.has(text.toLowerCase()) ? sql.slice(i, j + 1) : `'${text.replaceAll("'", "''")}'`;
+      out += known.has(foldName(text)) ? sql.slice(i, j + 1) : `'${text.replaceAll("'", "''")}'`;
       i = j + 1;
     } else {
       out += c;
@@ -86,7 +87,7 @@ export function schemaReplayer(db: Db, header: HeaderLine | null, warnings: stri
       if (!isDoubleQuotedStringError(e)) throw new BackupError('SCHEMA', `cannot create "${name}" on the target: ${(e as Error).message}`);
       // Columns of the tables and views created so far are identifiers too (views select from views).
       const created = await db.query("SELECT p.name FROM sqlite_schema s, pragma_table_xinfo(s.name) p WHERE s.type IN ('table', 'view')");
-      for (const r of created) known.add(String(r[0]).toLowerCase());
+      for (const r of created) known.add(foldName(String(r[0])));
       try {
         await db.write(rewriteDoubleQuotedStrings(sql, known));
       } catch (e2) {

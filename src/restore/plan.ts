@@ -47,7 +47,8 @@ function externalAction(info: TableInfo, header: HeaderLine, state: TargetState,
   const sql = header.schema.find((o) => o.type === 'table' && o.name === info.name)?.sql ?? '';
   const content = (info.module ?? '').startsWith('fts') ? ftsContentTable(sql) : null;
   if (!content) return 'schema-only';
-  const known = (name: string) => name.toLowerCase() === content.toLowerCase();
+  // SQLite looks the content table up with ASCII letters folded, and only those.
+  const known = (name: string) => foldName(name) === foldName(content);
   if (header.schema.some((o) => (o.type === 'table' || o.type === 'view') && known(o.name)) || [...state.tables.keys()].some(known)) return 'rebuild';
   warnings.push(`${info.name}: its content table "${content}" does not exist, so its full-text index is created empty (nothing to rebuild it from)`);
   return 'schema-only';
