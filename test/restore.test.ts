@@ -556,15 +556,16 @@ describe('physical settings the dump records', () => {
   });
 });
 
-describe('shapes found on databases we did not write (sweep 3)', () => {
-  async function dumpOf(sql: string, opts: Parameters<typeof backupToFile>[2] = {}) {
-    const path = join(dirs.make(), 'src.db');
-    exec(path, (db) => db.exec(sql));
-    const dumpPath = join(dirs.make(), 'src.ndjson.gz');
-    await backupToFile(path, dumpPath, opts);
-    return { path, dumpPath };
-  }
+/** A source database made by `sql`, and its dump. */
+async function dumpOf(sql: string, opts: Parameters<typeof backupToFile>[2] = {}) {
+  const path = join(dirs.make(), 'src.db');
+  exec(path, (db) => db.exec(sql));
+  const dumpPath = join(dirs.make(), 'src.ndjson.gz');
+  await backupToFile(path, dumpPath, opts);
+  return { path, dumpPath };
+}
 
+describe('shapes found on databases we did not write (sweep 3)', () => {
   it('an INSTEAD OF trigger on a view is carried and restored, and works', async () => {
     const { dumpPath } = await dumpOf(
       'CREATE TABLE a (id INTEGER PRIMARY KEY, x); CREATE VIEW va AS SELECT * FROM a; ' +
@@ -634,6 +635,27 @@ describe('shapes found on databases we did not write (sweep 3)', () => {
     expect(some.warnings).toEqual([
       'view "vb" cannot be used on the target: no such table: main.b',
       'a trigger on "a" cannot fire on the target: no such table: main.b',
+    ]);
+  });
+});
+
+describe('shapes found on databases we did not write (sweep 4)', () => {
+  it('a view over a dropped table with an INSTEAD OF trigger restores with a warning, whole or with --tables', async () => {
+    // The source has it (SQLite keeps a view whose table was dropped); its trigger's table has no columns to list.
+    const { dumpPath } = await dumpOf(
+      'CREATE TABLE keep (id INTEGER PRIMARY KEY, v); INSERT INTO keep VALUES (1, 1); CREATE TABLE gone (id INTEGER PRIMARY KEY, v); ' +
+        'CREATE VIEW vg AS SELECT * FROM gone; CREATE TRIGGER vg_ins INSTEAD OF INSERT ON vg BEGIN INSERT INTO keep VALUES (NEW.id, NEW.v); END; ' +
+        'DROP TABLE gone; CREATE TABLE a (id INTEGER PRIMARY KEY); CREATE VIEW va AS SELECT * FROM a; ' +
+        'CREATE TRIGGER va_ins INSTEAD OF INSERT ON va BEGIN INSERT INTO a VALUES (NEW.id); END;',
+    );
+    const whole = await restoreInto(join(dirs.make(), 'whole.db'), dumpPath);
+    expect(whole.verified).toBe(true);
+    expect(whole.warnings).toEqual(['view "vg" cannot be used on the target: no such table: main.gone']);
+    const some = await restoreInto(join(dirs.make(), 'some.db'), dumpPath, { tables: ['keep'] });
+    expect(some.verified).toBe(true);
+    expect(some.warnings).toEqual([
+      'view "vg" cannot be used on the target: no such table: main.gone',
+      'view "va" cannot be used on the target: no such table: main.a',
     ]);
   });
 });

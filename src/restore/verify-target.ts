@@ -55,11 +55,14 @@ export async function unusableObjects(db: Pick<Db, 'query' | 'kind'>, created: {
       return (e as Error).message.split('\n')[0];
     }
   };
+  const unusableViews = new Set<string>();
   for (const v of created.views) {
     const why = await reason(`SELECT * FROM ${q(v)} LIMIT 0`);
     if (why) problems.push(`view "${v}" cannot be used on the target: ${why}`);
+    if (why) unusableViews.add(v);
   }
-  for (const t of db.kind === 'file' ? created.triggerTables : []) {
+  // The triggers of a view that cannot be used cannot fire either: that view's warning says why, once.
+  for (const t of db.kind === 'file' ? created.triggerTables.filter((n) => !unusableViews.has(n)) : []) {
     const cols = (await tableColumns(db, t)).filter((c) => c.hidden === 0).map((c) => q(c.name));
     const statements = [`INSERT INTO ${q(t)} DEFAULT VALUES`, `DELETE FROM ${q(t)} WHERE 0`];
     if (cols.length > 0) statements.push(`UPDATE ${q(t)} SET ${cols.map((c) => `${c} = ${c}`).join(', ')} WHERE 0`);
