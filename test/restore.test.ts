@@ -364,6 +364,40 @@ describe('refusals leave the target exactly as it was', () => {
     await refused(edited, 'CORRUPT', { existing: spare, message: /table "User": checksum mismatch/ });
   });
 
+  it('a schema entry that is not exactly one CREATE statement of its type (a dump made by someone else): nothing of it runs', async () => {
+    const lines = dumpLines(gunzipFile(dump));
+    const header = JSON.parse(lines[0]!) as { schema: { type: string; name: string; sql: string }[] };
+    const dir = dirs.make();
+    const planted = join(dir, 'planted.db');
+    const forged = (edit: (o: { type: string; name: string; sql: string }) => void, i = 0) => {
+      const h = structuredClone(header);
+      edit(h.schema[i]!);
+      const path = join(dirs.make(), 'forged.gz');
+      writeFileSync(path, gzip(reseal([JSON.stringify(h), ...lines.slice(1)])));
+      return path;
+    };
+    const attach = forged((o) => (o.sql += `; ATTACH DATABASE '${planted}' AS p; CREATE TABLE p.pwned (a)`));
+    await refused(attach, 'CORRUPT', { existing: spare, message: /schema entry for table "\w+" is not one CREATE TABLE statement/ });
+    expect(existsSync(planted)).toBe(false);
+    const index = header.schema.findIndex((o) => o.type === 'index');
+    await refused(
+      forged((o) => (o.sql = 'DROP TABLE "User"'), index),
+      'CORRUPT',
+      { existing: spare, message: /is not one CREATE INDEX statement/ },
+    );
+    await refused(
+      forged((o) => (o.type = 'pragma')),
+      'CORRUPT',
+      { existing: spare, message: /not a table, index, view or trigger/ },
+    );
+    // A trigger's body holds statements of its own: that is still one statement.
+    const trigger = forged((o) => {
+      o.type = 'trigger';
+      o.sql = `CREATE TRIGGER x AFTER INSERT ON "${o.name}" BEGIN SELECT 1; SELECT 2; END`;
+    });
+    expect((await restoreInto(join(dirs.make(), 'trig.db'), trigger, { confirm: false })).mode).toBe('dry-run');
+  });
+
   it('a dump of a newer format version', async () => {
     const lines = dumpLines(gunzipFile(dump));
     const header = JSON.parse(lines[0]!);

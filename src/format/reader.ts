@@ -6,6 +6,7 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { BackupError } from '../errors.js';
+import { checkSchemaEntry } from './schema-entry.js';
 import {
   FORMAT_NAME,
   FORMAT_VERSION,
@@ -72,6 +73,7 @@ function checkHeader(v: StructLine | null): HeaderLine {
   if (h.version > FORMAT_VERSION) {
     throw new BackupError('UNSUPPORTED', `dump format version ${h.version} is newer than this tool reads (${FORMAT_VERSION}): upgrade turso-backup`);
   }
+  for (const o of h.schema) checkSchemaEntry(o);
   return h;
 }
 
