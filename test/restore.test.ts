@@ -644,16 +644,21 @@ describe('shapes found on databases we did not write (sweep 3)', () => {
 
   it("an empty target takes the dump's user_version and application_id even when they are 0, and every sqlite_sequence row", async () => {
     const { dumpPath } = await dumpOf(
-      "CREATE TABLE t (id INTEGER PRIMARY KEY AUTOINCREMENT); INSERT INTO t DEFAULT VALUES; INSERT INTO sqlite_sequence VALUES ('ghost', 77);",
+      "CREATE TABLE t (id INTEGER PRIMARY KEY AUTOINCREMENT); INSERT INTO t DEFAULT VALUES; INSERT INTO sqlite_sequence VALUES ('ghost', 77);" +
+        // Names that are not TEXT stay what they are (sweep 4: they came back as the text 'null' and '5').
+        "INSERT INTO sqlite_sequence VALUES (NULL, 7), (5, 8), (x'00ff', 9);",
     );
     const target = join(dirs.make(), 'pragmas.db');
     exec(target, (db) => db.exec('PRAGMA user_version = 3; PRAGMA application_id = 99;'));
     expect((await restoreInto(target, dumpPath)).verified).toBe(true);
     expect(query(target, 'PRAGMA user_version')).toEqual([[0n]]);
     expect(query(target, 'PRAGMA application_id')).toEqual([[0n]]);
-    expect(query(target, 'SELECT name, seq FROM sqlite_sequence ORDER BY name')).toEqual([
-      ['ghost', 77n],
-      ['t', 1n],
+    expect(query(target, 'SELECT typeof(name), name, seq FROM sqlite_sequence ORDER BY name')).toEqual([
+      ['null', null, 7n],
+      ['integer', 5n, 8n],
+      ['text', 'ghost', 77n],
+      ['text', 't', 1n],
+      ['blob', Buffer.from([0, 255]), 9n],
     ]);
   });
 

@@ -134,13 +134,13 @@ class Batcher {
 }
 
 /** Streams pass 2's rows into the target; returns the dump's sqlite_sequence rows (set after the load). */
-async function loadRows(ctx: LoadContext): Promise<[string, SqlValue][]> {
+async function loadRows(ctx: LoadContext): Promise<[SqlValue, SqlValue][]> {
   const byName = new Map(ctx.plan.tables.map((t) => [t.info.name, t]));
   const batch = new Batcher(
     ctx,
     ctx.plan.tables.filter(loads).reduce((n, t) => n + t.info.rows, 0),
   );
-  const sequence: [string, SqlValue][] = [];
+  const sequence: [SqlValue, SqlValue][] = [];
   let table: PlannedTable | null = null;
   let columns: string[] = [];
   let plainIntegers: boolean[] = [];
@@ -154,9 +154,8 @@ async function loadRows(ctx: LoadContext): Promise<[string, SqlValue][]> {
         plainIntegers = await integerColumns(ctx.db, table.info.name, columns, table.rowidName);
       }
     } else if (ev.kind === 'rows' && table?.action === 'sequence') {
-      for (const r of decodeRows(ev.bytes)) {
-        sequence.push([String(r[r.length - 2]), r[r.length - 1]!]);
-      }
+      // The name as stored: SQLite keeps a row whose name is NULL or not TEXT if it was put there.
+      for (const r of decodeRows(ev.bytes)) sequence.push([r[r.length - 2]!, r[r.length - 1]!]);
     } else if (ev.kind === 'rows' && table && loads(table)) {
       await batch.add(ev.bytes, plainIntegers, table, columns);
     } else if (ev.kind === 'end') {
@@ -176,10 +175,10 @@ async function loadRows(ctx: LoadContext): Promise<[string, SqlValue][]> {
  * Into an empty target the rows naming no table of the dump come too (SQLite keeps such a row if it was put there):
  * a whole restore holds sqlite_sequence exactly as the source did.
  */
-async function restoreSequence(ctx: LoadContext, sequence: [string, SqlValue][]) {
+async function restoreSequence(ctx: LoadContext, sequence: [SqlValue, SqlValue][]) {
   const { db, plan } = ctx;
-  const restored = new Set(plan.tables.filter(loads).map((t) => t.info.name));
-  const dumped = new Set(ctx.header.tables.map((t) => t.name));
+  const restored = new Set<SqlValue>(plan.tables.filter(loads).map((t) => t.info.name));
+  const dumped = new Set<SqlValue>(ctx.header.tables.map((t) => t.name));
   const wanted = sequence.filter(([name]) => restored.has(name) || (plan.path === 'empty' && !dumped.has(name)));
   const exists = (await db.query("SELECT 1 FROM sqlite_schema WHERE name = 'sqlite_sequence'")).length > 0;
   if (!exists) {
@@ -190,11 +189,12 @@ async function restoreSequence(ctx: LoadContext, sequence: [string, SqlValue][])
       );
     return;
   }
-  const names = new Set([...restored, ...wanted.map(([name]) => name)]);
-  for (const name of names) await db.write('DELETE FROM sqlite_sequence WHERE name = ?', [name]);
+  // Compared and matched by their encoding: a name may be NULL, a number or a BLOB (and a BLOB is a new Buffer each read).
+  const names = new Map([...restored, ...wanted.map(([name]) => name)].map((n) => [encodeCell(n), n]));
+  for (const name of names.values()) await db.write('DELETE FROM sqlite_sequence WHERE name IS ?', [name]);
   for (const [name, seq] of wanted) await db.write('INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)', [name, seq]);
-  const key = (name: unknown, seq: unknown) => `${String(name)}\0${encodeCell(seq)}`;
-  const back = (await db.query('SELECT name, seq FROM sqlite_sequence')).filter((r) => names.has(String(r[0]))).map((r) => key(r[0], r[1]));
+  const key = (name: unknown, seq: unknown) => `${encodeCell(name)}\0${encodeCell(seq)}`;
+  const back = (await db.query('SELECT name, seq FROM sqlite_sequence')).filter((r) => names.has(encodeCell(r[0]))).map((r) => key(r[0], r[1]));
   const want = wanted.map(([name, seq]) => key(name, seq));
   if (back.sort().join('\n') !== want.sort().join('\n')) {
     throw new BackupError('CORRUPT', `sqlite_sequence does not match the dump after loading (${back.length}/${want.length} rows): rolled back`);
