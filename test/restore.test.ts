@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
-import { copyFileSync, createReadStream, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, createReadStream, existsSync, linkSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -319,6 +319,10 @@ describe('refusals leave the target exactly as it was', () => {
 
   it('a target that is the dump’s own source', async () => {
     await refused(dump, 'REFUSED', { existing: src, missing: false, message: /own source/ });
+    // The same file by another name: a hard link (sweep 4 found it reached the plan).
+    const link = join(dirs.make(), 'linked.db');
+    linkSync(src, link);
+    await refused(dump, 'REFUSED', { existing: link, missing: false, message: /own source/ });
   });
 
   it('a dumped column the target lacks, naming the table and the column', async () => {

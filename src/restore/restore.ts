@@ -10,7 +10,7 @@
  *   publish COMMIT (a scratch file takes the target's name).
  * Any failure rolls back: the target is left as it was found, and a target the run created is removed.
  */
-import { realpathSync } from 'node:fs';
+import { realpathSync, type Stats, statSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { countRows } from '../db/schema.js';
 import { BackupError } from '../errors.js';
@@ -70,6 +70,10 @@ function sameDatabase(header: HeaderLine, target: Target): boolean {
   const src = header.source;
   if (!src) return false;
   if (target.db.kind === 'file' && src.startsWith('file:')) {
+    const path = src.slice('file:'.length);
+    // The same file under another name: a hard link has its own path but the same device and inode.
+    const same = (a: Stats | null, b: Stats | null) => a !== null && b !== null && a.dev === b.dev && a.ino === b.ino;
+    const stat = (p: string) => statSync(p, { throwIfNoEntry: false }) ?? null;
     const real = (p: string) => {
       try {
         return realpathSync(p);
@@ -77,7 +81,7 @@ function sameDatabase(header: HeaderLine, target: Target): boolean {
         return p;
       }
     };
-    return real(src.slice('file:'.length)) === real(target.identity);
+    return real(path) === real(target.identity) || same(stat(path), stat(target.identity));
   }
   const norm = (u: string) =>
     u
