@@ -132,11 +132,19 @@ function classify(sql: string, t: Token): Tk {
 
 const significant = (t: Token) => t.kind !== 'space' && t.kind !== 'comment';
 
-/** 1-based line number of `offset` (a CRLF counts as one line end). */
-export function lineAt(sql: string, offset: number): number {
+/**
+ * 1-based line numbers of offsets taken in increasing order (a CRLF counts as one line end). Each call counts on
+ * from where the previous one stopped, so numbering every statement of a script reads it once: counting from the
+ * start for each statement took 30 s on a 2 MB seed migration of 20,000 INSERTs.
+ */
+export function lineCounter(sql: string): (offset: number) => number {
   let line = 1;
-  for (let i = 0; i < offset; i++) if (sql.charCodeAt(i) === 10) line++;
-  return line;
+  let at = 0;
+  return (offset) => {
+    if (offset < at) throw new RangeError(`lineCounter: offset ${offset} is before ${at}`);
+    for (; at < offset; at++) if (sql.charCodeAt(at) === 10) line++;
+    return line;
+  };
 }
 
 /**
@@ -148,8 +156,9 @@ export function splitStatements(sql: string): Statement[] {
   let state = 0;
   let first: Token | null = null;
   let last: Token | null = null;
+  const lineAt = lineCounter(sql);
   const flush = (end: number) => {
-    if (first) out.push({ text: sql.slice(first.start, end), line: lineAt(sql, first.start), offset: first.start });
+    if (first) out.push({ text: sql.slice(first.start, end), line: lineAt(first.start), offset: first.start });
     first = last = null;
   };
   for (const t of tokenize(sql)) {
