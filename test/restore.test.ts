@@ -4,6 +4,7 @@ import { copyFileSync, createReadStream, existsSync, linkSync, readFileSync, sta
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { verifyDump } from '../src/api/verify.js';
 import { BackupError } from '../src/errors.js';
 import { FORMAT_VERSION } from '../src/format/lines.js';
 import { restore, type RestoreOptions } from '../src/restore/restore.js';
@@ -424,6 +425,11 @@ describe('refusals leave the target exactly as it was', () => {
       writeFileSync(p, bytes);
       await refused(p, 'CORRUPT', { existing: spare });
     }
+    // A dump someone uncompressed to look into: not taken for a legacy JSON backup (sweep 4), refused with the way back.
+    const plain = join(dir, 'plain.ndjson');
+    writeFileSync(plain, gunzipFile(dump));
+    await refused(plain, 'CORRUPT', { existing: spare, message: /uncompressed dump \(plain NDJSON\).*gzip FILE/ });
+    await expect(verifyDump(plain)).rejects.toMatchObject({ code: 'CORRUPT', message: expect.stringMatching(/uncompressed dump/) });
   });
 
   it('a UNIQUE violation mid-load: rolled back, the target unchanged, the table named', async () => {

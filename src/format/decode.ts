@@ -9,7 +9,11 @@ import { BackupError } from '../errors.js';
 import { createMemoryGovernor } from '../memory.js';
 import { gunzipMembers, gzipError } from './gunzip.js';
 
-export type DumpKind = 'gzip' | 'encrypted' | 'json' | 'unknown';
+/** `ndjson`: a dump someone uncompressed (to look into it); `json`: a legacy JSON backup. */
+export type DumpKind = 'gzip' | 'encrypted' | 'ndjson' | 'json' | 'unknown';
+
+/** What to say of a dump that is not compressed: it is refused with the way to make it readable again. */
+export const UNCOMPRESSED = 'is an uncompressed dump (plain NDJSON): dumps are read gzip-compressed, as written; compress it again (gzip FILE) and retry';
 
 export interface DumpInput {
   kind: DumpKind;
@@ -37,6 +41,7 @@ export async function sniff(stream: Readable): Promise<DumpInput> {
   let kind: DumpKind = 'unknown';
   if (first[0] === 0x1f && first[1] === 0x8b) kind = 'gzip';
   else if (isEncrypted(first)) kind = 'encrypted';
+  else if (first.subarray(0, 16).toString('latin1') === '{"type":"header"') kind = 'ndjson';
   else if (/^\s*[{[]/.test(first.subarray(0, 16).toString('latin1'))) kind = 'json';
   async function* replay() {
     if (first.length) yield first;
@@ -62,7 +67,8 @@ export async function dumpBytes(stream: Readable, key?: Buffer): Promise<{ kind:
   }
   if (input.kind !== 'gzip' && input.kind !== 'encrypted') {
     input.raw.destroy();
-    throw new BackupError('CORRUPT', input.kind === 'json' ? 'not a gzip dump (it is plain JSON)' : 'not a turso-backup dump (not gzip)');
+    const what = input.kind === 'ndjson' ? `the file ${UNCOMPRESSED}` : input.kind === 'json' ? 'not a gzip dump (it is plain JSON)' : 'not a turso-backup dump (not gzip)';
+    throw new BackupError('CORRUPT', what);
   }
   // pipeline() ends every stage when one fails and hands that error to the last stream, which gunzip iterates.
   const gzipped = input.kind === 'encrypted' ? (pipeline(input.raw, createDecryptStream(key!), () => {}) as Readable) : input.raw;

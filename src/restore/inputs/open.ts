@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { BackupError } from '../../errors.js';
-import { sniff } from '../../format/decode.js';
+import { sniff, UNCOMPRESSED } from '../../format/decode.js';
 import { dumpInput } from './dump.js';
 import type { RestoreInput } from './types.js';
 
@@ -13,5 +13,6 @@ export async function openRestoreInput(openInput: () => Promise<Readable>, key?:
     return legacyInput(openInput);
   }
   if (first.kind === 'unknown') throw new BackupError('CORRUPT', 'not a turso-backup dump (not gzip)');
+  if (first.kind === 'ndjson') throw new BackupError('CORRUPT', `the file ${UNCOMPRESSED}`);
   return dumpInput(openInput, key);
 }
