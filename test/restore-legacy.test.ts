@@ -116,5 +116,17 @@ describe('legacy JSON restore', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/table "Tag": the backup's column "color" has no place in the target/);
     expect(readFileSync(target).equals(before)).toBe(true);
+
+    // Something after the backup's closing brace (sweep 4: 'unexpected error'): refused as not a valid backup.
+    writeFileSync(source, `${LEGACY}\n{"x": 1}\n`);
+    const trailing = await restore('--confirm');
+    expect(trailing.code).toBe(1);
+    expect(trailing.stderr).toMatch(/error: not a valid JSON backup: /);
+    expect(readFileSync(target).equals(before)).toBe(true);
+    // Text that is not JSON inside a row: the same (it failed the parser before the first token was read).
+    writeFileSync(source, LEGACY.replace('"name": "news"', '"name": news'));
+    const garbled = await restore('--confirm');
+    expect(garbled.stderr).toMatch(/error: not a valid JSON backup: /);
+    expect(readFileSync(target).equals(before)).toBe(true);
   });
 });

@@ -115,9 +115,9 @@ async function* legacyRows(input: Readable): AsyncGenerator<LegacyRow | { create
     }
     return assemble(toks);
   };
-  await expect('startObject', 'a JSON object');
   let sawTables = false;
   try {
+    await expect('startObject', 'a JSON object');
     for (;;) {
       const k = await next();
       if (k.name === 'endObject') break;
@@ -152,6 +152,8 @@ async function* legacyRows(input: Readable): AsyncGenerator<LegacyRow | { create
         }
       }
     }
+    // The whole file is the backup: text after its closing brace (a second document, garbage) is not taken as one.
+    if (!(await it.next()).done) throw new BackupError('CORRUPT', 'not a valid JSON backup: something follows its closing brace');
   } catch (e) {
     if (e instanceof BackupError) throw e;
     throw new BackupError('CORRUPT', `not a valid JSON backup: ${(e as Error).message.split('\n')[0]}`);
