@@ -403,6 +403,32 @@ describe('refusals leave the target exactly as it was', () => {
     expect((await restoreInto(join(dirs.make(), 'trig.db'), trigger, { confirm: false })).mode).toBe('dry-run');
   });
 
+  it('verify-backup decodes every row: a cell the format does not allow, or a row of the wrong width, is refused', async () => {
+    // Checksums recomputed: only a dump made by someone else has such rows; a restore refused them, verify said ok.
+    const lines = dumpLines(gunzipFile(dump));
+    const at = lines.findIndex((l) => l.startsWith('['));
+    const table = JSON.parse(lines.slice(0, at).reverse().find((l) => l.startsWith('{"type":"table"'))!).name as string;
+    const row = JSON.parse(lines[at]!) as unknown[];
+    const variants: [unknown[], RegExp][] = [
+      [[...row.slice(0, -1), { b: '!!!' }], /blob is not base64/],
+      [[...row.slice(0, -1), { i: '99999999999999999999' }], /integer beyond 64 bits/],
+      [[...row.slice(0, -1), { zz: '1' }], /unknown tag/],
+      [[...row, 3], new RegExp(`a row of ${row.length + 1} values, for ${row.length} columns`)],
+    ];
+    for (const [bad, message] of variants) {
+      const forged = join(dirs.make(), 'cells.gz');
+      writeFileSync(forged, gzip(reseal([...lines.slice(0, at), JSON.stringify(bad), ...lines.slice(at + 1)])));
+      await expect(verifyDump(forged)).rejects.toMatchObject({ code: 'CORRUPT', message: expect.stringMatching(new RegExp(`^table "${table}": .*${message.source}`)) });
+      // A restore refuses it too, naming the table, and leaves every target as it was.
+      if (message.source === 'blob is not base64') await refused(forged, 'CORRUPT', { existing: spare, message: new RegExp(`^table "${table}": .*not base64`) });
+    }
+    // The bare integer beyond 2^53, written as digits (JSON.stringify cannot).
+    const digits = join(dirs.make(), 'digits.gz');
+    const bare = lines[at]!.replace(/^\[[^,\]]+/, '[9007199254740993');
+    writeFileSync(digits, gzip(reseal([...lines.slice(0, at), bare, ...lines.slice(at + 1)])));
+    await expect(verifyDump(digits)).rejects.toMatchObject({ code: 'CORRUPT' });
+  });
+
   it('a dump of a newer format version', async () => {
     const lines = dumpLines(gunzipFile(dump));
     const header = JSON.parse(lines[0]!);

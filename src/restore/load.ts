@@ -102,7 +102,12 @@ class Batcher {
     const rows = new RowDecoder(bytes, plainIntegers);
     const width = columns.length;
     for (;;) {
-      const n = rows.nextInto(this.values, this.rows * width);
+      let n: number;
+      try {
+        n = rows.nextInto(this.values, this.rows * width);
+      } catch (e) {
+        throw new BackupError('CORRUPT', `table "${table.info.name}": ${(e as Error).message.split('\n')[0]}`);
+      }
       if (n < 0) return;
       if (n !== width) throw new BackupError('CORRUPT', `table "${table.info.name}": a row of ${n} values in the dump, for ${width} columns`);
       if (++this.rows >= this.maxRows || this.bytes >= BATCH_BYTES) await this.flush(table, columns);
