@@ -407,7 +407,12 @@ describe('refusals leave the target exactly as it was', () => {
     // Checksums recomputed: only a dump made by someone else has such rows; a restore refused them, verify said ok.
     const lines = dumpLines(gunzipFile(dump));
     const at = lines.findIndex((l) => l.startsWith('['));
-    const table = JSON.parse(lines.slice(0, at).reverse().find((l) => l.startsWith('{"type":"table"'))!).name as string;
+    const table = JSON.parse(
+      lines
+        .slice(0, at)
+        .reverse()
+        .find((l) => l.startsWith('{"type":"table"'))!,
+    ).name as string;
     const row = JSON.parse(lines[at]!) as unknown[];
     const variants: [unknown[], RegExp][] = [
       [[...row.slice(0, -1), { b: '!!!' }], /blob is not base64/],
@@ -418,9 +423,13 @@ describe('refusals leave the target exactly as it was', () => {
     for (const [bad, message] of variants) {
       const forged = join(dirs.make(), 'cells.gz');
       writeFileSync(forged, gzip(reseal([...lines.slice(0, at), JSON.stringify(bad), ...lines.slice(at + 1)])));
-      await expect(verifyDump(forged)).rejects.toMatchObject({ code: 'CORRUPT', message: expect.stringMatching(new RegExp(`^table "${table}": .*${message.source}`)) });
+      await expect(verifyDump(forged)).rejects.toMatchObject({
+        code: 'CORRUPT',
+        message: expect.stringMatching(new RegExp(`^table "${table}": .*${message.source}`)),
+      });
       // A restore refuses it too, naming the table, and leaves every target as it was.
-      if (message.source === 'blob is not base64') await refused(forged, 'CORRUPT', { existing: spare, message: new RegExp(`^table "${table}": .*not base64`) });
+      if (message.source === 'blob is not base64')
+        await refused(forged, 'CORRUPT', { existing: spare, message: new RegExp(`^table "${table}": .*not base64`) });
     }
     // The bare integer beyond 2^53, written as digits (JSON.stringify cannot).
     const digits = join(dirs.make(), 'digits.gz');

@@ -67,7 +67,12 @@ export async function dumpBytes(stream: Readable, key?: Buffer): Promise<{ kind:
   }
   if (input.kind !== 'gzip' && input.kind !== 'encrypted') {
     input.raw.destroy();
-    const what = input.kind === 'ndjson' ? `the file ${UNCOMPRESSED}` : input.kind === 'json' ? 'not a gzip dump (it is plain JSON)' : 'not a turso-backup dump (not gzip)';
+    const what =
+      input.kind === 'ndjson'
+        ? `the file ${UNCOMPRESSED}`
+        : input.kind === 'json'
+          ? 'not a gzip dump (it is plain JSON)'
+          : 'not a turso-backup dump (not gzip)';
     throw new BackupError('CORRUPT', what);
   }
   // pipeline() ends every stage when one fails and hands that error to the last stream, which gunzip iterates.

@@ -32,7 +32,8 @@ function leadingWords(sql: string, count: number): string {
 export function checkSchemaEntry(o: HeaderLine['schema'][number]): void {
   const pattern = typeof o?.type === 'string' ? CREATES[o.type] : undefined;
   const name = typeof o?.name === 'string' ? `"${o.name}"` : 'without a name';
-  if (!pattern || typeof o.sql !== 'string') throw new BackupError('CORRUPT', `the dump's schema has an entry ${name} that is not a table, index, view or trigger`);
+  if (!pattern || typeof o.sql !== 'string')
+    throw new BackupError('CORRUPT', `the dump's schema has an entry ${name} that is not a table, index, view or trigger`);
   const statements = splitStatements(o.sql);
   if (statements.length !== 1 || !pattern.test(leadingWords(o.sql, 4))) {
     throw new BackupError('CORRUPT', `the dump's schema entry for ${o.type} ${name} is not one CREATE ${o.type.toUpperCase()} statement: refusing to run it`);
