@@ -75,13 +75,23 @@ describe('migrate-turso', () => {
     expect(rows('SELECT count(*) AS n FROM _prisma_migrations')[0]!.n).toBe(2);
   });
 
-  it('refuses when an applied migration was changed afterwards, naming it', async () => {
+  it('an applied migration edited afterwards: a warning naming it, never run again, the rest applied (as prisma migrate deploy)', async () => {
     expect((await migrate('--confirm')).code).toBe(0);
     const file = join(migrations, '20240101000000_init', 'migration.sql');
     writeFileSync(file, `${readFileSync(file, 'utf8')}\n-- edited\n`);
-    const r = await migrate('--confirm');
-    expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/20240101000000_init was modified after it was applied/);
+    addMigration('20240320000000_next', 'CREATE TABLE "Next" (id INTEGER PRIMARY KEY);\n');
+    const r = await migrate('--confirm', '--json');
+    expect(r.code).toBe(0);
+    expect(lastJson(r.stdout)).toMatchObject({ applied: ['20240320000000_next'], edited: ['20240101000000_init'] });
+    const warnings = r.stderr.split('\n').filter((l) => l.startsWith('warning:'));
+    expect(warnings).toEqual([
+      'warning: migration 20240101000000_init: its migration.sql changed after it was applied (it no longer matches the recorded checksum); it is not run again (prisma migrate deploy does not re-run applied migrations either): to change the database, add a new migration',
+    ]);
+    expect(rows('SELECT count(*) AS n FROM _prisma_migrations WHERE migration_name = ?', '20240101000000_init')[0]!.n).toBe(1);
+    const status = await migrate('--status');
+    expect(status.code).toBe(0);
+    expect(status.stdout.split('\n').filter((l) => l.startsWith('warning:'))).toEqual(warnings);
+    expect(status.stdout).toMatch(/database is up to date/);
   });
 
   it("accepts an applied migration checked out with other line endings (Prisma's checksum rule)", async () => {
@@ -185,9 +195,10 @@ describe('migrate-turso', () => {
     rmSync(join(migrations, '20240101000000_init'), { recursive: true });
     const before = readFileSync(db);
     const s = await migrate('--status', '--json');
-    expect(s.code).toBe(1);
+    // Edited and unknown migrations are reported, but as in `prisma migrate status` they do not fail it.
+    expect(s.code).toBe(0);
     expect(lastJson(s.stdout)).toMatchObject({ changed: ['20240215093000_post_published'], notInDirectory: ['20240101000000_init'], pending: [] });
-    expect(s.stderr).toMatch(/changed since recorded \(1\):\n {2}20240215093000_post_published/);
+    expect(s.stderr).toMatch(/warning: migration 20240215093000_post_published: its migration.sql changed after it was applied/);
     expect(readFileSync(db).equals(before)).toBe(true);
   });
 

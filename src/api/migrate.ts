@@ -28,6 +28,10 @@ export interface MigrateSummary {
   alreadyApplied: string[];
   /** Recorded as applied in the database but not in the folder. */
   notInDirectory: string[];
+  /** Applied migrations whose migration.sql changed afterwards: not run again, as `prisma migrate deploy` does. */
+  edited: string[];
+  /** One line per edited migration, saying so (the CLI prints each as `warning: …`). */
+  warnings: string[];
   notes: string[];
 }
 
@@ -39,7 +43,8 @@ const interrupted = (applied: string[]) =>
 
 /**
  * Applies the pending migrations of `options.dir` to `options.url` as `prisma migrate deploy` does, refusing what
- * it refuses (a failed migration, a changed one, a non-empty database without `_prisma_migrations`).
+ * it refuses (a failed migration, a non-empty database without `_prisma_migrations`); an applied migration edited
+ * afterwards is not run again and is named in `edited` and `warnings`.
  * @returns the summary `turso-backup migrate --json` prints.
  * @throws BackupError with a `code` (REFUSED, SCHEMA, CONSTRAINT, NOT_FOUND, REMOTE, INTERRUPTED, …).
  */
@@ -67,6 +72,8 @@ export async function migrate(options: MigrateOptions): Promise<MigrateSummary> 
     pending: r.pending,
     alreadyApplied: r.alreadyApplied,
     notInDirectory: r.notInDirectory,
+    edited: r.edited,
+    warnings: r.warnings,
     notes: r.notes,
   };
 }

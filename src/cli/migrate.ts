@@ -3,13 +3,26 @@
  *   (default)                 dry run: what would be applied, or what deploy would refuse; writes nothing
  *   --confirm                 apply the pending migrations
  *   --status                  read-only report like `prisma migrate status`: applied, pending, failed, changed
- *                             (exit 0 when up to date, 1 when something is pending or needs attention)
+ *                             (exit 0 when up to date, 1 when something is pending or failed; an edited applied
+ *                             migration is a warning, as in Prisma)
  *   --mark-rolled-back NAME   `prisma migrate resolve --rolled-back NAME` (with --confirm)
  *   --mark-applied NAME       `prisma migrate resolve --applied NAME` (with --confirm)
  */
 import { migrate } from '../api/migrate.js';
 import { BackupError } from '../errors.js';
-import { deployRefusal, inspect, markApplied, markRolledBack, openMigrationDb, readMigrationsDir, upToDate, type MigrationStatus } from '../migrate/index.js';
+import {
+  deployRefusal,
+  editedApplied,
+  editedWarning,
+  inspect,
+  markApplied,
+  markRolledBack,
+  openMigrationDb,
+  readMigrationsDir,
+  upToDate,
+  type MigrationStatus,
+  type MigrationsDir,
+} from '../migrate/index.js';
 import type { Parsed } from './args.js';
 import { connection, type Connection } from './connection.js';
 import { makeOut, type Out } from './output.js';
@@ -40,6 +53,7 @@ export async function migrateMain(p: Parsed, signal: AbortSignal): Promise<numbe
 async function deploy(db: Connection, dir: string, confirm: boolean, out: Out, json: boolean, signal: AbortSignal): Promise<number> {
   const r = await migrate({ url: db.url, authToken: db.authToken, dir, confirm, signal, onApplied: (name) => out.info(`  applied: ${name}`) });
   for (const name of r.notInDirectory) out.info(`warning: ${name} is recorded as applied but is not in ${dir}`);
+  for (const w of r.warnings) out.info(`warning: ${w}`);
   out.info(`${r.alreadyApplied.length} applied, ${r.pending.length + r.applied.length} pending in ${dir}`);
   if (confirm) {
     for (const note of r.notes) out.info(`note: ${note}`);
@@ -53,9 +67,10 @@ async function deploy(db: Connection, dir: string, confirm: boolean, out: Out, j
 }
 
 /** `refusal`: what a confirmed run would refuse (deployRefusal), so the report never sends the operator into it. */
-function statusLines(s: MigrationStatus, dir: string, display: string, total: number, refusal: string | null): string[] {
+function statusLines(dir: MigrationsDir, s: MigrationStatus, display: string, refusal: string | null): string[] {
+  const total = dir.migrations.length;
   const lines = [
-    `${plural(total, 'migration')} in ${dir}; ${display}: ${s.hasMigrationsTable ? `${s.applied.length} applied` : 'no _prisma_migrations table'}`,
+    `${plural(total, 'migration')} in ${dir.dir}; ${display}: ${s.hasMigrationsTable ? `${s.applied.length} applied` : 'no _prisma_migrations table'}`,
   ];
   const section = (title: string, items: string[]) => {
     if (items.length) lines.push(`${title} (${items.length}):`, ...items.map((i) => `  ${i}`));
@@ -68,8 +83,14 @@ function statusLines(s: MigrationStatus, dir: string, display: string, total: nu
     'failed',
     s.failed.map((f) => `${f.name} (started ${f.startedAt})${f.error ? `: ${f.error}` : ''}`),
   );
-  section('changed since recorded', s.changed);
-  section(`recorded but not in ${dir}`, s.notInDirectory);
+  // An applied one is a warning, as in `prisma migrate status`; a failed one whose file was fixed is shown as changed.
+  const edited = editedApplied(s);
+  section(
+    'changed since recorded',
+    s.changed.filter((n) => !edited.includes(n)),
+  );
+  lines.push(...edited.map((n) => `warning: ${editedWarning(dir, n)}`));
+  section(`recorded but not in ${dir.dir}`, s.notInDirectory);
   if (s.failed.length)
     lines.push(
       `to go on: fix the database, then --mark-rolled-back ${s.failed[0]!.name} (re-run it) or --mark-applied ${s.failed[0]!.name} (done by hand), with --confirm`,
@@ -87,7 +108,7 @@ async function status(conn: Connection, dirPath: string, out: Out, json: boolean
     const { status: s, userTables } = await inspect(db, dir);
     const display = db?.displayUrl ?? `${conn.url} (does not exist)`;
     const refusal = deployRefusal(dir, s, userTables);
-    for (const line of statusLines(s, dirPath, display, dir.migrations.length, refusal)) out.info(line);
+    for (const line of statusLines(dir, s, display, refusal)) out.info(line);
     if (json) out.json({ mode: 'status', database: display, upToDate: upToDate(s), ...s });
     return upToDate(s) ? 0 : 1;
   } finally {

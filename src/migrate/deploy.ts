@@ -4,8 +4,9 @@
  * non-empty database without `_prisma_migrations` (P3005) and any failed migration (P3009); then apply each
  * pending migration in directory order, recording it in `_prisma_migrations` (history.ts), statement by
  * statement in autocommit (script.ts), stopping at the first failure with the migration recorded as failed.
- * Stricter than deploy: an applied migration whose file changed (checksum.ts rules) or a pending one without
- * migration.sql is refused before anything runs.
+ * Like deploy, an applied migration whose file changed afterwards is not looked at again (the caller warns about
+ * it: editedWarning). Stricter than deploy: a pending migration without migration.sql is refused before anything
+ * runs (deploy would fail on it mid-run, P3015).
  */
 import { setImmediate } from 'node:timers/promises';
 import { BackupError } from '../errors.js';
@@ -43,14 +44,22 @@ export function checkDeployable(dir: MigrationsDir, status: MigrationStatus, use
       `migration ${failed.name} failed (started ${failed.startedAt}${failed.error ? `: ${failed.error}` : ''}); nothing more is applied until it is resolved: fix the database, then --mark-rolled-back ${failed.name} (or --mark-applied) with --confirm, and run again`,
     );
   }
-  const changed = status.changed.find((n) => status.applied.includes(n));
-  if (changed)
-    throw new BackupError(
-      'REFUSED',
-      `migration ${changed} was modified after it was applied (its migration.sql no longer matches the recorded checksum): refusing`,
-    );
   const missing = status.missingScript[0];
   if (missing) throw new BackupError('REFUSED', `migration ${missing} has no readable migration.sql in ${dir.dir}: restore the file or remove the directory`);
+}
+
+/** Applied migrations whose file changed afterwards: deploy never runs them again and does not compare checksums. */
+export const editedApplied = (s: MigrationStatus): string[] => s.changed.filter((n) => s.applied.includes(n));
+
+/**
+ * The one warning line for an applied migration whose migration.sql changed afterwards (or is gone): `prisma
+ * migrate deploy` does not compare checksums and goes on, and so do we, but the operator should know the database
+ * does not hold the file as it now reads.
+ */
+export function editedWarning(dir: MigrationsDir, name: string): string {
+  const gone = dir.migrations.find((m) => m.name === name)?.script === null;
+  const what = gone ? 'has no readable migration.sql now' : 'migration.sql changed after it was applied (it no longer matches the recorded checksum)';
+  return `migration ${name}: its ${what}; it is not run again (prisma migrate deploy does not re-run applied migrations either): to change the database, add a new migration`;
 }
 
 /**

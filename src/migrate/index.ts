@@ -15,14 +15,14 @@
  *   db.ts         the database interface; adapter.ts implements it on today's drivers
  */
 import { openMigrationDb } from './adapter.js';
-import { applyPending, checkDeployable, inspect } from './deploy.js';
+import { applyPending, checkDeployable, editedApplied, editedWarning, inspect } from './deploy.js';
 import { readMigrationsDir, type MigrationsDir } from './files.js';
 import type { MigrationStatus } from './status.js';
 
 export { openMigrationDb } from './adapter.js';
 export { checksumMatches, scriptChecksum } from './checksum.js';
 export type { MigrationDb } from './db.js';
-export { applyPending, checkDeployable, deployRefusal, inspect } from './deploy.js';
+export { applyPending, checkDeployable, deployRefusal, editedApplied, editedWarning, inspect } from './deploy.js';
 export { readMigrationsDir, type MigrationFile, type MigrationsDir } from './files.js';
 export { PRISMA_MIGRATIONS_DDL } from './history.js';
 export { markApplied, markRolledBack } from './resolve.js';
@@ -35,6 +35,10 @@ export interface DeployResult {
   pending: string[];
   alreadyApplied: string[];
   notInDirectory: string[];
+  /** Applied migrations whose migration.sql changed afterwards: not run again (as deploy), one warning each. */
+  edited: string[];
+  /** One line per edited migration (editedWarning). */
+  warnings: string[];
   notes: string[];
 }
 
@@ -82,6 +86,8 @@ export async function deployMigrations(opts: {
     pending: status.pending.filter((n) => !applied.includes(n)),
     alreadyApplied: status.applied,
     notInDirectory: status.notInDirectory,
+    edited: editedApplied(status),
+    warnings: editedApplied(status).map((n) => editedWarning(dir, n)),
     notes: [...new Set(notes)],
   };
 }

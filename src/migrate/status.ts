@@ -5,8 +5,8 @@
  * - pending: in the directory, with no row that is not rolled back (deploy applies these, in directory order);
  * - applied: a finished row that is not rolled back;
  * - failed: a row with neither finished_at nor rolled_back_at (deploy refuses to run while there is one, P3009);
- * - changed: the file no longer matches the checksum recorded for it (checksum.ts; status reports it as edited;
- *   this tool refuses to deploy over an applied one, where Prisma's deploy does not look);
+ * - changed: the file no longer matches the checksum recorded for it (checksum.ts; status reports it as edited
+ *   but does not fail on it, and deploy does not look: an applied one is never run again);
  * - notInDirectory: rows whose migration is not in the directory.
  */
 import { checksumMatches } from './checksum.js';
@@ -83,6 +83,8 @@ export function diagnose(dir: MigrationsDir, records: MigrationRecord[] | null):
   return status;
 }
 
-/** Nothing to apply and nothing to look at: what `prisma migrate status` calls up to date. */
-export const upToDate = (s: MigrationStatus): boolean =>
-  s.pending.length === 0 && s.failed.length === 0 && s.changed.length === 0 && s.missingScript.length === 0;
+/**
+ * Nothing to apply and nothing failed: what `prisma migrate status` calls up to date. An edited migration is
+ * reported (`changed`) but does not count, as in Prisma's status; a failed one counts already as failed.
+ */
+export const upToDate = (s: MigrationStatus): boolean => s.pending.length === 0 && s.failed.length === 0 && s.missingScript.length === 0;
