@@ -473,11 +473,44 @@ describe('refusals leave the target exactly as it was', () => {
     expect(query(target, 'SELECT count(*) FROM mixed')).toEqual([[0n]]);
   });
 
-  it('a NOT NULL column without default in the target: rolled back, the target unchanged, the table named', async () => {
-    const target = migratedTarget('notnull.db', (sql, name) =>
+  it('a target shape the rows cannot load into is refused by the plan, so the dry run says it (sweep 4)', async () => {
+    // A NOT NULL column without default that the dump has no values for (it failed mid-load before).
+    const notnull = migratedTarget('notnull.db', (sql, name) =>
       name === 'order items' ? sql.replace('"rowid" TEXT)', '"rowid" TEXT, "extra" TEXT NOT NULL)') : sql,
     );
-    await refused(dump, 'CONSTRAINT', { existing: target, missing: false, message: /table "order items": .*NOT NULL/ });
+    const message = /table "order items": the target's column "extra" is NOT NULL without a default, and the dump has no values for it/;
+    await refused(dump, 'REFUSED', { existing: notnull, missing: false, message });
+    await expect(restoreInto(notnull, dump, { confirm: false })).rejects.toMatchObject({ code: 'REFUSED', message: expect.stringMatching(message) });
+    // A WITHOUT ROWID table where the dump keeps hidden rowids ("table s has no column named rowid" before).
+    const src2 = join(dirs.make(), 'hidden.db');
+    exec(src2, (db) => db.exec("CREATE TABLE s (k TEXT NOT NULL, v); INSERT INTO s VALUES ('a', 1);"));
+    const hidden = join(dirs.make(), 'hidden.ndjson.gz');
+    await backupToFile(src2, hidden);
+    const wr = join(dirs.make(), 'wr.db');
+    exec(wr, (db) => db.exec('CREATE TABLE s (k TEXT NOT NULL PRIMARY KEY, v) WITHOUT ROWID'));
+    await refused(hidden, 'REFUSED', {
+      existing: wr,
+      missing: false,
+      message: /table "s": the dump keeps its rowids, but the target's table is WITHOUT ROWID/,
+    });
+  });
+
+  it('a column of another affinity on the target is named in the plan and in the refusal after the load', async () => {
+    const src3 = join(dirs.make(), 'aff.db');
+    exec(src3, (db) => db.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, code TEXT); INSERT INTO t VALUES (1, '007');"));
+    const affDump = join(dirs.make(), 'aff.ndjson.gz');
+    await backupToFile(src3, affDump);
+    const target = join(dirs.make(), 'aff-target.db');
+    exec(target, (db) => db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, code INTEGER)'));
+    const dry = await restoreInto(target, affDump, { confirm: false });
+    expect(dry.warnings).toContain(
+      'table "t": column "code" has TEXT affinity in the dump and INTEGER on the target: SQLite may change values as they load, and the verification then refuses the restore',
+    );
+    await refused(affDump, 'CORRUPT', {
+      existing: target,
+      missing: false,
+      message: /table "t" does not match the dump after loading .*rolled back \(column "code" has TEXT affinity/,
+    });
   });
 
   it('a load that fails in a target it created removes that target again', async () => {

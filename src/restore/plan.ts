@@ -3,12 +3,12 @@
  * (empty: create the schema; migrated: load into existing empty tables), and what it must refuse.
  */
 import { BackupError } from '../errors.js';
-import { caseHint, foldName, ftsContentTable, hiddenRowidName } from '../db/schema.js';
+import { affinity, caseHint, foldName, ftsContentTable, hiddenRowidName } from '../db/schema.js';
 import { plural } from '../units.js';
 import type { HeaderLine, TableInfo } from '../format/lines.js';
 import type { RestoreInput } from './inputs/types.js';
 import { MAX_SEED_ROWS } from './seeds.js';
-import { PRISMA_MIGRATIONS, targetTable, type TargetState } from './target-state.js';
+import { PRISMA_MIGRATIONS, targetTable, type TargetState, type TargetTable } from './target-state.js';
 
 export type TableAction = 'create+load' | 'load' | 'keep-target' | 'sequence' | 'rebuild' | 'schema-only';
 
@@ -73,8 +73,15 @@ function planMigrated(info: TableInfo, header: HeaderLine, state: TargetState, k
   const column = kind === 'dump' ? 'the dumped column' : "the backup's column";
   const targetColumns = new Set(existing.columns.map(foldName));
   for (const c of wanted) if (!targetColumns.has(foldName(c))) plan.refusals.push(`table "${info.name}": ${column} "${c}" has no place in the target`);
-  const rowidName = info.rowidColumn ? hiddenRowidName(existing.columns) : null;
-  if (info.rowidColumn && !rowidName) plan.refusals.push(`table "${info.name}": the target's columns hide its rowid`);
+  const given = new Set(info.dataColumns.map(foldName));
+  for (const c of existing.required)
+    if (!given.has(foldName(c)))
+      plan.refusals.push(`table "${info.name}": the target's column "${c}" is NOT NULL without a default, and the ${nounOf(kind)} has no values for it`);
+  const rowidName = info.rowidColumn && !existing.withoutRowid ? hiddenRowidName(existing.columns) : null;
+  if (info.rowidColumn && existing.withoutRowid)
+    plan.refusals.push(`table "${info.name}": the ${nounOf(kind)} keeps its rowids, but the target's table is WITHOUT ROWID`);
+  else if (info.rowidColumn && !rowidName) plan.refusals.push(`table "${info.name}": the target's columns hide its rowid`);
+  plan.warnings.push(...affinityChanges(info, existing));
   const external = externalAction(info, header, state, plan.warnings);
   if (existing.rows > 0 && !external) {
     plan.clear.push(info.name);
@@ -82,6 +89,22 @@ function planMigrated(info: TableInfo, header: HeaderLine, state: TargetState, k
     if (!clean && existing.rows > MAX_SEED_ROWS) plan.refusals.push(`the target holds data: table "${info.name}" has ${plural(existing.rows, 'row')}`);
   }
   plan.tables.push({ info, action: external ?? 'load', targetRows: existing.rows, rowidName });
+}
+
+/**
+ * The columns whose type affinity differs between the dump and the target: SQLite converts a value as it stores it
+ * (TEXT '007' into an INTEGER column becomes 7), so such a restore may fail its verification. Said before it runs.
+ */
+export function affinityChanges(info: TableInfo, existing: TargetTable): string[] {
+  const out: string[] = [];
+  for (const c of info.columns) {
+    const there = existing.types.get(foldName(c.name));
+    if (there === undefined || c.hidden !== 0 || affinity(there) === affinity(c.type)) continue;
+    out.push(
+      `table "${info.name}": column "${c.name}" has ${affinity(c.type)} affinity in the dump and ${affinity(there)} on the target: SQLite may change values as they load, and the verification then refuses the restore`,
+    );
+  }
+  return out;
 }
 
 /** What the restore of `header` (read from an input of `kind`) into a target in `state` will do, or refuse. */

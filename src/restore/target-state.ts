@@ -11,6 +11,11 @@ export interface TargetTable {
   columns: string[];
   rows: number;
   virtual: boolean;
+  withoutRowid: boolean;
+  /** Declared types by folded column name. */
+  types: Map<string, string>;
+  /** Columns a row cannot leave out: NOT NULL without a default (an INTEGER PRIMARY KEY takes a new rowid). */
+  required: string[];
 }
 
 export interface TargetState {
@@ -39,14 +44,16 @@ export function targetTable(state: TargetState, name: string): TargetTable | und
 export async function inspectTarget(t: Db): Promise<TargetState> {
   const tables = new Map<string, TargetTable>();
   const sqlOf = new Map((await t.query("SELECT name, sql FROM sqlite_schema WHERE type = 'table'")).map((r) => [String(r[0]), String(r[1] ?? '')]));
-  for (const { name, type } of await tableList(t)) {
+  for (const { name, type, withoutRowid } of await tableList(t)) {
     // Views hold no rows of their own; shadow and internal tables are not user tables.
-    if ((type !== 'table' && type !== 'virtual') || name.toLowerCase().startsWith('sqlite_')) continue;
-    const columns = (await tableColumns(t, name)).filter((c) => c.hidden === 0).map((c) => c.name);
+    if ((type !== 'table' && type !== 'virtual') || foldName(name).startsWith('sqlite_')) continue;
+    const info = (await tableColumns(t, name)).filter((c) => c.hidden === 0);
     // A virtual table without rows of its own is not counted (a contentless FTS4 cannot even be: count(*) fails).
     const virtual = type === 'virtual';
     const rows = virtual && !virtualHoldsRows(sqlOf.get(name) ?? '') ? 0 : await countRows(t, name);
-    tables.set(name, { name, columns, rows, virtual });
+    const types = new Map(info.map((c) => [foldName(c.name), c.type]));
+    const required = virtual ? [] : await requiredColumns(t, name, withoutRowid);
+    tables.set(name, { name, columns: info.map((c) => c.name), rows, virtual, withoutRowid, types, required });
   }
   const triggers = (await t.query("SELECT name, sql FROM sqlite_schema WHERE type = 'trigger'")).map((r) => ({
     name: String(r[0]),
@@ -56,4 +63,12 @@ export async function inspectTarget(t: Db): Promise<TargetState> {
     ? (await t.query(`SELECT migration_name FROM ${q(PRISMA_MIGRATIONS)} ORDER BY migration_name`)).map((r) => String(r[0]))
     : null;
   return { tables, triggers, prismaMigrations };
+}
+
+/** The columns of `table` a row cannot leave out: NOT NULL, no default, not a rowid table's INTEGER PRIMARY KEY. */
+async function requiredColumns(t: Db, table: string, withoutRowid: boolean): Promise<string[]> {
+  const cols = await t.query('SELECT name, type, "notnull", dflt_value, pk, hidden FROM pragma_table_xinfo(?)', [table]);
+  const keys = cols.filter((c) => Number(c[4]) > 0);
+  const rowidAlias = !withoutRowid && keys.length === 1 && String(keys[0]![1]).toUpperCase() === 'INTEGER' ? String(keys[0]![0]) : null;
+  return cols.filter((c) => Number(c[2]) === 1 && c[3] === null && Number(c[5]) === 0 && String(c[0]) !== rowidAlias).map((c) => String(c[0]));
 }
