@@ -227,6 +227,41 @@ describe('migrate-turso', () => {
     expect(existsSync(db) && rows("SELECT name FROM sqlite_schema WHERE name = 'Role'").length).toBeFalsy();
   });
 
+  it('--dir one level off is refused with the right folder (exit 2); an empty folder says no migration was found', async () => {
+    const prisma = join(dir, 'prisma');
+    mkdirSync(prisma);
+    cpSync(migrations, join(prisma, 'migrations'), { recursive: true });
+    writeFileSync(join(prisma, 'schema.prisma'), 'datasource db { provider = "sqlite" }\n');
+    const high = await runScript('migrate-turso', ['--dir', prisma, '--confirm'], env());
+    expect(high.code).toBe(2);
+    expect(high.stderr).toContain(
+      `migrate-turso: error: ${prisma} is not the folder of migrations: ${join(prisma, 'migrations')} holds the migrations; run with --dir ${join(prisma, 'migrations')}`,
+    );
+    expect(high.stderr).not.toMatch(/remove the directory/);
+    expect(existsSync(db)).toBe(false);
+    // Only a lock file tells it (a history with no migration yet).
+    rmSync(migrations, { recursive: true });
+    mkdirSync(join(dir, 'other', 'migrations'), { recursive: true });
+    writeFileSync(join(dir, 'other', 'migrations', 'migration_lock.toml'), 'provider = "sqlite"\n');
+    expect((await runScript('migrate-turso', ['--dir', join(dir, 'other')], env())).stderr).toContain(`run with --dir ${join(dir, 'other', 'migrations')}`);
+
+    const one = join(prisma, 'migrations', '20240101000000_init');
+    const low = await runScript('migrate-turso', ['--dir', one, '--confirm'], env());
+    expect(low.code).toBe(2);
+    expect(low.stderr).toContain(
+      `${one} is a single migration (it holds migration.sql), not the folder of migrations: give the folder that holds it, --dir ${join(prisma, 'migrations')}`,
+    );
+    expect(existsSync(db)).toBe(false);
+
+    const empty = join(dir, 'empty');
+    mkdirSync(empty);
+    const none = await runScript('migrate-turso', ['--dir', empty, '--confirm'], env());
+    expect(none.code).toBe(0);
+    expect(none.stdout).toContain(`no migration found in ${empty}`);
+    // As prisma migrate deploy: the history table is created all the same.
+    expect(rows("SELECT name FROM sqlite_schema WHERE name = '_prisma_migrations'")).toHaveLength(1);
+  });
+
   it('usage errors exit 2; a missing directory is a clear error', async () => {
     for (const args of [['--status', '--confirm'], ['--mark-applied', 'a', '--mark-rolled-back', 'b'], ['--status', '--mark-applied', 'a'], ['--bogus']]) {
       const r = await migrate(...args);

@@ -54,6 +54,8 @@ async function deploy(db: Connection, dir: string, confirm: boolean, out: Out, j
   const r = await migrate({ url: db.url, authToken: db.authToken, dir, confirm, signal, onApplied: (name) => out.info(`  applied: ${name}`) });
   for (const name of r.notInDirectory) out.info(`warning: ${name} is recorded as applied but is not in ${dir}`);
   for (const w of r.warnings) out.info(`warning: ${w}`);
+  // After a run that was not refused every migration of the folder is pending or applied: none means an empty folder.
+  if (r.alreadyApplied.length + r.pending.length + r.applied.length === 0) out.info(`no migration found in ${dir}`);
   out.info(`${r.alreadyApplied.length} applied, ${r.pending.length + r.applied.length} pending in ${dir}`);
   if (confirm) {
     for (const note of r.notes) out.info(`note: ${note}`);

@@ -5,7 +5,7 @@
  * `migration.sql` read as UTF-8; `migration_lock.toml`, when present, names the provider and must say `sqlite`.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { BackupError } from '../errors.js';
 import { scriptChecksum } from './checksum.js';
 
@@ -39,18 +39,50 @@ function readScript(path: string): string | null {
   }
 }
 
+const subdirectories = (dir: string): string[] =>
+  readdirSync(dir, { withFileTypes: true })
+    .filter((e) => e.isDirectory())
+    .map((e) => e.name);
+
+/** Whether `dir` looks like a migrations folder itself: a lock file, or a sub-directory with migration.sql. */
+function holdsMigrations(dir: string): boolean {
+  try {
+    return existsSync(join(dir, 'migration_lock.toml')) || subdirectories(dir).some((n) => existsSync(join(dir, n, 'migration.sql')));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Refuses a `dir` one level off, before its reading is taken at its word: one level too high (`prisma/`), its
+ * `migrations/` would be read as a migration without migration.sql, and the way forward given for that (remove
+ * the directory) would delete the history; one level too low (a single migration), nothing would be pending and
+ * a confirmed run would create an empty history.
+ */
+function checkLevel(dir: string, migrations: MigrationFile[]): void {
+  if (existsSync(join(dir, 'migration.sql'))) {
+    throw new BackupError(
+      'USAGE',
+      `${dir} is a single migration (it holds migration.sql), not the folder of migrations: give the folder that holds it, --dir ${dirname(dir)}`,
+    );
+  }
+  const inner = migrations.find((m) => m.script === null && holdsMigrations(join(dir, m.name)));
+  if (inner) {
+    const path = join(dir, inner.name);
+    throw new BackupError('USAGE', `${dir} is not the folder of migrations: ${path} holds the migrations; run with --dir ${path}`);
+  }
+}
+
 /** Reads the migrations directory; a missing directory is an error (there is nothing to apply or compare). */
 export function readMigrationsDir(dir: string): MigrationsDir {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new BackupError('NOT_FOUND', `migrations directory ${dir} does not exist`);
   const lock = readScript(join(dir, 'migration_lock.toml'));
-  const names = readdirSync(dir, { withFileTypes: true })
-    .filter((e) => e.isDirectory())
-    .map((e) => e.name)
-    .sort((a, b) => a.localeCompare(b));
+  const names = subdirectories(dir).sort((a, b) => a.localeCompare(b));
   const migrations = names.map((name) => {
     const script = readScript(join(dir, name, 'migration.sql'));
     return { name, script, checksum: script === null ? '' : scriptChecksum(script) };
   });
+  checkLevel(dir, migrations);
   return { dir, provider: lock === null ? null : lockProvider(lock), migrations };
 }
 
