@@ -90,8 +90,8 @@ export function lineSql(columns: readonly string[]): string {
  * on every page instead (checkPageOrder: the first and last lines carry the least and greatest key), which saves
  * the sort an `ORDER BY` in the aggregate costs (a quarter of the encoding's time); other keys sort.
  */
-export function pageSql(t: Pick<TableInfo, 'name' | 'dataColumns' | 'keyColumns'>, withKey: boolean, castKeys?: boolean[]): string {
-  const keys = t.keyColumns.map(q);
+export function pageSql(t: Pick<TableInfo, 'name' | 'dataColumns' | 'keyColumns'> & { keySql?: string[] }, withKey: boolean, castKeys?: boolean[]): string {
+  const keys = t.keySql ?? t.keyColumns.map(q);
   const ph = (i: number) => (castKeys?.[i] ? 'CAST(? AS TEXT)' : '?');
   const where = !withKey ? '' : keys.length === 1 ? ` WHERE ${keys[0]} > ${ph(0)}` : ` WHERE (${keys.join(', ')}) > (${keys.map((_, i) => ph(i)).join(', ')})`;
   const aliases = keys.map((_, i) => `__k${i}`);

@@ -45,8 +45,32 @@ export interface Growing {
   changed(gen: number): Promise<void>;
 }
 
-/** What a keyset walk reads: a table, the columns of each row, the key that orders them. */
-export type Pageable = Pick<TableInfo, 'name' | 'dataColumns' | 'keyColumns'>;
+/**
+ * What a keyset walk reads: a table, the columns of each row, the key that orders them. `keySql`: the key as the
+ * walk compares and orders it (keyColumns with their primary key's collation, see keyed()); quoted keyColumns when
+ * absent.
+ */
+export type Pageable = Pick<TableInfo, 'name' | 'dataColumns' | 'keyColumns'> & { keySql?: string[] };
+
+/** The key expressions of `t`'s walk. */
+const keysOf = (t: Pageable) => t.keySql ?? t.keyColumns.map(q);
+
+/**
+ * `t` with its key compared as its primary key index compares it. A WITHOUT ROWID table may declare the key with a
+ * collation other than its column's (`a TEXT COLLATE NOCASE, PRIMARY KEY (a COLLATE BINARY, b)`): ordered and
+ * compared by the column's NOCASE, 'A1' and 'a1' tie and a page boundary between them skips one (a backup of such a
+ * table failed as if the snapshot were lost). Rowid keys are integers, without collation.
+ */
+async function keyed(db: Db, t: Pageable): Promise<Pageable> {
+  if (t.keySql || t.keyColumns.length === 0) return t;
+  const rows = await db.query(
+    "SELECT x.name, x.coll FROM pragma_index_list(?) AS l, pragma_index_xinfo(l.name) AS x WHERE l.origin = 'pk' AND x.key = 1 ORDER BY x.seqno",
+    [t.name],
+  );
+  const coll = new Map(rows.map((r) => [String(r[0]), String(r[1])]));
+  if (coll.size === 0) return t;
+  return { ...t, keySql: t.keyColumns.map((k) => (coll.has(k) ? `${q(k)} COLLATE ${q(coll.get(k)!)}` : q(k))) };
+}
 
 export interface WalkOptions {
   pages?: PageOptions;
@@ -78,7 +102,7 @@ export async function probeSqlEncoding(db: Pick<Db, 'query'>): Promise<boolean> 
 /** `SELECT <cols> FROM t [WHERE key > ? [AND filter]] ORDER BY key LIMIT ?`; `castKeys[i]` binds key i as bytes. */
 export function pageQuery(t: Pageable, withKey: boolean, castKeys?: boolean[], select?: string, filter?: string): string {
   const cols = select ?? t.dataColumns.map(q).join(', ');
-  const keys = t.keyColumns.map(q);
+  const keys = keysOf(t);
   const order = keys.join(', ');
   const ph = (i: number) => (castKeys?.[i] ? 'CAST(? AS TEXT)' : '?');
   const conds: string[] = [];
@@ -143,7 +167,9 @@ async function exactText(db: Db, t: Pageable, page: Row[], keyIdx: number[]): Pr
       const v = row[i];
       if (!lossy(v) || keyIdx.includes(i)) continue; // keys were made exact by exactKeys
       const { cast, args } = keyArgs(keyIdx.map((k) => row[k]));
-      const where = t.keyColumns.map((k, j) => `${q(k)} = ${cast?.[j] ? 'CAST(? AS TEXT)' : '?'}`).join(' AND ');
+      const where = keysOf(t)
+        .map((k, j) => `${k} = ${cast?.[j] ? 'CAST(? AS TEXT)' : '?'}`)
+        .join(' AND ');
       const [raw] = await db.query(`SELECT CAST(${q(t.dataColumns[i]!)} AS BLOB) FROM ${q(t.name)} WHERE ${where}`, args);
       const exact = exactBytes(raw?.[0]);
       if (exact !== null) row[i] = exact;
@@ -219,7 +245,8 @@ async function* walk<P>(db: Db, t: Pageable, reader: PageReader<P>, opts: WalkOp
  * A table's rows in key order, exact (TEXT that is not UTF-8 as TextBytes), in bounded pages. Used for media rows
  * and as the way an encoded page is read when SQLite cannot encode it.
  */
-export function rowPages(db: Db, t: Pageable, opts: WalkOptions = {}): AsyncGenerator<Row[]> {
+export async function* rowPages(db: Db, table: Pageable, opts: WalkOptions = {}): AsyncGenerator<Row[]> {
+  const t = await keyed(db, table);
   const keyIdx = t.keyColumns.map((k) => t.dataColumns.indexOf(k));
   const reader: PageReader<Row[]> = {
     async fetch(after, limit) {
@@ -234,7 +261,7 @@ export function rowPages(db: Db, t: Pageable, opts: WalkOptions = {}): AsyncGene
     },
     lastKey: (page) => keyIdx.map((k) => page[page.length - 1]![k]),
   };
-  return walk(db, t, reader, opts);
+  yield* walk(db, t, reader, opts);
 }
 
 /** An encoded page: the dump's exact row lines (newlines included) and how many rows they hold. */
@@ -289,7 +316,8 @@ function checkPageOrder(table: string, bytes: Buffer, keyIdx: number[], least: u
  * (db/encode.ts); a page that is not valid UTF-8 (TEXT that is not UTF-8) is read again through JavaScript, which keeps
  * such bytes exactly.
  */
-export async function* encodedPages(db: Db, t: Pageable, opts: WalkOptions = {}): AsyncGenerator<EncodedPage> {
+export async function* encodedPages(db: Db, table: Pageable, opts: WalkOptions = {}): AsyncGenerator<EncodedPage> {
+  const t = await keyed(db, table);
   if (!(await db.encodesInSql()) || opts.filter) {
     for await (const page of rowPages(db, t, opts)) yield { bytes: Buffer.from(encodeRows(page)), rows: page.length };
     return;
