@@ -94,6 +94,17 @@ describe('migrate-turso', () => {
     expect(status.stdout).toMatch(/database is up to date/);
   });
 
+  it('--confirm prints the state before the run, then each migration as it is applied, then done', async () => {
+    const r = await migrate('--confirm');
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim().split('\n')).toEqual([
+      `0 applied, 2 pending in ${migrations}`,
+      '  applied: 20240101000000_init',
+      '  applied: 20240215093000_post_published',
+      'done: 2 migrations applied',
+    ]);
+  });
+
   it("accepts an applied migration checked out with other line endings (Prisma's checksum rule)", async () => {
     expect((await migrate('--confirm')).code).toBe(0);
     for (const name of ['20240101000000_init', '20240215093000_post_published']) {

@@ -12,10 +12,25 @@ export interface MigrateOptions {
   dir?: string;
   /** Without it, a dry run: what would be applied, or what deploy would refuse; nothing is written. */
   confirm?: boolean;
+  /** Once, after the checks and before anything is applied: the state before the run (nothing is applied yet). */
+  onPlan?: (plan: MigratePlan) => void;
   /** Each migration as it is applied. */
   onApplied?: (name: string) => void;
   /** Aborting stops before the next migration (one that started finishes, as deploy would leave it). */
   signal?: AbortSignal;
+}
+
+/** The state before a run: what is applied, what it will apply, and what it warns about. */
+export interface MigratePlan {
+  /** Pending before the run, in the order they will be applied. */
+  pending: string[];
+  alreadyApplied: string[];
+  /** Recorded as applied in the database but not in the folder. */
+  notInDirectory: string[];
+  /** Applied migrations whose migration.sql changed afterwards: not run again, as `prisma migrate deploy` does. */
+  edited: string[];
+  /** One line per edited migration, saying so (the CLI prints each as `warning: …`). */
+  warnings: string[];
 }
 
 /** What a migrate run did: the summary `turso-backup migrate --json` prints. */
@@ -59,6 +74,7 @@ export async function migrate(options: MigrateOptions): Promise<MigrateSummary> 
     authToken: options.authToken,
     dir: options.dir ?? 'prisma/migrations',
     confirm,
+    onPlan: options.onPlan,
     onApplied: (name) => {
       applied.push(name);
       options.onApplied?.(name);

@@ -8,7 +8,7 @@
  *   --mark-rolled-back NAME   `prisma migrate resolve --rolled-back NAME` (with --confirm)
  *   --mark-applied NAME       `prisma migrate resolve --applied NAME` (with --confirm)
  */
-import { migrate } from '../api/migrate.js';
+import { type MigratePlan, migrate } from '../api/migrate.js';
 import { BackupError } from '../errors.js';
 import {
   deployRefusal,
@@ -50,13 +50,25 @@ export async function migrateMain(p: Parsed, signal: AbortSignal): Promise<numbe
   return deploy(db, dir, p.bool('confirm'), out, json, signal);
 }
 
+/** The state before the run, printed before anything is applied: warnings, then what is applied and pending. */
+function printPlan(plan: MigratePlan, dir: string, out: Out): void {
+  for (const name of plan.notInDirectory) out.info(`warning: ${name} is recorded as applied but is not in ${dir}`);
+  for (const w of plan.warnings) out.info(`warning: ${w}`);
+  // After the checks every migration of the folder is pending or applied: none means an empty folder.
+  if (plan.alreadyApplied.length + plan.pending.length === 0) out.info(`no migration found in ${dir}`);
+  out.info(`${plan.alreadyApplied.length} applied, ${plan.pending.length} pending in ${dir}`);
+}
+
 async function deploy(db: Connection, dir: string, confirm: boolean, out: Out, json: boolean, signal: AbortSignal): Promise<number> {
-  const r = await migrate({ url: db.url, authToken: db.authToken, dir, confirm, signal, onApplied: (name) => out.info(`  applied: ${name}`) });
-  for (const name of r.notInDirectory) out.info(`warning: ${name} is recorded as applied but is not in ${dir}`);
-  for (const w of r.warnings) out.info(`warning: ${w}`);
-  // After a run that was not refused every migration of the folder is pending or applied: none means an empty folder.
-  if (r.alreadyApplied.length + r.pending.length + r.applied.length === 0) out.info(`no migration found in ${dir}`);
-  out.info(`${r.alreadyApplied.length} applied, ${r.pending.length + r.applied.length} pending in ${dir}`);
+  const r = await migrate({
+    url: db.url,
+    authToken: db.authToken,
+    dir,
+    confirm,
+    signal,
+    onPlan: (plan) => printPlan(plan, dir, out),
+    onApplied: (name) => out.info(`  applied: ${name}`),
+  });
   if (confirm) {
     for (const note of r.notes) out.info(`note: ${note}`);
     out.info(`done: ${plural(r.applied.length, 'migration')} applied`);

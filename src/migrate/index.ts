@@ -28,6 +28,18 @@ export { PRISMA_MIGRATIONS_DDL } from './history.js';
 export { markApplied, markRolledBack } from './resolve.js';
 export { diagnose, upToDate, type MigrationStatus } from './status.js';
 
+/** What a run found before applying anything: the state before, and the warnings that do not stop it. */
+export interface DeployPlan {
+  /** To be applied, in order (all that are pending). */
+  pending: string[];
+  alreadyApplied: string[];
+  notInDirectory: string[];
+  /** Applied migrations whose migration.sql changed afterwards: not run again (as deploy), one warning each. */
+  edited: string[];
+  /** One line per edited migration (editedWarning). */
+  warnings: string[];
+}
+
 export interface DeployResult {
   /** Applied by this run, in order. */
   applied: string[];
@@ -63,6 +75,8 @@ export async function deployMigrations(opts: {
   authToken?: string;
   dir: string;
   confirm?: boolean;
+  /** Called once, after the checks and before the first migration is applied: the state before the run. */
+  onPlan?: (plan: DeployPlan) => void;
   onApplied?: (name: string) => void;
   /** Aborting stops the run after the migration under way (BackupError INTERRUPTED); it is recorded as applied. */
   signal?: AbortSignal;
@@ -71,6 +85,15 @@ export async function deployMigrations(opts: {
   const confirm = opts.confirm ?? false;
   const notes: string[] = [];
   const status = await deployable(opts.url, opts.authToken, dir);
+  const edited = editedApplied(status);
+  const plan: DeployPlan = {
+    pending: status.pending,
+    alreadyApplied: status.applied,
+    notInDirectory: status.notInDirectory,
+    edited,
+    warnings: edited.map((n) => editedWarning(dir, n)),
+  };
+  opts.onPlan?.(plan);
   let applied: string[] = [];
   // Like deploy, a confirmed run initializes `_prisma_migrations` even when there is nothing to apply.
   if (confirm && (status.pending.length > 0 || !status.hasMigrationsTable)) {
@@ -81,13 +104,5 @@ export async function deployMigrations(opts: {
       await db.close();
     }
   }
-  return {
-    applied,
-    pending: status.pending.filter((n) => !applied.includes(n)),
-    alreadyApplied: status.applied,
-    notInDirectory: status.notInDirectory,
-    edited: editedApplied(status),
-    warnings: editedApplied(status).map((n) => editedWarning(dir, n)),
-    notes: [...new Set(notes)],
-  };
+  return { ...plan, applied, pending: status.pending.filter((n) => !applied.includes(n)), notes: [...new Set(notes)] };
 }
