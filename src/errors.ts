@@ -12,7 +12,7 @@ export type ErrorCode =
   | 'REFUSED' // a safety refusal: target holds data, target is the source, ...
   | 'SCHEMA' // the target's schema cannot receive the dump
   | 'CONSTRAINT' // a constraint failed during a load
-  | 'DECRYPT' // wrong key or changed ciphertext
+  | 'DECRYPT' // wrong key, or a changed container header (a changed block after it is CORRUPT)
   | 'REMOTE' // a remote service failed (after retries)
   | 'AUTH' // a remote service refused our credentials
   | 'SNAPSHOT' // the read snapshot was lost

@@ -35,6 +35,8 @@ const MAX_FRAMES = 0x1_0000_0000; // the frame counter is a u32
 const HKDF_INFO = Buffer.from('turso-backup encrypted container v1', 'ascii');
 
 const ERR_AUTH = 'wrong key, or the file was changed';
+/** A block failing its tag after the header proved the key right: the file was changed, not the key wrong. */
+const ERR_CHANGED = 'the encrypted file was changed: a block of it failed its authentication';
 const ERR_TRUNCATED = 'encrypted file is truncated';
 
 /** True when `head` (the first bytes of a file) starts with the container magic. Gzip starts 1f 8b. */
@@ -201,7 +203,7 @@ class FrameReader {
       } else if (this.stage === 'length') {
         this.frameLen = bytes.readUInt32BE(0);
         // A longer frame is never written; refusing it also bounds what we buffer to one frame.
-        if (this.frameLen > this.chunkSize) throw new BackupError('DECRYPT', ERR_AUTH);
+        if (this.frameLen > this.chunkSize) throw new BackupError('CORRUPT', ERR_CHANGED);
         this.stage = 'frame';
         this.need = this.frameLen + TAG_LEN;
       } else {
@@ -254,7 +256,7 @@ class FrameReader {
     try {
       decipher.final(); // verifies the tag; nothing of this frame is pushed before it passes
     } catch {
-      throw new BackupError('DECRYPT', ERR_AUTH);
+      throw new BackupError('CORRUPT', ERR_CHANGED);
     }
     return plain;
   }
