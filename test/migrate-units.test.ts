@@ -160,6 +160,11 @@ describe('status rules', () => {
     expect(s.pending).toEqual(['2_b', '3_c', '4_d']);
     expect(diagnose(dir, null).hasMigrationsTable).toBe(false);
   });
+
+  it('a rolled-back row whose folder is gone is not "recorded but not in the directory"; a finished one is', () => {
+    const s = diagnose(dir, [rec('0_failed_then_deleted', 'X', false, true), rec('0_gone', 'Z', true), rec('0_undone', 'Y', true, true)]);
+    expect(s.notInDirectory).toEqual(['0_gone']);
+  });
 });
 
 describe('double-quoted string literals, decided by SQLite', () => {

@@ -178,6 +178,21 @@ describe('migrate-turso', () => {
     expect(refused.stderr).toMatch(/20240101000000_init cannot be marked rolled back: it is not in a failed state/);
   });
 
+  it('a failed migration marked rolled back and then deleted from the folder draws no warning', async () => {
+    addMigration(BROKEN, BROKEN_SQL);
+    expect((await migrate('--confirm')).code).toBe(1);
+    expect((await migrate('--mark-rolled-back', BROKEN, '--confirm')).code).toBe(0);
+    rmSync(join(migrations, BROKEN), { recursive: true });
+    const r = await migrate('--confirm', '--json');
+    expect(r.code).toBe(0);
+    expect(lastJson(r.stdout)).toMatchObject({ applied: [], notInDirectory: [] });
+    expect(r.stderr).not.toMatch(/warning/);
+    const s = await migrate('--status', '--json');
+    expect(s.code).toBe(0);
+    expect(lastJson(s.stdout)).toMatchObject({ notInDirectory: [], upToDate: true });
+    expect(s.stderr).not.toMatch(/recorded but not in/);
+  });
+
   it('--mark-applied records a migration finished by hand, as `prisma migrate resolve --applied` does', async () => {
     addMigration(BROKEN, BROKEN_SQL);
     expect((await migrate('--confirm')).code).toBe(1);

@@ -7,7 +7,8 @@
  * - failed: a row with neither finished_at nor rolled_back_at (deploy refuses to run while there is one, P3009);
  * - changed: the file no longer matches the checksum recorded for it (checksum.ts; status reports it as edited
  *   but does not fail on it, and deploy does not look: an applied one is never run again);
- * - notInDirectory: rows whose migration is not in the directory.
+ * - notInDirectory: applied rows (finished, not rolled back) whose migration is not in the directory; a rolled-back
+ *   row of a folder deleted since is history, not an applied migration (deploy says nothing about it either).
  */
 import { checksumMatches } from './checksum.js';
 import type { MigrationsDir } from './files.js';
@@ -78,7 +79,8 @@ export function diagnose(dir: MigrationsDir, records: MigrationRecord[] | null):
   }
   for (const r of rows) {
     if (isNull(r.finishedAt) && isNull(r.rolledBackAt)) status.failed.push({ name: r.name, startedAt: timestamp(r.startedAt), error: errorLine(r.logs) });
-    if (!inDir.has(r.name) && !status.notInDirectory.includes(r.name)) status.notInDirectory.push(r.name);
+    const applied = !isNull(r.finishedAt) && isNull(r.rolledBackAt);
+    if (applied && !inDir.has(r.name) && !status.notInDirectory.includes(r.name)) status.notInDirectory.push(r.name);
   }
   return status;
 }
