@@ -145,7 +145,7 @@ describe('a transaction a migration opens', () => {
     const { migrations, db } = setUp({ '001_tx_fail': 'CREATE TABLE z (x);\nBEGIN;\nCREATE TABLE a (x);\nINSERT INTO nosuch VALUES (1);\nCOMMIT;\n' });
     const r = await deploy(migrations, db);
     expect((r as Error).message).toBe(
-      'migration 001_tx_fail failed at line 4 of migration.sql: no such table: nosuch; the transaction it had opened (BEGIN) was rolled back',
+      'migration 001_tx_fail failed at line 4 of migration.sql: no such table: nosuch; the transaction it had opened (BEGIN) was rolled back; to go on: fix migration.sql (and undo what ran of it), then --mark-rolled-back 001_tx_fail --confirm and run again; --status shows where it stands',
     );
     expect(rows(db, "SELECT name FROM sqlite_schema WHERE name IN ('a', 'z')")).toEqual([{ name: 'z' }]);
     expect(history(db)).toEqual([{ name: '001_tx_fail', finished: false, logs: expect.stringMatching(/Database error:\nno such table: nosuch\n/) }]);

@@ -64,7 +64,7 @@ describe('migrate-turso over HTTP', () => {
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/^migrate-turso: error: migration 20230301090000_init failed at line 2 of migration\.sql: .*no such column: "?internal/);
     expect(lines[0]).toMatch(
-      /this server does not accept double-quoted string literals: if "internal" is a value, write it 'internal', in single quotes, in migration\.sql\)$/,
+      /this server does not accept double-quoted string literals: if "internal" is a value, write it 'internal', in single quotes, in migration\.sql\); to go on: .* --mark-rolled-back 20230301090000_init --confirm and run again; --status shows where it stands$/,
     );
     expect(rows(file, "SELECT name FROM sqlite_schema WHERE name NOT LIKE '%prisma_migrations%'")).toEqual([]);
   });

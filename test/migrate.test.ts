@@ -124,7 +124,9 @@ describe('migrate-turso', () => {
     addMigration(BROKEN, BROKEN_SQL);
     const r = await migrate('--confirm');
     expect(r.code).toBe(1);
-    expect(r.stderr.trim().split('\n')).toEqual([`migrate-turso: error: migration ${BROKEN} failed at line 2 of migration.sql: no such table: Missing`]);
+    expect(r.stderr.trim().split('\n')).toEqual([
+      `migrate-turso: error: migration ${BROKEN} failed at line 2 of migration.sql: no such table: Missing; to go on: fix migration.sql (and undo what ran of it), then --mark-rolled-back ${BROKEN} --confirm and run again; --status shows where it stands`,
+    ]);
     expect(rows("SELECT name FROM sqlite_schema WHERE name IN ('Before', 'After')")).toEqual([{ name: 'Before' }]);
     const [row] = rows('SELECT * FROM _prisma_migrations WHERE migration_name = ?', BROKEN);
     expect(row).toMatchObject({ finished_at: null, rolled_back_at: null, applied_steps_count: 0 });

@@ -90,6 +90,13 @@ function failureMessage(name: string, s: Statement, e: StatementError, kind: Mig
   return `${base} (${where}: if "${column}" is a value, write it '${column}', in single quotes, in migration.sql)`;
 }
 
+/**
+ * What to do after a migration failed, in the same terms as the refusal of the next run (checkDeployable): the
+ * statements before the failing one stay applied, so the database must be made to match one of the two resolutions.
+ */
+const wayForward = (name: string) =>
+  `to go on: fix migration.sql (and undo what ran of it), then --mark-rolled-back ${name} --confirm and run again; --status shows where it stands`;
+
 async function runStatement(db: MigrationDb, replay: DqsReplay | null, s: Statement, notes: string[]): Promise<void> {
   if (db.kind === 'remote' && isJournalModePragma(s.text)) {
     notes.push('PRAGMA journal_mode in a migration was left out: the server chooses its journal mode');
@@ -120,7 +127,7 @@ async function applyOne(db: MigrationDb, replay: DqsReplay | null, m: MigrationF
       const rolledBack = await rollBackOpenTransaction(db);
       await history.recordFailed(db, id, history.prismaFailureLogs(m.name, extendedCode(e.code), e.message));
       const undone = rolledBack ? '; the transaction it had opened (BEGIN) was rolled back' : '';
-      throw new BackupError('SCHEMA', `${failureMessage(m.name, s, e, db.kind)}${undone}`, { cause: e });
+      throw new BackupError('SCHEMA', `${failureMessage(m.name, s, e, db.kind)}${undone}; ${wayForward(m.name)}`, { cause: e });
     }
   }
   // A script that ends inside its own BEGIN would have its statements, and the success recorded after them,
