@@ -182,6 +182,34 @@ describe('a large seed migration', () => {
   }, 20_000);
 });
 
+it('a database another connection is writing to: one line saying so, after the busy timeout, nothing applied', async () => {
+  const { migrations, db } = setUp({ '001_a': 'CREATE TABLE a (x);\n', '002_b': 'CREATE TABLE b (x);\n' });
+  expect(await deploy(migrations, db)).toMatchObject({ applied: ['001_a', '002_b'] });
+  mkdirSync(join(migrations, '003_c'));
+  writeFileSync(join(migrations, '003_c', 'migration.sql'), 'CREATE TABLE c (x);\n');
+  const writer = new Database(db);
+  writer.exec('BEGIN IMMEDIATE; CREATE TABLE other (y);');
+  try {
+    const { spawnSync } = await import('node:child_process');
+    const r = spawnSync(
+      process.execPath,
+      ['--import', TSX, join(ROOT, 'src', 'cli', 'bin.ts'), 'migrate', '--dir', migrations, '--db', `file:${db}`, '--confirm'],
+      {
+        encoding: 'utf8',
+        env: { ...process.env, TURSO_AUTH_TOKEN: '', DEBUG: '' },
+      },
+    );
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim().split('\n')).toEqual([
+      `turso-backup migrate: error: file:${db} is locked by another connection that is writing to it (waited 10 s): nothing was applied; run again when that connection is done`,
+    ]);
+  } finally {
+    writer.exec('ROLLBACK');
+    writer.close();
+  }
+  expect(history(db).map((h) => h.name)).toEqual(['001_a', '002_b']);
+}, 40_000);
+
 describe('an interrupt between migrations', () => {
   /** A first migration slow enough (about a second) to be interrupted while it runs. */
   const SLOW = {

@@ -163,6 +163,22 @@ async function eventLoopTurn(): Promise<void> {
   await setImmediate();
 }
 
+/** SQLITE_BUSY / SQLITE_LOCKED (and their extended codes): another connection holds the write lock. */
+const isLocked = (e: unknown): boolean => e instanceof StatementError && /^SQLITE_(BUSY|LOCKED)/.test(e.code);
+
+/**
+ * A write of the run itself (the history table, a migration's row) that waited out the busy timeout: another
+ * connection is writing. Nothing of the migration under way ran (its row is the first thing written).
+ */
+function lockedError(db: MigrationDb, applied: string[], e: StatementError): BackupError {
+  const done = applied.length ? `applied so far: ${applied.join(', ')}; the rest are still pending` : 'nothing was applied';
+  return new BackupError(
+    'REFUSED',
+    `${db.displayUrl} is locked by another connection that is writing to it (waited 10 s): ${done}; run again when that connection is done`,
+    { cause: e },
+  );
+}
+
 /** Wording of the API's interrupt (api/migrate.ts), so a stop reads the same from either place. */
 const interrupted = (applied: string[]) => new BackupError('INTERRUPTED', `interrupted after applying ${applied.join(', ')}; the rest are still pending`);
 
@@ -178,9 +194,24 @@ export async function applyPending(
   pending: string[],
   opts: { notes: string[]; onApplied?: (name: string) => void; signal?: AbortSignal },
 ): Promise<string[]> {
+  const applied: string[] = [];
+  try {
+    await applyInOrder(db, dir, pending, applied, opts);
+  } catch (e) {
+    throw isLocked(e) ? lockedError(db, applied, e as StatementError) : e;
+  }
+  return applied;
+}
+
+async function applyInOrder(
+  db: MigrationDb,
+  dir: MigrationsDir,
+  pending: string[],
+  applied: string[],
+  opts: { notes: string[]; onApplied?: (name: string) => void; signal?: AbortSignal },
+): Promise<void> {
   if (!(await history.hasMigrationsTable(db))) await history.createMigrationsTable(db);
   const replay = db.local ? new DqsReplay(db.local) : null;
-  const applied: string[] = [];
   try {
     for (const [i, name] of pending.entries()) {
       await applyOne(db, replay, dir.migrations.find((m) => m.name === name)!, opts.notes);
@@ -194,5 +225,4 @@ export async function applyPending(
   } finally {
     if (replay) restoreSchemaText(replay, opts.notes);
   }
-  return applied;
 }
