@@ -234,7 +234,9 @@ describe('migrate-turso', () => {
     writeFileSync(join(migrations, 'migration_lock.toml'), 'provider = "postgresql"\n');
     const other = await migrate('--confirm');
     expect(other.code).toBe(1);
-    expect(other.stderr).toMatch(/migration_lock\.toml says provider "postgresql", not "sqlite"/);
+    expect(other.stderr).toMatch(
+      /migration_lock\.toml says provider "postgresql", not "sqlite": these migrations were generated for another database .*; generate a SQLite migration history \(provider = "sqlite" in the datasource of schema\.prisma, then prisma migrate dev\) and give its folder$/m,
+    );
     expect(existsSync(db)).toBe(false);
 
     writeFileSync(join(migrations, 'migration_lock.toml'), 'provider = "sqlite"\n');

@@ -91,7 +91,7 @@ export function checkProvider(m: MigrationsDir): void {
   if (m.provider !== null && m.provider !== 'sqlite') {
     throw new BackupError(
       'REFUSED',
-      `${join(m.dir, 'migration_lock.toml')} says provider "${m.provider}", not "sqlite": these migrations were written for another database`,
+      `${join(m.dir, 'migration_lock.toml')} says provider "${m.provider}", not "sqlite": these migrations were generated for another database and do not apply to SQLite; generate a SQLite migration history (provider = "sqlite" in the datasource of schema.prisma, then prisma migrate dev) and give its folder`,
     );
   }
 }
