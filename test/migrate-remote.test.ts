@@ -119,4 +119,21 @@ describe('migrate-turso over HTTP', () => {
     expect(rows(file, "SELECT name FROM sqlite_schema WHERE type = 'table' AND name IN ('AccountType', 'Account', 'AccountBalanceStatement')")).toHaveLength(3);
     expect(rows(file, "SELECT name FROM sqlite_schema WHERE name LIKE 'sqlite_autoindex_Account%'")).toEqual([]);
   });
+
+  it('a URL carrying user:password is a configuration error that names neither and says where the token goes', async () => {
+    const secret = 'S3cretPassw0rd';
+    for (const [args, env] of [
+      [['--status'], { TURSO_DATABASE_URL: `https://admin:${secret}@127.0.0.1:9/` }],
+      [['--db', `libsql://admin:${secret}@db.example.turso.io`, '--confirm'], { TURSO_DATABASE_URL: undefined }],
+    ] as const) {
+      const r = await runScript('migrate-turso', ['--dir', join(CORPUS, 'writable-schema'), ...args], { ...env, TURSO_AUTH_TOKEN: undefined });
+      expect(r.code).toBe(2);
+      const lines = r.stderr.trim().split('\n');
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(
+        /^migrate-turso: error: the database URL \(--db or TURSO_DATABASE_URL\) must not carry a user name or password \(user:password@\): give it as (https:\/\/127\.0\.0\.1:9\/|libsql:\/\/db\.example\.turso\.io), and the token in TURSO_AUTH_TOKEN \(or in the variable --auth-token-env NAME names\)$/,
+      );
+      expect(r.stderr + r.stdout).not.toMatch(new RegExp(`${secret}|admin`));
+    }
+  });
 });
