@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { setImmediate } from 'node:timers';
 import { afterAll, describe, expect, it } from 'vitest';
+import { migrate } from '../src/api/migrate.js';
 import { BackupError } from '../src/errors.js';
 import { fixesQuotes } from '../src/migrate/dqs-replay.js';
 import { deployMigrations, deployRefusal, inspect, openMigrationDb, readMigrationsDir } from '../src/migrate/index.js';
@@ -210,10 +211,13 @@ it('a database another connection is writing to: one line saying so, after the b
   expect(history(db).map((h) => h.name)).toEqual(['001_a', '002_b']);
 }, 40_000);
 
+/** A migration slow enough (about a second) to be interrupted while it runs. */
+const SLOW_SQL = 'CREATE TABLE big (x);\nWITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < 1500000) INSERT INTO big SELECT i FROM r;\n';
+
 describe('an interrupt between migrations', () => {
   /** A first migration slow enough (about a second) to be interrupted while it runs. */
   const SLOW = {
-    '001_slow': 'CREATE TABLE big (x);\nWITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < 1500000) INSERT INTO big SELECT i FROM r;\n',
+    '001_slow': SLOW_SQL,
     '002_after': 'CREATE TABLE after (x);\n',
   };
 
@@ -227,6 +231,20 @@ describe('an interrupt between migrations', () => {
     expect((r as BackupError).code).toBe('INTERRUPTED');
     expect((r as Error).message).toBe('interrupted after applying 001_a; the rest are still pending');
     expect(history(db)).toEqual([{ name: '001_a', finished: true, logs: null }]);
+  });
+
+  it('an abort during the last migration stops nothing: the run completes, no INTERRUPTED', async () => {
+    const { migrations, db } = setUp({ '001_a': 'CREATE TABLE a (x);\n', '002_b': 'CREATE TABLE b (x);\n' });
+    const ac = new AbortController();
+    // The callback of the last migration is the latest an abort can come and still be seen by the run.
+    const r = await migrate({ url: `file:${db}`, dir: migrations, confirm: true, signal: ac.signal, onApplied: (n) => n === '002_b' && ac.abort() });
+    expect(r).toMatchObject({ applied: ['001_a', '002_b'], pending: [] });
+    expect(history(db).map((h) => h.finished)).toEqual([true, true]);
+    // Aborted before it starts: the same error, in the same words, from the one place that throws it.
+    const { migrations: other, db: otherDb } = setUp({ '001_a': 'CREATE TABLE a (x);\n' });
+    const e = await migrate({ url: `file:${otherDb}`, dir: other, confirm: true, signal: AbortSignal.abort() }).catch((x: unknown) => x);
+    expect(e).toMatchObject({ code: 'INTERRUPTED', message: 'interrupted before any migration was applied; the rest are still pending' });
+    expect(existsSync(otherDb)).toBe(false);
   });
 
   it('SIGINT during the first migration of the CLI: it finishes, the next never starts, exit 130', async () => {
@@ -249,6 +267,28 @@ describe('an interrupt between migrations', () => {
     expect(rows(db, "SELECT name FROM sqlite_schema WHERE name = 'after'")).toEqual([]);
   }, 60_000);
 });
+
+it('SIGINT during the last migration of the CLI: every migration is applied, so it ends as done, exit 0', async () => {
+  const { migrations, db } = setUp({ '001_a': 'CREATE TABLE a (x);\n', '002_slow': SLOW_SQL });
+  const child = spawn(process.execPath, ['--import', TSX, join(ROOT, 'scripts', 'migrate-turso.ts'), '--dir', migrations, '--confirm'], {
+    cwd: dirs.make(),
+    env: { ...process.env, TURSO_DATABASE_URL: `file:${db}`, TURSO_AUTH_TOKEN: '', DEBUG: '' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.resume();
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  const started = () => existsSync(db) && rows(db, "SELECT 1 FROM sqlite_schema WHERE name = 'big'").length > 0;
+  while (!started()) await new Promise((resolve) => setTimeout(resolve, 5));
+  child.kill('SIGINT');
+  expect(await exited).toBe(0);
+  expect(stdout).toMatch(/applied: 002_slow\ndone: 2 migrations applied\n/);
+  expect(history(db)).toEqual([
+    { name: '001_a', finished: true, logs: null },
+    { name: '002_slow', finished: true, logs: null },
+  ]);
+}, 60_000);
 
 it('deployRefusal gives, for a status report, the refusal a confirmed run would give', async () => {
   const { migrations, db } = setUp({ '001_a': 'CREATE TABLE a (x);\n' });

@@ -2,7 +2,6 @@
  * `migrate(options)`: Prisma migrations applied as `prisma migrate deploy` applies them, for the library and the CLI
  * (`turso-backup migrate --json` prints what this returns). A dry run unless `confirm`.
  */
-import { BackupError } from '../errors.js';
 
 export interface MigrateOptions {
   /** The database: `file:PATH` (created when missing, on a confirmed run), `libsql://…` or `https://…`. */
@@ -16,7 +15,10 @@ export interface MigrateOptions {
   onPlan?: (plan: MigratePlan) => void;
   /** Each migration as it is applied. */
   onApplied?: (name: string) => void;
-  /** Aborting stops before the next migration (one that started finishes, as deploy would leave it). */
+  /**
+   * Aborting stops before the next migration (one that started finishes, as deploy would leave it): BackupError
+   * INTERRUPTED. An abort during the last migration stops nothing: the run completes and resolves as usual.
+   */
   signal?: AbortSignal;
 }
 
@@ -50,12 +52,6 @@ export interface MigrateSummary {
   notes: string[];
 }
 
-const interrupted = (applied: string[]) =>
-  new BackupError(
-    'INTERRUPTED',
-    `interrupted${applied.length ? ` after applying ${applied.join(', ')}` : ' before any migration was applied'}; the rest are still pending`,
-  );
-
 /**
  * Applies the pending migrations of `options.dir` to `options.url` as `prisma migrate deploy` does, refusing what
  * it refuses (a failed migration, a non-empty database without `_prisma_migrations`); an applied migration edited
@@ -65,8 +61,6 @@ const interrupted = (applied: string[]) =>
  */
 export async function migrate(options: MigrateOptions): Promise<MigrateSummary> {
   const confirm = options.confirm ?? false;
-  const applied: string[] = [];
-  if (options.signal?.aborted) throw interrupted(applied);
   // Loaded when used: importing the library loads no database driver.
   const { deployMigrations } = await import('../migrate/index.js');
   const r = await deployMigrations({
@@ -75,12 +69,9 @@ export async function migrate(options: MigrateOptions): Promise<MigrateSummary> 
     dir: options.dir ?? 'prisma/migrations',
     confirm,
     onPlan: options.onPlan,
-    onApplied: (name) => {
-      applied.push(name);
-      options.onApplied?.(name);
-      // Between migrations is the one place a stop leaves the history exactly as deploy would.
-      if (options.signal?.aborted) throw interrupted(applied);
-    },
+    onApplied: options.onApplied,
+    // Checked between migrations only (migrate/deploy.ts applyPending), the one place a stop leaves the history as deploy would.
+    signal: options.signal,
   });
   return {
     mode: confirm ? 'migrate' : 'dry-run',

@@ -179,14 +179,22 @@ function lockedError(db: MigrationDb, applied: string[], e: StatementError): Bac
   );
 }
 
-/** Wording of the API's interrupt (api/migrate.ts), so a stop reads the same from either place. */
-const interrupted = (applied: string[]) => new BackupError('INTERRUPTED', `interrupted after applying ${applied.join(', ')}; the rest are still pending`);
+/**
+ * The one interrupt of a migrate run (deployMigrations before it starts, applyPending between migrations): it
+ * names what this run applied, and is only thrown while something is still pending.
+ */
+export const interruptedError = (applied: string[]) =>
+  new BackupError(
+    'INTERRUPTED',
+    `interrupted${applied.length ? ` after applying ${applied.join(', ')}` : ' before any migration was applied'}; the rest are still pending`,
+  );
 
 /**
  * Applies the pending migrations in order; the first failure stops the run (the statements before it in that
  * migration stay applied, as with Prisma) and is thrown. On a `file:` target, SQL that relies on double-quoted
  * string literals is replayed (dqs-replay.ts) and the stored schema text ends as Prisma's SQLite leaves it.
- * An aborted `signal` stops the run after the migration under way (throws BackupError INTERRUPTED).
+ * An aborted `signal` stops the run after the migration under way (throws BackupError INTERRUPTED), unless that
+ * was the last one: then nothing is left to stop, and the run ends as a complete one.
  */
 export async function applyPending(
   db: MigrationDb,
@@ -218,9 +226,11 @@ async function applyInOrder(
       applied.push(name);
       // Before the next migration, the one place a stop leaves the history as deploy would. A `file:` run is
       // synchronous, so a SIGINT handler (which aborts the signal) only runs if the event loop gets a turn here.
-      if (i < pending.length - 1) await eventLoopTurn();
+      // After the last one there is nothing left to stop: an interrupt then ends nothing, the run is complete.
+      const more = i < pending.length - 1;
+      if (more) await eventLoopTurn();
       opts.onApplied?.(name);
-      if (i < pending.length - 1 && opts.signal?.aborted) throw interrupted(applied);
+      if (more && opts.signal?.aborted) throw interruptedError(applied);
     }
   } finally {
     if (replay) restoreSchemaText(replay, opts.notes);

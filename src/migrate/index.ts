@@ -15,7 +15,7 @@
  *   db.ts         the database interface; adapter.ts implements it on today's drivers
  */
 import { openMigrationDb } from './adapter.js';
-import { applyPending, checkDeployable, editedApplied, editedWarning, inspect } from './deploy.js';
+import { applyPending, checkDeployable, editedApplied, editedWarning, inspect, interruptedError } from './deploy.js';
 import { readMigrationsDir, type MigrationsDir } from './files.js';
 import type { MigrationStatus } from './status.js';
 
@@ -78,9 +78,13 @@ export async function deployMigrations(opts: {
   /** Called once, after the checks and before the first migration is applied: the state before the run. */
   onPlan?: (plan: DeployPlan) => void;
   onApplied?: (name: string) => void;
-  /** Aborting stops the run after the migration under way (BackupError INTERRUPTED); it is recorded as applied. */
+  /**
+   * Aborting stops the run after the migration under way (BackupError INTERRUPTED; it is recorded as applied), or
+   * before the first when already aborted; an abort during the last migration ends nothing (the run is complete).
+   */
   signal?: AbortSignal;
 }): Promise<DeployResult> {
+  if (opts.signal?.aborted) throw interruptedError([]);
   const dir = readMigrationsDir(opts.dir);
   const confirm = opts.confirm ?? false;
   const notes: string[] = [];
