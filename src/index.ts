@@ -10,7 +10,7 @@
 export { backup, backupFileName, type BackupOptions, type BackupProgress, type BackupSummary } from './api/backup.js';
 export { restore, type RestoreOptions, type RestoreProgress, type RestoreSummary } from './api/restore.js';
 export { verifyDump, type VerifyOptions, type VerifySummary } from './api/verify.js';
-export { migrate, type MigrateOptions, type MigrateSummary } from './api/migrate.js';
+export { migrate, type MigrateOptions, type MigratePlan, type MigrateSummary } from './api/migrate.js';
 export { createCronHandler, type CronHandlerOptions } from './cron/handler.js';
 export { createStatusHandler, type StatusHandlerOptions } from './cron/status.js';
 export { fileSink } from './sink/file.js';

@@ -94,6 +94,17 @@ describe('--db and --target override TURSO_DATABASE_URL', () => {
     const bad = await runCli(['backup', '--db', 'postgres://x'], clean);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--db must be a libsql:\/\/, https:\/\/, http:\/\/ or file: URL/);
+    // user:password in the URL (sweep 4: it read as the server refusing a statement): every command refuses it
+    // before any request, shows neither, and says where the token goes.
+    for (const args of [
+      ['backup', '--db', 'https://admin:S3cretPw@127.0.0.1:9/'],
+      ['restore', dump, '--target', 'libsql://admin:S3cretPw@db.example.turso.io'],
+    ]) {
+      const r = await runCli(args, clean);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(/must not carry a user name or password \(user:password@\): give it as .*, and the token in TURSO_AUTH_TOKEN/);
+      expect(r.stderr + r.stdout).not.toMatch(/S3cretPw|admin/);
+    }
   });
 });
 

@@ -131,7 +131,7 @@ describe('migrate-turso over HTTP', () => {
       const lines = r.stderr.trim().split('\n');
       expect(lines).toHaveLength(1);
       expect(lines[0]).toMatch(
-        /^migrate-turso: error: the database URL \(--db or TURSO_DATABASE_URL\) must not carry a user name or password \(user:password@\): give it as (https:\/\/127\.0\.0\.1:9\/|libsql:\/\/db\.example\.turso\.io), and the token in TURSO_AUTH_TOKEN \(or in the variable --auth-token-env NAME names\)$/,
+        /^migrate-turso: error: the database URL must not carry a user name or password \(user:password@\): give it as (https:\/\/127\.0\.0\.1:9\/|libsql:\/\/db\.example\.turso\.io), and the token in TURSO_AUTH_TOKEN \(or in the variable --auth-token-env NAME names\)$/,
       );
       expect(r.stderr + r.stdout).not.toMatch(new RegExp(`${secret}|admin`));
     }

@@ -24,10 +24,31 @@ export function parseDatabaseUrl(url: string): DbLocation {
     if (!path) throw new BackupError('CONFIG', 'TURSO_DATABASE_URL is a file: URL without a path');
     return { kind: 'file', path: resolve(path) };
   }
-  if (/^(libsql|https?|wss?):\/\//i.test(trimmed)) return { kind: 'remote', url: trimmed };
+  if (/^(libsql|https?|wss?):\/\//i.test(trimmed)) {
+    checkNoCredentials(trimmed);
+    return { kind: 'remote', url: trimmed };
+  }
   // A bare path is the common slip: say how to write it (a path holds no credentials, unlike a mistyped URL).
   const path = /^[^:@?#\s]+$/.test(trimmed) ? `; for a file, write file:${trimmed}` : '';
   throw new BackupError('CONFIG', `TURSO_DATABASE_URL must be a libsql://, https://, http:// or file: URL (got ${redactUrl(trimmed)})${path}`);
+}
+
+/**
+ * A remote URL with `user:password@` is refused before any request, whatever the command: the HTTP client refuses
+ * it too, and its error read as the server refusing a statement. The message shows the URL without them.
+ */
+function checkNoCredentials(url: string): void {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return; // not ours to judge here: the connection reports a URL it cannot use
+  }
+  if (parsed.username === '' && parsed.password === '') return;
+  throw new BackupError(
+    'CONFIG',
+    `the database URL must not carry a user name or password (user:password@): give it as ${redactUrl(url)}, and the token in TURSO_AUTH_TOKEN (or in the variable --auth-token-env NAME names)`,
+  );
 }
 
 /** The URL with user, password and every query parameter's value removed: safe for logs and the dump. */

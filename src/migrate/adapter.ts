@@ -12,7 +12,7 @@ import { existsSync } from 'node:fs';
 import { classifyRemote } from '../db/hrana/errors.js';
 import { openLocalDb } from '../db/local.js';
 import type { Db } from '../db/types.js';
-import { parseDatabaseUrl, redactUrl } from '../db/url.js';
+import { parseDatabaseUrl } from '../db/url.js';
 import { BackupError } from '../errors.js';
 import { type LocalEngine, type MigrationDb, StatementError } from './db.js';
 
@@ -163,24 +163,6 @@ async function openRemote(url: string, authToken: string | undefined): Promise<M
 }
 
 /**
- * A remote URL with `user:password@` is refused before any request: the HTTP client refuses it too, and its error
- * read as the server refusing a statement. The message shows the URL without them, never the credentials.
- */
-function checkNoCredentials(url: string): void {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    return; // not ours to judge here: the connection reports a URL it cannot use
-  }
-  if (parsed.username === '' && parsed.password === '') return;
-  throw new BackupError(
-    'CONFIG',
-    `the database URL (--db or TURSO_DATABASE_URL) must not carry a user name or password (user:password@): give it as ${redactUrl(url)}, and the token in TURSO_AUTH_TOKEN (or in the variable --auth-token-env NAME names)`,
-  );
-}
-
-/**
  * Opens the database for migrations. A `file:` target that does not exist gives null unless `create`; `readonly`
  * (status, dry run) opens a file read-only and never creates it.
  */
@@ -190,6 +172,5 @@ export async function openMigrationDb(url: string, authToken: string | undefined
     if (!existsSync(loc.path) && (!opts.create || opts.readonly)) return null;
     return openFile(loc.path, opts.readonly);
   }
-  checkNoCredentials(loc.url);
   return openRemote(loc.url, authToken);
 }
