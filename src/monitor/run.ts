@@ -74,9 +74,10 @@ export function databaseLabel(env: NodeJS.ProcessEnv = process.env): string {
   const url = env.TURSO_DATABASE_URL?.trim();
   if (!url) return '(TURSO_DATABASE_URL not set)';
   try {
+    // A remote URL's host even when the URL is refused for carrying credentials: the alert says which database.
+    if (/^(libsql|https?|wss?):\/\//i.test(url)) return new URL(url).host || '(unknown host)';
     const loc = parseDatabaseUrl(url);
-    if (loc.kind === 'file') return `file ${basename(loc.path)}`;
-    return new URL(loc.url).host || '(unknown host)';
+    return loc.kind === 'file' ? `file ${basename(loc.path)}` : '(invalid TURSO_DATABASE_URL)';
   } catch {
     return '(invalid TURSO_DATABASE_URL)';
   }
