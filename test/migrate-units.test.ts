@@ -12,7 +12,7 @@ import { parseDqsError, resolveDqs } from '../src/migrate/dqs.js';
 import { DqsReplay } from '../src/migrate/dqs-replay.js';
 import { lockProvider } from '../src/migrate/files.js';
 import type { MigrationRecord } from '../src/migrate/history.js';
-import { splitStatements } from '../src/migrate/script.js';
+import { splitStatements } from '../src/sql-text.js';
 import { diagnose } from '../src/migrate/status.js';
 import { tempDirs } from './support/dumps.js';
 import { CORPUS, corpusShapes } from './support/migration-corpus.js';

@@ -6,7 +6,7 @@
  * runs any of it, and `verify-backup` refuses it too.
  */
 import { BackupError } from '../errors.js';
-import { splitStatements, tokenize } from '../migrate/script.js';
+import { splitStatements, tokenize } from '../sql-text.js';
 import type { HeaderLine } from './lines.js';
 
 /** The keywords after CREATE that make each type of object, as SQLite's grammar has them. */

@@ -3,7 +3,7 @@
  * schema-engine/core/src/commands/apply_migrations.rs): refuse a lock file of another provider (P3019), a
  * non-empty database without `_prisma_migrations` (P3005) and any failed migration (P3009); then apply each
  * pending migration in directory order, recording it in `_prisma_migrations` (history.ts), statement by
- * statement in autocommit (script.ts), stopping at the first failure with the migration recorded as failed.
+ * statement in autocommit (sql-text.ts), stopping at the first failure with the migration recorded as failed.
  * Like deploy, an applied migration whose file changed afterwards is not looked at again (the caller warns about
  * it: editedWarning). Stricter than deploy: a pending migration without migration.sql is refused before anything
  * runs (deploy would fail on it mid-run, P3015).
@@ -16,8 +16,13 @@ import { hasDoubleQuoted } from './dqs.js';
 import { DqsReplay } from './dqs-replay.js';
 import { checkProvider, type MigrationFile, type MigrationsDir } from './files.js';
 import * as history from './history.js';
-import { isJournalModePragma, splitStatements, type Statement } from './script.js';
+import { splitStatements, type Statement } from '../sql-text.js';
 import { diagnose, type MigrationStatus } from './status.js';
+
+/** `PRAGMA [schema.]journal_mode = …`: a journal mode switch (a remote server keeps its own). */
+function isJournalModePragma(text: string): boolean {
+  return /^PRAGMA\s+(?:(?:main|"main")\s*\.\s*)?journal_mode\s*=/i.test(text.trim());
+}
 
 /** What the directory and the database say, read without writing anything. */
 export async function inspect(db: MigrationDb | null, dir: MigrationsDir): Promise<{ status: MigrationStatus; userTables: string[] }> {

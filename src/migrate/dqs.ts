@@ -13,7 +13,7 @@
  * one it could not resolve, and only that one is rewritten as a single-quoted literal. Repeat until SQLite accepts
  * the statement. Occurrences SQLite resolves (column names, aliases, the INSERT column list) are never touched.
  */
-import { dequote, singleQuoted, tokenize } from './script.js';
+import { dequote, singleQuoted, tokenize } from '../sql-text.js';
 
 /** A check runs a variant of a statement (compile, or a rolled-back trial) and returns SQLite's error, or null. */
 export type Check = (sql: string) => string | null;

@@ -6,12 +6,12 @@
  *
  *   files.ts      the directory and migration_lock.toml, as Prisma lists them
  *   checksum.ts   Prisma's checksum and its equivalences (line endings, old unpadded format)
- *   script.ts     statements, cut where SQLite cuts them, with their line numbers
  *   history.ts    `_prisma_migrations` rows: started, succeeded, failed, resolved
  *   status.ts     applied / pending / failed / changed, as `prisma migrate status` sees them
  *   deploy.ts     what deploy refuses, and the run itself
  *   resolve.ts    `prisma migrate resolve --rolled-back / --applied`
  *   dqs.ts, dqs-replay.ts, schema-text.ts   double-quoted string literals on a driver without them
+ *   (statements are cut where SQLite cuts them by src/sql-text.ts, which a dump's schema check shares)
  *   db.ts         the database interface; adapter.ts implements it on today's drivers
  */
 import { openMigrationDb } from './adapter.js';

@@ -12,7 +12,7 @@
 import type { LocalEngine } from './db.js';
 import type { Literal } from './dqs.js';
 import { alignTokens } from './lcs.js';
-import { tokenize, type Token } from './script.js';
+import { tokenize, type Token } from '../sql-text.js';
 
 /** The non-blank tokens of a text (comments included: SQLite stores them), with their spans. */
 export function solidTokens(sql: string): { texts: string[]; spans: Token[]; fullIndex: Map<number, number> } {

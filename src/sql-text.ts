@@ -1,13 +1,12 @@
 /**
- * A migration script cut into statements exactly where SQLite cuts it.
- *
- * `prisma migrate deploy` hands the whole migration.sql to rusqlite's `execute_batch`, which prepares one statement
- * at a time (sqlite3_prepare's tail) and runs it in autocommit, so statements before a failing one stay applied
- * (prisma-engines: schema-engine/connectors/sql-schema-connector/src/flavour/sqlite/connector/native/mod.rs,
- * `apply_migration_script`). We run statement by statement too, to name the failing line and to replay SQLite's
- * double-quoted-string rule where our driver lacks it (dqs.ts). The cut points follow SQLite's own statement
- * completion state machine (sqlite3_complete in src/complete.c): a `;` ends a statement except inside
- * `CREATE [TEMP] TRIGGER … BEGIN … END`, and quotes and comments hide everything in them.
+ * SQL text cut into statements exactly where SQLite cuts it, and the quoting helpers that go with it: core, no
+ * database. Two users: migrations (migrate/deploy.ts runs a migration.sql statement by statement, as Prisma's
+ * rusqlite `execute_batch` prepares it, so that the failing line can be named and SQLite's double-quoted-string rule
+ * replayed: prisma-engines schema-engine/connectors/sql-schema-connector/src/flavour/sqlite/connector/native/mod.rs,
+ * `apply_migration_script`), and a dump's schema entries (format/schema-entry.ts: each must be one statement). The
+ * cut points follow SQLite's own statement completion state machine (sqlite3_complete in src/complete.c): a `;`
+ * ends a statement except inside `CREATE [TEMP] TRIGGER … BEGIN … END`, and quotes and comments hide everything in
+ * them.
  */
 
 export type TokenKind = 'space' | 'comment' | 'string' | 'dq' | 'ident' | 'word' | 'semi' | 'other';
@@ -180,8 +179,3 @@ export const dequote = (raw: string): string => raw.slice(1, raw.endsWith('"') &
 
 /** `text` as an SQL string literal. */
 export const singleQuoted = (text: string): string => `'${text.replaceAll("'", "''")}'`;
-
-/** `PRAGMA [schema.]journal_mode = …`: a journal mode switch (a remote server keeps its own). */
-export function isJournalModePragma(text: string): boolean {
-  return /^PRAGMA\s+(?:(?:main|"main")\s*\.\s*)?journal_mode\s*=/i.test(text.trim());
-}
