@@ -666,6 +666,26 @@ describe('physical settings the dump records', () => {
       expect(query(target, 'SELECT id, hex(v), typeof(v) FROM t ORDER BY id')).toEqual(query(src, 'SELECT id, hex(v), typeof(v) FROM t ORDER BY id'));
     }
   });
+
+  it("a new file takes the source's WAL mode (the one journal mode a file keeps); a rollback-journal source stays so", async () => {
+    for (const mode of ['wal', 'delete']) {
+      const src = join(dirs.make(), `${mode}.db`);
+      exec(src, (db) => {
+        db.pragma(`journal_mode = ${mode}`);
+        db.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, v); INSERT INTO t (v) VALUES ('a');");
+      });
+      const dumpPath = join(dirs.make(), `${mode}.ndjson.gz`);
+      await backupToFile(src, dumpPath);
+      const header = JSON.parse(dumpLines(gunzipFile(dumpPath))[0]!) as { sqlite: { journalMode?: string } };
+      expect(header.sqlite.journalMode).toBe(mode === 'wal' ? 'wal' : undefined);
+      const dir = dirs.make();
+      const target = join(dir, 'restored.db');
+      expect((await restoreInto(target, dumpPath)).verified).toBe(true);
+      // Only the file itself: the load's -wal and -shm were folded in and removed before it was moved into place.
+      expect(listDir(dir)).toEqual(['restored.db']);
+      expect(query(target, 'PRAGMA journal_mode')).toEqual([[mode]]);
+    }
+  });
 });
 
 /** A source database made by `sql`, and its dump. */

@@ -17,7 +17,7 @@ export interface SchemaFacts {
   schema: SchemaObject[];
   tables: Omit<TableInfo, 'rows'>[];
   notes: string[];
-  sqlite: { pageSize?: number; userVersion?: number; applicationId?: number; autoVacuum?: number; encoding?: string };
+  sqlite: { pageSize?: number; userVersion?: number; applicationId?: number; autoVacuum?: number; encoding?: string; journalMode?: 'wal' };
 }
 
 const str = (v: unknown) => (v === null || v === undefined ? '' : String(v));
@@ -126,7 +126,7 @@ export function caseHint(name: string, names: Iterable<string>): string {
 }
 
 /** Schema facts for a backup, read through the open snapshot of `source`. */
-export async function introspect(source: Pick<Db, 'query'>, selection: Selection): Promise<SchemaFacts> {
+export async function introspect(source: Pick<Db, 'query' | 'kind'>, selection: Selection): Promise<SchemaFacts> {
   const objects = await source.query('SELECT type, name, tbl_name, sql FROM sqlite_schema ORDER BY rowid');
   const list = await tableList(source);
   const shadow = new Set(list.filter((r) => r.type === 'shadow').map((r) => r.name));
@@ -183,6 +183,10 @@ export async function introspect(source: Pick<Db, 'query'>, selection: Selection
       // Settable only before a file's first table, so a restore can give them to a file it creates.
       autoVacuum: await pragma('auto_vacuum'),
       encoding: str((await source.query('SELECT * FROM pragma_encoding'))[0]?.[0]),
+      // WAL is the one journal mode a file keeps (in its header); a server's own mode is not the database's.
+      ...(source.kind === 'file' && str((await source.query('SELECT * FROM pragma_journal_mode'))[0]?.[0]).toLowerCase() === 'wal'
+        ? { journalMode: 'wal' as const }
+        : {}),
     },
   };
 }

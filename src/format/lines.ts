@@ -69,7 +69,7 @@ export interface HeaderLine {
   tables: TableInfo[];
   media: (MediaSpec & { present: boolean; rows: number }) | null;
   /** Facts the restore needs but the schema does not say. */
-  sqlite: { pageSize?: number; userVersion?: number; applicationId?: number; autoVacuum?: number; encoding?: string };
+  sqlite: { pageSize?: number; userVersion?: number; applicationId?: number; autoVacuum?: number; encoding?: string; journalMode?: 'wal' };
   /** Things the reader should know (e.g. an external-content FTS table rebuilt rather than dumped); absent when none. */
   notes?: string[];
 }

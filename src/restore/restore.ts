@@ -211,8 +211,8 @@ async function loadVerifyPublish(target: Target, input: RestoreInput, state: Tar
   // A scratch file is verified while it loads, by a second thread following the load's commits.
   const follow = target.scratch && loadable.length > 0 && input.kind === 'dump' ? target.scratch : null;
   let verifier: LoadVerifier | null = null;
-  const { pageSize, autoVacuum, encoding } = v.header.sqlite;
-  await target.beginLoad({ pageSize, autoVacuum, encoding });
+  const { pageSize, autoVacuum, encoding, journalMode } = v.header.sqlite;
+  await target.beginLoad({ pageSize, autoVacuum, encoding, journalMode });
   try {
     await loadTarget({
       db: target.db,

@@ -81,10 +81,15 @@ async function placeNoClobber(from: string, to: string) {
   await unlink(from).catch(() => {});
 }
 
-/** A scratch file's load is committed: make it a plain rollback-journal database and move it into place, durably. */
-async function publish(db: LocalDb, scratchPath: string, path: string) {
-  // The load ran in WAL mode so a reader could follow it: fold the log back into the file.
-  db.handle.pragma('journal_mode = DELETE');
+/**
+ * A scratch file's load is committed: fold its log into the file, leave it in the source's journal mode (a
+ * rollback journal, or WAL for a source in WAL mode), and move it into place, durably.
+ */
+async function publish(db: LocalDb, scratchPath: string, path: string, wal: boolean) {
+  // The load ran in WAL mode so a reader could follow it. Closing the last connection of a WAL file checkpoints
+  // it and removes its -wal and -shm files (named after the scratch path): only the file itself is moved.
+  if (wal) db.handle.pragma('wal_checkpoint(TRUNCATE)');
+  else db.handle.pragma('journal_mode = DELETE');
   await db.close();
   const fh = await open(scratchPath, 'r+');
   try {
@@ -97,12 +102,14 @@ async function publish(db: LocalDb, scratchPath: string, path: string) {
 }
 
 function localTarget(db: LocalDb, path: string, scratchPath: string | null): Target {
+  let wal = false;
   return {
     db,
     displayUrl: `file:${path}`,
     identity: path,
     ...(scratchPath ? { scratch: { path: scratchPath, checkpoint: () => db.checkpoint() } } : {}),
     async beginLoad(opts = {}) {
+      wal = opts.journalMode === 'wal';
       if (scratchPath) {
         // Before WAL mode, which writes the file's first page; SQLite ignores a size it does not support.
         const size = opts.pageSize;
@@ -121,7 +128,7 @@ function localTarget(db: LocalDb, path: string, scratchPath: string | null): Tar
     },
     async commit() {
       await db.commit();
-      if (scratchPath) await publish(db, scratchPath, path);
+      if (scratchPath) await publish(db, scratchPath, path, wal);
     },
     rollback: () => db.rollback(),
     close: () => db.close(),

@@ -18,7 +18,7 @@ export interface Target {
    * Foreign keys off, then the write transaction: the whole load is one transaction. A file the restore creates
    * takes the source's `pageSize` first (a physical setting the dump records; an existing database keeps its own).
    */
-  beginLoad(opts?: { pageSize?: number; autoVacuum?: number; encoding?: string }): Promise<void>;
+  beginLoad(opts?: { pageSize?: number; autoVacuum?: number; encoding?: string; journalMode?: 'wal' }): Promise<void>;
   /** Ends the load; a scratch file then takes the target's name, durably. */
   commit(): Promise<void>;
   rollback(): Promise<void>;
