@@ -4,7 +4,7 @@
  * (locally and over HTTP), and an interrupt between migrations (in process and with a real SIGINT).
  */
 import Database from 'better-sqlite3';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -19,6 +19,14 @@ import { startHranaServer, type HranaServer } from './support/hrana-server.js';
 
 const ROOT = new URL('../', import.meta.url).pathname;
 const TSX = pathToFileURL(join(ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
+
+/** `turso-backup migrate --dir MIGRATIONS --db file:DB FLAG`, from the sources, in a child process. */
+function migrateCli(migrations: string, db: string, flag: string) {
+  return spawnSync(process.execPath, ['--import', TSX, join(ROOT, 'src', 'cli', 'bin.ts'), 'migrate', '--dir', migrations, '--db', `file:${db}`, flag], {
+    encoding: 'utf8',
+    env: { ...process.env, TURSO_AUTH_TOKEN: '', DEBUG: '' },
+  });
+}
 const dirs = tempDirs('tb-migrate-faults-');
 const servers: HranaServer[] = [];
 afterAll(async () => {
@@ -191,15 +199,7 @@ it('a database another connection is writing to: one line saying so, after the b
   const writer = new Database(db);
   writer.exec('BEGIN IMMEDIATE; CREATE TABLE other (y);');
   try {
-    const { spawnSync } = await import('node:child_process');
-    const r = spawnSync(
-      process.execPath,
-      ['--import', TSX, join(ROOT, 'src', 'cli', 'bin.ts'), 'migrate', '--dir', migrations, '--db', `file:${db}`, '--confirm'],
-      {
-        encoding: 'utf8',
-        env: { ...process.env, TURSO_AUTH_TOKEN: '', DEBUG: '' },
-      },
-    );
+    const r = migrateCli(migrations, db, '--confirm');
     expect(r.status).toBe(1);
     expect(r.stderr.trim().split('\n')).toEqual([
       `turso-backup migrate: error: file:${db} is locked by another connection that is writing to it (waited 10 s): nothing was applied; run again when that connection is done`,
@@ -318,15 +318,7 @@ it('--status says what a confirmed run would refuse, instead of sending the oper
   const { migrations, db } = setUp({ '001_a': 'CREATE TABLE a (x);\n' });
   await deploy(migrations, db);
   mkdirSync(join(migrations, '002_empty'));
-  const { spawnSync } = await import('node:child_process');
-  const r = spawnSync(
-    process.execPath,
-    ['--import', TSX, join(ROOT, 'src', 'cli', 'bin.ts'), 'migrate', '--dir', migrations, '--db', `file:${db}`, '--status'],
-    {
-      encoding: 'utf8',
-      env: { ...process.env, TURSO_AUTH_TOKEN: '', DEBUG: '' },
-    },
-  );
+  const r = migrateCli(migrations, db, '--status');
   expect(r.status).toBe(1);
   expect(r.stdout).toContain(`a run with --confirm would refuse: migration 002_empty has no readable migration.sql in ${migrations}`);
   expect(r.stdout).not.toContain('to apply: run again with --confirm');

@@ -482,10 +482,7 @@ describe('refusals leave the target exactly as it was', () => {
     await refused(dump, 'REFUSED', { existing: notnull, missing: false, message });
     await expect(restoreInto(notnull, dump, { confirm: false })).rejects.toMatchObject({ code: 'REFUSED', message: expect.stringMatching(message) });
     // A WITHOUT ROWID table where the dump keeps hidden rowids ("table s has no column named rowid" before).
-    const src2 = join(dirs.make(), 'hidden.db');
-    exec(src2, (db) => db.exec("CREATE TABLE s (k TEXT NOT NULL, v); INSERT INTO s VALUES ('a', 1);"));
-    const hidden = join(dirs.make(), 'hidden.ndjson.gz');
-    await backupToFile(src2, hidden);
+    const { dumpPath: hidden } = await dumpOf("CREATE TABLE s (k TEXT NOT NULL, v); INSERT INTO s VALUES ('a', 1);");
     const wr = join(dirs.make(), 'wr.db');
     exec(wr, (db) => db.exec('CREATE TABLE s (k TEXT NOT NULL PRIMARY KEY, v) WITHOUT ROWID'));
     await refused(hidden, 'REFUSED', {
@@ -496,10 +493,7 @@ describe('refusals leave the target exactly as it was', () => {
   });
 
   it('a column of another affinity on the target is named in the plan and in the refusal after the load', async () => {
-    const src3 = join(dirs.make(), 'aff.db');
-    exec(src3, (db) => db.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, code TEXT); INSERT INTO t VALUES (1, '007');"));
-    const affDump = join(dirs.make(), 'aff.ndjson.gz');
-    await backupToFile(src3, affDump);
+    const { dumpPath: affDump } = await dumpOf("CREATE TABLE t (id INTEGER PRIMARY KEY, code TEXT); INSERT INTO t VALUES (1, '007');");
     const target = join(dirs.make(), 'aff-target.db');
     exec(target, (db) => db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, code INTEGER)'));
     const dry = await restoreInto(target, affDump, { confirm: false });

@@ -19,6 +19,8 @@ export interface PlannedTable {
   targetRows: number;
   /** The name that reaches the hidden rowid in the target (for tables whose dump carries it). */
   rowidName: string | null;
+  /** Columns the target declares with another affinity than the dump (affinityChanges): the column's words, and the plan's warning. */
+  affinity?: { column: string; warning: string }[];
 }
 
 export interface RestorePlan {
@@ -81,28 +83,28 @@ function planMigrated(info: TableInfo, header: HeaderLine, state: TargetState, k
   if (info.rowidColumn && existing.withoutRowid)
     plan.refusals.push(`table "${info.name}": the ${nounOf(kind)} keeps its rowids, but the target's table is WITHOUT ROWID`);
   else if (info.rowidColumn && !rowidName) plan.refusals.push(`table "${info.name}": the target's columns hide its rowid`);
-  plan.warnings.push(...affinityChanges(info, existing));
+  const affinity = affinityChanges(info, existing);
+  plan.warnings.push(...affinity.map((a) => a.warning));
   const external = externalAction(info, header, state, plan.warnings);
   if (existing.rows > 0 && !external) {
     plan.clear.push(info.name);
     if (!clean) plan.seedCheck.push(info.name);
     if (!clean && existing.rows > MAX_SEED_ROWS) plan.refusals.push(`the target holds data: table "${info.name}" has ${plural(existing.rows, 'row')}`);
   }
-  plan.tables.push({ info, action: external ?? 'load', targetRows: existing.rows, rowidName });
+  plan.tables.push({ info, action: external ?? 'load', targetRows: existing.rows, rowidName, affinity });
 }
 
 /**
  * The columns whose type affinity differs between the dump and the target: SQLite converts a value as it stores it
  * (TEXT '007' into an INTEGER column becomes 7), so such a restore may fail its verification. Said before it runs.
  */
-export function affinityChanges(info: TableInfo, existing: TargetTable): string[] {
-  const out: string[] = [];
+export function affinityChanges(info: TableInfo, existing: TargetTable): { column: string; warning: string }[] {
+  const out: { column: string; warning: string }[] = [];
   for (const c of info.columns) {
     const there = existing.types.get(foldName(c.name));
     if (there === undefined || c.hidden !== 0 || affinity(there) === affinity(c.type)) continue;
-    out.push(
-      `table "${info.name}": column "${c.name}" has ${affinity(c.type)} affinity in the dump and ${affinity(there)} on the target: SQLite may change values as they load, and the verification then refuses the restore`,
-    );
+    const column = `column "${c.name}" has ${affinity(c.type)} affinity in the dump and ${affinity(there)} on the target: SQLite may change values as they load, and the verification then refuses the restore`;
+    out.push({ column, warning: `table "${info.name}": ${column}` });
   }
   return out;
 }

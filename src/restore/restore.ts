@@ -181,10 +181,10 @@ async function verifyTarget(target: Target, input: RestoreInput, v: Verified, ve
     const found = checked?.tables.get(t.info.name) ?? (await checksumRows(target.db, t.info, t.rowidName));
     if (found.rows !== want.rows || found.sha256 !== want.sha256) {
       // A column the target declares with another affinity is the likely cause (the plan warned of it): say so here.
-      const why = result.warnings.find((w) => w.startsWith(`table "${t.info.name}": column `) && w.includes(' affinity in the dump '));
+      const why = t.affinity?.[0]?.column;
       throw new BackupError(
         'CORRUPT',
-        `table "${t.info.name}" does not match the dump after loading (${found.rows}/${want.rows} rows, checksum ${found.sha256 === want.sha256 ? 'equal' : 'differs'}): rolled back${why ? ` (${why.slice(why.indexOf('column '))})` : ''}`,
+        `table "${t.info.name}" does not match the dump after loading (${found.rows}/${want.rows} rows, checksum ${found.sha256 === want.sha256 ? 'equal' : 'differs'}): rolled back${why ? ` (${why})` : ''}`,
       );
     }
   }
