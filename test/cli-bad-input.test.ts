@@ -146,6 +146,41 @@ describe('a source database another connection holds', () => {
   });
 });
 
+describe('a database made by an application that defines its own collation (Anki’s "unicase")', () => {
+  /** The schema text an application that registered `unicase` would have stored (SQLite keeps unknown names in it). */
+  async function appCollationDb(path: string, withoutRowid: boolean) {
+    const Database = (await import('better-sqlite3')).default;
+    const db = new Database(path);
+    db.exec(
+      withoutRowid
+        ? `CREATE TABLE tags (tag TEXT NOT NULL PRIMARY KEY COLLATE NOCASE, usn INTEGER NOT NULL) WITHOUT ROWID; INSERT INTO tags VALUES ('Foo', 0), ('bar', 0);`
+        : `CREATE TABLE notetypes (id INTEGER PRIMARY KEY, name TEXT NOT NULL); CREATE UNIQUE INDEX idx_notetypes_name ON notetypes (name COLLATE NOCASE);
+           INSERT INTO notetypes VALUES (1, 'Basic'), (2, 'Cloze');`,
+    );
+    db.unsafeMode(true);
+    db.pragma('writable_schema = ON');
+    db.prepare("UPDATE sqlite_schema SET sql = replace(sql, 'NOCASE', 'unicase')").run();
+    db.pragma('writable_schema = OFF');
+    db.close();
+  }
+
+  for (const withoutRowid of [false, true]) {
+    it(`a backup is refused in one line naming the collation, nothing written (${withoutRowid ? 'the key of a WITHOUT ROWID table' : 'a unique index'})`, async () => {
+      const src = join(dirs.make(), 'app.db');
+      await appCollationDb(src, withoutRowid);
+      const out = join(dirs.make(), 'd.ndjson.gz');
+      for (const args of [[], ['--write', '--out', out]]) {
+        const r = await runScript('backup-turso', args, { ...base, TURSO_DATABASE_URL: `file:${src}` });
+        expect(r.code).toBe(1);
+        oneLine(r.stderr);
+        expect(r.stderr).toMatch(/uses the collation "unicase", which its application defines/);
+        expect(r.stderr).not.toMatch(/unexpected/);
+      }
+      expect(existsSync(out)).toBe(false);
+    });
+  }
+});
+
 describe('a dump folder that cannot be written', () => {
   it('a file where the folder should be: one line naming the folder, nothing written', async () => {
     const d = dirs.make();

@@ -3,7 +3,7 @@
  * case folding would match names SQLite keeps apart.
  */
 import { describe, expect, it } from 'vitest';
-import { caseHint, foldName, hiddenRowidName } from '../src/db/schema.js';
+import { appCollations, caseHint, foldName, hiddenRowidName } from '../src/db/schema.js';
 
 describe('names compared as SQLite compares them', () => {
   it('folds ASCII letters only', () => {
@@ -22,5 +22,14 @@ describe('names compared as SQLite compares them', () => {
   it("names the hidden rowid by SQLite's rule", () => {
     expect(hiddenRowidName(['id', 'ROWID'])).toBe('_rowid_');
     expect(hiddenRowidName(['RowId', '_ROWID_', 'Oid'])).toBeNull();
+  });
+});
+
+describe('collations only an application has', () => {
+  it('are the COLLATE names SQLite has not built in, read from the tokens (quotes and comments are not names)', () => {
+    expect(appCollations('CREATE TABLE t (a TEXT COLLATE NoCase, b TEXT collate rtrim, c TEXT COLLATE "BINARY")')).toEqual([]);
+    expect(appCollations('CREATE TABLE t (a TEXT COLLATE unicase, b TEXT COLLATE [my coll], c TEXT COLLATE unicase)')).toEqual(['unicase', 'my coll']);
+    expect(appCollations('CREATE TABLE t (a TEXT DEFAULT \'x COLLATE unicase\' /* COLLATE other */, "COLLATE" TEXT) -- COLLATE third')).toEqual([]);
+    expect(appCollations('CREATE INDEX i ON t (a COLLATE "Uni""case" DESC)')).toEqual(['Uni"case']);
   });
 });

@@ -401,6 +401,13 @@ describe('refusals leave the target exactly as it was', () => {
       o.sql = `CREATE TRIGGER x AFTER INSERT ON "${o.name}" BEGIN SELECT 1; SELECT 2; END`;
     });
     expect((await restoreInto(join(dirs.make(), 'trig.db'), trigger, { confirm: false })).mode).toBe('dry-run');
+    // A collation only an application has (a backup refuses such a database): the dry run refuses what --confirm could not do.
+    const collated = forged((o) => (o.sql = o.sql.replace(/\)\s*$/, ', "x" TEXT COLLATE "unicase")')));
+    for (const confirm of [false, true]) {
+      const target = join(dirs.make(), 'coll.db');
+      await expect(restoreInto(target, collated, { confirm })).rejects.toMatchObject({ code: 'REFUSED', message: /uses the collation "unicase"/ });
+      expect(existsSync(target)).toBe(false);
+    }
   });
 
   it('verify-backup decodes every row: a cell the format does not allow, or a row of the wrong width, is refused', async () => {

@@ -34,6 +34,29 @@ function openFailure(path: string, e: Error & { code?: string }, create: boolean
   return new BackupError('NOT_FOUND', `${path} is not a readable SQLite/libSQL database: ${e.message}`, { cause: e });
 }
 
+/**
+ * SQLite's error for a collation its application registers when it opens the file (Anki's `unicase`, say): no other
+ * program has it, so nothing that orders or indexes by it can be read or built here. Refused by name, not guessed.
+ */
+export function appCollationError(e: unknown): BackupError | null {
+  const m = /no such collation sequence: (.+)$/.exec((e as Error)?.message ?? '');
+  if (!m) return null;
+  return new BackupError(
+    'UNSUPPORTED',
+    `the database uses the collation "${m[1]}", which its application defines when it opens the file and SQLite does not have here: what is ordered or indexed by it cannot be read in key order or rebuilt`,
+    { cause: e },
+  );
+}
+
+/** Runs `f`, turning an application-defined collation's error into its refusal. */
+function sqlite<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    throw appCollationError(e) ?? e;
+  }
+}
+
 /** Opens `path`; a missing file is NOT_FOUND unless `create` (read-only never creates). */
 export function openLocalDb(path: string, opts: OpenOptions = {}): LocalDb {
   const missing = !existsSync(path);
@@ -85,7 +108,7 @@ export class LocalDb implements Db {
   prepare(sql: string): Stmt {
     let st = this.statements.get(sql);
     if (!st) {
-      st = this.handle.prepare(sql) as Stmt;
+      st = sqlite(() => this.handle.prepare(sql) as Stmt);
       if (st.reader) st.raw(true).safeIntegers(true);
       this.statements.set(sql, st);
     }
@@ -105,10 +128,10 @@ export class LocalDb implements Db {
     if (args.length === 0 && !/^\s*(select|with|values)\b/i.test(sql)) {
       // exec() runs the statement text as it is (several statements, pragmas); changes are counted around it.
       const before = this.handle.prepare('SELECT total_changes()').pluck().get() as number;
-      this.handle.exec(sql);
+      sqlite(() => this.handle.exec(sql));
       return (this.handle.prepare('SELECT total_changes()').pluck().get() as number) - before;
     }
-    return this.handle.prepare(sql).run(...(args as unknown[])).changes;
+    return sqlite(() => this.handle.prepare(sql)).run(...(args as unknown[])).changes;
   }
 
   async runBatch(statements: readonly { sql: string; args?: readonly unknown[] }[]): Promise<number> {
@@ -119,7 +142,7 @@ export class LocalDb implements Db {
   }
 
   async exec(script: string): Promise<void> {
-    this.handle.exec(script);
+    sqlite(() => this.handle.exec(script));
   }
 
   async beginRead(): Promise<void> {

@@ -3,6 +3,7 @@
  * rows, with table-valued pragmas so the queries work locally and over HTTP alike.
  */
 import { BackupError } from '../errors.js';
+import { tokenize } from '../sql-text.js';
 import type { ColumnInfo, SchemaObject, Selection, TableInfo } from '../format/lines.js';
 import type { Db } from './types.js';
 import { q } from './url.js';
@@ -125,6 +126,42 @@ export function caseHint(name: string, names: Iterable<string>): string {
   return '';
 }
 
+/** The collations every SQLite has; an application may register others when it opens its file (Anki's `unicase`). */
+const BUILT_IN_COLLATIONS = new Set(['binary', 'nocase', 'rtrim']);
+
+/** The collations `sql` names (`COLLATE x`) that no SQLite has built in, as written; quotes and comments skipped. */
+export function appCollations(sql: string): string[] {
+  const found: string[] = [];
+  const tokens = tokenize(sql).filter((t) => t.kind !== 'space' && t.kind !== 'comment');
+  for (let i = 0; i + 1 < tokens.length; i++) {
+    const t = tokens[i]!;
+    if (t.kind !== 'word' || sql.slice(t.start, t.end).toLowerCase() !== 'collate') continue;
+    const n = tokens[i + 1]!;
+    const raw = sql.slice(n.start, n.end);
+    const open = raw[0]!;
+    const name = n.kind === 'word' || open === '[' ? raw.replace(/^\[|\]$/g, '') : raw.slice(1, -1).replaceAll(open + open, open);
+    if (!BUILT_IN_COLLATIONS.has(name.toLowerCase()) && !found.includes(name)) found.push(name);
+  }
+  return found;
+}
+
+/**
+ * A backup whose tables or indexes use a collation only their application has would write a dump no SQLite can
+ * restore (CREATE TABLE and CREATE INDEX refuse an unknown collation): refused before the first row, by name.
+ */
+function refuseAppCollations(schema: SchemaObject[]): void {
+  for (const o of schema) {
+    if (o.type !== 'table' && o.type !== 'index') continue;
+    const [name] = appCollations(o.sql);
+    if (name === undefined) continue;
+    const where = o.type === 'table' ? `table "${o.name}"` : `index "${o.name}" of table "${o.tbl_name}"`;
+    throw new BackupError(
+      'UNSUPPORTED',
+      `${where} uses the collation "${name}", which its application defines when it opens the database: no SQLite without it can create it, so no restore could; --exclude-tables "${o.tbl_name}" backs up the rest`,
+    );
+  }
+}
+
 /** Schema facts for a backup, read through the open snapshot of `source`. */
 export async function introspect(source: Pick<Db, 'query' | 'kind'>, selection: Selection): Promise<SchemaFacts> {
   const objects = await source.query('SELECT type, name, tbl_name, sql FROM sqlite_schema ORDER BY rowid');
@@ -170,6 +207,7 @@ export async function introspect(source: Pick<Db, 'query' | 'kind'>, selection: 
     .map((o, i) => ({ o, i }))
     .sort((a, b) => rank[a.o.type] - rank[b.o.type] || a.i - b.i)
     .map(({ o }) => o);
+  refuseAppCollations(schema);
 
   const pragma = async (p: string) => num((await source.query(`SELECT * FROM pragma_${p}`))[0]?.[0]);
   return {

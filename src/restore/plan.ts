@@ -3,7 +3,7 @@
  * (empty: create the schema; migrated: load into existing empty tables), and what it must refuse.
  */
 import { BackupError } from '../errors.js';
-import { affinity, caseHint, foldName, ftsContentTable, hiddenRowidName } from '../db/schema.js';
+import { affinity, appCollations, caseHint, foldName, ftsContentTable, hiddenRowidName } from '../db/schema.js';
 import { plural } from '../units.js';
 import type { HeaderLine, TableInfo } from '../format/lines.js';
 import type { RestoreInput } from './inputs/types.js';
@@ -135,6 +135,7 @@ export function planRestore(header: HeaderLine, state: TargetState, opts: { tabl
       });
     } else planMigrated(info, header, state, kind, opts.clean ?? false, plan);
   }
+  if (plan.path === 'empty') refuseAppCollations(header, plan);
   if (plan.path === 'migrated') {
     if (header.tables.some((t) => t.name === PRISMA_MIGRATIONS) && state.prismaMigrations === null) {
       plan.warnings.push('the dump has _prisma_migrations but the target does not: the target keeps no migration history');
@@ -150,6 +151,19 @@ export function planRestore(header: HeaderLine, state: TargetState, opts: { tabl
     }
   }
   return plan;
+}
+
+/** A table or index to create whose collation only its application has: SQLite refuses to create it (a dump made elsewhere). */
+function refuseAppCollations(header: HeaderLine, plan: RestorePlan): void {
+  const restored = new Set(plan.tables.map((t) => t.info.name));
+  for (const o of header.schema) {
+    if ((o.type !== 'table' && o.type !== 'index') || !restored.has(o.tbl_name)) continue;
+    const [name] = appCollations(o.sql);
+    if (name !== undefined)
+      plan.refusals.push(
+        `${o.type} "${o.name}" uses the collation "${name}", which its application defines when it opens the database: SQLite cannot create it here`,
+      );
+  }
 }
 
 /** The refusal for target rows the input does not hold (seeds.ts found them). */
