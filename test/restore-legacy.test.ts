@@ -128,5 +128,11 @@ describe('legacy JSON restore', () => {
     const garbled = await restore('--confirm');
     expect(garbled.stderr).toMatch(/error: not a valid JSON backup: /);
     expect(readFileSync(target).equals(before)).toBe(true);
+    // A key twice in one row: a JSON parser keeps the last, silently; which one was meant cannot be known.
+    writeFileSync(source, LEGACY.replace('"name": "news"', '"name": "news", "name": "olds"'));
+    const twice = await restore('--confirm');
+    expect(twice.code).toBe(1);
+    expect(twice.stderr).toMatch(/error: table "Tag": a row names column "name" twice/);
+    expect(readFileSync(target).equals(before)).toBe(true);
   });
 });

@@ -146,6 +146,8 @@ async function* legacyRows(input: Readable): AsyncGenerator<LegacyRow | { create
           for (;;) {
             const ck = await next();
             if (ck.name === 'endObject') break;
+            // JSON parsers keep the last of two equal keys; which value the backup meant cannot be known.
+            if (row.has(ck.value!)) throw new BackupError('CORRUPT', `table "${table}": a row names column "${ck.value}" twice`);
             row.set(ck.value!, await cellValue(await next()));
           }
           yield { table, row };
