@@ -5,7 +5,7 @@
  */
 import { list, type ListBlobResultBlob } from '@vercel/blob';
 import pLimit from 'p-limit';
-import type { Manifest } from '../format/lines.js';
+import { type Manifest, sizeProblem } from '../format/lines.js';
 import { BACKUP_PREFIX, DUMP_SUFFIX, MANIFEST_SUFFIX, objectFailure, readBlobText, withRetry } from './client.js';
 
 export interface BlobRef {
@@ -120,7 +120,7 @@ export async function listBackups(token: string, opts: { prefix?: string; pageSi
           source: manifest.source,
           data: manifest,
         };
-        if (manifest.file?.bytes !== d.size) return { ...entry, problem: `size ${d.size} differs from the manifest's ${String(manifest.file?.bytes)}` };
+        if (manifest.file?.bytes !== d.size) return { ...entry, problem: sizeProblem(d.size, manifest.file?.bytes) };
         return { ...entry, complete: true };
       }),
     ),

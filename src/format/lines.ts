@@ -110,6 +110,10 @@ export interface TrailerLine {
 
 export type StructLine = HeaderLine | TableStartLine | TableEndLine | MediaStartLine | MediaEndLine | TrailerLine;
 
+/** A dump whose size is not the one its manifest (written once the dump was complete) recorded: it changed since. */
+export const sizeProblem = (size: number, recorded: unknown) =>
+  `its size ${size} differs from the manifest's ${String(recorded)} (the file was changed after its run completed)`;
+
 /** The sidecar manifest: header facts and checksums, for listing backups without reading them. */
 export interface Manifest {
   format: typeof FORMAT_NAME;

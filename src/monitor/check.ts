@@ -4,7 +4,8 @@
  * Pure rules over the history (history.ts) plus an optional streaming verify of the newest complete backup:
  *   NO_BACKUP   no complete backup in the store at all
  *   STALE       the newest complete backup is older than --max-age
- *   INCOMPLETE  a dump newer than the newest complete backup has no (valid) manifest: that run did not finish
+ *   INCOMPLETE  a dump newer than the newest complete backup has no (valid) manifest, or not its size: that run did
+ *               not finish, or its file changed since
  *   VERIFY      --verify: the newest complete backup fails verification or does not match its manifest
  *   SHRUNK      a table has fewer than --min-rows-ratio × the rows it had in the previous complete backup
  */
@@ -115,7 +116,7 @@ export function evaluate(records: BackupRecord[], opts: CheckOptions): Verdict {
   const problems: Problem[] = [];
   const newestTime = newest ? Date.parse(newest.createdAt) : -Infinity;
   for (const r of records.filter((x) => !x.complete && Date.parse(x.createdAt) > newestTime)) {
-    problems.push({ code: 'INCOMPLETE', message: `${r.name} (${r.createdAt}) is incomplete: ${r.problem ?? 'no valid manifest'}; that run did not finish` });
+    problems.push({ code: 'INCOMPLETE', message: `${r.name} (${r.createdAt}) is incomplete: ${r.problem ?? 'no valid manifest (the run did not finish)'}` });
   }
   if (!newest) {
     problems.unshift({ code: 'NO_BACKUP', message: 'there is no complete backup in the store' });

@@ -10,7 +10,7 @@ import { createReadStream, existsSync, readdirSync, readFileSync, statSync } fro
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { BackupError } from '../errors.js';
-import type { Manifest } from '../format/lines.js';
+import { type Manifest, sizeProblem } from '../format/lines.js';
 import { DRILL_MARK, parseDrillRecord, type DrillRecord } from './drills.js';
 
 export interface BackupRecord {
@@ -59,10 +59,9 @@ function judge(size: number, manifestText: string | null): { complete: boolean; 
   try {
     manifest = JSON.parse(manifestText) as Manifest;
   } catch {
-    return { complete: false, problem: 'manifest unreadable' };
+    return { complete: false, problem: 'its manifest is unreadable (the run did not finish writing it, or it was changed)' };
   }
-  if (manifest?.file?.bytes !== size)
-    return { complete: false, problem: `size ${size} differs from the manifest's ${String(manifest?.file?.bytes)}`, manifest };
+  if (manifest?.file?.bytes !== size) return { complete: false, problem: sizeProblem(size, manifest?.file?.bytes), manifest };
   return { complete: true, manifest };
 }
 

@@ -4,7 +4,7 @@
  * with --verify, usage errors (2) and an unreadable store (1). Plus the pure rules.
  */
 import Database from 'better-sqlite3';
-import { closeSync, copyFileSync, cpSync, openSync, readdirSync, readSync, writeSync } from 'node:fs';
+import { appendFileSync, closeSync, copyFileSync, cpSync, openSync, readdirSync, readSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { evaluate, parseDuration, shrunk, tableChanges } from '../../src/monitor/check.js';
@@ -91,6 +91,22 @@ describe('check-backups on a local folder', () => {
     const r = await check(['--dir', stores.incomplete]);
     expect(r.code).toBe(3);
     expect(problemLines(r.stdout)).toEqual([expect.stringMatching(/^INCOMPLETE: .*backup-.*\.ndjson\.gz \(.*\) is incomplete: no manifest/)]);
+  });
+
+  it('a newest dump that grew after its run completed: INCOMPLETE saying so, not that the run did not finish', async () => {
+    const grown = join(dirs.make(), 'grown');
+    cpSync(stores.fresh, grown, { recursive: true });
+    const newest = readdirSync(grown)
+      .filter((n) => n.endsWith('.ndjson.gz'))
+      .sort()
+      .pop()!;
+    appendFileSync(join(grown, newest), 'appended');
+    const r = await check(['--dir', grown, '--max-age', '48h']);
+    expect(r.code).toBe(3);
+    const [line, ...rest] = problemLines(r.stdout);
+    expect(rest).toEqual([]);
+    expect(line).toMatch(/^INCOMPLETE: .* is incomplete: its size \d+ differs from the manifest's \d+ \(the file was changed after its run completed\)$/);
+    expect(line).not.toMatch(/did not finish/);
   });
 
   it('shrunken: exit 3, SHRUNK for the table that lost rows; a lower ratio accepts it; --json', async () => {
