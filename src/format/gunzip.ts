@@ -77,8 +77,10 @@ async function* streamRest(head: Buffer[], it: AsyncIterator<Buffer>): AsyncGene
 
 /**
  * The uncompressed bytes of a gzip stream, in order: members that declare their length are inflated `parallel` at
- * a time; from the first member that does not, the rest streams through one gunzip. Errors are CORRUPT (truncated
- * or damaged) except the source's own, which pass through.
+ * a time; from the first member that does not, the rest streams through one gunzip. A declared length is only a
+ * hint (only our writer sets it, and nothing checks it): a member it does not frame whole sends the rest, from that
+ * member on, through the streaming gunzip too, which reads any valid gzip file and names real damage. Errors are
+ * CORRUPT (truncated or damaged) except the source's own, which pass through.
  */
 export async function* gunzipMembers(source: AsyncIterable<Buffer>, opts: GunzipOptions = DEFAULT_GUNZIP): AsyncGenerator<Buffer> {
   const it = source[Symbol.asyncIterator]();
@@ -92,26 +94,52 @@ export async function* gunzipMembers(source: AsyncIterable<Buffer>, opts: Gunzip
     }
     return q.length >= n;
   };
-  const inflight: Promise<Buffer>[] = [];
+  // Each member's bytes are kept until it is handed on: a member that fails is read again by the streaming gunzip.
+  const inflight: { member: Buffer; out: Promise<Buffer> }[] = [];
+  const rest = () => streamRest([...inflight.splice(0).map((m) => m.member), ...q.drain()], it);
   let members = 0;
   try {
     for (;;) {
       await fill(MARKED_HEADER);
       if (q.length === 0 && ended) break;
       const length = declaredLength(q.peek(Math.min(q.length, MARKED_HEADER)));
-      if (length === null) {
-        while (inflight.length > 0) yield await inflight.shift()!;
-        yield* streamRest(q.drain(), it);
+      if (length === null || !(await fill(length))) {
+        for (let m = inflight[0]; m && (yield* settled(m.out)); m = inflight[0]) inflight.shift();
+        yield* rest();
         return;
       }
-      if (!(await fill(length))) throw truncated();
-      inflight.push(inflateMember(q.read(length)));
+      const member = q.read(length);
+      inflight.push({ member, out: inflateMember(member) });
       members++;
-      while (inflight.length >= opts.parallel) yield await inflight.shift()!;
+      while (inflight.length >= opts.parallel) {
+        if (!(yield* settled(inflight[0]!.out))) {
+          yield* rest();
+          return;
+        }
+        inflight.shift();
+      }
     }
     if (members === 0) throw truncated();
-    while (inflight.length > 0) yield await inflight.shift()!;
+    for (let m = inflight[0]; m; m = inflight[0]) {
+      if (!(yield* settled(m.out))) {
+        yield* rest();
+        return;
+      }
+      inflight.shift();
+    }
   } finally {
     await it.return?.();
   }
+}
+
+/** Yields a member's bytes and returns true, or returns false when it failed to inflate on its own. */
+async function* settled(out: Promise<Buffer>): AsyncGenerator<Buffer, boolean> {
+  let bytes: Buffer;
+  try {
+    bytes = await out;
+  } catch {
+    return false;
+  }
+  yield bytes;
+  return true;
 }
