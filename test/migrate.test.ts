@@ -238,6 +238,18 @@ describe('migrate-turso', () => {
       /migration_lock\.toml says provider "postgresql", not "sqlite": these migrations were generated for another database .*; generate a SQLite migration history \(provider = "sqlite" in the datasource of schema\.prisma, then prisma migrate dev\) and give its folder$/m,
     );
     expect(existsSync(db)).toBe(false);
+    // Resolving and reporting refuse it too (mark_migration_applied.rs and migrate status check the provider first).
+    new Database(db).close();
+    const marked = await migrate('--mark-applied', '20240101000000_init', '--confirm');
+    expect(marked.code).toBe(1);
+    expect(marked.stderr).toMatch(/says provider "postgresql", not "sqlite"/);
+    const status = await migrate('--status', '--json');
+    expect(status.code).toBe(1);
+    expect(status.stderr).toMatch(/a run with --confirm would refuse: .*provider "postgresql"/);
+    expect(status.stderr).not.toMatch(/up to date/);
+    expect(lastJson(status.stdout).upToDate).toBe(false);
+    expect(rows("SELECT name FROM sqlite_schema WHERE name = '_prisma_migrations'")).toEqual([]);
+    rmSync(db);
 
     writeFileSync(join(migrations, 'migration_lock.toml'), 'provider = "sqlite"\n');
     const d = new Database(db);
@@ -247,6 +259,34 @@ describe('migrate-turso', () => {
     expect(unmanaged.code).toBe(1);
     expect(unmanaged.stderr).toMatch(/the database has tables \(legacy\) but no _prisma_migrations: .*P3005/);
     expect(rows("SELECT name FROM sqlite_schema WHERE name = '_prisma_migrations'")).toEqual([]);
+    // Nothing pending (an empty folder) does not make such a database up to date: Prisma's status says it is not managed, exit 1.
+    const empty = join(dir, 'empty-migrations');
+    mkdirSync(empty);
+    const unmanagedStatus = await runScript('migrate-turso', ['--dir', empty, '--status'], env());
+    expect(unmanagedStatus.code).toBe(1);
+    expect(unmanagedStatus.stdout).toMatch(/would refuse: the database has tables \(legacy\)/);
+    expect(unmanagedStatus.stdout).not.toMatch(/up to date/);
+  });
+
+  it('a database holding only tables SQLite made itself (sqlite_sequence, sqlite_stat1) is not empty for Prisma (P3005)', async () => {
+    const d = new Database(db);
+    d.exec('CREATE TABLE gone (id INTEGER PRIMARY KEY AUTOINCREMENT); INSERT INTO gone DEFAULT VALUES; DROP TABLE gone;');
+    d.close();
+    expect(rows("SELECT name FROM sqlite_schema WHERE type = 'table'")).toEqual([{ name: 'sqlite_sequence' }]);
+    const r = await migrate('--confirm');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/the database has tables \(sqlite_sequence\) but no _prisma_migrations: .*P3005/);
+  });
+
+  it('a migration.sql holding a NUL byte runs up to it, as SQLite and Prisma read it, and says what it left out', async () => {
+    addMigration('20240301000000_nul', 'CREATE TABLE "A" (x);\n-- \u0000 a NUL\nCREATE TABLE "B" (y);\n');
+    const r = await migrate('--confirm');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/note: migration 20240301000000_nul: migration.sql holds a NUL byte at line 2; what follows it was not run/);
+    expect(rows("SELECT name FROM sqlite_schema WHERE name IN ('A', 'B')")).toEqual([{ name: 'A' }]);
+    expect(rows("SELECT applied_steps_count, finished_at IS NOT NULL AS done FROM _prisma_migrations WHERE migration_name = '20240301000000_nul'")).toEqual([
+      { applied_steps_count: 1, done: 1 },
+    ]);
   });
 
   it('refuses a pending migration directory without migration.sql before applying anything', async () => {

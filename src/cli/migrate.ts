@@ -3,8 +3,8 @@
  *   (default)                 dry run: what would be applied, or what deploy would refuse; writes nothing
  *   --confirm                 apply the pending migrations
  *   --status                  read-only report like `prisma migrate status`: applied, pending, failed, changed
- *                             (exit 0 when up to date, 1 when something is pending or failed; an edited applied
- *                             migration is a warning, as in Prisma)
+ *                             (exit 0 when up to date, 1 when something is pending or failed or deploy would
+ *                             refuse; an edited applied migration is a warning, as in Prisma)
  *   --mark-rolled-back NAME   `prisma migrate resolve --rolled-back NAME` (with --confirm)
  *   --mark-applied NAME       `prisma migrate resolve --applied NAME` (with --confirm)
  */
@@ -111,7 +111,7 @@ function statusLines(dir: MigrationsDir, s: MigrationStatus, display: string, re
     );
   else if (refusal) lines.push(`a run with --confirm would refuse: ${refusal}`);
   else if (s.pending.length) lines.push('to apply: run again with --confirm');
-  if (upToDate(s)) lines.push('database is up to date');
+  if (upToDate(s) && !refusal) lines.push('database is up to date');
   return lines;
 }
 
@@ -122,9 +122,12 @@ async function status(conn: Connection, dirPath: string, out: Out, json: boolean
     const { status: s, userTables } = await inspect(db, dir);
     const display = db?.displayUrl ?? `${conn.url} (does not exist)`;
     const refusal = deployRefusal(dir, s, userTables);
+    // A database deploy would refuse (another provider's folder, P3019; tables but no history, P3005) is not up to
+    // date: `prisma migrate status` fails on both.
+    const ok = upToDate(s) && refusal === null;
     for (const line of statusLines(dir, s, display, refusal)) out.info(line);
-    if (json) out.json({ mode: 'status', database: display, upToDate: upToDate(s), ...s });
-    return upToDate(s) ? 0 : 1;
+    if (json) out.json({ mode: 'status', database: display, upToDate: ok, ...s });
+    return ok ? 0 : 1;
   } finally {
     await db?.close();
   }

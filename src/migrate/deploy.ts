@@ -124,7 +124,7 @@ async function rollBackOpenTransaction(db: MigrationDb): Promise<boolean> {
 
 async function applyOne(db: MigrationDb, replay: DqsReplay | null, m: MigrationFile, notes: string[]): Promise<void> {
   const id = await history.recordStarted(db, m.name, m.checksum);
-  for (const s of splitStatements(m.script!)) {
+  for (const s of splitStatements(runnableText(m, notes))) {
     try {
       await runStatement(db, replay, s, notes);
     } catch (e) {
@@ -145,6 +145,20 @@ async function applyOne(db: MigrationDb, replay: DqsReplay | null, m: MigrationF
     );
   }
   await history.recordSucceeded(db, id);
+}
+
+/**
+ * The script as SQLite reads it: a C string, so nothing after a NUL byte. Prisma hands the text to rusqlite's
+ * execute_batch, whose loop ends there; the statements after it never run, and the note says so.
+ */
+function runnableText(m: MigrationFile, notes: string[]): string {
+  const script = m.script!;
+  const nul = script.indexOf('\u0000');
+  if (nul < 0) return script;
+  const line = script.slice(0, nul).split('\n').length;
+  if (script.slice(nul + 1).trim() !== '')
+    notes.push(`migration ${m.name}: migration.sql holds a NUL byte at line ${line}; what follows it was not run (SQLite and Prisma stop reading there)`);
+  return script.slice(0, nul);
 }
 
 /** The error recorded in the history's logs for a migration that left its transaction open. */

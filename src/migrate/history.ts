@@ -62,11 +62,15 @@ export async function readRecords(db: MigrationDb): Promise<MigrationRecord[] | 
   }));
 }
 
-/** Tables that make a database "not empty" for Prisma (P3005); server-internal tables aside. */
+/**
+ * Tables that make a database "not empty" for Prisma (P3005). Prisma ignores none on SQLite, not even SQLite's own
+ * (sqlite_sequence left by a dropped AUTOINCREMENT table, sqlite_stat1 after ANALYZE): sql_migration_persistence.rs
+ * `initialize`, with flavour/sqlite.rs listing every `type = 'table'` row. Only a server's own tables are left out
+ * (libsql_*, _litestream_*), which a Turso database may hold before any migration; the Prisma CLI never reaches one.
+ */
 export async function userTables(db: MigrationDb): Promise<string[]> {
   const rows = await db.query("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY rowid");
-  // Prisma ignores none on SQLite; sqlite_* are SQLite's own and libsql_* / _litestream_* a server's own.
-  return rows.map((r) => String(r[0])).filter((n) => !/^(sqlite_|libsql_|_litestream_)/i.test(n));
+  return rows.map((r) => String(r[0])).filter((n) => !/^(libsql_|_litestream_)/i.test(n));
 }
 
 /** Creates `_prisma_migrations` with Prisma's DDL (its text is what sqlite_schema then holds). */
