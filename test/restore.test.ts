@@ -733,6 +733,12 @@ describe('shapes found on databases we did not write (sweep 3)', () => {
     const refused = await rejection(restoreInto(target, dumpPath));
     expect(refused).toMatchObject({ code: 'REFUSED' });
     expect(refused.message).toContain('table "b" has 2 rows and is not in the dump (--clean restores the dumped tables and keeps it)');
+    // The dry run names what --clean keeps, as well as what it replaces.
+    const dry = await restoreInto(target, dumpPath, { clean: true, confirm: false });
+    expect(dry.plan).toEqual([
+      { table: 'a', rows: 1, action: 'load', targetRows: 1 },
+      { table: 'b', rows: 0, action: 'keep', targetRows: 2, why: 'not in the dump' },
+    ]);
     expect((await restoreInto(target, dumpPath, { clean: true })).verified).toBe(true);
     expect(query(target, 'SELECT * FROM a')).toEqual([[1n, 1n]]);
     expect(query(target, 'SELECT * FROM b ORDER BY id')).toEqual([

@@ -51,7 +51,9 @@ function report(r: RestoreResult, source: string, out: Out) {
   for (const line of table(
     r.plan.map((p) => [
       p.table,
-      `${plural(p.rows, 'row')} — ${actions[p.action] ?? p.action}${p.targetRows && p.action === 'load' ? ` (target had ${p.targetRows}, replaced)` : ''}`,
+      p.action === 'keep'
+        ? `left as it is — ${plural(p.targetRows, 'row')} on the target, ${p.why}`
+        : `${plural(p.rows, 'row')} — ${actions[p.action] ?? p.action}${p.targetRows && p.action === 'load' ? ` (target had ${p.targetRows}, replaced)` : ''}`,
     ]),
   ))
     out.info(line);

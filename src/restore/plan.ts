@@ -32,6 +32,8 @@ export interface RestorePlan {
   clear: string[];
   /** Tables whose existing rows must all be found in the dump (checked while verifying). */
   seedCheck: string[];
+  /** The target's tables that hold rows and that the restore leaves as they are (not in the input, or not chosen). */
+  kept: { table: string; rows: number; why: string }[];
 }
 
 /** What the input is called in messages: a dump, or a (legacy JSON) backup. */
@@ -113,7 +115,15 @@ export function affinityChanges(info: TableInfo, existing: TargetTable): { colum
 export function planRestore(header: HeaderLine, state: TargetState, opts: { tables?: string[]; clean?: boolean; kind?: RestoreInput['kind'] }): RestorePlan {
   const kind = opts.kind ?? 'dump';
   const noun = nounOf(kind);
-  const plan: RestorePlan = { path: state.tables.size === 0 ? 'empty' : 'migrated', tables: [], refusals: [], warnings: [], clear: [], seedCheck: [] };
+  const plan: RestorePlan = {
+    path: state.tables.size === 0 ? 'empty' : 'migrated',
+    tables: [],
+    refusals: [],
+    warnings: [],
+    clear: [],
+    seedCheck: [],
+    kept: [],
+  };
   if (kind === 'legacy-json' && plan.path === 'empty') {
     plan.refusals.push('a legacy JSON backup carries no schema: apply the migrations to the target first (migrate-turso.ts)');
     return plan;
@@ -142,6 +152,7 @@ export function planRestore(header: HeaderLine, state: TargetState, opts: { tabl
     }
     // --clean replaces the dumped tables' contents and leaves the target's other tables as they are.
     const inDump = new Set([...dumped].map(foldName));
+    keptTables(plan, state, inDump, noun);
     for (const t of opts.clean ? [] : state.tables.values()) {
       if (t.rows > 0 && !inDump.has(foldName(t.name)) && t.name !== PRISMA_MIGRATIONS && !t.virtual) {
         plan.refusals.push(
@@ -163,6 +174,16 @@ function refuseAppCollations(header: HeaderLine, plan: RestorePlan): void {
       plan.refusals.push(
         `${o.type} "${o.name}" uses the collation "${name}", which its application defines when it opens the database: SQLite cannot create it here`,
       );
+  }
+}
+
+/** The target's tables with rows that no planned table loads: the plan names them, so a dry run shows all it leaves. */
+function keptTables(plan: RestorePlan, state: TargetState, inDump: Set<string>, noun: string): void {
+  const planned = new Set(plan.tables.map((t) => foldName(t.info.name)));
+  for (const t of state.tables.values()) {
+    if (t.rows === 0 || t.virtual || planned.has(foldName(t.name))) continue;
+    const why = t.name === PRISMA_MIGRATIONS ? 'its migration history' : inDump.has(foldName(t.name)) ? 'not chosen by --tables' : `not in the ${noun}`;
+    plan.kept.push({ table: t.name, rows: t.rows, why });
   }
 }
 

@@ -50,7 +50,8 @@ export interface RestoreResult {
   target: string;
   path: RestorePlan['path'];
   tables: Record<string, number>;
-  plan: { table: string; rows: number; action: string; targetRows: number }[];
+  /** Per table: its rows in the input and what the restore does; `keep` is a target table left as it is (`why`). */
+  plan: { table: string; rows: number; action: string; targetRows: number; why?: string }[];
   warnings: string[];
   foreignKeyViolations: Record<string, number>;
   /** Tables whose foreign keys SQLite cannot check (see checkForeignKeys). */
@@ -148,7 +149,11 @@ function planned(input: RestoreInput, target: Target | null, v: Verified, opts: 
     path: v.plan.path,
     // The end lines' counts: with per-table consistency the header's may be from an earlier snapshot.
     tables: Object.fromEntries(loadable.map((t) => [t.info.name, v.ends.get(t.info.name)?.rows ?? t.info.rows])),
-    plan: v.plan.tables.map((t) => ({ table: t.info.name, rows: t.info.rows, action: t.action, targetRows: t.targetRows })),
+    plan: [
+      ...v.plan.tables.map((t) => ({ table: t.info.name, rows: t.info.rows, action: t.action, targetRows: t.targetRows })),
+      // The target's other tables with rows, left as they are: rows 0 from the input, `why` in the action's place.
+      ...v.plan.kept.map((k) => ({ table: k.table, rows: 0, action: 'keep', targetRows: k.rows, why: k.why })),
+    ],
     warnings: [...(opts.target.notes ?? []), ...v.plan.warnings, ...(v.header.notes ?? []), ...input.warnings],
     foreignKeyViolations: {},
     foreignKeysUnchecked: [],
