@@ -181,6 +181,30 @@ describe('a database made by an application that defines its own collation (Anki
   }
 });
 
+describe('a schema an old application wrote in Latin-1 (bytes that are not UTF-8)', () => {
+  it('is refused by name before the first row: read as text, it would come back changed while the restore said verified', async () => {
+    const Database = (await import('better-sqlite3')).default;
+    const src = join(dirs.make(), 'latin1.db');
+    const db = new Database(src);
+    db.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, unit TEXT DEFAULT 'xm'); INSERT INTO t (id) VALUES (1);");
+    const sql = db.prepare("SELECT sql FROM sqlite_schema WHERE name = 't'").pluck().get() as string;
+    db.unsafeMode(true);
+    db.pragma('writable_schema = ON');
+    // 'µm' in Latin-1: B5 6D, as the file holds it (SQLite keeps the bytes it is given).
+    db.prepare("UPDATE sqlite_schema SET sql = CAST(? AS TEXT) WHERE name = 't'").run(Buffer.from(sql.replace("'xm'", "'\xb5m'"), 'latin1'));
+    db.pragma('writable_schema = OFF');
+    db.close();
+    const out = join(dirs.make(), 'd.ndjson.gz');
+    for (const args of [[], ['--write', '--out', out]]) {
+      const r = await runScript('backup-turso', args, { ...base, TURSO_DATABASE_URL: `file:${src}` });
+      expect(r.code).toBe(1);
+      oneLine(r.stderr);
+      expect(r.stderr).toMatch(/table "t": its SQL text holds bytes that are not UTF-8 .* --exclude-tables "t"$/m);
+    }
+    expect(existsSync(out)).toBe(false);
+  });
+});
+
 describe('a dump folder that cannot be written', () => {
   it('a file where the folder should be: one line naming the folder, nothing written', async () => {
     const d = dirs.make();

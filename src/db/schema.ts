@@ -2,6 +2,7 @@
  * Schema introspection: what the dump's header records about each table, read through the same snapshot as the
  * rows, with table-valued pragmas so the queries work locally and over HTTP alike.
  */
+import { isUtf8 } from 'node:buffer';
 import { BackupError } from '../errors.js';
 import { tokenize } from '../sql-text.js';
 import type { ColumnInfo, SchemaObject, Selection, TableInfo } from '../format/lines.js';
@@ -162,6 +163,25 @@ function refuseAppCollations(schema: SchemaObject[]): void {
   }
 }
 
+/**
+ * Schema text and names are read as UTF-8 text: bytes that are not (an old application's Latin-1 `'µm'` or `Größe`)
+ * would come back as U+FFFD, and a restore would then hold another schema, or miss a column, while saying it
+ * verified. Such an object is refused by name, before the first row; the check reads the bytes themselves.
+ */
+async function refuseNonUtf8Schema(source: Pick<Db, 'query'>, kept: (tableName: string) => boolean): Promise<void> {
+  const rows = await source.query('SELECT type, name, tbl_name, CAST(name AS BLOB), CAST(tbl_name AS BLOB), CAST(sql AS BLOB) FROM sqlite_schema');
+  const bytes = (v: unknown) => (v === null || v === undefined ? Buffer.alloc(0) : Buffer.from(v as Uint8Array));
+  for (const r of rows) {
+    if (!kept(str(r[2])) || [r[3], r[4], r[5]].every((v) => isUtf8(bytes(v)))) continue;
+    const named = isUtf8(bytes(r[3]));
+    const where = named ? `${str(r[0])} "${str(r[1])}": its SQL text holds` : `the name of a ${str(r[0])} holds`;
+    throw new BackupError(
+      'UNSUPPORTED',
+      `${where} bytes that are not UTF-8 (an application wrote them in another encoding, such as Latin-1): a dump carries the schema as UTF-8 text and could not restore them exactly; rewrite them in UTF-8${named && str(r[0]) === 'table' ? `, or leave the table out with --exclude-tables "${str(r[1])}"` : ''}`,
+    );
+  }
+}
+
 /** Schema facts for a backup, read through the open snapshot of `source`. */
 export async function introspect(source: Pick<Db, 'query' | 'kind'>, selection: Selection): Promise<SchemaFacts> {
   const objects = await source.query('SELECT type, name, tbl_name, sql FROM sqlite_schema ORDER BY rowid');
@@ -191,6 +211,7 @@ export async function introspect(source: Pick<Db, 'query' | 'kind'>, selection: 
   }
 
   const selectedNames = new Set(tables.map((t) => t.name));
+  await refuseNonUtf8Schema(source, (tbl) => selectedNames.has(tbl) || (selection.tables === null && selection.excludeTables.length === 0));
   const views = new Set(objects.filter((o) => o[0] === 'view').map((o) => str(o[1])));
   const wholeDatabase = selection.tables === null && selection.excludeTables.length === 0;
   const keep = (o: unknown[]) => {
