@@ -6,7 +6,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTinyDb, listDir, tempDirs } from './support/dumps.js';
-import { runScript } from './support/scripts.js';
+import { lastJson, runScript } from './support/scripts.js';
 
 const dirs = tempDirs('tb-bad-');
 let dir: string;
@@ -179,6 +179,31 @@ describe('a database made by an application that defines its own collation (Anki
       expect(existsSync(out)).toBe(false);
     });
   }
+});
+
+describe('a virtual table whose module only an extension provides (sqlite-vec, spellfix1)', () => {
+  it('is refused by name with the way to back up the rest, which then works', async () => {
+    const Database = (await import('better-sqlite3')).default;
+    const src = join(dirs.make(), 'vec.db');
+    const db = new Database(src);
+    db.exec("CREATE TABLE items (id INTEGER PRIMARY KEY, title TEXT); INSERT INTO items (title) VALUES ('a');");
+    db.unsafeMode(true);
+    db.pragma('writable_schema = ON');
+    // What CREATE VIRTUAL TABLE leaves in the schema where the extension was loaded.
+    db.prepare("INSERT INTO sqlite_schema (type, name, tbl_name, rootpage, sql) VALUES ('table', 'vec_items', 'vec_items', 0, ?)").run(
+      'CREATE VIRTUAL TABLE vec_items USING vec0(embedding float[4])',
+    );
+    db.pragma('writable_schema = OFF');
+    db.close();
+    const env = { ...base, TURSO_DATABASE_URL: `file:${src}` };
+    const r = await runScript('backup-turso', [], env);
+    expect(r.code).toBe(1);
+    oneLine(r.stderr);
+    expect(r.stderr).toMatch(/table "vec_items" cannot be read here \(no such module: vec0\): .*--exclude-tables "vec_items" backs up the rest$/m);
+    const rest = await runScript('backup-turso', ['--exclude-tables', 'vec_items', '--json'], env);
+    expect(rest.code, rest.stderr).toBe(0);
+    expect(lastJson(rest.stdout).tables).toEqual({ items: 1 });
+  });
 });
 
 describe('a schema an old application wrote in Latin-1 (bytes that are not UTF-8)', () => {

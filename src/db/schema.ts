@@ -182,6 +182,28 @@ async function refuseNonUtf8Schema(source: Pick<Db, 'query'>, kept: (tableName: 
   }
 }
 
+/** SQLite's words for a table that needs code this SQLite lacks: an extension's module, an application's tokenizer. */
+const NEEDS_CODE = /^(no such module|unknown tokenizer|no such tokenizer|no such function): /;
+
+/**
+ * A table whose virtual table module or tokenizer comes from an extension or from the application that made the
+ * database (sqlite-vec's vec0, spellfix1, Plex's `tokenize=collating`) cannot be read here: refused by name, with
+ * the way to back up the rest.
+ */
+async function unreadableAs<T>(table: string, read: Promise<T>): Promise<T> {
+  try {
+    return await read;
+  } catch (e) {
+    const why = (e as Error)?.message ?? '';
+    if (e instanceof BackupError || !NEEDS_CODE.test(why)) throw e;
+    throw new BackupError(
+      'UNSUPPORTED',
+      `table "${table}" cannot be read here (${why}): it needs code an extension or its application loads into SQLite; --exclude-tables "${table}" backs up the rest`,
+      { cause: e },
+    );
+  }
+}
+
 /** Schema facts for a backup, read through the open snapshot of `source`. */
 export async function introspect(source: Pick<Db, 'query' | 'kind'>, selection: Selection): Promise<SchemaFacts> {
   const objects = await source.query('SELECT type, name, tbl_name, sql FROM sqlite_schema ORDER BY rowid');
@@ -204,7 +226,7 @@ export async function introspect(source: Pick<Db, 'query' | 'kind'>, selection: 
   for (const o of allTables) {
     const name = str(o[1]);
     if (!selected(name)) continue;
-    tables.push(await describeTable(source, name, str(o[3]), listed.get(name), notes));
+    tables.push(await unreadableAs(name, describeTable(source, name, str(o[3]), listed.get(name), notes)));
   }
   if (objects.some((o) => str(o[1]) === 'sqlite_sequence') && selectedAutoincrement(tables, allTables)) {
     tables.push(await describeTable(source, 'sqlite_sequence', '', listed.get('sqlite_sequence'), notes));
