@@ -2,7 +2,7 @@
  * Bad input at the operator commands: each gets one line, the right exit status, and nothing written.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTinyDb, listDir, tempDirs } from './support/dumps.js';
@@ -179,6 +179,32 @@ describe('a database made by an application that defines its own collation (Anki
       expect(existsSync(out)).toBe(false);
     });
   }
+});
+
+describe('a database damaged where only reading its rows finds it', () => {
+  it('the backup says the file is damaged and how to find where, in one line, and writes nothing', async () => {
+    const Database = (await import('better-sqlite3')).default;
+    const src = join(dirs.make(), 'damaged.db');
+    const db = new Database(src);
+    db.exec(
+      "CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000) INSERT INTO t (body) SELECT printf('%.200c', 'x') FROM n;",
+    );
+    const pages = db.pragma('page_count', { simple: true }) as number;
+    db.close();
+    // A leaf page of the table's b-tree overwritten: the file opens, its schema reads, the rows do not.
+    const fd = openSync(src, 'r+');
+    writeSync(fd, Buffer.alloc(4096, 0xa5), 0, 4096, (pages - 2) * 4096);
+    closeSync(fd);
+    const out = join(dirs.make(), 'd.ndjson.gz');
+    for (const args of [[], ['--write', '--out', out], ['--json']]) {
+      const r = await runScript('backup-turso', args, { ...base, TURSO_DATABASE_URL: `file:${src}` });
+      expect(r.code).toBe(1);
+      oneLine(r.stderr);
+      expect(r.stderr).toMatch(/damaged\.db is damaged \(SQLite: database disk image is malformed\): .*PRAGMA integrity_check/);
+      if (args[0] === '--json') expect(lastJson(r.stdout)).toMatchObject({ ok: false, code: 'CORRUPT' });
+    }
+    expect(existsSync(out)).toBe(false);
+  });
 });
 
 describe('a virtual table whose module only an extension provides (sqlite-vec, spellfix1)', () => {

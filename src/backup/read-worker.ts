@@ -5,6 +5,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { remoteTuning, type RemoteTuning } from '../db/hrana/config.js';
+import { sqliteFailure } from '../db/local.js';
 import { BackupError } from '../errors.js';
 import { readSource, type SourceEvent, type SourceOptions } from './source.js';
 
@@ -54,7 +55,9 @@ try {
     port.postMessage({ event: { ...event, bytes } } satisfies ReaderMessage, [bytes.buffer as ArrayBuffer]);
   }
   port.postMessage({ done: true } satisfies ReaderMessage);
-} catch (e) {
+} catch (caught) {
+  // Read on a local file: what SQLite says about the file itself reaches the operator in its terms.
+  const e = sqliteFailure(caught, data.opts.url.replace(/^file:/, '')) ?? caught;
   port.postMessage({ error: { code: (e as { code?: string }).code, message: (e as Error).message, ours: e instanceof BackupError } } satisfies ReaderMessage);
 } finally {
   port.close();

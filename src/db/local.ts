@@ -48,13 +48,21 @@ export function appCollationError(e: unknown): BackupError | null {
   );
 }
 
-/** Runs `f`, turning an application-defined collation's error into its refusal. */
-function sqlite<T>(f: () => T): T {
-  try {
-    return f();
-  } catch (e) {
-    throw appCollationError(e) ?? e;
+/**
+ * SQLite's failures that are about the file, in the operator's terms (a BackupError), or null for any other error:
+ * a damaged file (found mid-read: opening it succeeded), and a collation only its application has.
+ */
+export function sqliteFailure(e: unknown, path: string): BackupError | null {
+  if (e instanceof BackupError) return null;
+  const code = (e as { code?: unknown })?.code;
+  if (typeof code === 'string' && (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB')) {
+    return new BackupError(
+      'CORRUPT',
+      `${path} is damaged (SQLite: ${(e as Error).message}): \`sqlite3 '${path}' 'PRAGMA integrity_check'\` shows where; recover it (sqlite3's .recover) or use a good copy`,
+      { cause: e },
+    );
   }
+  return appCollationError(e);
 }
 
 /** Opens `path`; a missing file is NOT_FOUND unless `create` (read-only never creates). */
@@ -95,6 +103,15 @@ export class LocalDb implements Db {
     this.displayUrl = `file:${identity}`;
   }
 
+  /** Runs `f`, turning SQLite's failures that are about the file into their BackupError (sqliteFailure). */
+  private sqlite<T>(f: () => T): T {
+    try {
+      return f();
+    } catch (e) {
+      throw sqliteFailure(e, this.identity) ?? e;
+    }
+  }
+
   /** Before each call: an aborted run stops here (SQLite cannot be interrupted in the middle of a statement). */
   private guard(): void {
     if (this.signal?.aborted) throw new BackupError('INTERRUPTED', 'interrupted');
@@ -108,7 +125,7 @@ export class LocalDb implements Db {
   prepare(sql: string): Stmt {
     let st = this.statements.get(sql);
     if (!st) {
-      st = sqlite(() => this.handle.prepare(sql) as Stmt);
+      st = this.sqlite(() => this.handle.prepare(sql) as Stmt);
       if (st.reader) st.raw(true).safeIntegers(true);
       this.statements.set(sql, st);
     }
@@ -118,9 +135,11 @@ export class LocalDb implements Db {
   async query(sql: string, args: readonly unknown[] = []): Promise<Row[]> {
     this.guard();
     const st = this.prepare(sql);
-    if (st.reader) return st.all(...(args as unknown[])) as Row[];
-    st.run(...(args as unknown[]));
-    return [];
+    return this.sqlite(() => {
+      if (st.reader) return st.all(...(args as unknown[])) as Row[];
+      st.run(...(args as unknown[]));
+      return [];
+    });
   }
 
   async run(sql: string, args: readonly unknown[] = []): Promise<number> {
@@ -128,10 +147,10 @@ export class LocalDb implements Db {
     if (args.length === 0 && !/^\s*(select|with|values)\b/i.test(sql)) {
       // exec() runs the statement text as it is (several statements, pragmas); changes are counted around it.
       const before = this.handle.prepare('SELECT total_changes()').pluck().get() as number;
-      sqlite(() => this.handle.exec(sql));
+      this.sqlite(() => this.handle.exec(sql));
       return (this.handle.prepare('SELECT total_changes()').pluck().get() as number) - before;
     }
-    return sqlite(() => this.handle.prepare(sql)).run(...(args as unknown[])).changes;
+    return this.sqlite(() => this.handle.prepare(sql).run(...(args as unknown[])).changes);
   }
 
   async runBatch(statements: readonly { sql: string; args?: readonly unknown[] }[]): Promise<number> {
@@ -142,7 +161,7 @@ export class LocalDb implements Db {
   }
 
   async exec(script: string): Promise<void> {
-    sqlite(() => this.handle.exec(script));
+    this.sqlite(() => this.handle.exec(script));
   }
 
   async beginRead(): Promise<void> {
