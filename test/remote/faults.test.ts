@@ -186,6 +186,8 @@ describe('remote errors', () => {
     const bad = await run(['--write', '--out', `${out}.2`], { ...env, TURSO_AUTH_TOKEN: 'cli-wrong-token' });
     expect(bad.status).toBe(1);
     expect(bad.stderr).toContain(`the server refused the token (HTTP 401) for 127.0.0.1:${s.port}`);
+    // Not only TURSO_AUTH_TOKEN: the token may come from the variable --auth-token-env names (the RUNBOOK's restores do).
+    expect(bad.stderr).toContain('(TURSO_AUTH_TOKEN, or the variable --auth-token-env names)');
     expect(bad.stderr + bad.stdout).not.toContain('cli-wrong-token');
     expect(bad.stderr.trim().split('\n')).toHaveLength(1);
   });

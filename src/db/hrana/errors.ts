@@ -67,7 +67,8 @@ export function connectionError(f: RemoteFailure, host: string): BackupError | n
   if (f.kind === 'auth') {
     return new BackupError(
       'AUTH',
-      `the server refused the token (HTTP ${f.status}) for ${host}: check TURSO_AUTH_TOKEN (a token for this database, not expired)`,
+      // The library does not know which variable held the token: the CLI reads TURSO_AUTH_TOKEN or the one named.
+      `the server refused the token (HTTP ${f.status}) for ${host}: check the database token (TURSO_AUTH_TOKEN, or the variable --auth-token-env names): one for this database, not expired`,
     );
   }
   if (f.kind === 'unavailable') return new BackupError('REMOTE', f.error.message, { cause: f.error });
