@@ -747,6 +747,18 @@ describe('shapes found on databases we did not write (sweep 3)', () => {
     ]);
   });
 
+  it('--tables brings the AUTOINCREMENT counters only when a chosen table uses them (the plan said so and wrote nothing)', async () => {
+    const { dumpPath } = await dumpOf(
+      "CREATE TABLE book (id INTEGER PRIMARY KEY, title TEXT); CREATE TABLE audit (id INTEGER PRIMARY KEY AUTOINCREMENT, what TEXT); INSERT INTO book VALUES (1, 't'); INSERT INTO audit (what) VALUES ('x');",
+    );
+    const plain = await restoreInto(join(dirs.make(), 'book.db'), dumpPath, { tables: ['book'] });
+    expect(plain.plan.map((p) => p.table)).toEqual(['book']);
+    const counted = join(dirs.make(), 'audit.db');
+    const withCounters = await restoreInto(counted, dumpPath, { tables: ['audit'] });
+    expect(withCounters.plan.map((p) => p.table)).toEqual(['audit', 'sqlite_sequence']);
+    expect(query(counted, 'SELECT name, seq FROM sqlite_sequence')).toEqual([['audit', 1n]]);
+  });
+
   it("an empty target takes the dump's user_version and application_id even when they are 0, and every sqlite_sequence row", async () => {
     const { dumpPath } = await dumpOf(
       "CREATE TABLE t (id INTEGER PRIMARY KEY AUTOINCREMENT); INSERT INTO t DEFAULT VALUES; INSERT INTO sqlite_sequence VALUES ('ghost', 77);" +

@@ -68,7 +68,7 @@ function planMigrated(info: TableInfo, header: HeaderLine, state: TargetState, k
   if (!existing) {
     plan.refusals.push(
       kind === 'dump'
-        ? `the target has no table "${info.name}": apply the migrations first (migrate-turso.ts) or restore into an empty database`
+        ? `the target has no table "${info.name}": apply the migrations first (turso-backup migrate, or scripts/migrate-turso.ts in a checkout) or restore into an empty database`
         : `the target has no table "${info.name}"`,
     );
     return;
@@ -125,14 +125,19 @@ export function planRestore(header: HeaderLine, state: TargetState, opts: { tabl
     kept: [],
   };
   if (kind === 'legacy-json' && plan.path === 'empty') {
-    plan.refusals.push('a legacy JSON backup carries no schema: apply the migrations to the target first (migrate-turso.ts)');
+    plan.refusals.push(
+      'a legacy JSON backup carries no schema: apply the migrations to the target first (turso-backup migrate, or scripts/migrate-turso.ts in a checkout)',
+    );
     return plan;
   }
   const dumped = new Set(header.tables.map((t) => t.name));
   // A misspelt name is the invocation's fault, as in a backup (db/schema.ts): USAGE, exit 2.
   for (const n of opts.tables ?? [])
     if (!dumped.has(n)) throw new BackupError('USAGE', `--tables names "${n}", which the ${noun} does not hold${caseHint(n, dumped)}`);
-  const chosen = (name: string) => !opts.tables || opts.tables.includes(name) || name === 'sqlite_sequence';
+  // The counters come along when they can matter: a whole restore, or one of chosen tables that uses AUTOINCREMENT.
+  const counted = (name: string) => /\bautoincrement\b/i.test(header.schema.find((o) => o.type === 'table' && o.name === name)?.sql ?? '');
+  const sequence = !opts.tables || opts.tables.some(counted);
+  const chosen = (name: string) => !opts.tables || opts.tables.includes(name) || (name === 'sqlite_sequence' && sequence);
   for (const info of header.tables) {
     if (!chosen(info.name)) continue;
     if (info.name === 'sqlite_sequence') plan.tables.push({ info, action: 'sequence', targetRows: 0, rowidName: null });
