@@ -161,6 +161,12 @@ describe('backup-turso', () => {
     const cased = await run('backup-turso', ['--tables', 'tag'], { TURSO_DATABASE_URL: url });
     expect(cased.code).toBe(2);
     expect(cased.stderr).toMatch(/--tables names "tag", which is not a table of the database \(did you mean "Tag"\?/);
+    // A media table named on purpose must exist: the dump would silently have no media inventory.
+    const media = join(dir, 'media.ndjson.gz');
+    const typo = await run('backup-turso', ['--write', '--media-table', 'tag', '--out', media], { TURSO_DATABASE_URL: url });
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toMatch(/--media-table names "tag", which is not a table of the database \(did you mean "Tag"\?/);
+    expect(existsSync(media)).toBe(false);
   });
 });
 

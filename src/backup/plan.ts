@@ -2,7 +2,8 @@
  * What a backup will write, decided inside its read snapshot before the first row: the header (schema, tables,
  * counts, media inventory spec) and the media inventory's columns.
  */
-import { countRows, introspect } from '../db/schema.js';
+import { caseHint, countRows, introspect } from '../db/schema.js';
+import { BackupError } from '../errors.js';
 import type { Db } from '../db/types.js';
 import { FORMAT_NAME, FORMAT_VERSION, type HeaderLine, type MediaSpec, type Selection, type TableInfo } from '../format/lines.js';
 import { TOOL } from '../version.js';
@@ -26,6 +27,7 @@ export async function planBackup(
   const tables: TableInfo[] = [];
   for (const t of facts.tables) tables.push({ ...t, rows: t.dataColumns.length === 0 ? 0 : await countRows(db, t.name) });
   const mediaTable = mediaInventory(tables.find((t) => t.name === mediaSpec.table));
+  if (!mediaTable && opts.media?.table !== undefined) await checkMediaTable(db, opts.media.table);
   const header: HeaderLine = {
     type: 'header',
     format: FORMAT_NAME,
@@ -42,6 +44,18 @@ export async function planBackup(
     ...(facts.notes.length ? { notes: facts.notes } : {}),
   };
   return { header, media: mediaTable };
+}
+
+/**
+ * A media table named on purpose that the database does not have is the invocation's mistake, like a misspelt
+ * --tables name: a dump without its inventory must not pass for one with it. (The default name may be absent.)
+ */
+async function checkMediaTable(db: Db, name: string): Promise<void> {
+  const found = await db.query("SELECT name FROM sqlite_schema WHERE type = 'table' AND name = ?", [name]);
+  if (found.length === 0) {
+    const names = (await db.query("SELECT name FROM sqlite_schema WHERE type = 'table'")).map((r) => String(r[0]));
+    throw new BackupError('USAGE', `--media-table names "${name}", which is not a table of the database${caseHint(name, names)}`);
+  }
 }
 
 /**
