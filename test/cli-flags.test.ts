@@ -200,6 +200,18 @@ describe('--json failures and exit codes', () => {
     }
   });
 
+  it("a flag whose value is missing, or starts with '-', says so in our words (not parseArgs' 'argument is ambiguous')", async () => {
+    const missing = await runCli(['backup', '--tables', '--json'], clean);
+    expect(missing.code).toBe(2);
+    expect(lastJson(missing.stdout).message).toMatch(/^--tables needs a value \(one that starts with "-" is written --tables=VALUE\)/);
+    const negative = await runCli(['prune', '--keep-daily', '-1'], clean);
+    expect(negative.code).toBe(2);
+    expect(negative.stderr).toMatch(/--keep-daily needs a value/);
+    const valued = await runCli(['verify', '--json=1', 'x.gz'], clean);
+    expect(valued.code).toBe(2);
+    expect(valued.stderr).toMatch(/--json takes no value/);
+  });
+
   it('verify: a damaged dump is exit 3 (CORRUPT), a missing one 1', async () => {
     const bytes = readFileSync(dump);
     const cut = join(dirs.make(), 'cut.ndjson.gz');
