@@ -339,7 +339,7 @@ describe('migrate-turso', () => {
       expect(r.stderr).toMatch(/^migrate-turso: error: .*usage: migrate-turso/);
     }
     const r = await runScript('migrate-turso', ['--dir', join(dir, 'nope')], env());
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/migrations directory .* does not exist/);
   });
 });
