@@ -49,7 +49,20 @@ function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = 
 
 /** What `npm pack` reads, copied; node_modules linked (tsc, for the build). */
 function copySources(to: string): void {
-  for (const p of ['package.json', 'README.md', 'tsconfig.json', 'tsconfig.build.json', 'bin', 'src', 'scripts', 'docs/RUNBOOK.md', 'docs/FORMAT.md']) {
+  for (const p of [
+    'package.json',
+    'README.md',
+    'tsconfig.json',
+    'tsconfig.build.json',
+    'bin',
+    'src',
+    'scripts',
+    'docs/RUNBOOK.md',
+    'docs/FORMAT.md',
+    'docs/DESIGN.md',
+    'docs/BENCHMARKS.md',
+    'docs/status-page.png',
+  ]) {
     cpSync(join(ROOT, p), join(to, p), { recursive: true });
   }
   symlinkSync(join(ROOT, 'node_modules'), join(to, 'node_modules'));
@@ -86,10 +99,18 @@ describe('npm pack', () => {
       'dist/backup/read-worker.js',
       'dist/restore/checksum-worker.js',
       'docs/RUNBOOK.md',
+      // Every document the README links to.
+      'docs/FORMAT.md',
+      'docs/DESIGN.md',
+      'docs/BENCHMARKS.md',
+      'docs/status-page.png',
     ]) {
       expect(files, f).toContain(f);
     }
-    const outside = files.filter((f) => !/^(package\.json|README\.md|bin\/turso-backup\.mjs|docs\/(RUNBOOK|FORMAT)\.md|dist\/.+\.(js|d\.ts))$/.test(f));
+    const outside = files.filter(
+      (f) =>
+        !/^(package\.json|README\.md|bin\/turso-backup\.mjs|docs\/(RUNBOOK|FORMAT|DESIGN|BENCHMARKS)\.md|docs\/status-page\.png|dist\/.+\.(js|d\.ts))$/.test(f),
+    );
     expect(outside).toEqual([]);
     expect(files.filter((f) => /(^|\/)(test|fixtures|bench|backups|scripts|src|node_modules)\//.test(f))).toEqual([]);
     const manifest = JSON.parse(readFileSync(join(copy, 'package.json'), 'utf8'));
