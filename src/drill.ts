@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { openDb } from './db/open.js';
+import { BackupError } from './errors.js';
 import type { Manifest } from './format/lines.js';
 import { restore, type RestoreResult } from './restore/restore.js';
 import { targetFactory } from './target/open.js';
@@ -30,8 +31,18 @@ export interface DrillReport {
 }
 
 /**
+ * Errors that say the drill could not run, not that the backup is bad: a missing or invalid setting (CONFIG: the
+ * dump is encrypted and BACKUP_ENCRYPTION_KEY is not set, a bad --target URL), a usage error, credentials the target
+ * refused (AUTH). They are thrown as they are (the CLI exits 2 or 1 and records nothing): a FAIL recorded for them
+ * would show a sound backup as failing its drill. A wrong key (DECRYPT) stays a FAIL: its error cannot tell a wrong
+ * key from a changed file.
+ */
+const couldNotRun = (e: unknown): boolean => e instanceof BackupError && (e.code === 'USAGE' || e.code === 'CONFIG' || e.code === 'AUTH');
+
+/**
  * Restores the dump into a scratch database and checks it; the scratch database is removed afterwards.
  * @returns pass/fail with each check's detail.
+ * @throws BackupError USAGE, CONFIG or AUTH when the restore could not start (nothing was found wrong with the dump).
  */
 export async function drill(opts: {
   openInput: () => Promise<Readable>;
@@ -57,7 +68,7 @@ export async function drill(opts: {
         detail: `dump verified, ${plural(Object.keys(result.tables).length, 'table')} loaded and re-verified on the ${opts.target ? 'target' : 'scratch'} database`,
       });
     } catch (e) {
-      if (opts.signal?.aborted) throw e;
+      if (opts.signal?.aborted || couldNotRun(e)) throw e;
       checks.push({ name: 'restore', ok: false, detail: (e as Error).message });
       return { pass: false, checks, tables: {}, durationMs: Date.now() - started, warnings: [] };
     }

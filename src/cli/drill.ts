@@ -1,9 +1,9 @@
 /**
  * `drill [SOURCE]`: restores the latest local backup (or SOURCE) into a scratch database (or --target) and reports
- * PASS/FAIL: exit 0 on PASS, 3 on FAIL.
+ * PASS/FAIL: exit 0 on PASS, 3 on FAIL (recorded beside the dump). A drill that could not run (no backup, a missing
+ * key or variable, a token the target refuses) exits 2 or 1 with its one-line error and records nothing.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { drill } from '../drill.js';
 import { BackupError, EXIT_PROBLEMS } from '../errors.js';
 import type { Manifest } from '../format/lines.js';
@@ -13,29 +13,22 @@ import { encryptionKeyIfSet } from './keys.js';
 import { makeOut } from './output.js';
 import { makeProgress } from './progress.js';
 import { recordDrillLine } from '../monitor/drills.js';
+import { localDumps } from '../monitor/history.js';
 import { resolveDumpSource } from '../dump-source.js';
 import { redactUrl } from '../db/url.js';
 import { plural } from '../units.js';
 
 /**
- * The newest complete local dump (one with its sidecar manifest) in `dir` or one level below it, by the
- * timestamp in its name.
+ * The newest complete local dump (one with its sidecar manifest) in `dir` or one level below it: any `….ndjson.gz`
+ * (monitor/history.ts decides what a dump is and how old, for check and report too), by its manifest's createdAt,
+ * else the time in a `backup-<time>` name, else the file's mtime.
  */
 export function latestLocalBackup(dir: string): string | null {
-  if (!existsSync(dir)) return null;
-  const found: [string, string][] = [];
-  const scan = (d: string, depth: number) => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      if (e.isDirectory() && depth === 0) scan(join(d, e.name), 1);
-      else if (/^backup-.*\.ndjson\.gz$/.test(e.name) && existsSync(join(d, `${e.name}.manifest.json`))) found.push([e.name, join(d, e.name)]);
-    }
-  };
-  scan(dir, 0);
-  found.sort((a, b) => a[0].localeCompare(b[0]));
-  return found.length ? found[found.length - 1]![1] : null;
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) return null;
+  return localDumps(dir).find((r) => existsSync(`${r.name}.manifest.json`))?.name ?? null;
 }
 
-/** `drill [SOURCE]`: restores into a scratch database (or --target), prints each check; 0 PASS, 3 FAIL. */
+/** `drill [SOURCE]`: restores into a scratch database (or --target), prints each check; 0 PASS, 3 FAIL (2/1: could not run). */
 export async function drillMain(p: Parsed, signal: AbortSignal): Promise<number> {
   const dir = p.str('dir') ?? 'backups';
   const source = p.positionals[0] ?? latestLocalBackup(dir);

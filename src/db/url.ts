@@ -7,20 +7,15 @@ import { BackupError } from '../errors.js';
 
 export type DbLocation = { kind: 'file'; path: string } | { kind: 'remote'; url: string };
 
+/**
+ * Where a database URL points: a local file (its absolute path) or a remote server (the URL as given).
+ * @throws BackupError CONFIG for a URL that is not one of ours, a `file:` URL without a path or with a broken `%` escape.
+ */
 export function parseDatabaseUrl(url: string): DbLocation {
   const trimmed = url.trim();
   if (trimmed.startsWith('file:')) {
     const rest = trimmed.slice('file:'.length).split('?')[0]!;
-    let path: string;
-    if (rest.startsWith('//')) {
-      try {
-        path = fileURLToPath(trimmed.split('?')[0]!);
-      } catch {
-        throw new BackupError('CONFIG', `TURSO_DATABASE_URL is not a valid file: URL (${redactUrl(trimmed)})`);
-      }
-    } else {
-      path = decodeURIComponent(rest);
-    }
+    const path = rest.startsWith('//') ? fileUrlPath(trimmed) : decodePath(trimmed, rest);
     if (!path) throw new BackupError('CONFIG', 'TURSO_DATABASE_URL is a file: URL without a path');
     return { kind: 'file', path: resolve(path) };
   }
@@ -31,6 +26,36 @@ export function parseDatabaseUrl(url: string): DbLocation {
   // A bare path is the common slip: say how to write it (a path holds no credentials, unlike a mistyped URL).
   const path = /^[^:@?#\s]+$/.test(trimmed) ? `; for a file, write file:${trimmed}` : '';
   throw new BackupError('CONFIG', `TURSO_DATABASE_URL must be a libsql://, https://, http:// or file: URL (got ${redactUrl(trimmed)})${path}`);
+}
+
+/** The path of a `file://…` URL. */
+function fileUrlPath(url: string): string {
+  try {
+    return fileURLToPath(url.split('?')[0]!);
+  } catch (e) {
+    if (e instanceof URIError) throw badPercent(url);
+    throw new BackupError('CONFIG', `TURSO_DATABASE_URL is not a valid file: URL (${redactUrl(url)})`);
+  }
+}
+
+/** The path of a `file:PATH` URL, its `%XX` escapes decoded (as libSQL and Prisma read it). */
+function decodePath(url: string, rest: string): string {
+  try {
+    return decodeURIComponent(rest);
+  } catch {
+    throw badPercent(url); // URIError: a `%` not followed by two hex digits, or escapes that are not UTF-8
+  }
+}
+
+/** A `%` that does not start a valid escape: say how a literal `%` is written (a bare "URI malformed" did not). */
+function badPercent(url: string): BackupError {
+  const shown = redactUrl(url);
+  const fixed = shown.replace(/%(?![0-9A-Fa-f]{2})/g, '%25');
+  const hint = fixed === shown ? '' : ` (${fixed})`;
+  return new BackupError(
+    'CONFIG',
+    `TURSO_DATABASE_URL is not a valid file: URL (${shown}): a % in a file: path starts an escape like %20; write a literal % as %25${hint}`,
+  );
 }
 
 /**
@@ -51,11 +76,18 @@ function checkNoCredentials(url: string): void {
   );
 }
 
-/** The URL with user, password and every query parameter's value removed: safe for logs and the dump. */
+/**
+ * The URL with user, password and every query parameter's value removed: safe for logs and the dump. A `file:`
+ * URL keeps its path as written (`file:w/x.db` stays relative: the URL parser would show it as `/w/x.db`, a path
+ * that does not exist) and loses its query and fragment.
+ */
 export function redactUrl(url: string): string {
+  if (/^file:/i.test(url)) {
+    const path = url.slice('file:'.length).split(/[?#]/)[0]!;
+    return `file:${path.replace(/^\/\/[^/]*@/, '//')}`; // `file://user:pass@host/…`: never show the user part
+  }
   try {
     const u = new URL(url);
-    if (u.protocol === 'file:') return `file:${u.pathname}`;
     u.username = '';
     u.password = '';
     for (const key of [...u.searchParams.keys()]) u.searchParams.set(key, 'REDACTED');

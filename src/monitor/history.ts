@@ -37,7 +37,14 @@ export interface BackupStore {
   open(record: BackupRecord): Promise<Readable>;
 }
 
-const DUMP = /^backup-.*\.ndjson\.gz$/;
+/**
+ * A dump in a local folder: any `….ndjson.gz`, whatever it is called (`backup --out backups/today.ndjson.gz`, the
+ * library's `out`), as the Blob listing takes them. Never a sidecar (`….manifest.json`, `….drill-….json`) nor what a
+ * running backup writes (`.NAME.partial-…`, `.NAME.manifest.json.tmp-…`): those do not end in `.ndjson.gz`, and
+ * hidden names (those, and e.g. macOS `._NAME` files) are skipped anyway. A dump renamed into place whose manifest
+ * is not written yet is listed, incomplete, as any run that has not finished.
+ */
+export const isDumpName = (name: string): boolean => !name.startsWith('.') && name.endsWith('.ndjson.gz');
 
 /** `backup-2026-01-02T03-04-05.678Z….ndjson.gz` → its ISO time, or null. */
 export function timeFromName(name: string): string | null {
@@ -83,23 +90,31 @@ function localRecord(dir: string, file: string, siblings: string[]): BackupRecor
   return { name: path, createdAt, size: st.size, drills, ...verdict };
 }
 
+/**
+ * Every dump in the folder `dir` and its subfolders one level down, newest first (by createdAt, then name). The
+ * drill's search for the latest backup uses it too, so that check, report and drill agree on what a dump is.
+ */
+export function localDumps(dir: string): BackupRecord[] {
+  const out: BackupRecord[] = [];
+  const scan = (d: string, depth: number) => {
+    const entries = readdirSync(d, { withFileTypes: true });
+    const names = entries.map((e) => e.name);
+    for (const e of entries) {
+      if (e.isDirectory() && depth === 0) scan(join(d, e.name), 1);
+      else if (e.isFile() && isDumpName(e.name)) out.push(localRecord(d, e.name, names));
+    }
+  };
+  scan(dir, 0);
+  return out.sort(byNewest);
+}
+
 /** A local folder of backups (and its subfolders one level down). A missing folder is a NOT_FOUND (exit 1). */
 export function localStore(dir: string): BackupStore {
   return {
     label: `local folder ${dir}`,
     async list() {
       if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new BackupError('NOT_FOUND', `${dir} is not a folder: nothing to check`);
-      const out: BackupRecord[] = [];
-      const scan = (d: string, depth: number) => {
-        const entries = readdirSync(d, { withFileTypes: true });
-        const names = entries.map((e) => e.name);
-        for (const e of entries) {
-          if (e.isDirectory() && depth === 0) scan(join(d, e.name), 1);
-          else if (e.isFile() && DUMP.test(e.name)) out.push(localRecord(d, e.name, names));
-        }
-      };
-      scan(dir, 0);
-      return out.sort(byNewest);
+      return localDumps(dir);
     },
     async open(record) {
       return createReadStream(record.name);

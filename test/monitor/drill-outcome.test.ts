@@ -1,0 +1,85 @@
+/**
+ * What a drill records: only a drill that ran and found the dump or the restore bad is a FAIL (exit 3, a record
+ * beside the dump, "Last restore drill FAIL" on the status page). A drill that could not start (the key of an
+ * encrypted dump not set, credentials the target refused) exits as its error does and records nothing: the backup
+ * is fine, the operator's setup is not.
+ */
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { backupToFile, buildTinyDb, tempDirs } from '../support/dumps.js';
+import { startHranaServer } from '../support/hrana-server.js';
+import { lastJson, runCli } from '../support/scripts.js';
+
+const dirs = tempDirs('tb-drill-outcome-');
+afterAll(() => dirs.cleanup());
+
+const KEY = 'ab'.repeat(32);
+const clean = { TURSO_DATABASE_URL: undefined, TURSO_AUTH_TOKEN: undefined, BLOB_READ_WRITE_TOKEN: undefined, BACKUP_ENCRYPTION_KEY: undefined };
+const drillRecords = (dir: string) => readdirSync(dir).filter((n) => n.includes('.drill-'));
+const lines = (s: string) => s.split('\n').filter((l) => l.trim() !== '');
+let db: string;
+
+beforeAll(() => {
+  db = join(dirs.make(), 'app.db');
+  buildTinyDb(db);
+});
+
+describe('a drill that could not start records nothing', () => {
+  it('an encrypted dump without BACKUP_ENCRYPTION_KEY: exit 2, one line, no record; with the key it passes', async () => {
+    const d = dirs.make();
+    const dump = join(d, 'enc.ndjson.gz');
+    const made = await runCli(['backup', '--db', `file:${db}`, '--write', '--out', dump, '--encrypt', '--quiet'], { ...clean, BACKUP_ENCRYPTION_KEY: KEY });
+    expect(made.code, made.stderr).toBe(0);
+
+    const r = await runCli(['drill', dump, '--json'], clean);
+    expect(r.code, r.stderr).toBe(2);
+    expect(lastJson(r.stdout)).toEqual({ ok: false, code: 'CONFIG', message: expect.stringMatching(/the dump is encrypted: set BACKUP_ENCRYPTION_KEY/) });
+    expect(lines(r.stderr).filter((l) => !l.startsWith('restore drill:'))).toHaveLength(1);
+    expect(r.stdout + r.stderr).not.toMatch(/FAIL/);
+    expect(drillRecords(d)).toEqual([]);
+
+    const ok = await runCli(['drill', dump, '--json'], { ...clean, BACKUP_ENCRYPTION_KEY: KEY });
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(drillRecords(d)).toHaveLength(1);
+  });
+
+  it('a --target that refuses the token (HTTP 401): exit 1, one line, no record', async () => {
+    const d = dirs.make();
+    const dump = join(d, 'plain.ndjson.gz');
+    await backupToFile(db, dump);
+    const server = await startHranaServer({ db: join(dirs.make(), 'scratch.db'), token: 'the-right-token-123' });
+    try {
+      const r = await runCli(['drill', dump, '--target', server.url, '--auth-token-env', 'DRILL_TOKEN', '--json'], {
+        ...clean,
+        DRILL_TOKEN: 'a-wrong-token-456',
+      });
+      expect(r.code, r.stderr).toBe(1);
+      expect(lastJson(r.stdout)).toMatchObject({ ok: false, code: 'AUTH', message: expect.stringMatching(/refused the token \(HTTP 401\)/) });
+      expect(lines(r.stderr).filter((l) => !l.startsWith('restore drill:'))).toHaveLength(1);
+      expect(r.stdout + r.stderr).not.toContain('a-wrong-token-456');
+      expect(drillRecords(d)).toEqual([]);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('a drill that ran and found the dump bad', () => {
+  it('a damaged dump: FAIL, exit 3, and the FAIL is recorded beside it', async () => {
+    const d = dirs.make();
+    const dump = join(d, 'damaged.ndjson.gz');
+    await backupToFile(db, dump);
+    // Same size (the manifest still matches), one byte changed inside the gzip data.
+    const bytes = readFileSync(dump);
+    bytes[200] = bytes[200]! ^ 0xff;
+    writeFileSync(dump, bytes);
+    const r = await runCli(['drill', dump, '--json'], clean);
+    expect(r.code, r.stderr).toBe(3);
+    expect(lastJson(r.stdout)).toMatchObject({ ok: false, pass: false });
+    expect(r.stderr).toMatch(/FAIL {2}restore: /);
+    const records = drillRecords(d);
+    expect(records).toHaveLength(1);
+    expect(JSON.parse(readFileSync(join(d, records[0]!), 'utf8'))).toMatchObject({ pass: false, dump: 'damaged.ndjson.gz' });
+  });
+});
