@@ -7,7 +7,7 @@
  * looked up with head() and streamed with an authenticated fetch of the url the store returned (never of the
  * argument itself, so the token only goes to the store); anything else is a missing file.
  */
-import { createReadStream, existsSync, statSync } from 'node:fs';
+import { createReadStream, existsSync, openSync, statSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { looksLikeBlobRef, requireBlobToken } from './blob/config.js';
 import { BackupError } from './errors.js';
@@ -19,13 +19,24 @@ export function openLocalFile(path: string): Readable {
   try {
     isFile = statSync(path).isFile();
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'EACCES' || code === 'EPERM') throw new BackupError('NOT_FOUND', `cannot read ${path}: permission denied`);
+    if (denied(e)) throw cannotRead(path);
     throw new BackupError('NOT_FOUND', `${path} does not exist`);
   }
   if (!isFile) throw new BackupError('NOT_FOUND', `${path} is not a file`);
-  return createReadStream(path, { highWaterMark: 1024 * 1024 });
+  // Opened here, not by the stream: a file the user may not read (dumps are 0600) is refused in the same words as a
+  // directory it may not enter, instead of failing later as the stream's error.
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (e) {
+    if (denied(e)) throw cannotRead(path);
+    throw e;
+  }
+  return createReadStream(path, { fd, highWaterMark: 1024 * 1024 });
 }
+
+const denied = (e: unknown) => ['EACCES', 'EPERM'].includes((e as NodeJS.ErrnoException).code ?? '');
+const cannotRead = (path: string) => new BackupError('NOT_FOUND', `cannot read ${path}: permission denied`);
 
 export interface DumpSource {
   openInput: () => Promise<Readable>;

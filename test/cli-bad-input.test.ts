@@ -2,11 +2,12 @@
  * Bad input at the operator commands: each gets one line, the right exit status, and nothing written.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { chmodSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTinyDb, listDir, tempDirs } from './support/dumps.js';
-import { lastJson, runScript } from './support/scripts.js';
+import { lastJson, runScript, type ScriptRun } from './support/scripts.js';
 
 const dirs = tempDirs('tb-bad-');
 let dir: string;
@@ -317,4 +318,170 @@ describe('slips an operator makes, answered with the way out', () => {
     expect(secret.stderr).not.toContain('s3cr3t');
     expect(secret.stderr).not.toContain('for a file');
   }, 60_000);
+});
+
+/** Root runs the CLI as user nobody (setpriv) for what only permissions decide; another user's run is skipped. */
+const AS_OTHER = process.getuid?.() === 0 && existsSync('/usr/bin/setpriv');
+
+/** `turso-backup <args>` as user nobody, from the current sources (dist/ or their bundle, both world-readable). */
+async function runAsNobody(args: string[]): Promise<ScriptRun> {
+  const { entryPoint } = await import('../scripts/lib/launch.mjs');
+  const entry = await entryPoint();
+  const cwd = dirs.make();
+  chmodSync(cwd, 0o755);
+  const env: NodeJS.ProcessEnv = { ...process.env, HOME: '/tmp' };
+  for (const k of ['TURSO_DATABASE_URL', 'TURSO_AUTH_TOKEN', 'BACKUP_ENCRYPTION_KEY', 'DEBUG', 'TURSO_BACKUP_ALIAS']) delete env[k];
+  const setpriv = ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, entry, ...args];
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn('/usr/bin/setpriv', setpriv, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolvePromise({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+/** A directory user nobody may enter and read (mkdtemp makes them 0700). */
+function openDir(): string {
+  const d = dirs.make();
+  chmodSync(d, 0o755);
+  return d;
+}
+
+describe.skipIf(!AS_OTHER)('files the operator may not read, told apart from missing ones (run as another user)', () => {
+  it('a dump the user may not read (dumps are 0600): verify and restore say permission denied, in one line', { timeout: 60_000 }, async () => {
+    const d = openDir();
+    const mine = join(d, 'd.ndjson.gz');
+    copyFileSync(dump, mine);
+    chmodSync(mine, 0o600);
+    const target = join(d, 'r.db');
+    for (const args of [
+      ['verify', mine],
+      ['restore', mine, '--target', `file:${target}`, '--confirm'],
+    ]) {
+      const r = await runAsNobody(args);
+      expect(r.code, r.stderr).toBe(1);
+      oneLine(r.stderr);
+      expect(r.stderr).toContain(`cannot read ${mine}: permission denied`);
+    }
+    expect(listDir(d)).toEqual(['d.ndjson.gz']);
+  });
+
+  it('a database in a directory the user cannot enter is not called missing', { timeout: 30_000 }, async () => {
+    const d = openDir();
+    const priv = join(d, 'private');
+    mkdirSync(priv, { mode: 0o700 });
+    buildTinyDb(join(priv, 'app.db'));
+    const r = await runAsNobody(['backup', '--db', `file:${join(priv, 'app.db')}`]);
+    expect(r.code, r.stderr).toBe(1);
+    oneLine(r.stderr);
+    expect(r.stderr).toContain(`cannot read ${join(priv, 'app.db')}: permission denied`);
+  });
+
+  it('a WAL database without its -shm file in a directory the user cannot write: says WAL needs that directory', { timeout: 30_000 }, async () => {
+    const d = openDir();
+    const app = join(d, 'app.db');
+    buildTinyDb(app);
+    const Database = (await import('better-sqlite3')).default;
+    const w = new Database(app);
+    w.pragma('journal_mode = WAL');
+    w.close();
+    chmodSync(app, 0o644);
+    const r = await runAsNobody(['backup', '--db', `file:${app}`]);
+    expect(r.code, r.stderr).toBe(1);
+    oneLine(r.stderr);
+    expect(r.stderr).toContain(`${app} is in WAL mode, which needs write access to ${d} for its -shm file even to read it`);
+    expect(listDir(d)).toEqual(['app.db']);
+  });
+
+  it('a restore target in a directory the user cannot enter is refused as such, not as a missing directory', { timeout: 30_000 }, async () => {
+    const d = openDir();
+    const readable = join(d, 'd.ndjson.gz');
+    copyFileSync(dump, readable);
+    chmodSync(readable, 0o644);
+    const priv = join(d, 'private');
+    mkdirSync(priv, { mode: 0o700 });
+    const r = await runAsNobody(['restore', readable, '--target', `file:${join(priv, 'r.db')}`, '--confirm']);
+    expect(r.code, r.stderr).toBe(1);
+    oneLine(r.stderr);
+    expect(r.stderr).toContain(`cannot reach the target ${join(priv, 'r.db')}: permission denied`);
+    expect(listDir(priv)).toEqual([]);
+  });
+
+  it('a restore into a directory the user may write but not list (mode 733) succeeds', { timeout: 60_000 }, async () => {
+    const d = openDir();
+    const readable = join(d, 'd.ndjson.gz');
+    copyFileSync(dump, readable);
+    chmodSync(readable, 0o644);
+    const drop = join(d, 'drop');
+    mkdirSync(drop);
+    chmodSync(drop, 0o733);
+    const target = join(drop, 'r.db');
+    const r = await runAsNobody(['restore', readable, '--target', `file:${target}`, '--confirm']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`→ file:${target} (empty target`);
+    expect(listDir(drop)).toEqual(['r.db']);
+  });
+});
+
+describe('a database a writer left with a hot journal (it stopped mid-transaction)', () => {
+  it('a backup says a writer must roll it back first, in one line, and leaves both files as they were', async () => {
+    const d = dirs.make();
+    const app = join(d, 'app.db');
+    buildTinyDb(app);
+    // A hot journal: a crashed writer's copy of the pages it changed, kept by copying both files mid-transaction.
+    const Database = (await import('better-sqlite3')).default;
+    const w = new Database(app);
+    w.pragma('cache_size = 1');
+    w.exec('BEGIN');
+    w.exec('CREATE TABLE pad (x); INSERT INTO pad SELECT zeroblob(4000) FROM (SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3)');
+    const crashed = join(d, 'crashed');
+    mkdirSync(crashed);
+    copyFileSync(app, join(crashed, 'app.db'));
+    copyFileSync(`${app}-journal`, join(crashed, 'app.db-journal'));
+    w.exec('ROLLBACK');
+    w.close();
+    const hot = join(crashed, 'app.db');
+    const before = [readFileSync(hot), readFileSync(`${hot}-journal`)];
+    const r = await runScript('backup-turso', ['--db', `file:${hot}`], base);
+    expect(r.code, r.stderr).toBe(1);
+    oneLine(r.stderr);
+    expect(r.stderr).toContain(`${hot} has a hot journal (its -journal file: a writer stopped mid-transaction) that a writer must roll back first`);
+    expect([readFileSync(hot), readFileSync(`${hot}-journal`)]).toEqual(before);
+  });
+});
+
+describe('a file target named in the dry run, and targets refused before the dump is read', () => {
+  it('the dry run of a new file names its path, as the confirmed run does', async () => {
+    const target = join(dirs.make(), 'fresh.db');
+    const r = await runScript('restore-turso', [dump, '--target', `file:${target}`], base);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`dry run: ${dump} → file:${target} (new file)`);
+    expect(existsSync(target)).toBe(false);
+  });
+
+  it('a path under a file (app.db/restored.db): one line naming the file, dry run or not', async () => {
+    const d = dirs.make();
+    copyFileSync(db, join(d, 'app.db'));
+    for (const args of [[dump], [dump, '--confirm']]) {
+      const r = await runScript('restore-turso', [...args, '--target', `file:${join(d, 'app.db', 'restored.db')}`], base);
+      expect(r.code).toBe(1);
+      oneLine(r.stderr);
+      expect(r.stderr).toContain(`${join(d, 'app.db')} is not a directory`);
+      expect(listDir(d)).toEqual(['app.db']);
+    }
+  });
+
+  it('a symbolic link to a missing file: one line, nothing created', async () => {
+    const d = dirs.make();
+    symlinkSync('real/app.db', join(d, 'app.db'));
+    mkdirSync(join(d, 'real'));
+    const r = await runScript('restore-turso', [dump, '--target', `file:${join(d, 'app.db')}`, '--confirm'], base);
+    expect(r.code).toBe(1);
+    oneLine(r.stderr);
+    expect(r.stderr).toContain('is a symbolic link to a missing file');
+    expect(listDir(join(d, 'real'))).toEqual([]);
+  });
 });

@@ -331,6 +331,22 @@ describe('refusals leave the target exactly as it was', () => {
     await refused(dump, 'REFUSED', { existing: target, missing: false, message: /table "order items": the dumped column "with space"/ });
   });
 
+  it('a target table holding rows but lacking a dumped column: the plan names the column, dry run and confirmed alike', async () => {
+    const target = migratedTarget('rows-nocolumn.db', (sql, name) => (name === 'order items' ? sql.replace(', "with space" REAL', '') : sql));
+    exec(target, (db) => {
+      db.prepare(`INSERT INTO "order items" ("select") VALUES ('another app')`).run();
+      db.prepare(`INSERT INTO "Tag" ("id", "name") VALUES ('t9', 'not in the dump')`).run();
+    });
+    const before = fingerprint(target);
+    // The seeded-row check reads the dumped columns: it leaves "order items" out and still compares "Tag".
+    const message = /table "order items": the dumped column "with space" has no place in the target.*table "Tag" has 1 row /;
+    const dry = await rejection(restoreInto(target, dump, { confirm: false }));
+    expect((dry as BackupError).code, dry.message).toBe('REFUSED');
+    expect(dry.message).toMatch(message);
+    await refused(dump, 'REFUSED', { existing: target, missing: false, message });
+    expect(fingerprint(target)).toEqual(before);
+  });
+
   it('a truncated dump (gzip cut short)', async () => {
     const bytes = readFileSync(dump);
     const cut = join(dirs.make(), 'cut.gz');
@@ -550,6 +566,13 @@ describe('dry run', () => {
     expect(r.tables.mixed).toBe(source.tables.mixed!.rows.length);
     expect(existsSync(target)).toBe(false);
     expect(listDir(join(target, '..'))).toEqual([]);
+  });
+
+  it('names a missing target by its path, as the confirmed run does', async () => {
+    const target = join(dirs.make(), 'named.db');
+    const r = await restoreInto(target, dump, { confirm: false });
+    expect(r.target).toBe(`file:${target} (new file)`);
+    expect(existsSync(target)).toBe(false);
   });
 
   it('leaves an existing target byte for byte as it was', async () => {

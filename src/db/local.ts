@@ -4,7 +4,7 @@
  * on invalid UTF-8) and is ~1.6× faster here: see docs/DESIGN.md.
  */
 import Database from 'better-sqlite3';
-import { existsSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync, type Stats, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { BackupError } from '../errors.js';
 import { rowsOf } from '../format/rows.js';
@@ -21,15 +21,49 @@ const ROWS_PER_STATEMENT = 64;
 const MAX_VARIABLES = 32766;
 const rowsPerStatement = (width: number) => Math.max(1, Math.min(ROWS_PER_STATEMENT, Math.floor(MAX_VARIABLES / Math.max(1, width))));
 
-/** Why a file could not be opened, in the operator's terms: locked, not creatable, or not a database. */
+/**
+ * Why a file could not be opened, in the operator's terms: locked, not creatable, left for a writer to recover
+ * (a hot journal), in WAL mode where its -shm file cannot be made, or not a database.
+ */
 function openFailure(path: string, e: Error & { code?: string }, create: boolean): BackupError {
-  if (e.code?.startsWith('SQLITE_BUSY') || e.code?.startsWith('SQLITE_LOCKED')) {
+  const code = e.code ?? '';
+  if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
     return new BackupError('REFUSED', `${path} is locked by another connection that is writing to it (waited 10 s): try again when it is done`, {
       cause: e,
     });
   }
-  if (create && e.code?.startsWith('SQLITE_CANTOPEN')) {
+  if (create && code.startsWith('SQLITE_CANTOPEN')) {
     return new BackupError('REFUSED', `cannot open or create ${path}: ${e.message} (is ${dirname(path)} writable?)`, { cause: e });
+  }
+  // A read-only connection cannot roll back a crashed writer's journal, nor create a WAL database's -shm file.
+  const readonly = code.startsWith('SQLITE_READONLY');
+  // The header's write version (byte 18) is 2 in WAL mode; a file that cannot be read is not taken for one.
+  const walHeader = () => {
+    try {
+      const fd = openSync(path, 'r');
+      try {
+        const b = Buffer.alloc(1);
+        return readSync(fd, b, 0, 1, 18) === 1 && b[0] === 2;
+      } finally {
+        closeSync(fd);
+      }
+    } catch {
+      return false;
+    }
+  };
+  if (readonly && existsSync(`${path}-journal`)) {
+    return new BackupError(
+      'REFUSED',
+      `${path} has a hot journal (its -journal file: a writer stopped mid-transaction) that a writer must roll back first: open it once as a user who can write it and its directory, e.g. \`sqlite3 '${path}' 'SELECT 1'\`, then try again`,
+      { cause: e },
+    );
+  }
+  if (readonly && !existsSync(`${path}-shm`) && walHeader()) {
+    return new BackupError(
+      'REFUSED',
+      `${path} is in WAL mode, which needs write access to ${dirname(path)} for its -shm file even to read it: run as a user who can write there, or back up a copy`,
+      { cause: e },
+    );
   }
   return new BackupError('NOT_FOUND', `${path} is not a readable SQLite/libSQL database: ${e.message}`, { cause: e });
 }
@@ -67,11 +101,18 @@ export function sqliteFailure(e: unknown, path: string): BackupError | null {
 
 /** Opens `path`; a missing file is NOT_FOUND unless `create` (read-only never creates). */
 export function openLocalDb(path: string, opts: OpenOptions = {}): LocalDb {
-  const missing = !existsSync(path);
-  if (missing && (opts.readonly || !opts.create)) {
+  let stat: Stats | undefined;
+  try {
+    stat = statSync(path);
+  } catch (e) {
+    // existsSync says false for a file the user may not reach as well: permission denied is not a missing file.
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'EPERM') throw new BackupError('NOT_FOUND', `cannot read ${path}: permission denied`);
+  }
+  if (!stat && (opts.readonly || !opts.create)) {
     throw new BackupError('NOT_FOUND', `database file ${path} does not exist${opts.readonly ? ' (a backup never creates a database)' : ''}`);
   }
-  if (!missing && !statSync(path).isFile()) throw new BackupError('NOT_FOUND', `${path} is not a database file`);
+  if (stat && !stat.isFile()) throw new BackupError('NOT_FOUND', `${path} is not a database file`);
   let db: Database.Database;
   try {
     db = new Database(path, { readonly: opts.readonly ?? false, fileMustExist: !opts.create });
@@ -176,7 +217,13 @@ export class LocalDb implements Db {
 
   async beginWrite(opts: WriteOptions = {}): Promise<void> {
     if (opts.foreignKeys !== undefined) this.handle.pragma(`foreign_keys = ${opts.foreignKeys ? 'ON' : 'OFF'}`);
-    this.handle.exec('BEGIN IMMEDIATE');
+    try {
+      this.handle.exec('BEGIN IMMEDIATE');
+    } catch (e) {
+      // Another writer held the file for the whole busy timeout: said as at open, nothing written.
+      const code = (e as { code?: string }).code ?? '';
+      throw code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED') ? openFailure(this.identity, e as Error, false) : e;
+    }
   }
 
   async write(sql: string, args: readonly unknown[] = []): Promise<void> {

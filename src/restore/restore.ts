@@ -14,7 +14,7 @@ import { realpathSync, type Stats, statSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { countRows } from '../db/schema.js';
 import { BackupError } from '../errors.js';
-import type { HeaderLine } from '../format/lines.js';
+import type { HeaderLine, TableInfo } from '../format/lines.js';
 import { rowLines } from '../format/reader.js';
 import type { Target, TargetFactory } from '../target/types.js';
 import { openRestoreInput } from './inputs/open.js';
@@ -22,7 +22,7 @@ import type { RestoreInput } from './inputs/types.js';
 import { loadTarget } from './load.js';
 import { startLoadVerifier, type LoadVerifier } from './load-verifier.js';
 import { loads, planRestore, unmatchedRefusal, type RestorePlan } from './plan.js';
-import { loadSeedCheck, MAX_SEED_ROWS, type SeedCheck } from './seeds.js';
+import { loadSeedCheck, MAX_SEED_ROWS, type SeedCheck, seedColumnsIn } from './seeds.js';
 import { emptyState, inspectTarget, targetTable, type TargetState } from './target-state.js';
 import { checkForeignKeys, checksumRows, uncheckedWarning, unusableObjects } from './verify-target.js';
 import { trace } from '../trace.js';
@@ -101,9 +101,17 @@ function refuse(messages: string[]): never {
   throw new BackupError('REFUSED', `${messages.slice(0, NAMED_REFUSALS).join('; ')}${more}`);
 }
 
-/** The seeded-row check of the tables the plan asks it for (none can be too big: the plan refused those). */
+/**
+ * The seeded-row check of the tables the plan asks it for (none can be too big: the plan refused those). A table
+ * lacking a dumped column is left out: its rows cannot be compared (the query would name a column it does not
+ * have), and the plan's refusal of it is what the operator must see.
+ */
 async function seedsFor(target: Target | null, plan: RestorePlan, state: TargetState): Promise<SeedCheck | null> {
-  const tables = plan.tables.filter((t) => plan.seedCheck.includes(t.info.name) && (targetTable(state, t.info.name)?.rows ?? 0) <= MAX_SEED_ROWS);
+  const comparable = (info: TableInfo) => {
+    const there = targetTable(state, info.name);
+    return there !== undefined && there.rows <= MAX_SEED_ROWS && seedColumnsIn(info, there.columns);
+  };
+  const tables = plan.tables.filter((t) => plan.seedCheck.includes(t.info.name) && comparable(t.info));
   return target && tables.length > 0
     ? loadSeedCheck(
         target.db,
@@ -139,13 +147,16 @@ async function verifyInput(input: RestoreInput, target: Target | null, state: Ta
   return { header: header!, plan: plan!, ends };
 }
 
+/** A target the dry run does not create, by its path: `file:PATH (new file)`. */
+const newTarget = (t: TargetFactory) => (t.displayUrl ? `${t.displayUrl} (new file)` : '(new file)');
+
 /** Phase plan: the result the run will report, or the refusal. */
 function planned(input: RestoreInput, target: Target | null, v: Verified, opts: RestoreOptions): RestoreResult {
   const loadable = v.plan.tables.filter(loads);
   const result: RestoreResult = {
     mode: opts.confirm ? 'restore' : 'dry-run',
     source: input.kind,
-    target: target?.displayUrl ?? `(new) ${opts.target.missing ? 'file' : ''}`,
+    target: target?.displayUrl ?? newTarget(opts.target),
     path: v.plan.path,
     // The end lines' counts: with per-table consistency the header's may be from an earlier snapshot.
     tables: Object.fromEntries(loadable.map((t) => [t.info.name, v.ends.get(t.info.name)?.rows ?? t.info.rows])),

@@ -9,6 +9,7 @@ import { encodeCell, TextBytes } from '../format/values.js';
 import type { TableInfo } from '../format/lines.js';
 import type { Db } from '../db/types.js';
 import { q } from '../db/url.js';
+import { foldName } from '../db/schema.js';
 
 /** More rows than this in a target table cannot be seed data: refuse without comparing. */
 export const MAX_SEED_ROWS = 100_000;
@@ -22,6 +23,15 @@ export interface SeedCheck {
 }
 
 const valueColumns = (info: TableInfo) => (info.rowidColumn ? info.dataColumns.slice(1) : info.dataColumns);
+
+/**
+ * True when the target's table (its `columns`) has every column the check reads of `info`: SQLite resolves names
+ * with ASCII letters folded, as the plan matches them.
+ */
+export function seedColumnsIn(info: TableInfo, columns: readonly string[]): boolean {
+  const there = new Set(columns.map(foldName));
+  return valueColumns(info).every((c) => there.has(foldName(c)));
+}
 
 /**
  * A TEXT cell read as its bytes (drivers decode TEXT that is not UTF-8 lossily, and the dump keeps such TEXT

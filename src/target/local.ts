@@ -5,24 +5,23 @@
  * target's name.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, openSync, readdirSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, lstatSync, openSync, readdirSync, readlinkSync, rmSync, type Stats, statSync } from 'node:fs';
 import { link, open, rename, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { type LocalDb, openLocalDb } from '../db/local.js';
 import { BackupError } from '../errors.js';
 import { fsyncDir } from '../sink/file.js';
 import type { Target, TargetFactory } from './types.js';
 
+/** The factory of a `file:` target at `path`; what is there is looked at now, and refused now when it cannot be one. */
 export function localTargetFactory(path: string): TargetFactory {
-  const missing = !existsSync(path);
+  const missing = !targetExists(path);
   let scratch: string | null = null;
-  if (missing && !existsSync(dirname(path))) {
-    throw new BackupError('NOT_FOUND', `the target's directory ${dirname(path)} does not exist: create it first (a restore creates the database file only)`);
-  }
   const prefix = `.${basename(path)}.restore-`;
-  const stale = readdirSync(dirname(path)).filter((f) => f.startsWith(prefix) && !/-(wal|shm|journal)$/.test(f));
+  const stale = listable(dirname(path)).filter((f) => f.startsWith(prefix) && !/-(wal|shm|journal)$/.test(f));
   return {
     missing,
+    displayUrl: `file:${path}`,
     // Only a killed process leaves one (any other failure removes it): nothing else uses these names.
     notes: stale.map((f) => `${join(dirname(path), f)} is left from an interrupted restore: remove it (and its -wal/-shm files)`),
     async open({ create }) {
@@ -37,6 +36,65 @@ export function localTargetFactory(path: string): TargetFactory {
       for (const suffix of ['', '-journal', '-wal', '-shm']) rmSync(scratch + suffix, { force: true });
     },
   };
+}
+
+/** `stat` of `p` following links, or the error code that stopped it. */
+function statOrCode(p: string): Stats | string {
+  try {
+    return statSync(p);
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code ?? 'EIO';
+  }
+}
+
+/**
+ * True when the target is there (loaded in place), false when the restore may create it. Refused here, before the
+ * dump is read: a path the user cannot reach, a symbolic link to a missing file (publishing the new file would find
+ * the link's name taken only at the end), and a parent directory that is missing or is a file.
+ */
+function targetExists(path: string): boolean {
+  const st = statOrCode(path);
+  if (typeof st !== 'string') return true;
+  if (st === 'EACCES' || st === 'EPERM') {
+    throw new BackupError('REFUSED', `cannot reach the target ${path}: permission denied (a directory on its path cannot be entered)`);
+  }
+  if (st === 'ENOENT' && lstatSync(path, { throwIfNoEntry: false })?.isSymbolicLink()) {
+    const to = resolve(dirname(path), readlinkSync(path));
+    throw new BackupError('REFUSED', `the target ${path} is a symbolic link to a missing file (${to}): give the real path as --target`);
+  }
+  parentDirectory(path);
+  return false;
+}
+
+/** Refuses a target whose directory is missing, or is a file (a slip like `app.db/restored.db`): named, in one line. */
+function parentDirectory(path: string): void {
+  const dir = dirname(path);
+  // Up from the target's directory to the first thing that exists: a file there is the name to give.
+  for (let d = dir; ; d = dirname(d)) {
+    const st = statOrCode(d);
+    if (typeof st === 'string') {
+      if ((st === 'ENOENT' || st === 'ENOTDIR') && d !== dirname(d)) continue;
+      break;
+    }
+    if (!st.isDirectory()) {
+      throw new BackupError('REFUSED', `${d} is not a directory: the target ${path} cannot be created under it (give a path in a directory)`);
+    }
+    if (d === dir) return;
+    break; // a directory further up: the target's own is missing
+  }
+  throw new BackupError('NOT_FOUND', `the target's directory ${dir} does not exist: create it first (a restore creates the database file only)`);
+}
+
+/**
+ * The names in `dir`, or none when it cannot be listed: only the notes about stale scratch files need them, and a
+ * directory the user may write but not list (mode 733) still takes a restore.
+ */
+function listable(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
 }
 
 /**
@@ -62,6 +120,8 @@ function openTargetDb(file: string, create: boolean, target = file): LocalDb {
     // The driver's own words, without our "not a readable database" framing.
     const why = ((e as Error).cause as Error | undefined)?.message ?? (e as Error).message;
     if (create) throw cannotCreate(target, why);
+    // Refusals that already say what to do (another writer holds the file: try again later) stay as they are.
+    if (e instanceof BackupError && e.code === 'REFUSED') throw e;
     throw new BackupError('REFUSED', `the target ${target} is not a readable SQLite/libSQL database (${why})`);
   }
 }
@@ -98,7 +158,11 @@ async function publish(db: LocalDb, scratchPath: string, path: string, wal: bool
     await fh.close();
   }
   await placeNoClobber(scratchPath, path);
-  await fsyncDir(dirname(path));
+  await fsyncDir(dirname(path)).catch((e: NodeJS.ErrnoException) => {
+    // Syncing a directory means opening it for reading: one the user may write but not list (mode 733) cannot be.
+    // The new name is in place (the link succeeded) and the file itself is synced: only durability is the system's.
+    if (e.code !== 'EACCES' && e.code !== 'EPERM') throw e;
+  });
 }
 
 function localTarget(db: LocalDb, path: string, scratchPath: string | null): Target {

@@ -39,6 +39,8 @@ export interface ScratchFile {
 export interface TargetFactory {
   /** True when the target does not exist yet (a `file:` path with no file). */
   readonly missing: boolean;
+  /** The target as the operator sees it, before it is opened (a dry run never opens a missing file). */
+  readonly displayUrl?: string;
   /** What the operator should know before the restore (e.g. files an interrupted restore left behind). */
   readonly notes?: string[];
   /** Opens the target; `create` allows creating a missing file (only a confirmed restore does). */

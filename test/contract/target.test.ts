@@ -15,7 +15,7 @@
  */
 import Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
-import { copyFileSync, createReadStream, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, createReadStream, existsSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -316,5 +316,78 @@ describe.each(BACKENDS)('Target contract: $name', (backend) => {
     } finally {
       await t.close();
     }
+  });
+});
+
+describe('a file target that another connection is writing to', () => {
+  /** A confirmed restore into `path` while a writer holds it (`begin`): refused in the backup's words, the file as it was. */
+  async function lockedRefusal(path: string, begin: string) {
+    const writer = new Database(path);
+    writer.exec(begin);
+    writer.exec('CREATE TABLE app (x)');
+    try {
+      const t = fileTarget(path);
+      const before = t.fingerprint();
+      const e = await rejection(restoreInto(t, nastyDump));
+      expect(e, e.message).toBeInstanceOf(BackupError);
+      expect((e as BackupError).code, e.message).toBe('REFUSED');
+      expect(e.message).toBe(`${path} is locked by another connection that is writing to it (waited 10 s): try again when it is done`);
+      expect(t.fingerprint()).toEqual(before);
+    } finally {
+      writer.exec('ROLLBACK');
+      writer.close();
+    }
+  }
+
+  it('in WAL mode (the restore reads it, then cannot begin its write transaction)', { timeout: 30_000 }, async () => {
+    const path = join(dirs.make(), 'wal.db');
+    emptyFile(path);
+    const db = new Database(path);
+    db.pragma('journal_mode = WAL');
+    db.close();
+    await lockedRefusal(path, 'BEGIN IMMEDIATE');
+  });
+
+  it('with a rollback journal (the restore cannot even read it)', { timeout: 30_000 }, async () => {
+    const path = join(dirs.make(), 'journal.db');
+    emptyFile(path);
+    await lockedRefusal(path, 'BEGIN EXCLUSIVE');
+  });
+});
+
+describe('a file target path that cannot become a database is refused before the dump is read', () => {
+  /** The factory's refusal: it looks at the path when it is made, before a restore opens the dump. */
+  function factoryRefusal(path: string): BackupError {
+    let error: unknown;
+    try {
+      localTargetFactory(path);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(BackupError);
+    return error as BackupError;
+  }
+
+  it('a symbolic link to a missing file, naming where it points', () => {
+    const dir = dirs.make();
+    symlinkSync('releases/x/app.db', join(dir, 'current.db'));
+    const e = factoryRefusal(join(dir, 'current.db'));
+    expect(e.code).toBe('REFUSED');
+    expect(e.message).toBe(
+      `the target ${join(dir, 'current.db')} is a symbolic link to a missing file (${join(dir, 'releases/x/app.db')}): give the real path as --target`,
+    );
+    expect(listDir(dir)).toEqual(['current.db']);
+  });
+
+  it('a path under a file (app.db/restored.db), naming the file, however deep', () => {
+    const dir = dirs.make();
+    const app = join(dir, 'app.db');
+    emptyFile(app);
+    for (const target of [join(app, 'restored.db'), join(app, 'sub', 'restored.db')]) {
+      const e = factoryRefusal(target);
+      expect(e.code).toBe('REFUSED');
+      expect(e.message).toBe(`${app} is not a directory: the target ${target} cannot be created under it (give a path in a directory)`);
+    }
+    expect(listDir(dir)).toEqual(['app.db']);
   });
 });
