@@ -146,6 +146,15 @@ async function writeManifest(path: string, manifest: Manifest, bytes: number): P
   }
 }
 
+/** The first path from `dir` up that is a file (the slip in `--out app.db/x.ndjson.gz`), or null. */
+function fileOnPath(dir: string): string | null {
+  for (let d = dir; d !== dirname(d); d = dirname(d)) {
+    const st = statSync(d, { throwIfNoEntry: false });
+    if (st) return st.isDirectory() ? null : d;
+  }
+  return null;
+}
+
 /**
  * A sink writing the dump to `path` (mode 0600) through a hidden partial file renamed into place once complete,
  * then `<path>.manifest.json`. Refuses to overwrite an existing file.
@@ -198,7 +207,9 @@ export function fileSink(path: string): Sink {
       } catch (e) {
         if (isNoSpace(e)) await noSpace(e, `${basename(tmp)} could not be created`);
         // Permissions, a read-only disk, a file where the folder should be: nothing was written yet.
-        throw new BackupError('SINK', `cannot write a dump into ${dir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
+        const code = (e as NodeJS.ErrnoException).code;
+        const why = code === 'EEXIST' || code === 'ENOTDIR' ? `${fileOnPath(dir) ?? dir} is a file, not a folder` : (code ?? (e as Error).message);
+        throw new BackupError('SINK', `cannot write a dump into ${dir}: ${why}`, { cause: e });
       }
       unregister = onInterrupt(removeTemp);
     },
