@@ -2,12 +2,11 @@
  * Bad input at the operator commands: each gets one line, the right exit status, and nothing written.
  */
 import { randomBytes } from 'node:crypto';
-import { spawn } from 'node:child_process';
 import { chmodSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTinyDb, listDir, tempDirs } from './support/dumps.js';
-import { lastJson, runScript, type ScriptRun } from './support/scripts.js';
+import { capture, lastJson, runScript, type ScriptRun } from './support/scripts.js';
 
 const dirs = tempDirs('tb-bad-');
 let dir: string;
@@ -331,16 +330,7 @@ async function runAsNobody(args: string[]): Promise<ScriptRun> {
   chmodSync(cwd, 0o755);
   const env: NodeJS.ProcessEnv = { ...process.env, HOME: '/tmp' };
   for (const k of ['TURSO_DATABASE_URL', 'TURSO_AUTH_TOKEN', 'BACKUP_ENCRYPTION_KEY', 'DEBUG', 'TURSO_BACKUP_ALIAS']) delete env[k];
-  const setpriv = ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, entry, ...args];
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn('/usr/bin/setpriv', setpriv, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolvePromise({ code: code ?? -1, stdout, stderr }));
-  });
+  return capture('/usr/bin/setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, entry, ...args], { cwd, env });
 }
 
 /** A directory user nobody may enter and read (mkdtemp makes them 0700). */

@@ -20,6 +20,19 @@ export interface ScriptRun {
   stderr: string;
 }
 
+/** Runs `command args` with no stdin, and collects its exit code and output. */
+export function capture(command: string, args: string[], opts: { cwd?: string; env: NodeJS.ProcessEnv }): Promise<ScriptRun> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(command, args, { cwd: opts.cwd, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolvePromise({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
 /** Runs `scripts/<name>.ts` under tsx with the given env additions (undefined values are removed). */
 export function runScript(name: string, args: string[], env: Record<string, string | undefined>, opts: { cwd?: string } = {}): Promise<ScriptRun> {
   const merged: NodeJS.ProcessEnv = { ...process.env };
@@ -28,19 +41,7 @@ export function runScript(name: string, args: string[], env: Record<string, stri
     else merged[k] = v;
   }
   cwd ??= mkdtempSync(join(tmpdir(), 'tb-script-cwd-'));
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, ['--import', TSX, join(ROOT, 'scripts', `${name}.ts`), ...args], {
-      cwd: opts.cwd ?? cwd,
-      env: merged,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolvePromise({ code: code ?? -1, stdout, stderr }));
-  });
+  return capture(process.execPath, ['--import', TSX, join(ROOT, 'scripts', `${name}.ts`), ...args], { cwd: opts.cwd ?? cwd, env: merged });
 }
 
 /**
@@ -57,15 +58,7 @@ export async function runCli(args: string[], env: Record<string, string | undefi
   }
   delete merged.TURSO_BACKUP_ALIAS;
   cwd ??= mkdtempSync(join(tmpdir(), 'tb-script-cwd-'));
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [entry, ...args], { cwd: opts.cwd ?? cwd, env: merged, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolvePromise({ code: code ?? -1, stdout, stderr }));
-  });
+  return capture(process.execPath, [entry, ...args], { cwd: opts.cwd ?? cwd, env: merged });
 }
 
 /** The last non-empty stdout line, parsed. */
