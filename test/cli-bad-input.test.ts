@@ -232,6 +232,32 @@ describe('a virtual table whose module only an extension provides (sqlite-vec, s
   });
 });
 
+describe('an expression index on a function only the application defines', () => {
+  it('is backed up with a note that a restore will fail to create it, which the restore dry run repeats', async () => {
+    const Database = (await import('better-sqlite3')).default;
+    const dir = dirs.make();
+    const src = join(dir, 'appfn.db');
+    const db = new Database(src);
+    db.exec(
+      "CREATE TABLE notes (id INTEGER PRIMARY KEY, title TEXT); CREATE INDEX notes_norm ON notes (lower(title)); INSERT INTO notes (title) VALUES ('A');",
+    );
+    db.unsafeMode(true);
+    db.pragma('writable_schema = ON');
+    // What the application's own connection (which registered myfn) would have stored.
+    db.prepare("UPDATE sqlite_schema SET sql = replace(sql, 'lower(', 'myfn(') WHERE name = 'notes_norm'").run();
+    db.pragma('writable_schema = OFF');
+    db.close();
+    const out = join(dir, 'd.ndjson.gz');
+    const r = await runScript('backup-turso', ['--write', '--out', out], { ...base, TURSO_DATABASE_URL: `file:${src}` });
+    expect(r.code, r.stderr).toBe(0);
+    const note = /a restore of this dump will fail: SQLite cannot create index "notes_norm" \(no such function: myfn\)/;
+    expect(r.stdout + r.stderr).toMatch(note);
+    const dry = await runScript('restore-turso', [out, '--target', `file:${join(dir, 'r.db')}`], base);
+    expect(dry.code).toBe(0);
+    expect(dry.stdout + dry.stderr).toMatch(new RegExp(`warning: ${note.source}`));
+  });
+});
+
 describe('a schema an old application wrote in Latin-1 (bytes that are not UTF-8)', () => {
   it('is refused by name before the first row: read as text, it would come back changed while the restore said verified', async () => {
     const Database = (await import('better-sqlite3')).default;

@@ -5,7 +5,7 @@
 import { caseHint, countRows, introspect } from '../db/schema.js';
 import { BackupError } from '../errors.js';
 import type { Db } from '../db/types.js';
-import { FORMAT_NAME, FORMAT_VERSION, type HeaderLine, type MediaSpec, type Selection, type TableInfo } from '../format/lines.js';
+import { FORMAT_NAME, FORMAT_VERSION, type HeaderLine, type MediaSpec, type SchemaObject, type Selection, type TableInfo } from '../format/lines.js';
 import { TOOL } from '../version.js';
 
 export const DEFAULT_MEDIA: MediaSpec = { table: 'MediaAsset', urlColumn: 'url', pathnameColumn: 'blobPathname' };
@@ -24,6 +24,7 @@ export async function planBackup(
   const selection: Selection = { tables: opts.selection?.tables ?? null, excludeTables: opts.selection?.excludeTables ?? [] };
   const mediaSpec: MediaSpec = { ...DEFAULT_MEDIA, ...opts.media };
   const facts = await introspect(db, selection);
+  facts.notes.push(...(await unrestorable(db, facts.schema)));
   const tables: TableInfo[] = [];
   for (const t of facts.tables) tables.push({ ...t, rows: t.dataColumns.length === 0 ? 0 : await countRows(db, t.name) });
   const mediaTable = mediaInventory(tables.find((t) => t.name === mediaSpec.table));
@@ -44,6 +45,29 @@ export async function planBackup(
     ...(facts.notes.length ? { notes: facts.notes } : {}),
   };
   return { header, media: mediaTable };
+}
+
+/** SQLite's words for what only an application (or an extension it loads) adds: no restore can supply it. */
+const APP_DEFINED = /^(no such function|no such collation sequence|no such module|unknown tokenizer|no such tokenizer): /;
+
+/**
+ * What a restore of this dump will fail to create, found now, when the operator can still act: a generated column,
+ * an expression or a partial index using a function only the database's application defines (SQLite resolves those
+ * as it creates them). Rehearsed on an empty in-memory database where the backend can (a local file); the backup
+ * goes on, and the note goes into the dump's header and the output.
+ */
+async function unrestorable(db: Db, schema: SchemaObject[]): Promise<string[]> {
+  if (!db.rehearseSchema) return [];
+  const refused = await db.rehearseSchema(schema.filter((o) => o.type === 'table' || o.type === 'index'));
+  // An object after a refused table fails for want of it: only the first cause is worth naming. Other refusals
+  // (double-quoted string literals, say) are the restore's to work around (restore/ddl.ts), not a dead end.
+  const missing = new Set(refused.map((r) => r.object.name));
+  return refused
+    .filter((r) => APP_DEFINED.test(r.error) && (r.object.type === 'table' || !missing.has(r.object.tbl_name)))
+    .map(
+      (r) =>
+        `a restore of this dump will fail: SQLite cannot create ${r.object.type} "${r.object.name}" (${r.error}); it needs what the database's application adds to SQLite`,
+    );
 }
 
 /**

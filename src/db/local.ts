@@ -7,6 +7,7 @@ import Database from 'better-sqlite3';
 import { closeSync, existsSync, openSync, readSync, type Stats, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { BackupError } from '../errors.js';
+import type { SchemaObject } from '../format/lines.js';
 import { rowsOf } from '../format/rows.js';
 import { TextBytes, type SqlValue } from '../format/values.js';
 import { probeSqlEncoding, type PageOptions } from './pages.js';
@@ -321,6 +322,23 @@ export class LocalDb implements Db {
   encodesInSql(): Promise<boolean> {
     this.encoding ??= probeSqlEncoding(this);
     return this.encoding;
+  }
+
+  async rehearseSchema(objects: readonly SchemaObject[]): Promise<{ object: SchemaObject; error: string }[]> {
+    const scratch = new Database(':memory:');
+    try {
+      const refused: { object: SchemaObject; error: string }[] = [];
+      for (const object of objects) {
+        try {
+          scratch.exec(object.sql);
+        } catch (e) {
+          refused.push({ object, error: (e as Error).message });
+        }
+      }
+      return refused;
+    } finally {
+      scratch.close();
+    }
   }
 
   async close(): Promise<void> {

@@ -7,6 +7,7 @@
  * transaction is a state of the handle: `beginRead`/`endRead` hold a read snapshot, `beginWrite`/`commit`/`rollback`
  * a write transaction; every query in between runs inside it.
  */
+import type { SchemaObject } from '../format/lines.js';
 import type { SqlValue } from '../format/values.js';
 import type { PageOptions } from './pages.js';
 
@@ -75,6 +76,12 @@ export interface Db {
    * back exactly as written.
    */
   setSchemaSql?(name: string, sql: string): Promise<void>;
+
+  /**
+   * Local only: creates `objects` (tables and indexes, in order) in a new, empty in-memory database and returns
+   * those SQLite refused, with its words: what a restore into SQLite will not be able to create either.
+   */
+  rehearseSchema?(objects: readonly SchemaObject[]): Promise<{ object: SchemaObject; error: string }[]>;
 
   /** Page sizing for keyset reads over this transport, given the caller's (see db/pages.ts). */
   pageOptions(requested: PageOptions): PageOptions;
