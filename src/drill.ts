@@ -42,7 +42,8 @@ const couldNotRun = (e: unknown): boolean => e instanceof BackupError && (e.code
 /**
  * Restores the dump into a scratch database and checks it; the scratch database is removed afterwards.
  * @returns pass/fail with each check's detail.
- * @throws BackupError USAGE, CONFIG or AUTH when the restore could not start (nothing was found wrong with the dump).
+ * @throws BackupError USAGE, CONFIG or AUTH when the restore could not start, and the target's refusal when `target`
+ *   cannot be one (nothing was found wrong with the dump).
  */
 export async function drill(opts: {
   openInput: () => Promise<Readable>;
@@ -59,8 +60,10 @@ export async function drill(opts: {
   const checks: DrillCheck[] = [];
   let result: RestoreResult | null = null;
   try {
+    // A --target that cannot be one (its folder missing, a file where the folder should be, a dangling link) is the
+    // operator's setup, refused before the dump is read: thrown as it is, never recorded as the dump's FAIL.
+    const target = await targetFactory(url, opts.target?.authToken);
     try {
-      const target = await targetFactory(url, opts.target?.authToken);
       result = await restore({ openInput: opts.openInput, target, confirm: true, key: opts.key, onProgress: opts.onProgress, signal: opts.signal });
       checks.push({
         name: 'restore',

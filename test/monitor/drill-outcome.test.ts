@@ -63,6 +63,17 @@ describe('a drill that could not start records nothing', () => {
       await server.close();
     }
   });
+
+  it('a --target that cannot be a database (its folder is missing): exit 1, one line, no record', async () => {
+    const d = dirs.make();
+    const dump = join(d, 'plain.ndjson.gz');
+    await backupToFile(db, dump);
+    const r = await runCli(['drill', dump, '--target', `file:${join(d, 'missing', 'drill.db')}`, '--json'], clean);
+    expect(r.code, r.stderr).toBe(1);
+    expect(lastJson(r.stdout)).toMatchObject({ ok: false, code: 'NOT_FOUND', message: expect.stringMatching(/the target's directory .* does not exist/) });
+    expect(r.stdout + r.stderr).not.toMatch(/FAIL/);
+    expect(drillRecords(d)).toEqual([]);
+  });
 });
 
 describe('a drill that ran and found the dump bad', () => {
