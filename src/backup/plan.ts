@@ -2,7 +2,7 @@
  * What a backup will write, decided inside its read snapshot before the first row: the header (schema, tables,
  * counts, media inventory spec) and the media inventory's columns.
  */
-import { caseHint, countRows, introspect } from '../db/schema.js';
+import { APP_DEFINED, caseHint, countRows, introspect } from '../db/schema.js';
 import { BackupError } from '../errors.js';
 import type { Db } from '../db/types.js';
 import { FORMAT_NAME, FORMAT_VERSION, type HeaderLine, type MediaSpec, type SchemaObject, type Selection, type TableInfo } from '../format/lines.js';
@@ -46,9 +46,6 @@ export async function planBackup(
   };
   return { header, media: mediaTable };
 }
-
-/** SQLite's words for what only an application (or an extension it loads) adds: no restore can supply it. */
-const APP_DEFINED = /^(no such function|no such collation sequence|no such module|unknown tokenizer|no such tokenizer): /;
 
 /**
  * What a restore of this dump will fail to create, found now, when the operator can still act: a generated column,

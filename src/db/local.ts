@@ -22,13 +22,16 @@ const ROWS_PER_STATEMENT = 64;
 const MAX_VARIABLES = 32766;
 const rowsPerStatement = (width: number) => Math.max(1, Math.min(ROWS_PER_STATEMENT, Math.floor(MAX_VARIABLES / Math.max(1, width))));
 
+/** SQLITE_BUSY / SQLITE_LOCKED and their extended codes: another connection held the file past the busy timeout. */
+const isBusy = (code: string) => /^SQLITE_(BUSY|LOCKED)/.test(code);
+
 /**
  * Why a file could not be opened, in the operator's terms: locked, not creatable, left for a writer to recover
  * (a hot journal), in WAL mode where its -shm file cannot be made, or not a database.
  */
 function openFailure(path: string, e: Error & { code?: string }, create: boolean): BackupError {
   const code = e.code ?? '';
-  if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
+  if (isBusy(code)) {
     return new BackupError('REFUSED', `${path} is locked by another connection that is writing to it (waited 10 s): try again when it is done`, {
       cause: e,
     });
@@ -73,7 +76,7 @@ function openFailure(path: string, e: Error & { code?: string }, create: boolean
  * SQLite's error for a collation its application registers when it opens the file (Anki's `unicase`, say): no other
  * program has it, so nothing that orders or indexes by it can be read or built here. Refused by name, not guessed.
  */
-export function appCollationError(e: unknown): BackupError | null {
+function appCollationError(e: unknown): BackupError | null {
   const m = /no such collation sequence: (.+)$/.exec((e as Error)?.message ?? '');
   if (!m) return null;
   return new BackupError(
@@ -222,8 +225,7 @@ export class LocalDb implements Db {
       this.handle.exec('BEGIN IMMEDIATE');
     } catch (e) {
       // Another writer held the file for the whole busy timeout: said as at open, nothing written.
-      const code = (e as { code?: string }).code ?? '';
-      throw code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED') ? openFailure(this.identity, e as Error, false) : e;
+      throw isBusy((e as { code?: string }).code ?? '') ? openFailure(this.identity, e as Error, false) : e;
     }
   }
 

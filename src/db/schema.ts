@@ -182,8 +182,11 @@ async function refuseNonUtf8Schema(source: Pick<Db, 'query'>, kept: (tableName: 
   }
 }
 
-/** SQLite's words for a table that needs code this SQLite lacks: an extension's module, an application's tokenizer. */
-const NEEDS_CODE = /^(no such module|unknown tokenizer|no such tokenizer|no such function): /;
+/**
+ * SQLite's words for what only an application (or an extension it loads) adds to SQLite: a function, a collation, a
+ * virtual table module, a tokenizer. No other program has it, and no restore can supply it.
+ */
+export const APP_DEFINED = /^(no such function|no such collation sequence|no such module|unknown tokenizer|no such tokenizer): /;
 
 /**
  * A table whose virtual table module or tokenizer comes from an extension or from the application that made the
@@ -195,7 +198,7 @@ async function unreadableAs<T>(table: string, read: Promise<T>): Promise<T> {
     return await read;
   } catch (e) {
     const why = (e as Error)?.message ?? '';
-    if (e instanceof BackupError || !NEEDS_CODE.test(why)) throw e;
+    if (e instanceof BackupError || !APP_DEFINED.test(why)) throw e;
     throw new BackupError(
       'UNSUPPORTED',
       `table "${table}" cannot be read here (${why}): it needs code an extension or its application loads into SQLite; --exclude-tables "${table}" backs up the rest`,

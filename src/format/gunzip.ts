@@ -97,6 +97,14 @@ export async function* gunzipMembers(source: AsyncIterable<Buffer>, opts: Gunzip
   // Each member's bytes are kept until it is handed on: a member that fails is read again by the streaming gunzip.
   const inflight: { member: Buffer; out: Promise<Buffer> }[] = [];
   const rest = () => streamRest([...inflight.splice(0).map((m) => m.member), ...q.drain()], it);
+  /** Hands on members in order until `keep` are in flight; false when one failed to inflate on its own (kept). */
+  async function* handOn(keep: number): AsyncGenerator<Buffer, boolean> {
+    while (inflight.length > keep) {
+      if (!(yield* settled(inflight[0]!.out))) return false;
+      inflight.shift();
+    }
+    return true;
+  }
   let members = 0;
   try {
     for (;;) {
@@ -104,29 +112,20 @@ export async function* gunzipMembers(source: AsyncIterable<Buffer>, opts: Gunzip
       if (q.length === 0 && ended) break;
       const length = declaredLength(q.peek(Math.min(q.length, MARKED_HEADER)));
       if (length === null || !(await fill(length))) {
-        for (let m = inflight[0]; m && (yield* settled(m.out)); m = inflight[0]) inflight.shift();
+        yield* handOn(0); // whether the members before it inflate or not, the rest streams from the first not handed on
         yield* rest();
         return;
       }
       const member = q.read(length);
       inflight.push({ member, out: inflateMember(member) });
       members++;
-      while (inflight.length >= opts.parallel) {
-        if (!(yield* settled(inflight[0]!.out))) {
-          yield* rest();
-          return;
-        }
-        inflight.shift();
-      }
-    }
-    if (members === 0) throw truncated();
-    for (let m = inflight[0]; m; m = inflight[0]) {
-      if (!(yield* settled(m.out))) {
+      if (!(yield* handOn(opts.parallel - 1))) {
         yield* rest();
         return;
       }
-      inflight.shift();
     }
+    if (members === 0) throw truncated();
+    if (!(yield* handOn(0))) yield* rest();
   } finally {
     await it.return?.();
   }
