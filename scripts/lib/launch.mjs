@@ -37,7 +37,7 @@ async function bundle(hash) {
       'read-worker': join(ROOT, 'src', 'backup', 'read-worker.ts'),
     },
     outdir: tmp,
-    // Dynamic imports stay lazy chunks: a local backup never loads @libsql/client or @vercel/blob.
+    // Dynamic imports stay lazy chunks: a local backup never loads the Hrana client or @vercel/blob.
     splitting: true,
     bundle: true,
     platform: 'node',

@@ -2,7 +2,7 @@ import type { Db, OpenOptions } from './types.js';
 import { parseDatabaseUrl } from './url.js';
 
 /**
- * Opens the database at `url`: better-sqlite3 for `file:`, @libsql/client over HTTP otherwise. Each backend is
+ * Opens the database at `url`: better-sqlite3 for `file:`, @libsql/hrana-client over HTTP otherwise. Each backend is
  * imported only when used, so a remote run never loads native code and a local one never the HTTP client.
  */
 export async function openDb(url: string, opts: OpenOptions = {}): Promise<Db> {

@@ -1,5 +1,6 @@
 /**
- * The remote backend: a libSQL database over HTTP (Hrana) through @libsql/client, INTEGER as bigint. Protocol
+ * The remote backend: a libSQL database over HTTP (Hrana 3, Protobuf when the server offers it: hrana/client.ts),
+ * INTEGER as bigint. Protocol
  * facts and the reasoning behind each rule: docs/DESIGN.md "Remote databases" and docs/notes-hrana.md.
  *
  * - Every HTTP request is retried by the baton replay rule (hrana/retry.ts): an attempt that never ran runs once; one
@@ -10,10 +11,9 @@
  * - Every read is exact (hrana/exact.ts): TEXT that is not plain ASCII travels as bytes, ±Infinity as a flag.
  * - In a write transaction, inserts and `write()` statements are pipelined (hrana/pipeline.ts).
  */
-// The HTTP client only: the package's main entry also loads the native `libsql` driver, which a remote run never needs.
-import { createClient, type Client, type InStatement, type ResultSet } from '@libsql/client/http';
 import { BackupError } from '../errors.js';
 import type { SqlValue } from '../format/values.js';
+import { executeOnce, type HranaClient, openHranaClient, type Stmt, type StmtResult } from './hrana/client.js';
 import { remotePageOptions, remoteTuning } from './hrana/config.js';
 import { classifyRemote, remoteErrors, type RemoteErrors } from './hrana/errors.js';
 import { bindExact, decodeExactRows, isReadQuery, jsonValueBytes, plainRows, selectColumnCount, wrapExact } from './hrana/exact.js';
@@ -31,7 +31,7 @@ export function openRemoteDb(url: string, opts: OpenOptions = {}): RemoteDb {
 
 const describeSql = (sql: string) => sql.trim().split(/\s+/).slice(0, 4).join(' ').slice(0, 80);
 
-/** A `Db` over one @libsql/client with at most one open transaction stream. */
+/** A `Db` over one Hrana client with at most one open transaction stream. */
 export class RemoteDb implements Db {
   readonly kind = 'remote' as const;
   readonly exactText = true;
@@ -41,7 +41,7 @@ export class RemoteDb implements Db {
   readonly host: string;
   /** Requests, retries, refused replays, keep-alive pings so far (diagnostics, tests). */
   readonly stats: RetryStats & { pings: number; snapshots: number; statements: number; batches: number };
-  private readonly client: Client;
+  private readonly client: HranaClient;
   private readonly errors: RemoteErrors;
   private mode: 'idle' | 'read' | 'write' = 'idle';
   /** The stream of the open transaction (read snapshot or write). */
@@ -65,7 +65,7 @@ export class RemoteDb implements Db {
     this.errors = remoteErrors(this.host);
     this.stats = { requests: 0, retries: 0, replayRejected: 0, pings: 0, snapshots: 0, statements: 0, batches: 0 };
     try {
-      this.client = createClient({ url, authToken, intMode: 'bigint', fetch: retryingFetch(this.host, { stats: this.stats, signal }) });
+      this.client = openHranaClient(url, authToken, retryingFetch(this.host, { stats: this.stats, signal }));
     } catch (e) {
       throw new BackupError('CONFIG', `TURSO_DATABASE_URL is not a usable libSQL URL (${this.displayUrl}): ${(e as { code?: string }).code ?? 'invalid'}`);
     }
@@ -79,18 +79,18 @@ export class RemoteDb implements Db {
     this.guard();
     if (!isReadQuery(sql)) {
       const b = bindExact(sql, args);
-      return plainRows((await this.execute({ sql: b.sql, args: b.args as never }, describeSql(sql))).rows as never);
+      return plainRows((await this.execute({ sql: b.sql, args: b.args }, describeSql(sql))).rows as never);
     }
     const n = await this.columnsOf(sql, args);
     const b = bindExact(wrapExact(sql, n), args);
-    return decodeExactRows((await this.execute({ sql: b.sql, args: b.args as never }, describeSql(sql))).rows as never, n);
+    return decodeExactRows((await this.execute({ sql: b.sql, args: b.args }, describeSql(sql))).rows as never, n);
   }
 
   async run(sql: string, args: readonly unknown[] = []): Promise<number> {
     this.guard();
     if (this.refusedByServer(sql)) return 0;
     const b = bindExact(sql, args);
-    const stmt = { sql: b.sql, args: b.args as never };
+    const stmt = { sql: b.sql, args: b.args };
     if (this.mode !== 'idle') return (await this.execute(stmt, `"${describeSql(sql)}…"`)).rowsAffected;
     const stream = await this.openStream();
     try {
@@ -104,7 +104,7 @@ export class RemoteDb implements Db {
     if (statements.length === 0) return 0;
     const stmts = statements.map((s) => {
       const b = bindExact(s.sql, s.args ?? []);
-      return { sql: b.sql, args: b.args as never };
+      return { sql: b.sql, args: b.args };
     });
     if (this.pipeline) await this.pipeline.drain();
     const session = this.session ?? (await this.openStream());
@@ -152,7 +152,7 @@ export class RemoteDb implements Db {
     const fk = opts.foreignKeys;
     let session: TxSession;
     try {
-      // BEGIN DEFERRED (sent by the client) is closed at once, so the pragma runs outside a transaction, on this
+      // BEGIN DEFERRED (sent by TxSession.open) is closed at once, so the pragma runs outside a transaction, on this
       // stream's connection. Nothing here takes a lock: re-sending it after a lost response is harmless.
       const first = ['COMMIT', ...(fk === undefined ? [] : [`PRAGMA foreign_keys=${fk ? 'ON' : 'OFF'}`])];
       session = (await TxSession.open(this.client, 'deferred', first, remoteTuning.keepAliveMs)).session;
@@ -172,6 +172,7 @@ export class RemoteDb implements Db {
       }
       throw err;
     }
+    session.inTransaction();
     this.session = session;
     this.mode = 'write';
     this.restoreForeignKeys = fk === false;
@@ -186,7 +187,7 @@ export class RemoteDb implements Db {
     if (this.refusedByServer(sql)) return;
     const b = bindExact(sql, args);
     await this.pipeline!.enqueue({
-      stmt: { sql: b.sql, args: b.args as never },
+      stmt: { sql: b.sql, args: b.args },
       what: `"${describeSql(sql)}…"`,
       bytes: 64 + sql.length + b.args.reduce((n: number, v) => n + jsonValueBytes(v), 0),
     });
@@ -196,7 +197,9 @@ export class RemoteDb implements Db {
     this.guard();
     if (this.mode !== 'write') throw new BackupError('INTERNAL', 'insert outside a write transaction');
     this.pipeline!.check();
-    for (const q of insertStatements(table, columns, rows)) await this.pipeline!.enqueue(q);
+    // In Protobuf (Hrana 3) a double travels as its eight bytes: bound as itself, with no JSON float trap to avoid.
+    const exactFloats = this.session!.version >= 3;
+    for (const q of insertStatements(table, columns, rows, exactFloats)) await this.pipeline!.enqueue(q);
   }
 
   async commit(): Promise<void> {
@@ -205,7 +208,7 @@ export class RemoteDb implements Db {
     await this.pipeline!.drain();
     const s = this.takeSession();
     try {
-      await s!.batch(['COMMIT', ...(this.restoreForeignKeys ? ['PRAGMA foreign_keys=ON'] : [])]);
+      await s!.batch(['COMMIT', ...(this.restoreForeignKeys ? ['PRAGMA foreign_keys=ON'] : [])], true);
     } catch (e) {
       s!.close();
       const f = classifyRemote(e);
@@ -301,11 +304,11 @@ export class RemoteDb implements Db {
    * goes to the statement stream once one is open (it then sees that connection's state, e.g. a PRAGMA), else to a
    * stream of its own.
    */
-  private async execute(stmt: InStatement, what: string): Promise<ResultSet> {
+  private async execute(stmt: Stmt, what: string): Promise<StmtResult> {
     if (this.mode === 'idle') {
       try {
         if (this.stream && !this.stream.lost) return (await this.stream.batch([stmt]))[0]!;
-        return await this.client.execute(stmt);
+        return await executeOnce(this.client, stmt);
       } catch (e) {
         throw this.tooLarge(e) ?? this.errors.statementRefused(e);
       }
@@ -335,7 +338,7 @@ export class RemoteDb implements Db {
     const known = selectColumnCount(sql) ?? this.columnCounts.get(sql);
     if (known !== undefined) return known;
     const probe = bindExact(`SELECT * FROM (${sql.replace(/[\s;]+$/, '')}) LIMIT 0`, args);
-    const n = (await this.execute({ sql: probe.sql, args: probe.args as never }, describeSql(sql))).columns.length;
+    const n = (await this.execute({ sql: probe.sql, args: probe.args }, describeSql(sql))).columns.length;
     this.columnCounts.set(sql, n);
     return n;
   }

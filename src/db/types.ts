@@ -1,6 +1,6 @@
 /**
  * The one way this project talks to a database. Two backends implement it: better-sqlite3 for `file:` URLs
- * (db/local.ts) and @libsql/client over HTTP (db/remote.ts). Everything above this layer (backup, restore, migrate,
+ * (db/local.ts) and @libsql/hrana-client over HTTP (db/remote.ts). Everything above this layer (backup, restore, migrate,
  * media, drill) is written against this interface and never imports a driver.
  *
  * One `Db` is one connection (locally) or one client with at most one open server-side stream (remotely), so a

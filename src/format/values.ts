@@ -34,7 +34,7 @@ function encodeSpecialReal(v: number): string {
 }
 
 /**
- * Encodes one cell read from a driver (better-sqlite3 or @libsql/client with bigint integers).
+ * Encodes one cell read from a driver (better-sqlite3 or the Hrana client with bigint integers).
  * Hot path: one `typeof` switch, native JSON.stringify for text.
  */
 export function encodeCell(v: unknown): string {

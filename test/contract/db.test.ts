@@ -1,6 +1,6 @@
 /**
  * The Db contract (src/db/types.ts), run against every backend: a local file (better-sqlite3) and a remote database
- * over HTTP (the stand-in sqld, driven by the real @libsql/client). Both must give the same answers: exact values of
+ * over HTTP (the stand-in sqld, driven by the real @libsql/hrana-client), in each of Hrana's encodings. Both must give the same answers: exact values of
  * every storage class, SQL-encoded pages byte-identical to the JavaScript encoder, one snapshot per read, rollback on
  * a failing statement and on abort, and pages a server refuses as too large asked again smaller.
  */
@@ -33,10 +33,10 @@ const BACKENDS: Backend[] = [
       return { db, close: () => db.close() };
     },
   },
-  {
-    name: 'remote (stand-in sqld over HTTP)',
-    async open(path, opts = {}) {
-      const server = await startHranaServer({ db: path, token: 'contract-token', ...opts.server });
+  ...(['protobuf', 'json'] as const).map((encoding) => ({
+    name: `remote (stand-in sqld over HTTP, ${encoding === 'protobuf' ? 'Hrana 3 Protobuf' : 'Hrana 2 JSON only'})`,
+    async open(path: string, opts: Parameters<Backend['open']>[1] = {}) {
+      const server = await startHranaServer({ db: path, token: 'contract-token', encodings: [encoding], ...opts.server });
       const db = openRemoteDb(server.url, { authToken: 'contract-token', signal: opts.signal });
       return {
         db,
@@ -46,7 +46,7 @@ const BACKENDS: Backend[] = [
         },
       };
     },
-  },
+  })),
 ];
 
 /** A deterministic generator of awkward values of every storage class. */
@@ -336,6 +336,30 @@ describe.each(BACKENDS)('Db contract: $name', (backend) => {
     } finally {
       await close();
     }
+  });
+
+  it('a statement that makes SQLite roll the whole transaction back leaves nothing, not even what was sent after it', async () => {
+    const path = join(dirs.make(), 'conflict-rollback.db');
+    const { db, close } = await backend.open(path);
+    try {
+      await db.run('CREATE TABLE t (id INTEGER PRIMARY KEY ON CONFLICT ROLLBACK, v)');
+      await db.beginWrite({ foreignKeys: false });
+      const failed = await (async () => {
+        await db.insert('t', ['id', 'v'], [[1n, 'first']]);
+        // SQLite ends the transaction here; over HTTP the rows after it are already on their way, several
+        // requests' worth, and must not run outside the transaction.
+        await db.insert('t', ['id', 'v'], [[1n, 'conflict']]);
+        for (let i = 0; i < 2_000; i++) await db.insert('t', ['id', 'v'], [[BigInt(10 + i), 'x'.repeat(4096)]]);
+        await db.commit();
+      })().catch((e: unknown) => e);
+      expect(failed).toBeInstanceOf(Error);
+      await db.rollback();
+    } finally {
+      await close();
+    }
+    const check = new Database(path, { readonly: true });
+    expect(check.prepare('SELECT count(*) FROM t').pluck().get()).toBe(0);
+    check.close();
   });
 
   it('an abort ends the work with INTERRUPTED; the transaction rolls back', async () => {

@@ -54,14 +54,16 @@ const BACKENDS: SourceBackend[] = [
       return { opts: { url: `file:${path}` }, close: async () => {} };
     },
   },
-  {
-    name: 'remote (stand-in sqld over HTTP)',
-    responseLimit: 'refuses',
-    async serve(path, server = {}) {
-      const s = await startHranaServer({ db: path, token: TOKEN, ...server });
-      return { opts: { url: s.url, authToken: TOKEN }, close: () => s.close() };
-    },
-  },
+  ...(['protobuf', 'json'] as const).map(
+    (encoding): SourceBackend => ({
+      name: `remote (stand-in sqld over HTTP, ${encoding === 'protobuf' ? 'Hrana 3 Protobuf' : 'Hrana 2 JSON only'})`,
+      responseLimit: 'refuses',
+      async serve(path, server = {}) {
+        const s = await startHranaServer({ db: path, token: TOKEN, encodings: [encoding], ...server });
+        return { opts: { url: s.url, authToken: TOKEN }, close: () => s.close() };
+      },
+    }),
+  ),
 ];
 
 type Tables = Record<string, { rows: number; sha256: string }>;

@@ -118,22 +118,24 @@ const BACKENDS: TargetBackend[] = [
       return fileTarget(path);
     },
   },
-  {
-    name: 'remote, empty (stand-in sqld over HTTP)',
-    takesPragmas: { userVersion: true, applicationId: false },
-    async prepare() {
-      const path = join(dirs.make(), 'remote.db');
-      const server = await startHranaServer({ db: path, token: TOKEN });
-      return {
-        factory: () => remoteTargetFactory(server.url, TOKEN),
-        // The server holds the file open: what it serves (rows, schema, pragmas) is the fingerprint.
-        fingerprint: () => dumpDb(path),
-        content: () => dumpDb(path),
-        pragmas: () => dumpDb(path).pragmas,
-        close: () => server.close(),
-      };
-    },
-  },
+  ...(['protobuf', 'json'] as const).map(
+    (encoding): TargetBackend => ({
+      name: `remote, empty (stand-in sqld over HTTP, ${encoding === 'protobuf' ? 'Hrana 3 Protobuf' : 'Hrana 2 JSON only'})`,
+      takesPragmas: { userVersion: true, applicationId: false },
+      async prepare() {
+        const path = join(dirs.make(), 'remote.db');
+        const server = await startHranaServer({ db: path, token: TOKEN, encodings: [encoding] });
+        return {
+          factory: () => remoteTargetFactory(server.url, TOKEN),
+          // The server holds the file open: what it serves (rows, schema, pragmas) is the fingerprint.
+          fingerprint: () => dumpDb(path),
+          content: () => dumpDb(path),
+          pragmas: () => dumpDb(path).pragmas,
+          close: () => server.close(),
+        };
+      },
+    }),
+  ),
 ];
 
 /** Sources and their dumps, made once. */

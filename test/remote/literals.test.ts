@@ -83,9 +83,9 @@ describe('a remote load writes values as literals', () => {
     expect(q!.stmt).toEqual({ sql: `INSERT INTO "t" ("a", "b", "c") VALUES (1, 'x', NULL), (2, ?, ?)`, args: [1.5, Buffer.from('y')] });
   });
 
-  it('stores what binding stores, cell for cell, under every affinity', async () => {
+  it.each(['protobuf', 'json'] as const)('stores what binding stores, cell for cell, under every affinity (%s)', async (encoding) => {
     const file = join(dirs.make(), 'literals.db');
-    const s = await startHranaServer({ db: file });
+    const s = await startHranaServer({ db: file, encodings: [encoding] });
     servers.push(s);
     const db = openRemoteDb(s.url);
     const names = COLUMNS.map((c) => c.split(' ')[0]!);

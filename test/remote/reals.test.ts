@@ -69,9 +69,9 @@ describe('REALs sqld would misread', () => {
     expect(bindValue(0.09144338512092887)[0]).toMatch(/^\(\? \/ \d+\)$/);
   });
 
-  it('round-trip through a remote insert and read, and page keys find their rows', async () => {
+  it.each(['protobuf', 'json'] as const)('round-trip through a remote insert and read, and page keys find their rows (%s)', async (encoding) => {
     const file = join(dirs.make(), 'reals.db');
-    const s = await startHranaServer({ db: file });
+    const s = await startHranaServer({ db: file, encodings: [encoding] });
     servers.push(s);
     const db = openRemoteDb(s.url);
     await db.beginWrite();

@@ -8,7 +8,10 @@
  * Usage as a library: `startHranaServer({ db: '/tmp/x.db' })`.
  * Usage as a CLI:     `npx tsx test/support/hrana-server.ts --db FILE --port N [--token T]
  *                      [--latency-ms N] [--fail-every N] [--fail-mode 503|reset]
- *                      [--fail-after-execute] [--stream-idle-ms N] [--max-response-bytes N]`
+ *                      [--fail-after-execute] [--stream-idle-ms N] [--max-response-bytes N] [--json-only]`
+ *
+ * Both encodings of sqld are spoken: JSON (`/v2/pipeline`, `/v3/pipeline`, `/v3/cursor`) and Protobuf
+ * (`/v3-protobuf/pipeline`, `/v3-protobuf/cursor`, see hrana-protobuf.ts); `encodings` turns one off.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -16,6 +19,25 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import Database from 'libsql';
+import {
+  DecodedValue,
+  PROTOBUF_NONE,
+  ProtobufDecodeError,
+  decodeCursorReq,
+  decodePipelineReq,
+  encodeCursorBody,
+  encodeError,
+  encodePipelineResp,
+  loadHranaProtobuf,
+  type BatchResultOut,
+  type CursorEntryOut,
+  type DescribeResultOut,
+  type ErrorOut,
+  type SqlValue,
+  type StmtResultOut,
+  type StreamResponseOut,
+  type StreamResultOut,
+} from './hrana-protobuf.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Public API
@@ -44,7 +66,15 @@ export interface HranaServerOptions {
   maxResponseBytes?: number;
   /** How long a statement waits for a lock before failing with SQLITE_BUSY (sqld: 5 s). */
   busyTimeoutMs?: number;
+  /**
+   * Encodings served (default both, as sqld). Without 'protobuf', `/v3-protobuf*` answer 404, so
+   * `@libsql/hrana-client` at protocol 3 falls back to v2 JSON, as against a server without Protobuf.
+   */
+  encodings?: readonly Encoding[];
 }
+
+/** Hrana's two encodings; sqld serves both. */
+export type Encoding = 'json' | 'protobuf';
 
 export interface HranaServerStats {
   /** Hrana POST requests received (the requests that failEvery counts). */
@@ -60,11 +90,14 @@ export interface HranaServer {
   stats: HranaServerStats;
 }
 
+/** Starts the stand-in on `opts.port` (0: a free port); resolves once it is listening. */
 export async function startHranaServer(opts: HranaServerOptions): Promise<HranaServer> {
   const config = withDefaults(opts);
+  if (config.encodings.includes('protobuf')) loadHranaProtobuf();
   prepareDatabaseFile(config.db);
   const ctx: ServerContext = {
     config,
+    routes: routesFor(config.encodings),
     stats: { requests: 0, failed: 0 },
     streams: new StreamRegistry(() => new SqlConnection(config.db, config.busyTimeoutMs), config.streamIdleMs),
   };
@@ -92,7 +125,7 @@ const MAX_SQL_COUNT = 50;
 const MAX_STORED_SQL_BYTES = 5_000; // ByteSize::kb(5)
 /** libsql-server/src/config.rs: max_response_size default. */
 const DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024;
-/** GET /v2 and /v3 body (libsql-server/src/hrana/http/mod.rs handle_index). */
+/** GET /v2, /v3 and /v3-protobuf body (libsql-server/src/hrana/http/mod.rs handle_index). */
 const INDEX_TEXT = 'Hello, this is HTTP API v2 (Hrana over HTTP)';
 const VERSION_TEXT = 'sqld 0.0.0-standin (00000000 test/support/hrana-server.ts)';
 
@@ -111,6 +144,7 @@ function withDefaults(opts: HranaServerOptions): ResolvedOptions {
     streamIdleMs: opts.streamIdleMs ?? 10_000,
     maxResponseBytes: opts.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
     busyTimeoutMs: opts.busyTimeoutMs ?? 5_000,
+    encodings: opts.encodings ?? ['json', 'protobuf'],
   };
 }
 
@@ -121,7 +155,7 @@ function withDefaults(opts: HranaServerOptions): ResolvedOptions {
 /** sqld's ProtocolError: HTTP 400 text/plain; the stream is dropped (guard not released). */
 class ProtocolError extends Error {}
 
-/** sqld's StreamError::StreamExpired: HTTP 400 with a JSON proto error `{message, code}`. */
+/** sqld's StreamError::StreamExpired: HTTP 400 with a proto `Error {message, code}` in the request's encoding. */
 class StreamExpiredError extends Error {
   readonly code = 'STREAM_EXPIRED';
   constructor() {
@@ -142,7 +176,7 @@ class ResultError extends Error {
   ) {
     super(message);
   }
-  toProto(): { message: string; code: string } {
+  toProto(): ErrorOut {
     return { message: this.message, code: this.code };
   }
 }
@@ -156,11 +190,6 @@ const jsonDecodeError = (why: string) => new ProtocolError(`Cannot deserialize c
 // JSON output (serde_json-compatible where it matters)
 // ---------------------------------------------------------------------------------------------
 
-/** Marks a number that sqld serialises as f64 (serde_json writes `1.0`, and `null` if non-finite). */
-class JsonFloat {
-  constructor(readonly value: number) {}
-}
-
 function formatFloat(x: number): string {
   if (!Number.isFinite(x)) return 'null'; // serde_json: non-finite floats become null
   if (Object.is(x, -0)) return '-0.0';
@@ -168,15 +197,55 @@ function formatFloat(x: number): string {
   return /[.e]/.test(s) ? s : `${s}.0`;
 }
 
+/**
+ * serde_json's rendering of the response shapes. Like serde, it knows the Rust type behind a field:
+ * `rows`/`row` hold Values (tagged objects, blobs in base64), `query_duration_ms` is an f64, and
+ * every i64 (a bigint here) is written as a decimal string (proto.rs `i64_as_str`).
+ */
 function toJson(v: unknown): string {
-  if (v === null || v === undefined) return 'null';
-  if (v instanceof JsonFloat) return formatFloat(v.value);
-  if (Array.isArray(v)) return `[${v.map(toJson).join(',')}]`;
-  if (typeof v === 'object') {
-    const fields = Object.entries(v).filter(([, x]) => x !== undefined);
-    return `{${fields.map(([k, x]) => `${JSON.stringify(k)}:${toJson(x)}`).join(',')}}`;
-  }
-  return JSON.stringify(v);
+  const out: string[] = [];
+  writeJson(v, undefined, out);
+  return out.join(''); // one copy: nested template strings would copy multi-MB rows at every level
+}
+
+function writeJson(v: unknown, key: string | undefined, out: string[]): void {
+  if (v === null || v === undefined) out.push('null');
+  else if (key === 'rows') writeList(v as SqlValue[][], (row) => writeRow(row, out), out);
+  else if (key === 'row') writeRow(v as SqlValue[], out);
+  else if (key === 'query_duration_ms') out.push(formatFloat(v as number));
+  else if (typeof v === 'bigint') out.push(`"${v}"`);
+  else if (Array.isArray(v)) writeList(v, (x) => writeJson(x, undefined, out), out);
+  else if (typeof v === 'object') {
+    out.push('{');
+    let first = true;
+    for (const [k, x] of Object.entries(v)) {
+      if (x === undefined) continue;
+      out.push(first ? `${JSON.stringify(k)}:` : `,${JSON.stringify(k)}:`);
+      first = false;
+      writeJson(x, k, out);
+    }
+    out.push('}');
+  } else out.push(JSON.stringify(v));
+}
+
+function writeList<T>(items: T[], write: (item: T) => void, out: string[]): void {
+  out.push('[');
+  items.forEach((item, i) => {
+    if (i > 0) out.push(',');
+    write(item);
+  });
+  out.push(']');
+}
+
+const writeRow = (row: SqlValue[], out: string[]) => writeList(row, (v) => writeValue(v, out), out);
+
+/** proto.rs `Value` through serde: integers as strings, floats as f64, BLOBs STANDARD_NO_PAD base64. */
+function writeValue(v: SqlValue, out: string[]): void {
+  if (v === null) out.push('{"type":"null"}');
+  else if (typeof v === 'bigint') out.push(`{"type":"integer","value":"${v}"}`);
+  else if (typeof v === 'number') out.push(`{"type":"float","value":${formatFloat(v)}}`);
+  else if (typeof v === 'string') out.push('{"type":"text","value":', JSON.stringify(v), '}');
+  else out.push('{"type":"blob","base64":"', v.toString('base64').replace(/=+$/, ''), '"}');
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -494,14 +563,16 @@ function parameterNames(tokens: Token[]): (string | null)[] {
 // Values
 // ---------------------------------------------------------------------------------------------
 
-/** What the native driver yields with safeIntegers: bigint = INTEGER, number = REAL. */
-type SqlValue = null | bigint | number | string | Buffer;
-
 const I64_MIN = -(2n ** 63n);
 const I64_MAX = 2n ** 63n - 1n;
 const BASE64_RE = /^[A-Za-z0-9+/]*={0,2}$/;
 
+/** A Value argument: JSON arrives as `{type, value}`; Protobuf already decoded (hrana-protobuf.ts). */
 function decodeValue(raw: unknown): SqlValue {
+  if (raw instanceof DecodedValue) {
+    if (raw.value === undefined) throw new ProtocolError('Value type not recognized'); // sqld's Value::None
+    return raw.value;
+  }
   const obj = asObject(raw, 'Value');
   switch (obj.type) {
     case 'null':
@@ -577,14 +648,6 @@ export function serdeF64(v: number): number {
     exponent += 308;
   }
   return sign ? -f : f;
-}
-
-function encodeValue(v: SqlValue): object {
-  if (v === null) return { type: 'null' };
-  if (typeof v === 'bigint') return { type: 'integer', value: v.toString() };
-  if (typeof v === 'number') return { type: 'float', value: new JsonFloat(v) };
-  if (typeof v === 'string') return { type: 'text', value: v };
-  return { type: 'blob', base64: v.toString('base64').replace(/=+$/, '') }; // STANDARD_NO_PAD
 }
 
 /** sqld's value_json_size() estimate (result_builder.rs), used for the response size limit. */
@@ -849,7 +912,7 @@ interface StmtOutcome {
   cols: ColumnInfo[];
   rows: SqlValue[][];
   affectedRowCount: number;
-  lastInsertRowid: string | null;
+  lastInsertRowid: bigint | null;
   durationMs: number;
 }
 
@@ -872,7 +935,7 @@ async function executeQuery(conn: SqlConnection, q: Query, budget: ResponseBudge
       cols,
       rows,
       affectedRowCount: Number(changes),
-      lastInsertRowid: q.info.isInsert ? rowid.toString() : null,
+      lastInsertRowid: q.info.isInsert ? rowid : null,
       durationMs: performance.now() - started,
     };
   } catch (err) {
@@ -922,7 +985,8 @@ function readRows(stmt: NativeStatement, exact: NativeStatement | undefined, nco
   }
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a leading U+FEFF is part of the value (sqld's String::from_utf8 keeps it).
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 function unwrapExactRow(raw: SqlValue[], ncols: number): SqlValue[] {
   const row: SqlValue[] = [];
@@ -943,17 +1007,18 @@ function decodeText(bytes: SqlValue): string {
   }
 }
 
-function stmtResultJson(o: StmtOutcome): object {
+/** The result shape both encodings write: rows keep their raw values (see toJson, hrana-protobuf.ts). */
+function stmtResult(o: StmtOutcome): StmtResultOut {
   return {
     cols: o.cols,
-    rows: o.rows.map((row) => row.map(encodeValue)),
+    rows: o.rows,
     affected_row_count: o.affectedRowCount,
     last_insert_rowid: o.lastInsertRowid,
     replication_index: null,
     // sqld reports SQLite's per-statement scan counters, which the native driver does not expose.
     rows_read: o.rows.length,
     rows_written: o.affectedRowCount,
-    query_duration_ms: new JsonFloat(o.durationMs),
+    query_duration_ms: o.durationMs,
   };
 }
 
@@ -1002,6 +1067,8 @@ function decodeCond(raw: unknown, stepIndex: number, version: number): BatchCond
         throw new ProtocolError('BatchCond of type `is_autocommit` is only supported in protocol version hrana3 and higher');
       }
       return { type: 'is_autocommit' };
+    case PROTOBUF_NONE:
+      throw new ProtocolError('BatchCond type not recognized'); // sqld's BatchCond::None
     default:
       throw jsonDecodeError(`unknown variant ${JSON.stringify(cond.type)} of BatchCond`);
   }
@@ -1048,11 +1115,11 @@ async function runBatch(conn: SqlConnection, steps: BatchStep[], budget: Respons
   }
 }
 
-async function executeBatch(conn: SqlConnection, steps: BatchStep[], budget: ResponseBudget): Promise<object> {
-  const stepResults: (object | null)[] = [];
-  const stepErrors: (object | null)[] = [];
+async function executeBatch(conn: SqlConnection, steps: BatchStep[], budget: ResponseBudget): Promise<BatchResultOut> {
+  const stepResults: (StmtResultOut | null)[] = [];
+  const stepErrors: (ErrorOut | null)[] = [];
   await runBatch(conn, steps, budget, (_i, outcome) => {
-    stepResults.push(outcome && 'ok' in outcome ? stmtResultJson(outcome.ok) : null);
+    stepResults.push(outcome && 'ok' in outcome ? stmtResult(outcome.ok) : null);
     stepErrors.push(outcome && 'error' in outcome ? outcome.error.toProto() : null);
   });
   return { step_results: stepResults, step_errors: stepErrors, replication_index: null };
@@ -1070,7 +1137,7 @@ async function executeSequence(conn: SqlConnection, sql: string): Promise<void> 
   for (const q of queries) await executeQuery(conn, q, new ResponseBudget(Infinity));
 }
 
-function describeStmt(conn: SqlConnection, sql: string): object {
+function describeStmt(conn: SqlConnection, sql: string): DescribeResultOut {
   const tokens = splitStatements(sql)[0]?.tokens ?? [];
   const stmt = prepareOrFail(conn, sql);
   const info = classify(tokens);
@@ -1207,6 +1274,8 @@ class StreamRegistry {
 
 interface ServerContext {
   config: ResolvedOptions;
+  /** The routes of the enabled encodings (routesFor). */
+  routes: Map<string, Route>;
   stats: HranaServerStats;
   streams: StreamRegistry;
 }
@@ -1214,23 +1283,28 @@ interface ServerContext {
 interface Reply {
   status: number;
   contentType?: string;
-  body: string;
+  body: string | Uint8Array;
 }
 
-const jsonReply = (status: number, body: unknown): Reply => ({ status, contentType: 'application/json', body: toJson(body) });
+/** The body as a Buffer: sendReply then need not measure (and the socket not re-encode) a multi-MB string twice. */
+const jsonReply = (status: number, body: unknown): Reply => ({ status, contentType: 'application/json', body: Buffer.from(toJson(body)) });
 const textReply = (status: number, body: string): Reply => ({ status, contentType: 'text/plain', body });
 
-/** POST /v2/pipeline and /v3/pipeline. */
-async function handlePipeline(ctx: ServerContext, body: unknown, version: number): Promise<Reply> {
+/** POST /v2/pipeline, /v3/pipeline and /v3-protobuf/pipeline (hrana/http/mod.rs handle_pipeline). */
+async function handlePipeline(ctx: ServerContext, body: unknown, version: number, encoding: Encoding): Promise<Reply> {
   const req = asObject(body, 'PipelineReqBody');
   const requests = asArray(req.requests, 'requests').map((r) => asObject(r, 'StreamRequest'));
-  requests.forEach(checkRequestType);
+  // serde rejects an unknown request type while decoding; Protobuf decodes an empty oneof as
+  // StreamRequest::None, which fails only when its turn comes (streamResponse).
+  if (encoding === 'json') requests.forEach(checkRequestType);
   const stream = ctx.streams.acquire(optString(req.baton, 'baton'));
   try {
-    const results = [];
+    const results: StreamResultOut[] = [];
     for (const request of requests) results.push(await handleStreamRequest(ctx, stream, request, version));
-    const baton = ctx.streams.release(stream);
-    return jsonReply(200, { baton, base_url: null, results });
+    const resp = { baton: ctx.streams.release(stream), base_url: null, results };
+    // mod.rs encode_response(): application/json or application/x-protobuf
+    if (encoding === 'json') return jsonReply(200, resp);
+    return { status: 200, contentType: 'application/x-protobuf', body: encodePipelineResp(resp) };
   } catch (err) {
     ctx.streams.discard(stream);
     throw err;
@@ -1246,7 +1320,7 @@ function checkRequestType(request: Record<string, unknown>): void {
   }
 }
 
-async function handleStreamRequest(ctx: ServerContext, stream: HranaStream, request: Record<string, unknown>, version: number): Promise<object> {
+async function handleStreamRequest(ctx: ServerContext, stream: HranaStream, request: Record<string, unknown>, version: number): Promise<StreamResultOut> {
   try {
     return { type: 'ok', response: await streamResponse(ctx, stream, request, version) };
   } catch (err) {
@@ -1260,9 +1334,11 @@ function requireConn(stream: HranaStream): SqlConnection {
   return stream.conn;
 }
 
-async function streamResponse(ctx: ServerContext, stream: HranaStream, request: Record<string, unknown>, version: number): Promise<object> {
+async function streamResponse(ctx: ServerContext, stream: HranaStream, request: Record<string, unknown>, version: number): Promise<StreamResponseOut> {
   const budget = () => new ResponseBudget(ctx.config.maxResponseBytes);
   switch (request.type) {
+    case PROTOBUF_NONE:
+      throw new ProtocolError('StreamRequest type not recognized'); // request.rs: StreamRequest::None
     case 'close':
       stream.conn?.close();
       stream.conn = null;
@@ -1270,7 +1346,7 @@ async function streamResponse(ctx: ServerContext, stream: HranaStream, request: 
     case 'execute': {
       const conn = requireConn(stream);
       const query = buildQuery(conn, decodeStmt(request.stmt), stream.sqls);
-      return { type: 'execute', result: stmtResultJson(await executeQuery(conn, query, budget())) };
+      return { type: 'execute', result: stmtResult(await executeQuery(conn, query, budget())) };
     }
     case 'batch': {
       const conn = requireConn(stream);
@@ -1329,14 +1405,15 @@ function formatByteSize(bytes: number): string {
 }
 
 /**
- * POST /v3/cursor: NDJSON, first `{baton, base_url}`, then step_begin/row/step_end/step_error
- * entries and a final replication_index entry. Unlike sqld, the whole batch runs before the
- * response is written (and before the stream is released).
+ * POST /v3/cursor and /v3-protobuf/cursor: first `{baton, base_url}`, then step_begin/row/step_end/
+ * step_error entries and a final replication_index entry; NDJSON as text/plain, or length-delimited
+ * Protobuf messages as application/octet-stream (mod.rs handle_cursor). Unlike sqld, the whole
+ * batch runs before the response is written (and before the stream is released).
  */
-async function handleCursor(ctx: ServerContext, body: unknown, version: number): Promise<Reply> {
+async function handleCursor(ctx: ServerContext, body: unknown, version: number, encoding: Encoding): Promise<Reply> {
   const req = asObject(body, 'CursorReqBody');
   const stream = ctx.streams.acquire(optString(req.baton, 'baton'));
-  let entries: object[];
+  let entries: CursorEntryOut[];
   try {
     const conn = requireConn(stream);
     const steps = buildBatchOrFail(conn, req.batch, stream.sqls, version);
@@ -1346,6 +1423,7 @@ async function handleCursor(ctx: ServerContext, body: unknown, version: number):
     throw err;
   }
   const head = { baton: ctx.streams.release(stream), base_url: null };
+  if (encoding === 'protobuf') return { status: 200, contentType: 'application/octet-stream', body: encodeCursorBody(head, entries) };
   return { status: 200, contentType: 'text/plain', body: [head, ...entries].map((e) => `${toJson(e)}\n`).join('') };
 }
 
@@ -1358,14 +1436,14 @@ function buildBatchOrFail(conn: SqlConnection, raw: unknown, sqls: Map<number, s
   }
 }
 
-async function cursorEntries(conn: SqlConnection, steps: BatchStep[]): Promise<object[]> {
-  const entries: object[] = [];
+async function cursorEntries(conn: SqlConnection, steps: BatchStep[]): Promise<CursorEntryOut[]> {
+  const entries: CursorEntryOut[] = [];
   const emit = (step: number, outcome: StepOutcome) => {
     if (outcome === undefined) return;
     if ('ok' in outcome) {
       const o = outcome.ok;
       entries.push({ type: 'step_begin', step, cols: o.cols });
-      for (const row of o.rows) entries.push({ type: 'row', row: row.map(encodeValue) });
+      for (const row of o.rows) entries.push({ type: 'row', row });
       entries.push({ type: 'step_end', affected_row_count: o.affectedRowCount, last_insert_rowid: o.lastInsertRowid });
     } else {
       if (outcome.error.cols) entries.push({ type: 'step_begin', step, cols: outcome.error.cols });
@@ -1421,23 +1499,35 @@ function decodeStmt(raw: unknown): ProtoStmt {
 // HTTP layer: routing, auth, fault injection
 // ---------------------------------------------------------------------------------------------
 
-type Route = { method: 'GET'; reply: () => Reply } | { method: 'POST'; endpoint: 'pipeline' | 'cursor'; version: number };
+/** GET routes without an encoding are served whatever the encodings option says. */
+type GetRoute = { method: 'GET'; encoding?: Encoding; reply: () => Reply };
+type PostRoute = { method: 'POST'; endpoint: 'pipeline' | 'cursor'; version: number; encoding: Encoding };
+type Route = GetRoute | PostRoute;
 
+/** libsql-server/src/http/user/mod.rs; `/v3-protobuf` answers with the same handle_index as `/v2`. */
 const ROUTES: Record<string, Route> = {
   '/health': { method: 'GET', reply: () => ({ status: 200, body: '' }) },
   '/version': { method: 'GET', reply: () => ({ status: 200, body: VERSION_TEXT }) },
-  '/v2': { method: 'GET', reply: () => textReply(200, INDEX_TEXT) },
-  '/v3': { method: 'GET', reply: () => textReply(200, INDEX_TEXT) },
-  // /v3-protobuf is deliberately absent (404): this stand-in speaks JSON only.
-  '/v2/pipeline': { method: 'POST', endpoint: 'pipeline', version: 2 },
-  '/v3/pipeline': { method: 'POST', endpoint: 'pipeline', version: 3 },
-  '/v3/cursor': { method: 'POST', endpoint: 'cursor', version: 3 },
+  '/v2': { method: 'GET', encoding: 'json', reply: () => textReply(200, INDEX_TEXT) },
+  '/v3': { method: 'GET', encoding: 'json', reply: () => textReply(200, INDEX_TEXT) },
+  '/v3-protobuf': { method: 'GET', encoding: 'protobuf', reply: () => textReply(200, INDEX_TEXT) },
+  '/v2/pipeline': { method: 'POST', endpoint: 'pipeline', version: 2, encoding: 'json' },
+  '/v3/pipeline': { method: 'POST', endpoint: 'pipeline', version: 3, encoding: 'json' },
+  '/v3/cursor': { method: 'POST', endpoint: 'cursor', version: 3, encoding: 'json' },
+  '/v3-protobuf/pipeline': { method: 'POST', endpoint: 'pipeline', version: 3, encoding: 'protobuf' },
+  '/v3-protobuf/cursor': { method: 'POST', endpoint: 'cursor', version: 3, encoding: 'protobuf' },
 };
+
+/** The routes of the enabled encodings; the others are unknown paths (404), as on a server without them. */
+function routesFor(encodings: readonly Encoding[]): Map<string, Route> {
+  const enabled = (r: Route) => r.encoding === undefined || encodings.includes(r.encoding);
+  return new Map(Object.entries(ROUTES).filter(([, r]) => enabled(r)));
+}
 
 async function handleHttp(ctx: ServerContext, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
   const body = await readBody(req);
   if (ctx.config.latencyMs > 0) await sleep(ctx.config.latencyMs);
-  const route = ROUTES[new URL(req.url ?? '/', 'http://localhost').pathname];
+  const route = ctx.routes.get(new URL(req.url ?? '/', 'http://localhost').pathname);
   if (route === undefined) return sendReply(res, { status: 404, body: '' });
   if (req.method !== route.method) return sendReply(res, { status: 405, body: '' });
   if (route.method === 'GET') return sendReply(res, route.reply());
@@ -1462,13 +1552,25 @@ function injectFailure(ctx: ServerContext, res: http.ServerResponse): void {
   else sendReply(res, textReply(503, 'Service Unavailable (injected failure)'));
 }
 
-async function handleHrana(ctx: ServerContext, route: Extract<Route, { method: 'POST' }>, authorization: string | undefined, body: string): Promise<Reply> {
+async function handleHrana(ctx: ServerContext, route: PostRoute, authorization: string | undefined, body: Buffer): Promise<Reply> {
   try {
     checkAuth(ctx.config.token, authorization);
-    const json = parseJsonBody(body);
-    return route.endpoint === 'pipeline' ? await handlePipeline(ctx, json, route.version) : await handleCursor(ctx, json, route.version);
+    const req = decodeRequest(route, body);
+    if (route.endpoint === 'pipeline') return await handlePipeline(ctx, req, route.version, route.encoding);
+    return await handleCursor(ctx, req, route.version, route.encoding);
   } catch (err) {
-    return errorReply(err);
+    return errorReply(err, route.encoding);
+  }
+}
+
+/** mod.rs read_decode_request(): a body that does not decode is a ProtocolError (400 text/plain). */
+function decodeRequest(route: PostRoute, body: Buffer): unknown {
+  if (route.encoding === 'json') return parseJsonBody(body.toString('utf8'));
+  try {
+    return route.endpoint === 'pipeline' ? decodePipelineReq(body) : decodeCursorReq(body);
+  } catch (err) {
+    if (err instanceof ProtobufDecodeError) throw new ProtocolError(`Could not decode client message from Protobuf: ${err.message}`);
+    throw err;
   }
 }
 
@@ -1492,10 +1594,16 @@ function parseJsonBody(body: string): unknown {
   }
 }
 
-function errorReply(err: unknown): Reply {
+/** Auth and internal errors are JSON whatever the encoding (they come from sqld's HTTP layer, not Hrana's). */
+function errorReply(err: unknown, encoding: Encoding): Reply {
   if (err instanceof AuthError) return jsonReply(401, { error: `Unauthorized: \`${err.message}\`` });
   if (err instanceof ProtocolError) return textReply(400, err.message);
-  if (err instanceof StreamExpiredError) return jsonReply(400, { message: err.message, code: err.code });
+  if (err instanceof StreamExpiredError) {
+    // mod.rs stream_error_response(): a proto Error through encode_response(), in the request's encoding
+    const error = { message: err.message, code: err.code };
+    if (encoding === 'json') return jsonReply(400, error);
+    return { status: 400, contentType: 'application/x-protobuf', body: encodeError(error) };
+  }
   return internalErrorReply(err);
 }
 
@@ -1512,11 +1620,11 @@ function sendReply(res: http.ServerResponse, reply: Reply): void {
   res.end(reply.body);
 }
 
-function readBody(req: http.IncomingMessage): Promise<string> {
+function readBody(req: http.IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('end', () => resolve(Buffer.concat(chunks)));
     req.on('error', reject);
   });
 }
@@ -1543,14 +1651,14 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 
 const CLI_USAGE =
   'usage: tsx test/support/hrana-server.ts --db FILE [--port N] [--token T] [--latency-ms N] ' +
-  '[--fail-every N] [--fail-mode 503|reset] [--fail-after-execute] [--stream-idle-ms N] [--max-response-bytes N]';
+  '[--fail-every N] [--fail-mode 503|reset] [--fail-after-execute] [--stream-idle-ms N] [--max-response-bytes N] [--json-only]';
 
 function parseCliArgs(argv: string[]): HranaServerOptions {
   const values = new Map<string, string>();
   const flags = new Set<string>();
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
-    if (arg === '--fail-after-execute') flags.add(arg);
+    if (arg === '--fail-after-execute' || arg === '--json-only') flags.add(arg);
     else if (arg.startsWith('--') && i + 1 < argv.length) values.set(arg, argv[++i]!);
     else throw new Error(`unexpected argument ${arg}\n${CLI_USAGE}`);
   }
@@ -1569,6 +1677,7 @@ function parseCliArgs(argv: string[]): HranaServerOptions {
     failAfterExecute: flags.has('--fail-after-execute'),
     streamIdleMs: num('--stream-idle-ms'),
     maxResponseBytes: num('--max-response-bytes'),
+    encodings: flags.has('--json-only') ? ['json'] : undefined,
   };
 }
 

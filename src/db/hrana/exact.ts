@@ -1,8 +1,12 @@
 /**
  * Exact values over Hrana/HTTP, in both directions.
  *
+ * The traps below are those of the JSON encoding. In Protobuf (hrana/client.ts uses it when the server offers it)
+ * doubles and bytes travel as themselves, but a server may offer only JSON, and TEXT that is not UTF-8 fails in
+ * both: one way of reading and writing serves both encodings, and is tested on both.
+ *
  * Reading: some stored values cannot travel as themselves.
- *   - A REAL ±Infinity is serialised by sqld (serde_json) as JSON `null`; @libsql/client then fails the *whole*
+ *   - A REAL ±Infinity is serialised by sqld (serde_json) as JSON `null`; the client then fails the *whole*
  *     response with HRANA_PROTO_ERROR and closes the stream — inside a snapshot that loses the snapshot.
  *   - TEXT that is not valid UTF-8 makes sqld fail the whole request (HTTP 500, `String::from_utf8`), which also
  *     drops the stream.
@@ -264,7 +268,8 @@ export function serdeReadsBack(v: number): boolean {
 }
 
 const bits = new DataView(new ArrayBuffer(8));
-const POW2_62 = '4611686018427387904';
+/** 2^0 … 2^62 as INTEGER literals. */
+const POW2 = Array.from({ length: 63 }, (_, k) => String(2n ** BigInt(k)));
 
 /**
  * A REAL that serde would misread, as an integer-valued float argument (below 2^53: serde reads it exactly) scaled
@@ -284,7 +289,7 @@ export function scaledReal(v: number): [string, number] {
     e++;
   }
   let frag = '(?';
-  for (let k = Math.abs(e); k > 0; k -= 62) frag += `${e < 0 ? ' / ' : ' * '}${k > 62 ? POW2_62 : String(2n ** BigInt(k))}`;
+  for (let k = Math.abs(e); k > 0; k -= 62) frag += `${e < 0 ? ' / ' : ' * '}${POW2[Math.min(k, 62)]}`;
   return [`${frag})`, hi >>> 31 ? -mantissa : mantissa];
 }
 
@@ -296,8 +301,10 @@ export const plainFloat = (v: number) => Number.isFinite(v) && !Object.is(v, -0)
  * `CAST(? AS TEXT)`; -0 / ±Infinity → literals; a REAL sqld would misread → scaledReal; bigint stays bigint
  * (INTEGER); Buffer/ArrayBuffer → BLOB.
  */
-export function bindValue(v: unknown): [string, unknown] | [string] {
+export function bindValue(v: unknown, exactFloats = false): [string, unknown] | [string] {
   if (typeof v === 'number') {
+    // Protobuf carries a finite double, -0.0 included, as its bits; the client refuses the infinities.
+    if (exactFloats && Number.isFinite(v)) return ['?', v];
     if (v === Infinity) return ['9e999'];
     if (v === -Infinity) return ['-9e999'];
     if (Number.isNaN(v)) return ['NULL'];

@@ -5,14 +5,14 @@
  * its request and fails the transaction: the failure is reported by the next call, and every failure ends in a
  * rollback, so a deferred report changes nothing on the target.
  */
-import type { InStatement } from '@libsql/client';
 import type { BackupError } from '../../errors.js';
 import { createMemoryGovernor } from '../../memory.js';
+import type { Stmt } from './client.js';
 import { remoteTuning } from './config.js';
 import type { TxSession } from './session.js';
 
 export interface Queued {
-  stmt: InStatement;
+  stmt: Stmt;
   /** What the statement is, for messages: `a batch of table "x"` or the statement's first words. */
   what: string;
   bytes: number;
@@ -27,12 +27,19 @@ export class WritePipeline {
   private readonly memory = createMemoryGovernor({ everyBytes: 2 * remoteTuning.requestBytes });
   statements = 0;
   batches = 0;
+  /**
+   * Requests in flight at once. Over Hrana 2 a step cannot be made to run only inside the transaction, so a
+   * statement that rolls it back would leave the request sent behind it to run in autocommit: there, one at a time.
+   */
+  private readonly maxInFlight: number;
 
   constructor(
     private readonly session: TxSession,
     /** Maps a failed request to the error the load reports. */
     private readonly toError: (e: unknown, what: string) => BackupError,
-  ) {}
+  ) {
+    this.maxInFlight = session.version >= 3 ? remoteTuning.maxInFlight : 1;
+  }
 
   /** Throws the failure of an earlier request, if any. */
   check(): void {
@@ -50,7 +57,7 @@ export class WritePipeline {
     this.queuedBytes += item.bytes;
     if (this.queuedBytes >= remoteTuning.requestBytes) {
       this.send();
-      while (this.inFlight.length >= remoteTuning.maxInFlight) await this.inFlight[0];
+      while (this.inFlight.length >= this.maxInFlight) await this.inFlight[0];
     }
     this.check();
   }

@@ -1,5 +1,5 @@
 /**
- * The `fetch` handed to @libsql/client: every Hrana HTTP request goes through here and is retried, with exponential
+ * The `fetch` handed to the Hrana client (hrana/client.ts): every Hrana HTTP request goes through here and is retried, with exponential
  * backoff and jitter, when it failed in a way that may pass (HTTP 429/502/503/504, a reset or dropped connection, a
  * timeout), a bounded number of times and within a time budget.
  *
@@ -95,12 +95,76 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 /** A timeout that the caller's signal can also end (AbortSignal.any is Node 20.3+). */
 const withCaller = (timeout: AbortSignal, caller?: AbortSignal) => (caller ? AbortSignal.any([timeout, caller]) : timeout);
 
-/** `{"baton":"…"` at the start of the JSON body: the request continues an existing stream. */
-function carriesBaton(body: Uint8Array | undefined): boolean {
-  if (!body) return false;
+/**
+ * Whether a request continues an existing stream. JSON: the body starts `{"baton":"`. Protobuf: the body starts
+ * with field 1 (`optional string baton = 1`, tag 0x0a) of PipelineReqBody or CursorReqBody; hrana-client writes it
+ * first, and only when it has a baton.
+ */
+function carriesBaton(body: Uint8Array | undefined, contentType: string | null): boolean {
+  if (!body || body.byteLength === 0) return false;
+  if (contentType === PROTOBUF) return body[0] === 0x0a;
   const head = Buffer.from(body.buffer, body.byteOffset, Math.min(body.byteLength, 16)).toString('latin1');
   return /^\{\s*"baton"\s*:\s*"/.test(head);
 }
+
+const PROTOBUF = 'application/x-protobuf';
+
+/**
+ * sqld answers a stream error (STREAM_EXPIRED) in the request's encoding: in Protobuf, an `Error { string message
+ * = 1; string code = 2; }` body (libsql-server/src/hrana/http/mod.rs `stream_error_response`). hrana-client 0.10
+ * reads only JSON and text error bodies and would report a bare "HTTP status 400", losing the code. This reads the
+ * two strings so the body can be handed on as the JSON sqld sends in that encoding. Null when it is not that.
+ */
+export function protobufError(buf: Uint8Array): { message: string; code: string } | null {
+  const out = { message: '', code: '' };
+  let i = 0;
+  const varint = (): number => {
+    let v = 0;
+    for (let shift = 0; shift < 35; shift += 7) {
+      if (i >= buf.length) return -1;
+      const b = buf[i++]!;
+      v += (b & 0x7f) * 2 ** shift;
+      if (b < 0x80) return v;
+    }
+    return -1;
+  };
+  while (i < buf.length) {
+    const tag = varint();
+    const len = (tag & 7) === 2 ? varint() : -1;
+    if (len < 0 || i + len > buf.length) return null;
+    const text = Buffer.from(buf.buffer, buf.byteOffset + i, len).toString('utf8');
+    if (tag >>> 3 === 1) out.message = text;
+    else if (tag >>> 3 === 2) out.code = text;
+    i += len;
+  }
+  return out.code ? out : null;
+}
+
+/**
+ * A response whose body was read whole inside the attempt (so that a connection lost mid-body is retried), handed
+ * on without copying it again: `new Response(buf)` copies the bytes into a stream, and the client's `arrayBuffer()`
+ * concatenates them once more. For a backup's pages (megabytes each) those copies and their collection were a tenth
+ * of a remote backup's client CPU.
+ */
+class ReadResponse extends Response {
+  readonly #read: ArrayBuffer;
+  constructor(read: ArrayBuffer, init: ResponseInit) {
+    super(null, init);
+    this.#read = read;
+  }
+  override arrayBuffer(): Promise<ArrayBuffer> {
+    return Promise.resolve(this.#read);
+  }
+  override text(): Promise<string> {
+    return Promise.resolve(Buffer.from(this.#read).toString('utf8'));
+  }
+  override json(): Promise<unknown> {
+    return this.text().then((t) => JSON.parse(t) as unknown);
+  }
+}
+
+const jsonError = (status: number, body: { message: string; code: string }) =>
+  new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
 
 /** sqld's answers to a baton it will not run again (already used, unknown); an expired stream keeps its own code. */
 const isReplayRefusal = (status: number, text: string) => status === 400 && /baton/i.test(text) && !/STREAM_EXPIRED/.test(text);
@@ -114,7 +178,7 @@ export function retryingFetch(host: string, opts: { tuning?: RemoteTuning; stats
   let contacted = false;
   return async (request: Request): Promise<Response> => {
     const body = request.body ? new Uint8Array(await request.arrayBuffer()) : undefined;
-    const withBaton = carriesBaton(body);
+    const withBaton = carriesBaton(body, request.headers.get('content-type'));
     const started = Date.now();
     if (stats) stats.requests++;
     for (let attempt = 1; ; attempt++) {
@@ -139,13 +203,16 @@ export function retryingFetch(host: string, opts: { tuning?: RemoteTuning; stats
             if (isReplayRefusal(res.status, text)) {
               if (stats) stats.replayRejected++;
               const message = `a response from ${host} was lost and the server refused to run the request again (${text.replace(/\s+/g, ' ').trim().slice(0, 80)})`;
-              return new Response(JSON.stringify({ message, code: 'REPLAY_REJECTED' }), {
-                status: 400,
-                headers: { 'content-type': 'application/json' },
-              });
+              return jsonError(400, { message, code: 'REPLAY_REJECTED' });
             }
           }
-          return new Response(buf, { status: res.status, statusText: res.statusText, headers: res.headers });
+          if (res.status !== 200 && res.headers.get('content-type') === PROTOBUF) {
+            const err = protobufError(new Uint8Array(buf));
+            if (err) return jsonError(res.status, err);
+          }
+          const init = { status: res.status, statusText: res.statusText, headers: res.headers };
+          // A cursor's body is read as a stream; nothing else is.
+          return res.headers.get('content-type') === 'application/octet-stream' ? new Response(buf, init) : new ReadResponse(buf, init);
         }
       } catch (e) {
         // The caller's abort is not a network failure: nothing is retried.

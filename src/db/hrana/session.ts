@@ -1,6 +1,6 @@
 /**
- * One server-side stream holding a transaction (a read snapshot, or a restore's load), through @libsql/client's
- * `client.transaction()`: every statement runs on that stream, in order.
+ * One server-side stream holding a transaction (a read snapshot, or a restore's load): every statement runs on that
+ * stream, in order, after the BEGIN it was opened with.
  *
  * Keep-alive: sqld drops a stream that has been idle for ~10 s (Turso documents ~5 s for interactive transactions),
  * and with it the transaction. While the caller is busy elsewhere (a slow sink applying backpressure, a long local
@@ -12,8 +12,12 @@
  * never silently continued on a new stream. Statement errors (SQL errors, RESPONSE_TOO_LARGE) leave the stream
  * usable and are only passed on.
  */
-import type { Client, InStatement, ResultSet, Transaction, TransactionMode } from '@libsql/client';
+import { type HranaClient, type HranaStream, runAndClose, runBatch, runScript, type Stmt, type StmtResult } from './client.js';
 import { classifyRemote, type RemoteFailure } from './errors.js';
+
+/** How a session's transaction begins (libSQL's `BEGIN TRANSACTION READONLY` holds a read snapshot). */
+export type TxMode = 'read' | 'deferred';
+const BEGIN: Record<TxMode, string> = { read: 'BEGIN TRANSACTION READONLY', deferred: 'BEGIN DEFERRED' };
 
 export class TxSession {
   private lostCause: unknown = undefined;
@@ -24,18 +28,24 @@ export class TxSession {
   private finished = false;
   /** Keep-alive pings sent (tests, diagnostics). */
   pings = 0;
+  /** Set while the stream's connection holds the transaction (from the caller's BEGIN on), when the server speaks
+   *  Hrana 3: every later step then runs only inside it (see runBatch). */
+  private guarded = false;
 
   private constructor(
-    private readonly tx: Transaction,
+    private readonly stream: HranaStream,
     private readonly keepAliveMs: number,
+    /** The Hrana version the server speaks: 3 means Protobuf (hrana-client 0.10 offers version 3 only so). */
+    readonly version: number,
   ) {}
 
-  /** Opens the transaction with `first` (sent together with the BEGIN) and starts the keep-alive. */
-  static async open(client: Client, mode: TransactionMode, first: InStatement[], keepAliveMs: number): Promise<{ session: TxSession; results: ResultSet[] }> {
-    const tx = await client.transaction(mode);
-    const session = new TxSession(tx, keepAliveMs);
+  /** Opens a stream, begins the transaction with `first` sent in the same request, and starts the keep-alive. */
+  static async open(client: HranaClient, mode: TxMode, first: Stmt[], keepAliveMs: number): Promise<{ session: TxSession; results: StmtResult[] }> {
+    const session = new TxSession(client.openStream(), keepAliveMs, await client.getVersion());
     try {
-      const results = await session.batch(first);
+      const results = (await session.batch([BEGIN[mode], ...first])).slice(1);
+      // A read snapshot is held from here; a load's transaction from its BEGIN IMMEDIATE (inTransaction()).
+      if (mode === 'read') session.inTransaction();
       session.startKeepAlive();
       return { session, results };
     } catch (e) {
@@ -53,14 +63,22 @@ export class TxSession {
     return this.pending > 0;
   }
 
-  /** Runs statements on the stream in one request (each after the previous one succeeded). */
-  batch(stmts: InStatement[]): Promise<ResultSet[]> {
-    return this.track(() => this.tx.batch(stmts));
+  /** The caller's BEGIN succeeded: from now on statements run only inside that transaction. */
+  inTransaction(): void {
+    this.guarded = this.version >= 3;
+  }
+
+  /**
+   * Runs statements on the stream in one request (each after the previous one succeeded, and inside the
+   * transaction once it is held). `leaving`: the batch ends the transaction (COMMIT, then statements after it).
+   */
+  batch(stmts: Stmt[], leaving = false): Promise<StmtResult[]> {
+    return this.track(() => runBatch(this.stream, stmts, this.guarded && !leaving));
   }
 
   /** Runs a script of several statements (a Hrana `sequence`) on the stream. */
   script(sql: string): Promise<void> {
-    return this.track(() => this.tx.executeMultiple(sql));
+    return this.track(() => runScript(this.stream, sql));
   }
 
   /** Runs one request on the stream, recording a loss of the stream as the session's fate. */
@@ -72,7 +90,7 @@ export class TxSession {
       return await request();
     } catch (e) {
       const f = classifyRemote(e);
-      if (this.tx.closed || f.kind === 'stream' || f.kind === 'unavailable' || f.kind === 'auth') {
+      if (this.stream.closed || f.kind === 'stream' || f.kind === 'unavailable' || f.kind === 'auth') {
         if (this.lostCause === undefined) {
           this.lostCause = e;
           this.lostFailure = f;
@@ -91,7 +109,7 @@ export class TxSession {
     this.stopKeepAlive();
     this.finished = true;
     if (this.lostCause !== undefined) throw this.lostCause;
-    await this.tx.commit();
+    await runAndClose(this.stream, 'COMMIT');
   }
 
   /** Closes the stream; the server rolls back whatever it had open. */
@@ -99,7 +117,7 @@ export class TxSession {
     this.stopKeepAlive();
     this.finished = true;
     try {
-      this.tx.close();
+      this.stream.close();
     } catch {
       /* already closed */
     }
