@@ -23,8 +23,8 @@ export class WritePipeline {
   private queuedBytes = 0;
   private readonly inFlight: Promise<void>[] = [];
   private failure: BackupError | null = null;
-  // The client encodes a request as many small strings: collect them often, or the heap balloons between requests.
-  private readonly memory = createMemoryGovernor({ everyBytes: 2 * remoteTuning.requestBytes });
+  /** Forced collections between requests (see the constructor). */
+  private readonly memory: ReturnType<typeof createMemoryGovernor>;
   statements = 0;
   batches = 0;
   /**
@@ -39,6 +39,10 @@ export class WritePipeline {
     private readonly toError: (e: unknown, what: string) => BackupError,
   ) {
     this.maxInFlight = session.version >= 3 ? remoteTuning.maxInFlight : 1;
+    // In JSON the client encodes a request as many small strings: collect them often, or the heap balloons between
+    // requests. In Protobuf a request is a few buffers, and collecting as often cost a sixth of the load's CPU.
+    const every = session.version >= 3 ? 8 : 2;
+    this.memory = createMemoryGovernor({ everyBytes: every * remoteTuning.requestBytes });
   }
 
   /** Throws the failure of an earlier request, if any. */
