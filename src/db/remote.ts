@@ -1,7 +1,7 @@
 /**
- * The remote backend: a libSQL database over HTTP (Hrana 3, Protobuf when the server offers it: hrana/client.ts),
- * INTEGER as bigint. Protocol
- * facts and the reasoning behind each rule: docs/DESIGN.md "Remote databases" and docs/notes-hrana.md.
+ * The remote backend: a libSQL database over HTTP (Hrana 3 in Protobuf when the server offers it, else Hrana 2 in
+ * JSON: hrana/client.ts), INTEGER as bigint. Protocol facts and the reasoning behind each rule: docs/DESIGN.md
+ * "Remote databases" and docs/notes-hrana.md.
  *
  * - Every HTTP request is retried by the baton replay rule (hrana/retry.ts): an attempt that never ran runs once; one
  *   that ran but whose answer was lost is refused by the server, never applied twice.

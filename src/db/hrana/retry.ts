@@ -1,7 +1,7 @@
 /**
- * The `fetch` handed to the Hrana client (hrana/client.ts): every Hrana HTTP request goes through here and is retried, with exponential
- * backoff and jitter, when it failed in a way that may pass (HTTP 429/502/503/504, a reset or dropped connection, a
- * timeout), a bounded number of times and within a time budget.
+ * The `fetch` handed to the Hrana client (hrana/client.ts): every Hrana HTTP request goes through here and is
+ * retried, with exponential backoff and jitter, when it failed in a way that may pass (HTTP 429/502/503/504, a reset
+ * or dropped connection, a timeout), a bounded number of times and within a time budget.
  *
  * Why a retry is safe here, even inside a transaction: the client only learns the stream's next baton from a
  * response, so a retry re-sends the *same* request with the *same* baton. sqld (libsql-server/src/hrana/http/
@@ -115,7 +115,7 @@ const PROTOBUF = 'application/x-protobuf';
  * reads only JSON and text error bodies and would report a bare "HTTP status 400", losing the code. This reads the
  * two strings so the body can be handed on as the JSON sqld sends in that encoding. Null when it is not that.
  */
-export function protobufError(buf: Uint8Array): { message: string; code: string } | null {
+function protobufError(buf: Uint8Array): { message: string; code: string } | null {
   const out = { message: '', code: '' };
   let i = 0;
   const varint = (): number => {
