@@ -37,7 +37,7 @@ import {
   type StmtResultOut,
   type StreamResponseOut,
   type StreamResultOut,
-} from './hrana-protobuf.ts';
+} from './hrana-protobuf.js';
 
 // ---------------------------------------------------------------------------------------------
 // Public API
