@@ -153,11 +153,31 @@ describe('restore into a new file, verified while it loads', () => {
 
   it('a verifying thread that cannot do its work says so instead of vouching (the restore then verifies after the load)', async () => {
     const missing = join(dirs.make(), 'not-there.db');
-    const v = await startLoadVerifier({ path: missing, checkpoint: async () => {} }, [
+    const v = await startLoadVerifier({ path: missing, checkpoint: async () => {}, follow: async () => {}, rowsLoaded: async () => {} }, [
       { info: { name: 't', dataColumns: ['rowid'], keyColumns: ['rowid'] } as never, rowidName: 'rowid' },
     ]);
     const r = await v.results();
     expect(r).toEqual({ failure: expect.stringMatching(/not-there\.db does not exist/) });
+  });
+
+  it('a verifying thread locked out of the file with no commit in between gives up, and says so', async () => {
+    const path = join(dirs.make(), 'held.db');
+    const db = new Database(path);
+    db.exec('CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO a VALUES (1, 2)');
+    const scratch = { path, checkpoint: async () => {}, follow: async () => {}, rowsLoaded: async () => {} };
+    const info = { name: 'a', dataColumns: ['id', 'v'], keyColumns: ['id'], rowidColumn: true } as never;
+    const v = await startLoadVerifier(scratch, [{ info, rowidName: 'rowid' }], 300);
+    // The thread has read the one row and waits for more. Another connection now holds the file's exclusive lock
+    // (as a writer spilling its pages into the file would) and a commit is announced: the thread finds it locked.
+    await new Promise((r) => setTimeout(r, 300));
+    db.exec('BEGIN EXCLUSIVE');
+    const started = Date.now();
+    await v.committed();
+    const r = await v.results();
+    db.exec('COMMIT');
+    db.close();
+    expect(r).toEqual({ failure: expect.stringMatching(/stayed locked for 0\.3 s/) });
+    expect(Date.now() - started).toBeLessThan(5000);
   });
 
   it('names a scratch file that a killed restore left beside the target', async () => {
@@ -167,38 +187,42 @@ describe('restore into a new file, verified while it loads', () => {
     expect(r.warnings).toContain(`${join(dir, '.again.db.restore-0badf00d')} is left from an interrupted restore: remove it (and its -wal/-shm files)`);
   });
 
-  it('the verifier follows commits table by table, and loaded() completes whatever it still waits for', async () => {
+  it('the verifier follows the commits of a scratch file table by table (rollback journal, locks contended), and loaded() completes whatever it still waits for', async () => {
     const path = join(dirs.make(), 'follow.db');
-    const db = new Database(path);
-    db.pragma('journal_mode = WAL');
+    const target = await localTargetFactory(path).open({ create: true });
+    await target.beginLoad({ journalMode: 'wal' });
+    const db = (target.db as unknown as { handle: Database.Database }).handle;
+    expect(db.pragma('journal_mode', { simple: true })).toBe('memory');
     db.exec('CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT); CREATE TABLE b (k TEXT PRIMARY KEY, v) WITHOUT ROWID');
-    db.exec('BEGIN IMMEDIATE');
-    const scratch = { path, checkpoint: async () => void db.exec('COMMIT; BEGIN IMMEDIATE') };
     const info = (name: string, cols: string[], keys: string[], rowidColumn: boolean) => ({ name, dataColumns: cols, keyColumns: keys, rowidColumn }) as never;
-    const v = await startLoadVerifier(scratch, [
+    const v = await startLoadVerifier(target.scratch!, [
       { info: info('a', ['id', 'v'], ['id'], true), rowidName: 'rowid' },
       { info: info('b', ['k', 'v'], ['k'], false), rowidName: null },
     ]);
+    // Many small commits while the thread reads: each one locks it out for a moment (and it may lock out the writer).
     const insA = db.prepare('INSERT INTO a VALUES (?, ?)');
-    for (let i = 1; i <= 3000; i++) {
-      insA.run(i, `row ${i}`);
-      if (i % 700 === 0) await v.committed();
+    for (let i = 1; i <= 30_000; i++) {
+      insA.run(i, `row ${i} ${'x'.repeat(i % 300)}`);
+      if (i % 250 === 0) await v.committed();
     }
     await v.committed('a');
     db.prepare('INSERT INTO b VALUES (?, ?)').run('x', 1);
     // b is never declared complete: loaded() must end it, or results() would wait forever.
     await v.loaded();
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal'); // what is built after the rows: no lock-out
+    db.exec('CREATE INDEX a_v ON a (v)');
     const r = await v.results();
-    db.exec('COMMIT');
-    db.close();
+    await target.commit();
+    await target.close();
     if ('failure' in r) throw new Error(r.failure);
-    expect(r.tables.get('a')!.rows).toBe(3000);
+    expect(r.tables.get('a')!.rows).toBe(30_000);
     expect(r.tables.get('b')!.rows).toBe(1);
     expect(r.foreignKeys).toEqual({});
-    // The same checksums as a read of the finished file.
+    // The same checksums as a read of the finished file, published in the journal mode asked for.
     const source = openLocalDb(path, { readonly: true });
     expect(r.tables.get('a')).toEqual(await checksumRows(source, info('a', ['id', 'v'], ['id'], true), 'rowid'));
     expect(r.tables.get('b')).toEqual(await checksumRows(source, info('b', ['k', 'v'], ['k'], false), null));
+    expect(source.handle.pragma('journal_mode', { simple: true })).toBe('wal');
     await source.close();
   });
 

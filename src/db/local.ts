@@ -300,8 +300,9 @@ export class LocalDb implements Db {
     this.handle.pragma('foreign_keys = ON');
   }
 
-  async checkpoint(): Promise<void> {
+  async checkpoint(between?: () => Promise<void>): Promise<void> {
     this.handle.exec('COMMIT');
+    await between?.();
     this.handle.exec('BEGIN IMMEDIATE');
   }
 

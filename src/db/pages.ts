@@ -43,6 +43,11 @@ export interface Growing {
   state(): { complete: boolean; gen: number };
   /** Resolves once the writer has committed again after commit number `gen` (or declared the table complete). */
   changed(gen: number): Promise<void>;
+  /**
+   * The file was locked (SQLITE_BUSY: the writer is committing, or holds the file until its commit): resolves when
+   * a read may be tried again; throws when it stayed locked too long.
+   */
+  locked?(): Promise<void>;
 }
 
 /**
@@ -195,6 +200,8 @@ interface PageReader<P> {
   lastKey(page: P): unknown[];
 }
 
+const isBusy = (e: unknown) => /^SQLITE_BUSY/.test(String((e as { code?: unknown })?.code ?? ''));
+
 /**
  * The keyset walk shared by both page kinds: page sizing by rows and estimated bytes, splitting a page the server
  * refuses as too large, prefetching the next page, and following a growing table.
@@ -206,14 +213,19 @@ async function* walk<P>(db: Db, t: Pageable, reader: PageReader<P>, opts: WalkOp
   let targetBytes = o.targetBytes;
   const fetchPage = async (after: unknown[] | null, limit: number): Promise<Fetched<P>> => {
     const writer = opts.growing?.state() ?? { complete: true, gen: 0 };
-    for (let split = false; ; split = true) {
+    for (let split = false; ; ) {
       try {
         const got = await reader.fetch(after, limit);
         // The server's limit is lower than our estimate thought: size later pages like the one that passed.
         if (split && got.rows > 1) targetBytes = Math.min(targetBytes, got.bytes + overhead * got.rows);
         return { ...got, limit, after, writer };
       } catch (e) {
+        if (opts.growing?.locked && isBusy(e)) {
+          await opts.growing.locked();
+          continue;
+        }
         if (!(e instanceof PageTooLargeError)) throw e;
+        split = true;
         if (limit <= 1)
           throw new BackupError('UNSUPPORTED', `table "${t.name}": one row is larger than the server's response limit; it cannot be read over HTTP`);
         limit = Math.max(1, Math.floor(limit / 2));

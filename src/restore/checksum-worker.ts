@@ -12,6 +12,8 @@ import { checksumRows, foreignKeyViolations } from './verify-target.js';
 export interface VerifierData {
   path: string;
   tables: { info: TableInfo; rowidName: string | null }[];
+  /** How long the file may stay locked against the reader, with no commit in between, before it gives up. */
+  lockedMs?: number;
 }
 
 /** Main → worker: the writer committed (commit number `gen`); `complete` names a table it finished, `all`: every table. */
@@ -28,29 +30,45 @@ export type VerifierReply =
   | { error: string; code?: string };
 
 const port = parentPort!;
-const { path, tables } = workerData as VerifierData;
+const { path, tables, lockedMs = 10_000 } = workerData as VerifierData;
 const complete = new Set<string>();
 let all = false;
 let gen = 0;
-let wake: (() => void) | null = null;
+const waiting: (() => void)[] = [];
 port.on('message', (m: CommitMessage) => {
   gen = Math.max(gen, m.gen);
   if (m.complete) complete.add(m.complete);
   if (m.all) all = true;
-  wake?.();
+  for (const w of waiting.splice(0)) w();
 });
+const nextMessage = (ms?: number) =>
+  new Promise<void>((resolve) => {
+    waiting.push(resolve);
+    if (ms !== undefined) setTimeout(resolve, ms);
+  });
+
+/** When the reader first found the file locked since the writer's last commit (a commit in between: not stuck). */
+let locked = { since: 0, gen: -1 };
 
 const isComplete = (name: string) => all || complete.has(name);
 const growing = (name: string): Growing => ({
   state: () => ({ complete: isComplete(name), gen }),
   changed: async (seen) => {
-    while (gen === seen && !isComplete(name)) await new Promise<void>((r) => (wake = r));
-    wake = null;
+    while (gen === seen && !isComplete(name)) await nextMessage();
+  },
+  // Locked while the writer commits (with a rollback journal, a commit locks readers out): its message says when.
+  // A short wait as well, in case no message is coming (a lock that is not the load's commit).
+  locked: async () => {
+    if (locked.gen !== gen) locked = { since: Date.now(), gen };
+    if (Date.now() - locked.since > lockedMs) throw new Error(`the scratch file stayed locked for ${lockedMs / 1000} s`);
+    await nextMessage(5);
   },
 });
 
 // Reading in key order needs few pages at a time: a small cache keeps this second connection's memory down.
 const source = openLocalDb(path, { readonly: true, cacheKiB: 2048 });
+// A lock is waited for by `locked` (woken by the writer's commit), not by SQLite's sleeps of 1, 2, 5, … ms.
+source.handle.pragma('busy_timeout = 0');
 try {
   for (const t of tables) {
     const r = await checksumRows(source, t.info, t.rowidName, growing(t.info.name));

@@ -32,9 +32,10 @@ export type VerifierResults =
   | { failure: string };
 
 /** Starts verifying `scratch` (its tables' schema is created, uncommitted) as the load commits `tables`' rows. */
-export async function startLoadVerifier(scratch: ScratchFile, tables: VerifierData['tables']): Promise<LoadVerifier> {
+export async function startLoadVerifier(scratch: ScratchFile, tables: VerifierData['tables'], lockedMs?: number): Promise<LoadVerifier> {
   await scratch.checkpoint(); // the worker's connection must see the tables
-  const data: VerifierData = { path: scratch.path, tables };
+  await scratch.follow();
+  const data: VerifierData = { path: scratch.path, tables, ...(lockedMs ? { lockedMs } : {}) };
   const worker = spawnWorker('restore/checksum-worker', data);
   const found = new Map<string, TableChecksum>();
   let foreignKeys: Record<string, number> | null | undefined;
@@ -59,7 +60,7 @@ export async function startLoadVerifier(scratch: ScratchFile, tables: VerifierDa
       worker.postMessage({ gen: ++gen, complete } satisfies CommitMessage);
     },
     async loaded() {
-      await scratch.checkpoint();
+      await scratch.rowsLoaded();
       worker.postMessage({ gen: ++gen, all: true } satisfies CommitMessage);
     },
     results: () => done,

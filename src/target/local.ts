@@ -11,7 +11,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { type LocalDb, openLocalDb } from '../db/local.js';
 import { BackupError } from '../errors.js';
 import { fsyncDir } from '../sink/file.js';
-import type { Target, TargetFactory } from './types.js';
+import type { ScratchFile, Target, TargetFactory } from './types.js';
 
 /** The factory of a `file:` target at `path`; what is there is looked at now, and refused now when it cannot be one. */
 export function localTargetFactory(path: string): TargetFactory {
@@ -146,10 +146,11 @@ async function placeNoClobber(from: string, to: string) {
  * rollback journal, or WAL for a source in WAL mode), and move it into place, durably.
  */
 async function publish(db: LocalDb, scratchPath: string, path: string, wal: boolean) {
-  // The load ran in WAL mode so a reader could follow it. Closing the last connection of a WAL file checkpoints
-  // it and removes its -wal and -shm files (named after the scratch path): only the file itself is moved.
-  if (wal) db.handle.pragma('wal_checkpoint(TRUNCATE)');
-  else db.handle.pragma('journal_mode = DELETE');
+  // The load ended in WAL mode when a reader followed it (its indexes), else with its journal in memory: the file
+  // takes the source's mode. Closing the last connection of a WAL file checkpoints it and removes its -wal and -shm
+  // files (named after the scratch path): only the file itself is moved.
+  if (wal && db.handle.pragma('journal_mode', { simple: true }) === 'wal') db.handle.pragma('wal_checkpoint(TRUNCATE)');
+  else db.handle.pragma(`journal_mode = ${wal ? 'WAL' : 'DELETE'}`);
   await db.close();
   const fh = await open(scratchPath, 'r+');
   try {
@@ -165,13 +166,39 @@ async function publish(db: LocalDb, scratchPath: string, path: string, wal: bool
   });
 }
 
+/** Dirty pages a followed load keeps before spilling: a spill would lock its reader out until the commit. */
+const FOLLOWED_SPILL_BYTES = 16 * 1024 * 1024;
+
+/**
+ * The scratch file's side of a reader following the load. With a rollback journal, a reader sees each commit whole:
+ * a writer that spills its pages into the file mid-transaction holds the file's exclusive lock until it commits. So
+ * while rows load (small transactions), dirty pages stay in memory up to FOLLOWED_SPILL_BYTES; the indexes after
+ * them are built in one transaction of any size, in WAL mode, where neither side locks the other out.
+ */
+function scratchFile(db: LocalDb, path: string): ScratchFile {
+  const pages = () => Math.ceil(FOLLOWED_SPILL_BYTES / (db.handle.pragma('page_size', { simple: true }) as number));
+  return {
+    path,
+    checkpoint: () => db.checkpoint(),
+    async follow() {
+      db.handle.pragma(`cache_spill = ${pages()}`);
+    },
+    async rowsLoaded() {
+      await db.checkpoint(async () => {
+        db.handle.pragma('journal_mode = WAL');
+        db.handle.pragma('cache_spill = ON');
+      });
+    },
+  };
+}
+
 function localTarget(db: LocalDb, path: string, scratchPath: string | null): Target {
   let wal = false;
   return {
     db,
     displayUrl: `file:${path}`,
     identity: path,
-    ...(scratchPath ? { scratch: { path: scratchPath, checkpoint: () => db.checkpoint() } } : {}),
+    ...(scratchPath ? { scratch: scratchFile(db, scratchPath) } : {}),
     async beginLoad(opts = {}) {
       wal = opts.journalMode === 'wal';
       if (scratchPath) {
@@ -181,8 +208,10 @@ function localTarget(db: LocalDb, path: string, scratchPath: string | null): Tar
         // Like the page size, only before the first table: the source's auto_vacuum mode and text encoding.
         if (opts.autoVacuum === 1 || opts.autoVacuum === 2) db.handle.pragma(`auto_vacuum = ${opts.autoVacuum}`);
         if (opts.encoding === 'UTF-16le' || opts.encoding === 'UTF-16be') db.handle.pragma(`encoding = '${opts.encoding}'`);
-        // A reader may follow the load's commits (WAL); a crash discards the file, so nothing needs syncing yet.
-        db.handle.pragma('journal_mode = WAL');
+        // A rollback journal in memory: rows are written once (a WAL writes them twice, to the log and then to the
+        // file), and a fresh file's appended pages are not journaled at all. A crash discards the file, so nothing
+        // needs syncing yet; a failure still rolls back.
+        db.handle.pragma('journal_mode = MEMORY');
         db.handle.pragma('synchronous = OFF');
         // Rows arrive in key order into a fresh file, so a small page cache loses nothing; CREATE INDEX sorts in
         // cache_size of memory, and better-sqlite3's 16 MB default shows as ~20 MB more peak RSS.

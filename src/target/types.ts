@@ -34,6 +34,10 @@ export interface ScratchFile {
   readonly path: string;
   /** Commits the load so far and begins its next transaction (foreign keys stay off). */
   checkpoint(): Promise<void>;
+  /** A reader follows the rows' commits from now on (each transaction is kept whole until its commit). */
+  follow(): Promise<void>;
+  /** Every row is committed: what follows (indexes, triggers) is written without locking the reader out. */
+  rowsLoaded(): Promise<void>;
 }
 
 export interface TargetFactory {
