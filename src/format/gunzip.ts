@@ -97,10 +97,20 @@ export async function* gunzipMembers(source: AsyncIterable<Buffer>, opts: Gunzip
   // Each member's bytes are kept until it is handed on: a member that fails is read again by the streaming gunzip.
   const inflight: { member: Buffer; out: Promise<Buffer> }[] = [];
   const rest = () => streamRest([...inflight.splice(0).map((m) => m.member), ...q.drain()], it);
-  /** Hands on members in order until `keep` are in flight; false when one failed to inflate on its own (kept). */
+  /** The member first in flight ends where another member's header or the stream's end is: its length held. */
+  const framed = async () => inflight.length > 1 || ((await fill(3)) ? isHeader(q.peek(3)) : q.length === 0);
+  /**
+   * Hands on members in order until `keep` are in flight; false when one failed to inflate on its own (kept) and
+   * its declared length may be what is wrong. A member that its length frames exactly is damaged itself: said so
+   * here, where a streaming gunzip would hand on its damaged bytes before their CRC-32 is checked.
+   */
   async function* handOn(keep: number): AsyncGenerator<Buffer, boolean> {
     while (inflight.length > keep) {
-      if (!(yield* settled(inflight[0]!.out))) return false;
+      const failure = yield* settled(inflight[0]!.out);
+      if (failure) {
+        if (await framed()) throw failure;
+        return false;
+      }
       inflight.shift();
     }
     return true;
@@ -131,14 +141,16 @@ export async function* gunzipMembers(source: AsyncIterable<Buffer>, opts: Gunzip
   }
 }
 
-/** Yields a member's bytes and returns true, or returns false when it failed to inflate on its own. */
-async function* settled(out: Promise<Buffer>): AsyncGenerator<Buffer, boolean> {
+/** Yields a member's bytes and returns null, or returns why it failed to inflate on its own. */
+async function* settled(out: Promise<Buffer>): AsyncGenerator<Buffer, BackupError | null> {
   let bytes: Buffer;
   try {
     bytes = await out;
-  } catch {
-    return false;
+  } catch (e) {
+    return gzipError(e);
   }
   yield bytes;
-  return true;
+  return null;
 }
+
+const isHeader = (b: Buffer) => b[0] === 0x1f && b[1] === 0x8b && b[2] === 8;

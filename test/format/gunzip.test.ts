@@ -109,6 +109,32 @@ describe('gzip members that declare their length', () => {
     expect(Buffer.concat(got).equals(Buffer.concat(parts.slice(0, 3)))).toBe(true);
   });
 
+  it('a member its length frames exactly but whose bytes are damaged is CORRUPT before any of its bytes are given out', async () => {
+    // Members as big as the backup writes (1 MiB): a streaming gunzip would give most of one out before its CRC-32.
+    const parts = blocks(3, 1_000_000);
+    const members = await compressed(parts);
+    for (const [at, where] of [
+      [1, -6], // inside the CRC-32
+      [1, 300], // inside the deflate data
+      [2, -6], // the last member
+    ] as const) {
+      const bad = members.map((m) => Buffer.from(m));
+      bad[at]![where < 0 ? bad[at]!.length + where : where]! ^= 0x5a;
+      for (const parallel of [1, 3]) {
+        const got: Buffer[] = [];
+        let err: unknown;
+        try {
+          for await (const c of gunzipMembers(chunks(Buffer.concat(bad), 65_536), { parallel })) got.push(c);
+        } catch (e) {
+          err = e;
+        }
+        expect((err as BackupError).code).toBe('CORRUPT');
+        expect((err as BackupError).message).toMatch(/gzip stream is damaged/);
+        expect(Buffer.concat(got).equals(Buffer.concat(parts.slice(0, at)))).toBe(true);
+      }
+    }
+  });
+
   it('a member whose declared length lies is read as any gzip reader reads it; real damage and trailing bytes are CORRUPT', async () => {
     // Only our writer sets the length, and nothing checks it: a valid gzip file is read whatever it says (gzip -t passes).
     const parts = blocks(4);
