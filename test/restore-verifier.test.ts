@@ -164,15 +164,13 @@ describe('restore into a new file, verified while it loads', () => {
     const path = join(dirs.make(), 'held.db');
     const db = new Database(path);
     db.exec('CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO a VALUES (1, 2)');
+    // Another connection holds the file's exclusive lock (as a writer spilling its pages into the file would), and
+    // no commit comes: the thread neither sleeps in SQLite's busy handler (10 s) nor waits forever.
+    db.exec('BEGIN EXCLUSIVE');
     const scratch = { path, checkpoint: async () => {}, follow: async () => {}, rowsLoaded: async () => {} };
     const info = { name: 'a', dataColumns: ['id', 'v'], keyColumns: ['id'], rowidColumn: true } as never;
-    const v = await startLoadVerifier(scratch, [{ info, rowidName: 'rowid' }], 300);
-    // The thread has read the one row and waits for more. Another connection now holds the file's exclusive lock
-    // (as a writer spilling its pages into the file would) and a commit is announced: the thread finds it locked.
-    await new Promise((r) => setTimeout(r, 300));
-    db.exec('BEGIN EXCLUSIVE');
     const started = Date.now();
-    await v.committed();
+    const v = await startLoadVerifier(scratch, [{ info, rowidName: 'rowid' }], 300);
     const r = await v.results();
     db.exec('COMMIT');
     db.close();

@@ -117,13 +117,14 @@ export function openLocalDb(path: string, opts: OpenOptions = {}): LocalDb {
     throw new BackupError('NOT_FOUND', `database file ${path} does not exist${opts.readonly ? ' (a backup never creates a database)' : ''}`);
   }
   if (stat && !stat.isFile()) throw new BackupError('NOT_FOUND', `${path} is not a database file`);
-  let db: Database.Database;
+  let db: Database.Database | undefined;
   try {
     db = new Database(path, { readonly: opts.readonly ?? false, fileMustExist: !opts.create });
-    db.pragma('busy_timeout = 10000');
+    db.pragma(`busy_timeout = ${Math.max(0, Math.floor(opts.busyTimeoutMs ?? 10_000))}`);
     if (opts.cacheKiB) db.pragma(`cache_size = -${Math.floor(opts.cacheKiB)}`);
     db.prepare('SELECT count(*) FROM sqlite_schema').get();
   } catch (e) {
+    db?.close(); // a caller may try again (a locked file): no connection is left open meanwhile
     throw openFailure(path, e as Error & { code?: string }, opts.create === true);
   }
   return new LocalDb(db, path, opts.signal);

@@ -97,6 +97,11 @@ export interface OpenOptions {
   create?: boolean;
   /** SQLite's page cache for this connection, in KiB (local only). */
   cacheKiB?: number;
+  /**
+   * How long a local connection waits for another connection's lock (default 10 s). 0: a locked file fails at once
+   * with SQLITE_BUSY, for a caller that knows when to try again.
+   */
+  busyTimeoutMs?: number;
   /** The token for a remote database (never on a command line). */
   authToken?: string;
   /**

@@ -4,7 +4,7 @@
  * table's commits; posts one result per table, or one error and stops.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { openLocalDb } from '../db/local.js';
+import { type LocalDb, openLocalDb } from '../db/local.js';
 import type { Growing } from '../db/pages.js';
 import type { TableInfo } from '../format/lines.js';
 import { checksumRows, foreignKeyViolations } from './verify-target.js';
@@ -48,7 +48,18 @@ const nextMessage = (ms?: number) =>
   });
 
 /** When the reader first found the file locked since the writer's last commit (a commit in between: not stuck). */
-let locked = { since: 0, gen: -1 };
+let lockedAt = { since: 0, gen: -1 };
+
+/**
+ * The file is locked while the writer commits (with a rollback journal, a commit locks readers out): its message
+ * says when it is done, where SQLite's busy handler would sleep 1, 2, 5, … ms. A short wait as well, in case no
+ * message is coming (a lock that is not the load's commit).
+ */
+async function locked(): Promise<void> {
+  if (lockedAt.gen !== gen) lockedAt = { since: Date.now(), gen };
+  if (Date.now() - lockedAt.since > lockedMs) throw new Error(`the scratch file stayed locked for ${lockedMs / 1000} s`);
+  await nextMessage(5);
+}
 
 const isComplete = (name: string) => all || complete.has(name);
 const growing = (name: string): Growing => ({
@@ -56,20 +67,25 @@ const growing = (name: string): Growing => ({
   changed: async (seen) => {
     while (gen === seen && !isComplete(name)) await nextMessage();
   },
-  // Locked while the writer commits (with a rollback journal, a commit locks readers out): its message says when.
-  // A short wait as well, in case no message is coming (a lock that is not the load's commit).
-  locked: async () => {
-    if (locked.gen !== gen) locked = { since: Date.now(), gen };
-    if (Date.now() - locked.since > lockedMs) throw new Error(`the scratch file stayed locked for ${lockedMs / 1000} s`);
-    await nextMessage(5);
-  },
+  locked,
 });
 
-// Reading in key order needs few pages at a time: a small cache keeps this second connection's memory down.
-const source = openLocalDb(path, { readonly: true, cacheKiB: 2048 });
-// A lock is waited for by `locked` (woken by the writer's commit), not by SQLite's sleeps of 1, 2, 5, … ms.
-source.handle.pragma('busy_timeout = 0');
+/** The read-only connection, opened as the reads are made: a locked file is waited for by `locked`. */
+async function openSource(): Promise<LocalDb> {
+  for (;;) {
+    try {
+      // Reading in key order needs few pages at a time: a small cache keeps this second connection's memory down.
+      return openLocalDb(path, { readonly: true, cacheKiB: 2048, busyTimeoutMs: 0 });
+    } catch (e) {
+      if (!/^SQLITE_BUSY/.test(String(((e as Error).cause as { code?: unknown } | undefined)?.code ?? ''))) throw e;
+      await locked();
+    }
+  }
+}
+
+let source: LocalDb | null = null;
 try {
+  source = await openSource();
   for (const t of tables) {
     const r = await checksumRows(source, t.info, t.rowidName, growing(t.info.name));
     port.postMessage({ table: t.info.name, ...r } satisfies VerifierReply);
@@ -86,6 +102,6 @@ try {
 } catch (e) {
   port.postMessage({ error: (e as Error).message, code: (e as { code?: string }).code } satisfies VerifierReply);
 } finally {
-  await source.close();
+  await source?.close();
   port.close();
 }
