@@ -20,6 +20,13 @@ function gc(): (() => void) | null {
   return gcFn;
 }
 
+/**
+ * How often a restore into a remote database collects instead (its passes, its read-back). Its memory limit is not
+ * a local restore's 160 MB, and over HTTP its own CPU is the budget: with no forced collections at all a 200k-row
+ * remote restore took a quarter less CPU and 10-20 MB more memory (docs/BENCHMARKS.md, session 12).
+ */
+export const REMOTE_COLLECT_BYTES = 32 * 1024 * 1024;
+
 export function createMemoryGovernor(opts: { everyBytes?: number; minIntervalMs?: number } = {}) {
   const everyBytes = opts.everyBytes ?? 4 * 1024 * 1024;
   const minInterval = opts.minIntervalMs ?? 50;

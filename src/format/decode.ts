@@ -59,7 +59,7 @@ export async function sniff(stream: Readable): Promise<DumpInput> {
  * The uncompressed bytes of a dump. `key` decrypts an encrypted dump; without it such a dump is refused with a
  * clear message. Errors from any stage surface from the returned iterator; leaving it early stops every stage.
  */
-export async function dumpBytes(stream: Readable, key?: Buffer): Promise<{ kind: DumpKind; bytes: AsyncIterable<Buffer> }> {
+export async function dumpBytes(stream: Readable, key?: Buffer, collectEvery = 8 * 1024 * 1024): Promise<{ kind: DumpKind; bytes: AsyncIterable<Buffer> }> {
   const input = await sniff(stream);
   if (input.kind === 'encrypted' && !key) {
     input.raw.destroy();
@@ -78,7 +78,7 @@ export async function dumpBytes(stream: Readable, key?: Buffer): Promise<{ kind:
   // pipeline() ends every stage when one fails and hands that error to the last stream, which gunzip iterates.
   const gzipped = input.kind === 'encrypted' ? (pipeline(input.raw, createDecryptStream(key!), () => {}) as Readable) : input.raw;
   // Reading a dump churns through its whole uncompressed size in buffers: keep the heap from drifting upwards.
-  const memory = createMemoryGovernor({ everyBytes: 8 * 1024 * 1024 });
+  const memory = createMemoryGovernor({ everyBytes: collectEvery });
   async function* bytes(): AsyncGenerator<Buffer> {
     try {
       for await (const chunk of gunzipMembers(gzipped)) {

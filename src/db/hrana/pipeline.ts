@@ -6,7 +6,7 @@
  * rollback, so a deferred report changes nothing on the target.
  */
 import type { BackupError } from '../../errors.js';
-import { createMemoryGovernor } from '../../memory.js';
+import { createMemoryGovernor, REMOTE_COLLECT_BYTES } from '../../memory.js';
 import type { Stmt } from './client.js';
 import { remoteTuning } from './config.js';
 import type { TxSession } from './session.js';
@@ -40,9 +40,9 @@ export class WritePipeline {
   ) {
     this.maxInFlight = session.version >= 3 ? remoteTuning.maxInFlight : 1;
     // In JSON the client encodes a request as many small strings: collect them often, or the heap balloons between
-    // requests. In Protobuf a request is a few buffers, and collecting as often cost a sixth of the load's CPU.
-    const every = session.version >= 3 ? 8 : 2;
-    this.memory = createMemoryGovernor({ everyBytes: every * remoteTuning.requestBytes });
+    // requests. In Protobuf a request is a few buffers, and collecting as often cost a sixth of the load's CPU: it
+    // collects as the rest of a remote restore does.
+    this.memory = createMemoryGovernor({ everyBytes: session.version >= 3 ? REMOTE_COLLECT_BYTES : 2 * remoteTuning.requestBytes });
   }
 
   /** Throws the failure of an earlier request, if any. */

@@ -8,8 +8,8 @@ export function dumpInput(openInput: () => Promise<Readable>, key?: Buffer): Res
   return {
     kind: 'dump',
     warnings: [],
-    async *read({ checksums }) {
-      const { bytes } = await dumpBytes(await openInput(), key);
+    async *read({ checksums, collectEvery }) {
+      const { bytes } = await dumpBytes(await openInput(), key, collectEvery);
       yield* readDump(bytes, { checksums });
     },
   };

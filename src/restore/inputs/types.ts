@@ -12,5 +12,5 @@ export interface RestoreInput {
    * One pass over the input, from the start. Everything the format can verify is verified as it goes; `checksums:
    * false` skips the SHA-256s (a second pass whose result is verified on the target instead).
    */
-  read(opts: { checksums: boolean }): AsyncGenerator<DumpEvent>;
+  read(opts: { checksums: boolean; collectEvery?: number }): AsyncGenerator<DumpEvent>;
 }
