@@ -23,7 +23,7 @@ function gc(): (() => void) | null {
 /**
  * How often a restore into a remote database collects instead (its passes, its read-back). Its memory limit is not
  * a local restore's 160 MB, and over HTTP its own CPU is the budget: with no forced collections at all a 200k-row
- * remote restore took a quarter less CPU and 10-20 MB more memory (docs/BENCHMARKS.md, session 12).
+ * remote restore took 10-25 % less CPU and 10-20 MB more memory (docs/BENCHMARKS.md, session 12).
  */
 export const REMOTE_COLLECT_BYTES = 32 * 1024 * 1024;
 

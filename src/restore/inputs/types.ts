@@ -10,7 +10,8 @@ export interface RestoreInput {
   readonly warnings: string[];
   /**
    * One pass over the input, from the start. Everything the format can verify is verified as it goes; `checksums:
-   * false` skips the SHA-256s (a second pass whose result is verified on the target instead).
+   * false` skips the SHA-256s (a second pass whose result is verified on the target instead). `collectEvery`: bytes
+   * read between forced garbage collections (memory.ts; a remote target's restore collects less often).
    */
   read(opts: { checksums: boolean; collectEvery?: number }): AsyncGenerator<DumpEvent>;
 }
