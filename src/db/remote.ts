@@ -77,20 +77,15 @@ export class RemoteDb implements Db {
 
   async query(sql: string, args: readonly unknown[] = []): Promise<Row[]> {
     this.guard();
-    if (!isReadQuery(sql)) {
-      const b = bindExact(sql, args);
-      return plainRows((await this.execute({ sql: b.sql, args: b.args }, describeSql(sql))).rows as never);
-    }
+    if (!isReadQuery(sql)) return plainRows((await this.execute(bindExact(sql, args), describeSql(sql))).rows as never);
     const n = await this.columnsOf(sql, args);
-    const b = bindExact(wrapExact(sql, n), args);
-    return decodeExactRows((await this.execute({ sql: b.sql, args: b.args }, describeSql(sql))).rows as never, n);
+    return decodeExactRows((await this.execute(bindExact(wrapExact(sql, n), args), describeSql(sql))).rows as never, n);
   }
 
   async run(sql: string, args: readonly unknown[] = []): Promise<number> {
     this.guard();
     if (this.refusedByServer(sql)) return 0;
-    const b = bindExact(sql, args);
-    const stmt = { sql: b.sql, args: b.args };
+    const stmt = bindExact(sql, args);
     if (this.mode !== 'idle') return (await this.execute(stmt, `"${describeSql(sql)}…"`)).rowsAffected;
     const stream = await this.openStream();
     try {
@@ -102,10 +97,7 @@ export class RemoteDb implements Db {
 
   async runBatch(statements: readonly { sql: string; args?: readonly unknown[] }[]): Promise<number> {
     if (statements.length === 0) return 0;
-    const stmts = statements.map((s) => {
-      const b = bindExact(s.sql, s.args ?? []);
-      return { sql: b.sql, args: b.args };
-    });
+    const stmts = statements.map((s) => bindExact(s.sql, s.args ?? []));
     if (this.pipeline) await this.pipeline.drain();
     const session = this.session ?? (await this.openStream());
     try {
@@ -187,7 +179,7 @@ export class RemoteDb implements Db {
     if (this.refusedByServer(sql)) return;
     const b = bindExact(sql, args);
     await this.pipeline!.enqueue({
-      stmt: { sql: b.sql, args: b.args },
+      stmt: b,
       what: `"${describeSql(sql)}…"`,
       bytes: 64 + sql.length + b.args.reduce((n: number, v) => n + jsonValueBytes(v), 0),
     });
@@ -338,7 +330,7 @@ export class RemoteDb implements Db {
     const known = selectColumnCount(sql) ?? this.columnCounts.get(sql);
     if (known !== undefined) return known;
     const probe = bindExact(`SELECT * FROM (${sql.replace(/[\s;]+$/, '')}) LIMIT 0`, args);
-    const n = (await this.execute({ sql: probe.sql, args: probe.args }, describeSql(sql))).columns.length;
+    const n = (await this.execute(probe, describeSql(sql))).columns.length;
     this.columnCounts.set(sql, n);
     return n;
   }

@@ -13,7 +13,7 @@ import { openRemoteDb } from '../../src/db/remote.js';
 import type { Db } from '../../src/db/types.js';
 import { encodeCell, encodeRow, TextBytes, type SqlValue } from '../../src/format/values.js';
 import { tempDirs } from '../support/dumps.js';
-import { startHranaServer, type HranaServerOptions } from '../support/hrana-server.js';
+import { ENCODINGS, encodingLabel, startHranaServer, type HranaServerOptions } from '../support/hrana-server.js';
 import { BAD_UTF8, BAD_UTF8_2, MIXED_VALUES, prngBytes } from '../support/nasty-db.js';
 
 const dirs = tempDirs('tb-contract-db-');
@@ -33,8 +33,8 @@ const BACKENDS: Backend[] = [
       return { db, close: () => db.close() };
     },
   },
-  ...(['protobuf', 'json'] as const).map((encoding) => ({
-    name: `remote (stand-in sqld over HTTP, ${encoding === 'protobuf' ? 'Hrana 3 Protobuf' : 'Hrana 2 JSON only'})`,
+  ...ENCODINGS.map((encoding) => ({
+    name: `remote (stand-in sqld over HTTP, ${encodingLabel(encoding)})`,
     async open(path: string, opts: Parameters<Backend['open']>[1] = {}) {
       const server = await startHranaServer({ db: path, token: 'contract-token', encodings: [encoding], ...opts.server });
       const db = openRemoteDb(server.url, { authToken: 'contract-token', signal: opts.signal });

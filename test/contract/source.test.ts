@@ -23,7 +23,7 @@ import { fileSink } from '../../src/sink/file.js';
 import type { Sink } from '../../src/sink/types.js';
 import { localTargetFactory } from '../../src/target/local.js';
 import { listDir, rejection, tempDirs } from '../support/dumps.js';
-import { startHranaServer, type HranaServerOptions } from '../support/hrana-server.js';
+import { ENCODINGS, encodingLabel, startHranaServer, type HranaServerOptions } from '../support/hrana-server.js';
 import { buildNastyDb, diffDumps, dumpDb } from '../support/nasty-db.js';
 
 const dirs = tempDirs('tb-contract-source-');
@@ -54,9 +54,9 @@ const BACKENDS: SourceBackend[] = [
       return { opts: { url: `file:${path}` }, close: async () => {} };
     },
   },
-  ...(['protobuf', 'json'] as const).map(
+  ...ENCODINGS.map(
     (encoding): SourceBackend => ({
-      name: `remote (stand-in sqld over HTTP, ${encoding === 'protobuf' ? 'Hrana 3 Protobuf' : 'Hrana 2 JSON only'})`,
+      name: `remote (stand-in sqld over HTTP, ${encodingLabel(encoding)})`,
       responseLimit: 'refuses',
       async serve(path, server = {}) {
         const s = await startHranaServer({ db: path, token: TOKEN, encodings: [encoding], ...server });

@@ -29,7 +29,7 @@ import { localTargetFactory } from '../../src/target/local.js';
 import { remoteTargetFactory } from '../../src/target/remote.js';
 import type { TargetFactory } from '../../src/target/types.js';
 import { listDir, rejection, tempDirs } from '../support/dumps.js';
-import { startHranaServer } from '../support/hrana-server.js';
+import { ENCODINGS, encodingLabel, startHranaServer } from '../support/hrana-server.js';
 import { buildNastyDb, diffDumps, dumpDb, prngBytes, replaySchema, type DbDump } from '../support/nasty-db.js';
 
 const dirs = tempDirs('tb-contract-target-');
@@ -118,9 +118,9 @@ const BACKENDS: TargetBackend[] = [
       return fileTarget(path);
     },
   },
-  ...(['protobuf', 'json'] as const).map(
+  ...ENCODINGS.map(
     (encoding): TargetBackend => ({
-      name: `remote, empty (stand-in sqld over HTTP, ${encoding === 'protobuf' ? 'Hrana 3 Protobuf' : 'Hrana 2 JSON only'})`,
+      name: `remote, empty (stand-in sqld over HTTP, ${encodingLabel(encoding)})`,
       takesPragmas: { userVersion: true, applicationId: false },
       async prepare() {
         const path = join(dirs.make(), 'remote.db');

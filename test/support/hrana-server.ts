@@ -76,6 +76,10 @@ export interface HranaServerOptions {
 /** Hrana's two encodings; sqld serves both. */
 export type Encoding = 'json' | 'protobuf';
 
+/** The encodings a contract suite runs its remote backend on, each with what the server then speaks. */
+export const ENCODINGS: readonly Encoding[] = ['protobuf', 'json'];
+export const encodingLabel = (e: Encoding) => (e === 'protobuf' ? 'Hrana 3 Protobuf' : 'Hrana 2 JSON only');
+
 export interface HranaServerStats {
   /** Hrana POST requests received (the requests that failEvery counts). */
   requests: number;

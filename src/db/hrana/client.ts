@@ -63,6 +63,19 @@ const toResult = (r: hrana.RowsResult): StmtResult => ({
   rowsAffected: r.affectedRowCount,
 });
 
+/** Runs `f`, its failures as mapHranaError gives them. */
+async function mapped<T>(f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (e) {
+    throw mapHranaError(e);
+  }
+}
+
+function ensureOpen(stream: HranaStream): void {
+  if (stream.closed) throw new LibsqlError('Cannot execute statements because the stream is closed', 'TRANSACTION_CLOSED');
+}
+
 /**
  * Runs `stmts` on `stream` as one batch: each step runs only if the one before it succeeded, so a failure skips the
  * rest. The first failure is thrown as a LibsqlBatchError whose `statementIndex` names the statement.
@@ -72,8 +85,8 @@ const toResult = (r: hrana.RowsResult): StmtResult => ({
  * ROLLBACK`) would otherwise leave the requests already sent behind it to run one by one in autocommit, and commit.
  */
 export async function runBatch(stream: HranaStream, stmts: readonly Stmt[], inTransaction = false): Promise<StmtResult[]> {
-  if (stream.closed) throw new LibsqlError('Cannot execute statements because the stream is closed', 'TRANSACTION_CLOSED');
-  try {
+  ensureOpen(stream);
+  return mapped(async () => {
     const batch = stream.batch(false);
     let last: hrana.BatchStep | undefined;
     const outcomes = stmts.map((stmt) => {
@@ -99,24 +112,18 @@ export async function runBatch(stream: HranaStream, stmts: readonly Stmt[], inTr
       results.push(toResult(rows));
     }
     return results;
-  } catch (e) {
-    throw mapHranaError(e);
-  }
+  });
 }
 
 /** Runs a script of several statements (a Hrana `sequence`) on `stream`. */
 export async function runScript(stream: HranaStream, sql: string): Promise<void> {
-  if (stream.closed) throw new LibsqlError('Cannot execute statements because the stream is closed', 'TRANSACTION_CLOSED');
-  try {
-    await stream.sequence(sql);
-  } catch (e) {
-    throw mapHranaError(e);
-  }
+  ensureOpen(stream);
+  await mapped(() => stream.sequence(sql));
 }
 
 /** Runs one statement on a stream of its own, opened and closed in the same request. */
-export async function executeOnce(client: HranaClient, stmt: Stmt): Promise<StmtResult> {
-  try {
+export function executeOnce(client: HranaClient, stmt: Stmt): Promise<StmtResult> {
+  return mapped(async () => {
     const stream = client.openStream();
     let rows: Promise<hrana.RowsResult>;
     try {
@@ -125,9 +132,7 @@ export async function executeOnce(client: HranaClient, stmt: Stmt): Promise<Stmt
       stream.closeGracefully();
     }
     return toResult(await rows);
-  } catch (e) {
-    throw mapHranaError(e);
-  }
+  });
 }
 
 /** Runs `sql` and closes the stream in the same request (a COMMIT at the end of a transaction). */
