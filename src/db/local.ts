@@ -324,7 +324,11 @@ export class LocalDb implements Db {
   }
 
   encodesInSql(): Promise<boolean> {
-    this.encoding ??= probeSqlEncoding(this);
+    // Not kept when it failed (a locked file): the next call asks again.
+    this.encoding ??= probeSqlEncoding(this).catch((e: unknown) => {
+      this.encoding = null;
+      throw e;
+    });
     return this.encoding;
   }
 

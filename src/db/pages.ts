@@ -90,7 +90,12 @@ export interface WalkOptions {
   deferFinish?: boolean;
 }
 
-/** Whether SQLite on `db` has every function the SQL encoding uses, on a UTF-8 database. */
+const isBusy = (e: unknown) => /^SQLITE_BUSY/.test(String((e as { code?: unknown })?.code ?? ''));
+
+/**
+ * Whether SQLite on `db` has every function the SQL encoding uses, on a UTF-8 database. A locked file is no answer:
+ * it throws (the caller waits and asks again), where a "no" would send every page through JavaScript's encoding.
+ */
 export async function probeSqlEncoding(db: Pick<Db, 'query'>): Promise<boolean> {
   try {
     // A BLOB's bytes pass through text unchanged only in a UTF-8 database.
@@ -99,7 +104,8 @@ export async function probeSqlEncoding(db: Pick<Db, 'query'>): Promise<boolean> 
         `(SELECT encoding FROM pragma_encoding), concat_ws(',', 'a') FROM (SELECT 'a' AS x)`,
     );
     return r?.[0] === 'a' && Number(r[1]) === 1 && Number(r[2]) === 0.1 && r[3] === '"\\u0000"' && r[4] === 'UTF-8';
-  } catch {
+  } catch (e) {
+    if (isBusy(e)) throw e;
     return false;
   }
 }
@@ -200,7 +206,21 @@ interface PageReader<P> {
   lastKey(page: P): unknown[];
 }
 
-const isBusy = (e: unknown) => /^SQLITE_BUSY/.test(String((e as { code?: unknown })?.code ?? ''));
+/**
+ * `f`, tried again each time the file is locked, when the walk follows a writer that says when to retry
+ * (Growing.locked). Every read of a followed file goes through here: the schema reads before a table's first page
+ * meet the writer's commits as its pages do.
+ */
+async function unlocked<T>(growing: Growing | undefined, f: () => Promise<T>): Promise<T> {
+  for (;;) {
+    try {
+      return await f();
+    } catch (e) {
+      if (!growing?.locked || !isBusy(e)) throw e;
+      await growing.locked();
+    }
+  }
+}
 
 /**
  * The keyset walk shared by both page kinds: page sizing by rows and estimated bytes, splitting a page the server
@@ -215,15 +235,11 @@ async function* walk<P>(db: Db, t: Pageable, reader: PageReader<P>, opts: WalkOp
     const writer = opts.growing?.state() ?? { complete: true, gen: 0 };
     for (let split = false; ; ) {
       try {
-        const got = await reader.fetch(after, limit);
+        const got = await unlocked(opts.growing, () => reader.fetch(after, limit));
         // The server's limit is lower than our estimate thought: size later pages like the one that passed.
         if (split && got.rows > 1) targetBytes = Math.min(targetBytes, got.bytes + overhead * got.rows);
         return { ...got, limit, after, writer };
       } catch (e) {
-        if (opts.growing?.locked && isBusy(e)) {
-          await opts.growing.locked();
-          continue;
-        }
         if (!(e instanceof PageTooLargeError)) throw e;
         split = true;
         if (limit <= 1)
@@ -258,7 +274,7 @@ async function* walk<P>(db: Db, t: Pageable, reader: PageReader<P>, opts: WalkOp
  * and as the way an encoded page is read when SQLite cannot encode it.
  */
 export async function* rowPages(db: Db, table: Pageable, opts: WalkOptions = {}): AsyncGenerator<Row[]> {
-  const t = await keyed(db, table);
+  const t = await unlocked(opts.growing, () => keyed(db, table));
   const keyIdx = t.keyColumns.map((k) => t.dataColumns.indexOf(k));
   const reader: PageReader<Row[]> = {
     async fetch(after, limit) {
@@ -329,8 +345,8 @@ function checkPageOrder(table: string, bytes: Buffer, keyIdx: number[], least: u
  * such bytes exactly.
  */
 export async function* encodedPages(db: Db, table: Pageable, opts: WalkOptions = {}): AsyncGenerator<EncodedPage> {
-  const t = await keyed(db, table);
-  if (!(await db.encodesInSql()) || opts.filter) {
+  const t = await unlocked(opts.growing, () => keyed(db, table));
+  if (!(await unlocked(opts.growing, () => db.encodesInSql())) || opts.filter) {
     for await (const page of rowPages(db, t, opts)) yield { bytes: Buffer.from(encodeRows(page)), rows: page.length };
     return;
   }

@@ -234,7 +234,11 @@ export class RemoteDb implements Db {
   }
 
   encodesInSql(): Promise<boolean> {
-    this.encoding ??= probeSqlEncoding(this);
+    // Not kept when it failed (the server was busy): the next call asks again.
+    this.encoding ??= probeSqlEncoding(this).catch((e: unknown) => {
+      this.encoding = null;
+      throw e;
+    });
     return this.encoding;
   }
 
