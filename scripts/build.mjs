@@ -1,13 +1,15 @@
 #!/usr/bin/env node
 /**
- * `npm run build` (also `prepare`, so `npm ci` builds): compiles src/ to dist/ (JavaScript + .d.ts) with tsc, and
- * records the sources' hash in dist/BUILD.json. Built into a temporary folder and swapped in whole, so a command
+ * `npm run build` (also `prepare`, so `npm ci` builds): compiles src/ to dist/ (JavaScript + .d.ts) with tsc and
+ * native/ to dist/native/ with the C compiler when there is one (scripts/lib/native.mjs), and records the sources'
+ * hash in dist/BUILD.json. Built into a temporary folder and swapped in whole, so a command
  * running meanwhile never sees half a dist/, and a failed build leaves the previous one.
  */
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { buildNative } from './lib/native.mjs';
 import { ROOT, sourceHash } from './lib/sources.mjs';
 
 // Hashed before compiling: a source edited during the build makes the stamp stale, never the other way round.
@@ -29,6 +31,7 @@ if (r.status !== 0) {
   process.exit(r.status ?? 1);
 }
 chmodSync(join(tmp, 'cli', 'bin.js'), 0o755);
+buildNative(join(tmp, 'native'));
 writeFileSync(join(tmp, 'BUILD.json'), `${JSON.stringify({ sources, builtAt: new Date().toISOString() })}\n`);
 const dist = join(ROOT, 'dist');
 if (existsSync(dist)) renameSync(dist, old);

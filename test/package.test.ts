@@ -56,6 +56,7 @@ function copySources(to: string): void {
     'tsconfig.build.json',
     'bin',
     'src',
+    'native',
     'scripts',
     'docs/RUNBOOK.md',
     'docs/FORMAT.md',
@@ -83,7 +84,7 @@ beforeAll(async () => {
 afterAll(() => dirs.cleanup());
 
 describe('npm pack', () => {
-  it('ships dist/ (JavaScript and types, workers included), the bin and docs; no sources, tests, fixtures, bench or backups', async () => {
+  it('ships dist/ (JavaScript and types, workers included, the native inflate module), the bin and docs; no sources, tests, fixtures, bench or backups', async () => {
     const r = await run('tar', ['tzf', tarball], dirs.make());
     const files = r.stdout
       .trim()
@@ -109,9 +110,14 @@ describe('npm pack', () => {
     }
     const outside = files.filter(
       (f) =>
-        !/^(package\.json|README\.md|bin\/turso-backup\.mjs|docs\/(RUNBOOK|FORMAT|DESIGN|BENCHMARKS)\.md|docs\/status-page\.png|dist\/.+\.(js|d\.ts))$/.test(f),
+        !/^(package\.json|README\.md|bin\/turso-backup\.mjs|docs\/(RUNBOOK|FORMAT|DESIGN|BENCHMARKS)\.md|docs\/status-page\.png|dist\/.+\.(js|d\.ts)|dist\/native\/inflate-[a-z0-9]+-[a-z0-9]+\.node)$/.test(
+          f,
+        ),
     );
     expect(outside).toEqual([]);
+    // The native inflate module built here (libdeflate) ships for this platform; elsewhere node:zlib reads dumps.
+    const built = `dist/native/inflate-${process.platform}-${process.arch}.node`;
+    expect(files.includes(built)).toBe(existsSync(join(ROOT, built)));
     expect(files.filter((f) => /(^|\/)(test|fixtures|bench|backups|scripts|src|node_modules)\//.test(f))).toEqual([]);
     const manifest = JSON.parse(readFileSync(join(copy, 'package.json'), 'utf8'));
     expect(Object.keys(manifest.dependencies)).not.toContain('tsx');
@@ -242,6 +248,9 @@ describe("the checkout's aliases never run a stale dist/", () => {
     const entry = await launch.entryPoint();
     expect(entry).not.toBe(join(copy, 'bin', 'turso-backup.mjs'));
     expect(entry).toMatch(/node_modules\/\.cache\/turso-backup\/cli-[0-9a-f]{16}\/turso-backup\.mjs$/);
+    // With the native inflate module beside its chunks, as dist/ has it (src/format/inflate.ts looks in ./native/).
+    const native = `native/inflate-${process.platform}-${process.arch}.node`;
+    expect(existsSync(join(dirname(entry), native))).toBe(existsSync(join(ROOT, 'dist', native)));
     const tsx = pathToFileURL(join(ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
     const alias = await run(process.execPath, ['--import', tsx, join(copy, 'scripts', 'list-backups.ts'), '--help'], dirs.make());
     expect(alias.code, alias.stderr).toBe(0);

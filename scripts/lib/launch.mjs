@@ -5,7 +5,8 @@
  * allows. The child runs:
  *   - bin/turso-backup.mjs (dist/) when dist/ was built from exactly the current sources (dist/BUILD.json);
  *   - otherwise a bundle of the current sources made by esbuild (a dev dependency) into
- *     node_modules/.cache/turso-backup/cli-<sources hash>/, built once per version of the sources.
+ *     node_modules/.cache/turso-backup/cli-<sources hash>/, with the native inflate module when a C compiler is
+ *     there (scripts/lib/native.mjs), built once per version of the sources.
  * So an edited source is always what runs, and a stale dist/ never is. Both entries end in `turso-backup.mjs`
  * (bench/probe.cjs finds the working process by that name). The child gets --max-semi-space-size=4 (a small young
  * generation keeps short-lived garbage from inflating the heap). Signals: the child shares the terminal's process
@@ -17,6 +18,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { buildNative } from './native.mjs';
 import { builtHash, ROOT, sourceHash } from './sources.mjs';
 
 const NODE_FLAGS = ['--max-semi-space-size=4'];
@@ -47,6 +49,7 @@ async function bundle(hash) {
     sourcemap: 'linked',
     logLevel: 'silent',
   });
+  buildNative(join(tmp, 'native')); // where src/format/inflate.ts looks from a chunk of the bundle
   writeFileSync(join(tmp, 'package.json'), '{"type":"module"}\n');
   writeFileSync(join(tmp, 'turso-backup.mjs'), "import './cli.js';\n");
   try {

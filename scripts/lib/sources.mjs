@@ -1,5 +1,5 @@
 /**
- * What dist/ is built from, as one hash: every file under src/ (path and content) and the build's tsconfig. The
+ * What dist/ is built from, as one hash: every file under src/ and native/ (path and content) and the build's tsconfig. The
  * build records it in dist/BUILD.json; the scripts/*.ts aliases compare it with the sources before using dist/, so
  * a dist/ older than the sources is never run.
  */
@@ -25,6 +25,7 @@ export function sourceHash(root = ROOT) {
     }
   };
   walk(join(root, 'src'));
+  walk(join(root, 'native'));
   h.update(readFileSync(join(root, 'tsconfig.build.json')));
   return h.digest('hex').slice(0, 16);
 }

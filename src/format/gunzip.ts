@@ -1,29 +1,26 @@
 /**
  * Parallel gunzip. A dump's members each declare their own length in their header (gzip.ts markMemberLength), so
- * the reader finds member n+1 without inflating member n and inflates several at once on libuv's thread pool, in
- * order; a restore's first pass is bound by inflating, and this puts both cores on it. Members without that field
- * (dumps written before it, or by another gzip writer) make the rest of the stream go through one streaming gunzip,
- * as any gzip reader would read it.
+ * the reader finds member n+1 without inflating member n and inflates several at once on libuv's thread pool (with
+ * libdeflate when it is built, inflate.ts), in order; a restore's first pass is bound by inflating, and this puts
+ * both cores on it. Members without that field (dumps written before it, or by another gzip writer) make the rest
+ * of the stream go through one streaming gunzip, as any gzip reader would read it.
  */
 import { pipeline, Readable } from 'node:stream';
-import { promisify } from 'node:util';
-import { createGunzip, gunzip as gunzipCb, type ZlibOptions } from 'node:zlib';
+import { createGunzip } from 'node:zlib';
 import { ByteQueue } from '../byte-queue.js';
 import { BackupError } from '../errors.js';
 import { LENGTH_SUBFIELD } from './gzip.js';
-
-const gunzip = promisify(gunzipCb) as (buf: Buffer, opts: ZlibOptions) => Promise<Buffer>;
+import { defaultInflater, type Inflater } from './inflate.js';
 
 /** What markMemberLength writes before the deflate data: header, XLEN, subfield ID, LEN, the length. */
 const MARKED_HEADER = 20;
 const FEXTRA = 0x04;
-/** Output chunk bounds: a member's declared size is a hint for one chunk, never trusted for an allocation. */
-const MIN_CHUNK = 64 * 1024;
-const MAX_CHUNK = 4 * 1024 * 1024;
 
 export interface GunzipOptions {
   /** Members inflating at once (a thread each). */
   parallel: number;
+  /** How a member is inflated (format/inflate.ts); defaultInflater() when absent. */
+  inflater?: Inflater;
 }
 
 export const DEFAULT_GUNZIP: GunzipOptions = { parallel: 3 };
@@ -49,10 +46,9 @@ export function gzipError(e: unknown): BackupError {
   return new BackupError('CORRUPT', `cannot read the dump: ${err.message ?? String(e)}`);
 }
 
-/** One whole member inflated on the thread pool (zlib checks its CRC-32 and size). */
-function inflateMember(member: Buffer): Promise<Buffer> {
-  const size = member.readUInt32LE(member.length - 4);
-  const p = gunzip(member, { chunkSize: Math.min(MAX_CHUNK, Math.max(MIN_CHUNK, size)) }).catch((e: unknown) => {
+/** One whole member inflated on the thread pool (its CRC-32 and size checked). */
+function inflateMember(inflater: Inflater, member: Buffer): Promise<Buffer> {
+  const p = inflater.inflate(member).catch((e: unknown) => {
     throw damaged(e);
   });
   p.catch(() => {}); // awaited in order by the caller; no unhandled rejection meanwhile
@@ -84,6 +80,7 @@ async function* streamRest(head: Buffer[], it: AsyncIterator<Buffer>): AsyncGene
  */
 export async function* gunzipMembers(source: AsyncIterable<Buffer>, opts: GunzipOptions = DEFAULT_GUNZIP): AsyncGenerator<Buffer> {
   const it = source[Symbol.asyncIterator]();
+  const inflater = opts.inflater ?? defaultInflater();
   const q = new ByteQueue();
   let ended = false;
   const fill = async (n: number) => {
@@ -127,7 +124,7 @@ export async function* gunzipMembers(source: AsyncIterable<Buffer>, opts: Gunzip
         return;
       }
       const member = q.read(length);
-      inflight.push({ member, out: inflateMember(member) });
+      inflight.push({ member, out: inflateMember(inflater, member) });
       members++;
       if (!(yield* handOn(opts.parallel - 1))) {
         yield* rest();

@@ -1,9 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { BackupError } from '../../src/errors.js';
 import { declaredLength, gunzipMembers } from '../../src/format/gunzip.js';
 import { gzipBlocks, markMemberLength } from '../../src/format/gzip.js';
+import { type Inflater, nativeInflater, zlibInflater } from '../../src/format/inflate.js';
+
+/** Every backend built here (test/format/inflate.test.ts checks that libdeflate is, given a C compiler). */
+const INFLATERS = [zlibInflater, nativeInflater()].filter((i): i is Inflater => i !== null);
+/** The backend of the suite running now (the suites run one after the other). */
+let inflater: Inflater = zlibInflater;
 
 /** Text that compresses, with some random bytes so members differ in size. */
 function blocks(n: number, size = 50_000): Buffer[] {
@@ -28,7 +34,7 @@ async function* chunks(bytes: Buffer, size: number): AsyncGenerator<Buffer> {
 
 async function collect(source: AsyncIterable<Buffer>, parallel = 3): Promise<Buffer> {
   const out: Buffer[] = [];
-  for await (const c of gunzipMembers(source, { parallel })) out.push(c);
+  for await (const c of gunzipMembers(source, { parallel, inflater })) out.push(c);
   return Buffer.concat(out);
 }
 
@@ -41,7 +47,11 @@ async function failure(source: AsyncIterable<Buffer>): Promise<BackupError> {
   throw new Error('expected a failure');
 }
 
-describe('gzip members that declare their length', () => {
+describe.each(INFLATERS)('gzip members that declare their length, inflated by $name', (backend) => {
+  beforeAll(() => {
+    inflater = backend;
+  });
+
   it('every member the backup writes declares its exact length, and any gunzip reads the file', async () => {
     const parts = blocks(5);
     const members = await compressed(parts);
@@ -100,7 +110,7 @@ describe('gzip members that declare their length', () => {
     const got: Buffer[] = [];
     let err: unknown;
     try {
-      for await (const c of gunzipMembers(chunks(Buffer.concat([...members.slice(0, 3), bad, members[4]!]), 5000))) got.push(c);
+      for await (const c of gunzipMembers(chunks(Buffer.concat([...members.slice(0, 3), bad, members[4]!]), 5000), { parallel: 3, inflater })) got.push(c);
     } catch (e) {
       err = e;
     }
@@ -124,7 +134,7 @@ describe('gzip members that declare their length', () => {
         const got: Buffer[] = [];
         let err: unknown;
         try {
-          for await (const c of gunzipMembers(chunks(Buffer.concat(bad), 65_536), { parallel })) got.push(c);
+          for await (const c of gunzipMembers(chunks(Buffer.concat(bad), 65_536), { parallel, inflater })) got.push(c);
         } catch (e) {
           err = e;
         }
@@ -169,7 +179,7 @@ describe('gzip members that declare their length', () => {
         stopped = true;
       }
     }
-    for await (const _ of gunzipMembers(source())) break;
+    for await (const _ of gunzipMembers(source(), { parallel: 3, inflater })) break;
     expect(stopped).toBe(true);
   });
 });

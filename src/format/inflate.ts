@@ -1,0 +1,94 @@
+/**
+ * Inflating one whole gzip member, with one of two backends: libdeflate (native/inflate.c, built into dist/native/
+ * by `npm run build` when a C compiler is there), or node:zlib. libdeflate takes ~40 % less CPU on a dump's members
+ * (docs/BENCHMARKS.md), and a restore inflates the whole dump twice. node:zlib stays the fallback when the module is
+ * missing (another platform, no compiler), and decides for any member libdeflate refuses: zlib's message is what
+ * the operator sees, exactly as before libdeflate was there.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { gunzip as gunzipCb, type ZlibOptions } from 'node:zlib';
+
+const zlibGunzip = promisify(gunzipCb) as (buf: Buffer, opts: ZlibOptions) => Promise<Buffer>;
+
+/** Inflates one whole gzip member (CRC-32 and size checked); rejects with zlib's error for one that is damaged. */
+export interface Inflater {
+  readonly name: 'libdeflate' | 'zlib';
+  inflate(member: Buffer): Promise<Buffer>;
+}
+
+/** Output chunk bounds: a member's declared size is a hint for one chunk, never trusted for an allocation. */
+const MIN_CHUNK = 64 * 1024;
+const MAX_CHUNK = 4 * 1024 * 1024;
+
+/** The size a member declares in its trailer (ISIZE: the length modulo 2^32). */
+const declaredSize = (member: Buffer) => (member.length >= 18 ? member.readUInt32LE(member.length - 4) : 0);
+
+export const zlibInflater: Inflater = {
+  name: 'zlib',
+  inflate: (member) => zlibGunzip(member, { chunkSize: Math.min(MAX_CHUNK, Math.max(MIN_CHUNK, declaredSize(member))) }),
+};
+
+/**
+ * libdeflate inflates into a buffer of the declared size, so that size is an allocation: above this, or above
+ * deflate's largest ratio (1032:1) for the member's length, the member goes to zlib, which allocates as it goes.
+ * Our writer's members hold 1 MiB (format/gzip.ts).
+ */
+const MAX_NATIVE_OUTPUT = 64 * 1024 * 1024;
+
+interface NativeModule {
+  gunzip(member: Buffer, out: Buffer): Promise<Buffer>;
+}
+
+/**
+ * Where the build puts the module, seen from this file in dist/format/ (the CLI, the package), from a chunk of the
+ * checkout's bundle of edited sources (scripts/lib/launch.mjs), and from src/format/ (tests, tsx).
+ */
+export function nativeModulePaths(): string[] {
+  const file = `inflate-${process.platform}-${process.arch}.node`;
+  return [`../native/${file}`, `./native/${file}`, `../../dist/native/${file}`].map((p) => fileURLToPath(new URL(p, import.meta.url)));
+}
+
+let native: NativeModule | null | undefined;
+
+function loadNative(): NativeModule | null {
+  if (native !== undefined) return native;
+  native = null;
+  const path = nativeModulePaths().find((p) => existsSync(p));
+  if (!path) return null;
+  try {
+    native = createRequire(import.meta.url)(path) as NativeModule;
+  } catch {
+    native = null; // built for another libc or CPU: zlib reads the dump just the same
+  }
+  return native;
+}
+
+/** The libdeflate backend, or null when its module is not built for this platform or does not load. */
+export function nativeInflater(): Inflater | null {
+  const mod = loadNative();
+  if (!mod) return null;
+  return {
+    name: 'libdeflate',
+    async inflate(member) {
+      const size = declaredSize(member);
+      if (size > MAX_NATIVE_OUTPUT || size > member.length * 1032) return zlibInflater.inflate(member);
+      try {
+        return await mod.gunzip(member, Buffer.allocUnsafeSlow(size));
+      } catch {
+        return zlibInflater.inflate(member); // damaged, or a size that lies: zlib says which, or reads it after all
+      }
+    },
+  };
+}
+
+/**
+ * The inflater a reader uses: libdeflate when it is built here, unless `TURSO_BACKUP_INFLATE=zlib` (a way round a
+ * module that misbehaves on some machine, and how the tests run the same cases on both).
+ */
+export function defaultInflater(): Inflater {
+  if (process.env.TURSO_BACKUP_INFLATE === 'zlib') return zlibInflater;
+  return nativeInflater() ?? zlibInflater;
+}
