@@ -145,13 +145,14 @@ async function placeNoClobber(from: string, to: string) {
  * A scratch file's load is committed: fold its log into the file, leave it in the source's journal mode (a
  * rollback journal, or WAL for a source in WAL mode), and move it into place, durably.
  */
-async function publish(db: LocalDb, scratchPath: string, path: string, wal: boolean) {
+async function publish(db: LocalDb, scratchPath: string, path: string, wal: boolean, early: EarlySync) {
   // The load ended in WAL mode when a reader followed it (its indexes), else with its journal in memory: the file
   // takes the source's mode. Closing the last connection of a WAL file checkpoints it and removes its -wal and -shm
   // files (named after the scratch path): only the file itself is moved.
   if (wal && db.handle.pragma('journal_mode', { simple: true }) === 'wal') db.handle.pragma('wal_checkpoint(TRUNCATE)');
   else db.handle.pragma(`journal_mode = ${wal ? 'WAL' : 'DELETE'}`);
   await db.close();
+  await early.sync; // its failure is the publish's: the file may not be on disk
   const fh = await open(scratchPath, 'r+');
   try {
     await fh.sync();
@@ -166,6 +167,21 @@ async function publish(db: LocalDb, scratchPath: string, path: string, wal: bool
   });
 }
 
+/** A scratch file's data synced ahead of its publish (started once its rows are committed), or null. */
+interface EarlySync {
+  sync: Promise<void> | null;
+}
+
+/** fdatasync of `path` through a descriptor of its own, on the thread pool. */
+async function syncData(path: string): Promise<void> {
+  const fh = await open(path, 'r');
+  try {
+    await fh.datasync();
+  } finally {
+    await fh.close();
+  }
+}
+
 /** Dirty pages a followed load keeps before spilling: a spill would lock its reader out until the commit. */
 const FOLLOWED_SPILL_BYTES = 16 * 1024 * 1024;
 
@@ -175,7 +191,7 @@ const FOLLOWED_SPILL_BYTES = 16 * 1024 * 1024;
  * while rows load (small transactions), dirty pages stay in memory up to FOLLOWED_SPILL_BYTES; the indexes after
  * them are built in one transaction of any size, in WAL mode, where neither side locks the other out.
  */
-function scratchFile(db: LocalDb, path: string): ScratchFile {
+function scratchFile(db: LocalDb, path: string, early: EarlySync): ScratchFile {
   const pages = () => Math.ceil(FOLLOWED_SPILL_BYTES / (db.handle.pragma('page_size', { simple: true }) as number));
   return {
     path,
@@ -188,17 +204,23 @@ function scratchFile(db: LocalDb, path: string): ScratchFile {
         db.handle.pragma('journal_mode = WAL');
         db.handle.pragma('cache_spill = ON');
       });
+      // The rows' pages are all in the file now (what follows goes to the WAL until the publish): the disk writes
+      // them while the indexes are built and the reader finishes, and the publish's fsync finds little left to do
+      // (on the wide bench shape that fsync was 0.2 s after the reader's last read).
+      early.sync = syncData(path);
+      early.sync.catch(() => {}); // awaited by the publish; a rollback leaves it
     },
   };
 }
 
 function localTarget(db: LocalDb, path: string, scratchPath: string | null): Target {
   let wal = false;
+  const early: EarlySync = { sync: null };
   return {
     db,
     displayUrl: `file:${path}`,
     identity: path,
-    ...(scratchPath ? { scratch: scratchFile(db, scratchPath) } : {}),
+    ...(scratchPath ? { scratch: scratchFile(db, scratchPath, early) } : {}),
     async beginLoad(opts = {}) {
       wal = opts.journalMode === 'wal';
       if (scratchPath) {
@@ -221,7 +243,7 @@ function localTarget(db: LocalDb, path: string, scratchPath: string | null): Tar
     },
     async commit() {
       await db.commit();
-      if (scratchPath) await publish(db, scratchPath, path, wal);
+      if (scratchPath) await publish(db, scratchPath, path, wal, early);
     },
     rollback: () => db.rollback(),
     close: () => db.close(),
