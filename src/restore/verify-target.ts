@@ -9,7 +9,7 @@ import type { Db } from '../db/types.js';
 import type { TableInfo } from '../format/lines.js';
 import { tableColumns } from '../db/schema.js';
 import { q } from '../db/url.js';
-import { createMemoryGovernor, REMOTE_COLLECT_BYTES } from '../memory.js';
+import { createMemoryGovernor, READBACK_COLLECT_BYTES, REMOTE_COLLECT_BYTES } from '../memory.js';
 
 export interface TableChecksum {
   rows: number;
@@ -24,7 +24,7 @@ export async function checksumRows(db: Db, info: TableInfo, rowidName: string | 
   const cols = info.rowidColumn && rowidName ? [rowidName, ...info.dataColumns.slice(1)] : info.dataColumns;
   const keys = info.keyColumns.map((k) => (info.rowidColumn && k === info.dataColumns[0] ? cols[0]! : k));
   const hash = createHash('sha256');
-  const memory = createMemoryGovernor(db.kind === 'file' ? {} : { everyBytes: REMOTE_COLLECT_BYTES });
+  const memory = createMemoryGovernor({ everyBytes: db.kind === 'file' ? READBACK_COLLECT_BYTES : REMOTE_COLLECT_BYTES });
   let rows = 0;
   let pages = 0;
   for await (const page of encodedPages(db, { name: info.name, dataColumns: cols, keyColumns: keys }, { growing })) {
