@@ -2,8 +2,8 @@
 /**
  * `npm run build` (also `prepare`, so `npm ci` builds): compiles src/ to dist/ (JavaScript + .d.ts) with tsc and
  * native/ to dist/native/ with the C compiler when there is one (scripts/lib/native.mjs), and records the sources'
- * hash in dist/BUILD.json. Built into a temporary folder and swapped in whole, so a command
- * running meanwhile never sees half a dist/, and a failed build leaves the previous one.
+ * hash in dist/BUILD.json. Built into a temporary folder and swapped in whole, so a command running meanwhile never
+ * sees half a dist/, and a failed build leaves the previous one.
  */
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, renameSync, rmSync, writeFileSync } from 'node:fs';

@@ -1,7 +1,7 @@
 /**
- * What dist/ is built from, as one hash: every file under src/ and native/ (path and content) and the build's tsconfig. The
- * build records it in dist/BUILD.json; the scripts/*.ts aliases compare it with the sources before using dist/, so
- * a dist/ older than the sources is never run.
+ * What dist/ is built from, as one hash: every file under src/ and native/ (path and content) and the build's
+ * tsconfig. The build records it in dist/BUILD.json; the scripts/*.ts aliases compare it with the sources before
+ * using dist/, so a dist/ older than the sources is never run.
  */
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
