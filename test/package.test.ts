@@ -110,7 +110,7 @@ describe('npm pack', () => {
     }
     const outside = files.filter(
       (f) =>
-        !/^(package\.json|README\.md|bin\/turso-backup\.mjs|docs\/(RUNBOOK|FORMAT|DESIGN|BENCHMARKS)\.md|docs\/status-page\.png|dist\/.+\.(js|d\.ts)|dist\/native\/inflate-[a-z0-9]+-[a-z0-9]+\.node)$/.test(
+        !/^(package\.json|README\.md|bin\/turso-backup\.mjs|docs\/(RUNBOOK|FORMAT|DESIGN|BENCHMARKS)\.md|docs\/status-page\.png|dist\/.+\.(js|d\.ts)|dist\/native\/inflate-[a-z0-9]+-[a-z0-9]+\.node|dist\/native\/libdeflate-COPYING)$/.test(
           f,
         ),
     );
@@ -118,6 +118,7 @@ describe('npm pack', () => {
     // The native inflate module built here (libdeflate) ships for this platform; elsewhere node:zlib reads dumps.
     const built = `dist/native/inflate-${process.platform}-${process.arch}.node`;
     expect(files.includes(built)).toBe(existsSync(join(ROOT, built)));
+    expect(files.includes('dist/native/libdeflate-COPYING')).toBe(files.includes(built)); // its MIT notice with it
     expect(files.filter((f) => /(^|\/)(test|fixtures|bench|backups|scripts|src|node_modules)\//.test(f))).toEqual([]);
     const manifest = JSON.parse(readFileSync(join(copy, 'package.json'), 'utf8'));
     expect(Object.keys(manifest.dependencies)).not.toContain('tsx');

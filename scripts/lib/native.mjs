@@ -5,7 +5,7 @@
  * the dump reader uses node:zlib (src/format/inflate.ts).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { ROOT } from './sources.mjs';
@@ -41,6 +41,8 @@ export function buildNative(outDir) {
   const r = spawnSync(cc, args, { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
   if (r.error) return skip(`${cc} is not available (${r.error.code ?? r.error.message})`);
   if (r.status !== 0) return skip(`${cc} failed: ${r.stderr.trim().split('\n')[0] ?? ''}`);
+  // libdeflate's MIT license goes wherever its code does: the package ships the module, so it ships the notice.
+  copyFileSync(join(ROOT, 'native', 'libdeflate', 'COPYING'), join(outDir, 'libdeflate-COPYING'));
   return true;
 }
 
