@@ -28,6 +28,9 @@ function gc(): (() => void) | null {
  */
 export const REMOTE_COLLECT_BYTES = 128 * 1024 * 1024;
 
+/** How often a restore's passes over the dump collect for a target on `db`: a local one keeps the readers' default. */
+export const passCollectBytes = (db: { kind: string }): number | undefined => (db.kind === 'file' ? undefined : REMOTE_COLLECT_BYTES);
+
 /**
  * How often a read-back of a local target collects (the verifying thread's re-checksum). Measured on the events
  * restore, alternating builds: every 4 MiB its forced collections cost 8.5-8.9 s of user CPU, every 8 MiB 7.9-8.3 s,

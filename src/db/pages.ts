@@ -90,7 +90,11 @@ export interface WalkOptions {
   deferFinish?: boolean;
 }
 
-const isBusy = (e: unknown) => /^SQLITE_BUSY/.test(String((e as { code?: unknown })?.code ?? ''));
+/** SQLITE_BUSY from SQLite itself, or inside the error that opening a file wraps it in (openLocalDb). */
+const isBusy = (e: unknown) => {
+  const err = e as { code?: unknown; cause?: { code?: unknown } } | undefined;
+  return [err?.code, err?.cause?.code].some((c) => /^SQLITE_BUSY/.test(String(c ?? '')));
+};
 
 /**
  * Whether SQLite on `db` has every function the SQL encoding uses, on a UTF-8 database. A locked file is no answer:
@@ -207,11 +211,11 @@ interface PageReader<P> {
 }
 
 /**
- * `f`, tried again each time the file is locked, when the walk follows a writer that says when to retry
- * (Growing.locked). Every read of a followed file goes through here: the schema reads before a table's first page
- * meet the writer's commits as its pages do.
+ * `f`, tried again each time the file is locked, when the caller follows a writer that says when to retry
+ * (Growing.locked). Every read of a followed file goes through here: opening it (checksum-worker.ts), and the schema
+ * reads before a table's first page, meet the writer's commits as its pages do.
  */
-async function unlocked<T>(growing: Growing | undefined, f: () => Promise<T>): Promise<T> {
+export async function unlocked<T>(growing: Pick<Growing, 'locked'> | undefined, f: () => Promise<T>): Promise<T> {
   for (;;) {
     try {
       return await f();

@@ -5,7 +5,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { type LocalDb, openLocalDb } from '../db/local.js';
-import type { Growing } from '../db/pages.js';
+import { type Growing, unlocked } from '../db/pages.js';
 import type { TableInfo } from '../format/lines.js';
 import { checksumRows, foreignKeyViolations } from './verify-target.js';
 
@@ -71,16 +71,9 @@ const growing = (name: string): Growing => ({
 });
 
 /** The read-only connection, opened as the reads are made: a locked file is waited for by `locked`. */
-async function openSource(): Promise<LocalDb> {
-  for (;;) {
-    try {
-      // Reading in key order needs few pages at a time: a small cache keeps this second connection's memory down.
-      return openLocalDb(path, { readonly: true, cacheKiB: 2048, busyTimeoutMs: 0 });
-    } catch (e) {
-      if (!/^SQLITE_BUSY/.test(String(((e as Error).cause as { code?: unknown } | undefined)?.code ?? ''))) throw e;
-      await locked();
-    }
-  }
+function openSource(): Promise<LocalDb> {
+  // Reading in key order needs few pages at a time: a small cache keeps this second connection's memory down.
+  return unlocked({ locked }, async () => openLocalDb(path, { readonly: true, cacheKiB: 2048, busyTimeoutMs: 0 }));
 }
 
 let source: LocalDb | null = null;
