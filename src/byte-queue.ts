@@ -46,7 +46,13 @@ export class ByteQueue {
   peek(n: number): Buffer {
     const first = this.chunks[0];
     if (first !== undefined && first.length - this.head >= n) return first.subarray(this.head, this.head + n);
-    return Buffer.concat(this.chunks).subarray(this.head, this.head + n);
+    // Only the chunks the n bytes span are joined (a member's 20-byte header across two reads joined every chunk queued).
+    const parts: Buffer[] = [];
+    for (let i = 0, have = -this.head; i < this.chunks.length && have < n; i++) {
+      parts.push(this.chunks[i]!);
+      have += this.chunks[i]!.length;
+    }
+    return Buffer.concat(parts).subarray(this.head, this.head + n);
   }
 
   /** Everything queued, in order, leaving the queue empty. */

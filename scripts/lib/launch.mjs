@@ -9,9 +9,9 @@
  *     there (scripts/lib/native.mjs), built once per version of the sources.
  * So an edited source is always what runs, and a stale dist/ never is. Both entries end in `turso-backup.mjs`
  * (bench/probe.cjs finds the working process by that name). The child gets --max-semi-space-size=4 (a small young
- * generation keeps short-lived garbage from inflating the heap). Signals: the child shares the terminal's process
- * group, so Ctrl-C reaches it directly; a SIGINT or SIGTERM sent to this process is passed on. Its exit status is
- * mirrored.
+ * generation keeps short-lived garbage from inflating the heap) and --single-threaded-gc (NODE_FLAGS). Signals: the
+ * child shares the terminal's process group, so Ctrl-C reaches it directly; a SIGINT or SIGTERM sent to this process
+ * is passed on. Its exit status is mirrored.
  * TURSO_BACKUP_INPROCESS=1 runs the command in this process instead (through tsx, from the sources).
  */
 import { spawn } from 'node:child_process';
@@ -21,7 +21,13 @@ import { pathToFileURL } from 'node:url';
 import { buildNative } from './native.mjs';
 import { builtHash, ROOT, sourceHash } from './sources.mjs';
 
-const NODE_FLAGS = ['--max-semi-space-size=4'];
+/**
+ * --single-threaded-gc: V8 collects on the thread that allocated, without its helper threads. Every command already
+ * keeps both cores busy with its own threads (a reader or verifier thread, the thread pool's gzip), and V8's
+ * helpers took ~0.9 s of CPU from them in a 3.3 s restore of the wide shape: alternating, restores took 4-5 % less
+ * time on wide and events, backups 3-7 % less, at the same peak RSS (docs/BENCHMARKS.md).
+ */
+const NODE_FLAGS = ['--max-semi-space-size=4', '--single-threaded-gc'];
 const CACHE = join(ROOT, 'node_modules', '.cache', 'turso-backup');
 
 /** Bundles the current sources (the CLI and the two worker threads' entries, flat, as src/worker.ts expects). */

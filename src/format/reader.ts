@@ -245,8 +245,14 @@ export async function* readDump(bytes: AsyncIterable<Buffer | string>, opts: { c
       if (carryLen > 1024 * 1024 * 1024) corrupt('a line longer than 1 GiB');
       continue;
     }
-    const end = carryLen + last + 1; // after the last whole line
-    if (carry.length > 0) buf = Buffer.concat([...carry, buf]);
+    if (carry.length > 0) {
+      // Only the line that straddles the pieces is copied: the rest of the piece is read where it lies (joining the
+      // whole piece to the carry copied the dump once more, a fresh 1 MiB per piece).
+      const first = buf.indexOf(NL) + 1;
+      yield* chunkEvents(st, Buffer.concat([...carry, buf.subarray(0, first)]));
+      buf = buf.subarray(first);
+    }
+    const end = buf.lastIndexOf(NL) + 1; // after the last whole line
     carry = [];
     carryLen = 0;
     yield* chunkEvents(st, buf.subarray(0, end));
