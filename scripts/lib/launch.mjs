@@ -25,7 +25,8 @@ import { builtHash, ROOT, sourceHash } from './sources.mjs';
  * --single-threaded-gc: V8 collects on the thread that allocated, without its helper threads. Every command already
  * keeps both cores busy with its own threads (a reader or verifier thread, the thread pool's gzip), and V8's
  * helpers took ~0.9 s of CPU from them in a 3.3 s restore of the wide shape: alternating, restores took 4-5 % less
- * time on wide and events, backups 3-7 % less, at the same peak RSS (docs/BENCHMARKS.md).
+ * time on wide and events, backups 3-7 % less, at the same peak RSS locally; a restore into a remote database peaks
+ * ~10 MB higher (165-168 MB, under its 200 MB; docs/BENCHMARKS.md).
  */
 const NODE_FLAGS = ['--max-semi-space-size=4', '--single-threaded-gc'];
 const CACHE = join(ROOT, 'node_modules', '.cache', 'turso-backup');
