@@ -24,7 +24,8 @@ export async function checksumRows(db: Db, info: TableInfo, rowidName: string | 
   const cols = info.rowidColumn && rowidName ? [rowidName, ...info.dataColumns.slice(1)] : info.dataColumns;
   const keys = info.keyColumns.map((k) => (info.rowidColumn && k === info.dataColumns[0] ? cols[0]! : k));
   const hash = createHash('sha256');
-  const memory = createMemoryGovernor({ everyBytes: db.kind === 'file' ? READBACK_COLLECT_BYTES : REMOTE_COLLECT_BYTES });
+  const local = db.kind === 'file';
+  const memory = createMemoryGovernor({ everyBytes: local ? READBACK_COLLECT_BYTES : REMOTE_COLLECT_BYTES, young: local });
   let rows = 0;
   let pages = 0;
   for await (const page of encodedPages(db, { name: info.name, dataColumns: cols, keyColumns: keys }, { growing })) {

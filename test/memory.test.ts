@@ -1,0 +1,29 @@
+import { constants, PerformanceObserver } from 'node:perf_hooks';
+import { describe, expect, it } from 'vitest';
+import { createMemoryGovernor } from '../src/memory.js';
+
+/** The kinds of the collections `f` makes (perf_hooks' gc entries). */
+async function collections(f: () => void): Promise<number[]> {
+  const kinds: number[] = [];
+  const obs = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) kinds.push((e as unknown as { detail: { kind: number } }).detail.kind);
+  });
+  obs.observe({ entryTypes: ['gc'] });
+  f();
+  await new Promise((r) => setTimeout(r, 50));
+  obs.disconnect();
+  return kinds;
+}
+
+describe('createMemoryGovernor', () => {
+  it('collects once enough work has passed, with `young` only the young generation', async () => {
+    const full = createMemoryGovernor({ everyBytes: 1000, minIntervalMs: 0 });
+    const young = createMemoryGovernor({ everyBytes: 1000, minIntervalMs: 0, young: true });
+    expect(await collections(() => full.tick(999))).toEqual([]);
+    expect((await collections(() => full.tick(1))).length).toBeGreaterThan(0);
+    expect(await collections(() => young.tick(999))).toEqual([]);
+    const kinds = await collections(() => young.tick(1));
+    expect(kinds).toContain(constants.NODE_PERFORMANCE_GC_MINOR);
+    expect(kinds).not.toContain(constants.NODE_PERFORMANCE_GC_MAJOR);
+  });
+});
