@@ -62,7 +62,9 @@ export function createMemoryGovernor(opts: { everyBytes?: number; minIntervalMs?
       if (now - last < minInterval) return;
       since = 0;
       last = now;
-      gc()?.(opts.young ? { type: 'minor' } : undefined);
+      // Never gc(undefined): Node 22 and 24 read any argument as options, and an undefined one as a minor collection.
+      if (opts.young) gc()?.({ type: 'minor' });
+      else gc()?.();
     },
   };
 }
