@@ -245,14 +245,14 @@ export async function* readDump(bytes: AsyncIterable<Buffer | string>, opts: { c
       if (carryLen > 1024 * 1024 * 1024) corrupt('a line longer than 1 GiB');
       continue;
     }
-    if (carry.length > 0) {
-      // Only the line that straddles the pieces is copied: the rest of the piece is read where it lies (joining the
-      // whole piece to the carry copied the dump once more, a fresh 1 MiB per piece).
-      const first = buf.indexOf(NL) + 1;
+    // Only the line that straddles the pieces is copied: the rest of the piece is read where it lies (joining the
+    // whole piece to the carry copied the dump once more, a fresh 1 MiB per piece).
+    const first = carry.length > 0 ? buf.indexOf(NL) + 1 : 0;
+    if (first > 0) {
       yield* chunkEvents(st, Buffer.concat([...carry, buf.subarray(0, first)]));
       buf = buf.subarray(first);
     }
-    const end = buf.lastIndexOf(NL) + 1; // after the last whole line
+    const end = last + 1 - first; // after the last whole line
     carry = [];
     carryLen = 0;
     yield* chunkEvents(st, buf.subarray(0, end));
