@@ -7,7 +7,8 @@
 import { isUtf8 } from 'node:buffer';
 import { BackupError } from '../errors.js';
 import type { TableInfo } from '../format/lines.js';
-import { decodeCell, encodeCell, encodeRow, TextBytes } from '../format/values.js';
+import { decodeLineCells } from '../format/rows.js';
+import { encodeCell, encodeRow, TextBytes } from '../format/values.js';
 import { finishPage, pageSql, realsOnly } from './encode.js';
 import type { Db, Row } from './types.js';
 import { q } from './url.js';
@@ -321,8 +322,7 @@ export function finishEncodedPage(table: string, page: EncodedPage): Buffer {
 
 /** The key cells of the line starting at `start` (up to `end`, its newline excluded), decoded exactly. */
 function lineKey(bytes: Buffer, start: number, end: number, keyIdx: number[]): unknown[] {
-  const cells = JSON.parse(bytes.toString('utf8', start, end)) as unknown[];
-  return keyIdx.map((k) => decodeCell(cells[k]));
+  return decodeLineCells(bytes, start, end, keyIdx);
 }
 
 /** Two key values are the same when they encode the same (a BLOB key arrives as a new Buffer each time). */

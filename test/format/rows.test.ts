@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { BackupError } from '../../src/errors.js';
-import { decodeRowLine, decodeRows } from '../../src/format/rows.js';
+import { decodeLineCells, decodeRowLine, decodeRows } from '../../src/format/rows.js';
 import { decodeRow, encodeRow, TextBytes, type SqlValue } from '../../src/format/values.js';
 import { MIXED_VALUES, prngBytes } from '../support/nasty-db.js';
 
@@ -124,5 +124,40 @@ describe('decodeRowLine', () => {
     const inner = [...decodeRows(other)].map(show);
     expect([show(first), ...[...it1].map(show)]).toEqual(rows.map((r) => show(strict(lineOf(r)))));
     expect(inner).toEqual([show(['a \\ b', 1n]), show(['c', 2n])]);
+  });
+});
+
+describe('decodeLineCells', () => {
+  it('gives the cells decodeRowLine gives, for every line the encoder writes and any cells asked for', () => {
+    for (let seed = 1; seed <= 3000; seed++) {
+      const row = randomRow(seed);
+      const line = lineOf(row);
+      const whole = show(decodeRowLine(line));
+      for (let k = 0; k < row.length; k++) expect(show(decodeLineCells(line, 0, line.length, [k])), `${line} [${k}]`).toEqual([whole[k]]);
+      const idx = [row.length - 1, 0];
+      expect(show(decodeLineCells(line, 0, line.length, idx))).toEqual(idx.map((k) => whole[k]));
+    }
+  });
+
+  it('reads one line of a buffer: never past it, whatever follows', () => {
+    const a = lineOf([5n, 'no escape here', null]);
+    const b = lineOf(['x \\ " y', 7n]);
+    const buf = Buffer.concat([a, Buffer.from('\n'), b, Buffer.from('\n'), a]);
+    expect(show(decodeLineCells(buf, 0, a.length, [0]))).toEqual(['i:5']);
+    expect(show(decodeLineCells(buf, a.length + 1, a.length + 1 + b.length, [0, 1]))).toEqual(['s:x \\ " y', 'i:7']);
+    // A line the fast reader leaves alone is parsed whole, as JSON.parse reads it.
+    expect(show(decodeLineCells(Buffer.from('[ 1 , "a" ]'), 0, 11, [1]))).toEqual(['s:a']);
+  });
+
+  it('refuses a line without the cell asked for, or one that is not a row line, as CORRUPT', () => {
+    for (const [text, k] of [
+      ['[1,2]', 2],
+      ['[]', 0],
+      ['[1,2', 0],
+      ['["unterminated]', 0],
+      ['[{"x":"1"}]', 0],
+    ] as const) {
+      expect(() => decodeLineCells(Buffer.from(text), 0, text.length, [k]), text).toThrow(BackupError);
+    }
   });
 });
