@@ -31,8 +31,31 @@ function gc(): GcFn | null {
  */
 export const REMOTE_COLLECT_BYTES = 128 * 1024 * 1024;
 
-/** How often a restore's passes over the dump collect for a target on `db`: a local one keeps the readers' default. */
-export const passCollectBytes = (db: { kind: string }): number | undefined => (db.kind === 'file' ? undefined : REMOTE_COLLECT_BYTES);
+/** When a governor collects (createMemoryGovernor). */
+export interface GovernorOptions {
+  /** Bytes of work between collections. */
+  everyBytes?: number;
+  minIntervalMs?: number;
+  /** Collect the young generation only… */
+  young?: boolean;
+  /** …except every `majorEvery`-th collection, a full one. */
+  majorEvery?: number;
+}
+
+/**
+ * How a restore's passes over the dump collect, for a target on `db` (none: a dry run). Over HTTP: a full
+ * collection every REMOTE_COLLECT_BYTES. Locally, the checking pass reads into buffers it gives back
+ * (format/buffer-pool.ts) and keeps nothing: what it leaves behind dies young, and a scavenge every 8 MiB frees it
+ * (every fourth collection a full one, for the rest). The loading pass keeps a batch of decoded rows alive across
+ * scavenges, and wide rows outlive them: it keeps a full collection every 8 MiB. Measured alternating
+ * (docs/BENCHMARKS.md, session 15): the checking pass alone (a dry run) took 0.83-0.85 s instead of 0.92-0.99 s on
+ * wide, 0.61-0.63 s instead of 0.68-0.71 s on events, at 7-14 MB less. Scavenging in the loading pass too saved
+ * wide's restore ~0.1-0.2 s more, but it then peaked at 155-171 MB.
+ */
+export function passMemory(db: { kind: string } | undefined, pass: 'check' | 'load'): GovernorOptions {
+  if (db && db.kind !== 'file') return { everyBytes: REMOTE_COLLECT_BYTES };
+  return pass === 'check' ? { everyBytes: 8 * 1024 * 1024, young: true, majorEvery: 4 } : { everyBytes: 8 * 1024 * 1024 };
+}
 
 /**
  * How often a read-back of a local target collects (the verifying thread's re-checksum). Measured on the events
@@ -48,11 +71,12 @@ export const READBACK_COLLECT_BYTES = 8 * 1024 * 1024;
  * for a fraction of a full collection. The read-back of the wide bench shape took 0.35 s less (2.83 against 3.17 s)
  * at the same peak RSS, and current's 3x restore peaked at 142 against 144 MB (docs/BENCHMARKS.md, session 14).
  */
-export function createMemoryGovernor(opts: { everyBytes?: number; minIntervalMs?: number; young?: boolean } = {}) {
+export function createMemoryGovernor(opts: GovernorOptions = {}) {
   const everyBytes = opts.everyBytes ?? 4 * 1024 * 1024;
   const minInterval = opts.minIntervalMs ?? 50;
   let since = 0;
   let last = Date.now();
+  let collections = 0;
   return {
     /** Reports `bytes` of work done; collects garbage when enough has passed. */
     tick(bytes: number) {
@@ -63,8 +87,9 @@ export function createMemoryGovernor(opts: { everyBytes?: number; minIntervalMs?
       since = 0;
       last = now;
       // Never gc(undefined): Node 22 and 24 read any argument as options, and an undefined one as a minor collection.
-      if (opts.young) gc()?.({ type: 'minor' });
-      else gc()?.();
+      const major = !opts.young || (opts.majorEvery !== undefined && ++collections % opts.majorEvery === 0);
+      if (major) gc()?.();
+      else gc()?.({ type: 'minor' });
     },
   };
 }

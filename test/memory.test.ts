@@ -26,4 +26,11 @@ describe('createMemoryGovernor', () => {
     expect(kinds).toContain(constants.NODE_PERFORMANCE_GC_MINOR);
     expect(kinds).not.toContain(constants.NODE_PERFORMANCE_GC_MAJOR);
   });
+
+  it('with `young` and `majorEvery`, every majorEvery-th collection is a full one', async () => {
+    const g = createMemoryGovernor({ everyBytes: 1000, minIntervalMs: 0, young: true, majorEvery: 3 });
+    const majors: boolean[] = [];
+    for (let i = 0; i < 6; i++) majors.push((await collections(() => g.tick(1000))).includes(constants.NODE_PERFORMANCE_GC_MAJOR));
+    expect(majors).toEqual([false, false, true, false, false, true]);
+  });
 });

@@ -6,8 +6,9 @@
 import { pipeline, Readable } from 'node:stream';
 import { createDecryptStream, isEncrypted } from '../crypto/container.js';
 import { BackupError } from '../errors.js';
-import { createMemoryGovernor } from '../memory.js';
-import { gunzipMembers, gzipError } from './gunzip.js';
+import { createMemoryGovernor, type GovernorOptions } from '../memory.js';
+import type { BufferPool } from './buffer-pool.js';
+import { DEFAULT_GUNZIP, gunzipMembers, gzipError } from './gunzip.js';
 
 /** `ndjson`: a dump someone uncompressed (to look into it); `json`: a legacy JSON backup. */
 export type DumpKind = 'gzip' | 'encrypted' | 'ndjson' | 'json' | 'unknown';
@@ -58,8 +59,14 @@ export async function sniff(stream: Readable): Promise<DumpInput> {
 /**
  * The uncompressed bytes of a dump. `key` decrypts an encrypted dump; without it such a dump is refused with a
  * clear message. Errors from any stage surface from the returned iterator; leaving it early stops every stage.
+ * `memory`: when to collect garbage as the bytes go by (memory.ts); `pool`: the members' buffers, for a reader that
+ * gives them back (readDump's `release`).
  */
-export async function dumpBytes(stream: Readable, key?: Buffer, collectEvery = 8 * 1024 * 1024): Promise<{ kind: DumpKind; bytes: AsyncIterable<Buffer> }> {
+export async function dumpBytes(
+  stream: Readable,
+  key?: Buffer,
+  opts: { memory?: GovernorOptions; pool?: BufferPool } = {},
+): Promise<{ kind: DumpKind; bytes: AsyncIterable<Buffer> }> {
   const input = await sniff(stream);
   if (input.kind === 'encrypted' && !key) {
     input.raw.destroy();
@@ -78,10 +85,10 @@ export async function dumpBytes(stream: Readable, key?: Buffer, collectEvery = 8
   // pipeline() ends every stage when one fails and hands that error to the last stream, which gunzip iterates.
   const gzipped = input.kind === 'encrypted' ? (pipeline(input.raw, createDecryptStream(key!), () => {}) as Readable) : input.raw;
   // Reading a dump churns through its whole uncompressed size in buffers: keep the heap from drifting upwards.
-  const memory = createMemoryGovernor({ everyBytes: collectEvery });
+  const memory = createMemoryGovernor(opts.memory ?? { everyBytes: 8 * 1024 * 1024 });
   async function* bytes(): AsyncGenerator<Buffer> {
     try {
-      for await (const chunk of gunzipMembers(gzipped)) {
+      for await (const chunk of gunzipMembers(gzipped, { ...DEFAULT_GUNZIP, pool: opts.pool })) {
         memory.tick(chunk.length);
         yield chunk;
       }

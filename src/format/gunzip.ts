@@ -10,6 +10,7 @@ import { createGunzip } from 'node:zlib';
 import { ByteQueue } from '../byte-queue.js';
 import { BackupError } from '../errors.js';
 import { LENGTH_SUBFIELD } from './gzip.js';
+import type { BufferPool } from './buffer-pool.js';
 import { defaultInflater, type Inflater } from './inflate.js';
 
 /** What markMemberLength writes before the deflate data: header, XLEN, subfield ID, LEN, the length. */
@@ -21,6 +22,8 @@ export interface GunzipOptions {
   parallel: number;
   /** How a member is inflated (format/inflate.ts); defaultInflater() when absent. */
   inflater?: Inflater;
+  /** Output buffers to use again (their reader gives them back); fresh ones when absent. */
+  pool?: BufferPool;
 }
 
 export const DEFAULT_GUNZIP: GunzipOptions = { parallel: 3 };
@@ -47,8 +50,8 @@ export function gzipError(e: unknown): BackupError {
 }
 
 /** One whole member inflated on the thread pool (its CRC-32 and size checked). */
-function inflateMember(inflater: Inflater, member: Buffer): Promise<Buffer> {
-  const p = inflater.inflate(member).catch((e: unknown) => {
+function inflateMember(inflater: Inflater, member: Buffer, pool?: BufferPool): Promise<Buffer> {
+  const p = inflater.inflate(member, pool).catch((e: unknown) => {
     throw damaged(e);
   });
   p.catch(() => {}); // awaited in order by the caller; no unhandled rejection meanwhile
@@ -124,7 +127,7 @@ export async function* gunzipMembers(source: AsyncIterable<Buffer>, opts: Gunzip
         return;
       }
       const member = q.read(length);
-      inflight.push({ member, out: inflateMember(inflater, member) });
+      inflight.push({ member, out: inflateMember(inflater, member, opts.pool) });
       members++;
       if (!(yield* handOn(opts.parallel - 1))) {
         yield* rest();

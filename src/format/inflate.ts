@@ -10,13 +10,17 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { gunzip as gunzipCb, type ZlibOptions } from 'node:zlib';
+import type { BufferPool } from './buffer-pool.js';
 
 const zlibGunzip = promisify(gunzipCb) as (buf: Buffer, opts: ZlibOptions) => Promise<Buffer>;
 
-/** Inflates one whole gzip member (CRC-32 and size checked); rejects with zlib's error for one that is damaged. */
+/**
+ * Inflates one whole gzip member (CRC-32 and size checked); rejects with zlib's error for one that is damaged.
+ * `pool`: where the output buffer comes from, when the backend chooses it (libdeflate; zlib allocates its own).
+ */
 export interface Inflater {
   readonly name: 'libdeflate' | 'zlib';
-  inflate(member: Buffer): Promise<Buffer>;
+  inflate(member: Buffer, pool?: BufferPool): Promise<Buffer>;
 }
 
 /** Output chunk bounds: a member's declared size is a hint for one chunk, never trusted for an allocation. */
@@ -72,12 +76,14 @@ export function nativeInflater(): Inflater | null {
   if (!mod) return null;
   return {
     name: 'libdeflate',
-    async inflate(member) {
+    async inflate(member, pool) {
       const size = declaredSize(member);
       if (size > MAX_NATIVE_OUTPUT || size > member.length * 1032) return zlibInflater.inflate(member);
+      const out = pool ? pool.take(size) : Buffer.allocUnsafeSlow(size);
       try {
-        return await mod.gunzip(member, Buffer.allocUnsafeSlow(size));
+        return await mod.gunzip(member, out);
       } catch {
+        pool?.release(out);
         return zlibInflater.inflate(member); // damaged, or a size that lies: zlib says which, or reads it after all
       }
     },

@@ -229,9 +229,16 @@ function* chunkEvents(st: DumpState, buf: Buffer): Generator<DumpEvent> {
 /**
  * Iterates the events of a dump read from `bytes` (the uncompressed stream), verifying everything, or, with
  * `checksums: false`, everything but the SHA-256s (for a second pass whose result is verified another way).
+ * `release` is given each piece of `bytes` once no event can still read it (format/buffer-pool.ts): once the
+ * events of its bytes are all handed on and the next is asked for, or once a line it carried into the next piece
+ * was copied.
  */
-export async function* readDump(bytes: AsyncIterable<Buffer | string>, opts: { checksums?: boolean } = {}): AsyncGenerator<DumpEvent> {
+export async function* readDump(
+  bytes: AsyncIterable<Buffer | string>,
+  opts: { checksums?: boolean; release?: (piece: Buffer) => void } = {},
+): AsyncGenerator<DumpEvent> {
   const st = new DumpState(opts.checksums !== false);
+  const release = opts.release ?? (() => {});
   // A partial last line, kept as pieces: a long line (a big blob) must not be re-copied for every chunk.
   let carry: Buffer[] = [];
   let carryLen = 0;
@@ -249,7 +256,9 @@ export async function* readDump(bytes: AsyncIterable<Buffer | string>, opts: { c
     // whole piece to the carry copied the dump once more, a fresh 1 MiB per piece).
     const first = carry.length > 0 ? buf.indexOf(NL) + 1 : 0;
     if (first > 0) {
-      yield* chunkEvents(st, Buffer.concat([...carry, buf.subarray(0, first)]));
+      const line = Buffer.concat([...carry, buf.subarray(0, first)]);
+      for (const c of carry) release(c);
+      yield* chunkEvents(st, line);
       buf = buf.subarray(first);
     }
     const end = last + 1 - first; // after the last whole line
@@ -260,7 +269,7 @@ export async function* readDump(bytes: AsyncIterable<Buffer | string>, opts: { c
       if (st.trailer) corrupt('data after the trailer');
       carry = [buf.subarray(end)];
       carryLen = buf.length - end;
-    }
+    } else release(buf);
   }
   if (carryLen > 0) corrupt('the dump ends inside a line (truncated)');
   st.finish();

@@ -16,7 +16,7 @@ import type { RestoreInput } from './inputs/types.js';
 import { loads, type PlannedTable, type RestorePlan } from './plan.js';
 import type { TargetState } from './target-state.js';
 import { trace } from '../trace.js';
-import { passCollectBytes } from '../memory.js';
+import { passMemory } from '../memory.js';
 
 /** Rows per insert call, and the byte budget that closes a batch early (wide rows, big blobs). */
 const BATCH_ROWS = 2048;
@@ -151,7 +151,7 @@ async function loadRows(ctx: LoadContext): Promise<[SqlValue, SqlValue][]> {
   let columns: string[] = [];
   let plainIntegers: boolean[] = [];
   // Pass 1 verified the checksums; this pass's rows are verified on the target (after the load, or while it loads).
-  for await (const ev of ctx.input.read({ checksums: false, collectEvery: passCollectBytes(ctx.db) })) {
+  for await (const ev of ctx.input.read({ checksums: false, memory: passMemory(ctx.db, 'load') })) {
     if (ctx.signal?.aborted) throw interrupted();
     if (ev.kind === 'table') {
       table = byName.get(ev.start.name) ?? null;

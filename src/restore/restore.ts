@@ -27,7 +27,7 @@ import { emptyState, inspectTarget, targetTable, type TargetState } from './targ
 import { checkForeignKeys, checksumRows, uncheckedWarning, unusableObjects } from './verify-target.js';
 import { trace } from '../trace.js';
 import { plural } from '../units.js';
-import { passCollectBytes } from '../memory.js';
+import { passMemory } from '../memory.js';
 
 export interface RestoreOptions {
   /** Opens the dump's bytes (a v1 dump, possibly encrypted, or a legacy JSON backup); called once per pass. */
@@ -128,7 +128,7 @@ async function verifyInput(input: RestoreInput, target: Target | null, state: Ta
   let seeds: SeedCheck | null = null;
   let current: string | null = null;
   const ends = new Map<string, { rows: number; sha256: string }>();
-  for await (const ev of input.read({ checksums: true, collectEvery: target ? passCollectBytes(target.db) : undefined })) {
+  for await (const ev of input.read({ checksums: true, memory: passMemory(target?.db, 'check') })) {
     if (opts.signal?.aborted) throw new BackupError('INTERRUPTED', 'restore interrupted before writing anything');
     if (ev.kind === 'header') {
       header = ev.header;

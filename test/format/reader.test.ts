@@ -63,6 +63,38 @@ describe('readDump', () => {
     }
   });
 
+  it('gives each piece back once, and only when no event can read it any more (a given-back piece is overwritten)', async () => {
+    let s = 777;
+    const rnd = (n: number) => {
+      s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+      return s % n;
+    };
+    const cutSets = [Array.from({ length: dump.length - 1 }, (_, i) => i + 1), [], [dump.length >> 1]];
+    for (let round = 0; round < 100; round++) {
+      const cuts: number[] = [];
+      for (let at = rnd(64); at < dump.length; at += rnd(400)) cuts.push(at);
+      cutSets.push(cuts);
+    }
+    for (const cuts of cutSets) {
+      const pieces: Buffer[] = [];
+      async function* owned() {
+        for await (const c of chunks(dump, cuts)) {
+          const own = Buffer.allocUnsafeSlow(c.length); // each piece its own memory, as the inflater's buffers are
+          c.copy(own);
+          pieces.push(own);
+          yield own;
+        }
+      }
+      const released = new Map<ArrayBufferLike, number>();
+      const release = (piece: Buffer) => {
+        released.set(piece.buffer, (released.get(piece.buffer) ?? 0) + 1);
+        new Uint8Array(piece.buffer).fill(0x7e); // as if another member were inflated into it
+      };
+      expect(await collectEvents(readDump(owned(), { release }))).toEqual(reference);
+      for (const p of pieces.filter((x) => x.length > 0)) expect(released.get(p.buffer), `cuts ${cuts.length}`).toBe(1);
+    }
+  });
+
   it('accepts string chunks as well as buffers', async () => {
     async function* asStrings() {
       yield dump.toString('utf8');
