@@ -44,17 +44,19 @@ export interface GovernorOptions {
 
 /**
  * How a restore's passes over the dump collect, for a target on `db` (none: a dry run). Over HTTP: a full
- * collection every REMOTE_COLLECT_BYTES. Locally, the checking pass reads into buffers it gives back
- * (format/buffer-pool.ts) and keeps nothing: what it leaves behind dies young, and a scavenge every 8 MiB frees it
- * (every fourth collection a full one, for the rest). The loading pass keeps a batch of decoded rows alive across
- * scavenges, and wide rows outlive them: it keeps a full collection every 8 MiB. Measured alternating
- * (docs/BENCHMARKS.md, session 15): the checking pass alone (a dry run) took 0.83-0.85 s instead of 0.92-0.99 s on
- * wide, 0.61-0.63 s instead of 0.68-0.71 s on events, at 7-14 MB less. Scavenging in the loading pass too saved
- * wide's restore ~0.1-0.2 s more, but it then peaked at 155-171 MB.
+ * collection every REMOTE_COLLECT_BYTES. Locally both passes read into buffers they give back
+ * (format/buffer-pool.ts), so what they leave behind is mostly short-lived, and a scavenge every 8 MiB frees it.
+ * The checking pass keeps nothing: every fourth collection is a full one. The loading pass keeps a batch of decoded
+ * rows alive across scavenges (wide rows outlive them): every second one. Measured alternating (docs/BENCHMARKS.md,
+ * session 15), against a full collection every 8 MiB:
+ * - checking pass alone (a dry run): wide 0.83-0.85 s against 0.92-0.99 s, events 0.61-0.63 against 0.68-0.71 s,
+ *   at 7-14 MB less;
+ * - loading pass: events 4.60-4.86 s against 4.84-5.05 s at the same peak RSS; wide 2.72-2.93 against 2.81-3.10 s,
+ *   at 141-155 MB against 136-145 MB; current unchanged. Every fourth one there took wide to 155-171 MB.
  */
 export function passMemory(db: { kind: string } | undefined, pass: 'check' | 'load'): GovernorOptions {
   if (db && db.kind !== 'file') return { everyBytes: REMOTE_COLLECT_BYTES };
-  return pass === 'check' ? { everyBytes: 8 * 1024 * 1024, young: true, majorEvery: 4 } : { everyBytes: 8 * 1024 * 1024 };
+  return { everyBytes: 8 * 1024 * 1024, young: true, majorEvery: pass === 'check' ? 4 : 2 };
 }
 
 /**
