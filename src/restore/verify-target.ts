@@ -9,7 +9,7 @@ import type { Db } from '../db/types.js';
 import type { TableInfo } from '../format/lines.js';
 import { tableColumns } from '../db/schema.js';
 import { q } from '../db/url.js';
-import { createMemoryGovernor, READBACK_COLLECT_BYTES, REMOTE_COLLECT_BYTES } from '../memory.js';
+import { createMemoryGovernor, type GovernorOptions, READBACK_COLLECT_BYTES, REMOTE_COLLECT_BYTES } from '../memory.js';
 
 export interface TableChecksum {
   rows: number;
@@ -25,6 +25,14 @@ export interface TableChecksum {
 const READBACK_PAGES: PageOptions = { ...DEFAULT_PAGES, targetBytes: 512 * 1024 };
 
 /**
+ * The local read-back's collections: scavenges (its pages die within a step), and every fourth a full one. With
+ * scavenges only, what outlived two of them (a page's buffers, more of them with 512 KiB pages) waited for V8's own
+ * full collections: the wide shape's 3x restore climbed through its load to 166-168 MB. With every fourth full it
+ * stays at 147-149 MB, and reads back no slower (docs/BENCHMARKS.md, session 15).
+ */
+const READBACK_MEMORY: GovernorOptions = { everyBytes: READBACK_COLLECT_BYTES, young: true, majorEvery: 4 };
+
+/**
  * A table's rows read back in key order and hashed as the backup encoded them (the same pager and encoding);
  * `growing` while another connection is still loading it.
  */
@@ -33,7 +41,7 @@ export async function checksumRows(db: Db, info: TableInfo, rowidName: string | 
   const keys = info.keyColumns.map((k) => (info.rowidColumn && k === info.dataColumns[0] ? cols[0]! : k));
   const hash = createHash('sha256');
   const local = db.kind === 'file';
-  const memory = createMemoryGovernor({ everyBytes: local ? READBACK_COLLECT_BYTES : REMOTE_COLLECT_BYTES, young: local });
+  const memory = createMemoryGovernor(local ? READBACK_MEMORY : { everyBytes: REMOTE_COLLECT_BYTES });
   let rows = 0;
   let pages = 0;
   const table = { name: info.name, dataColumns: cols, keyColumns: keys };
