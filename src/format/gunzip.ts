@@ -1,5 +1,5 @@
 /**
- * Parallel gunzip. A dump's members each declare their own length in their header (gzip.ts markMemberLength), so
+ * Parallel gunzip. A dump's members each declare their own length in their header (gzip.ts markedMemberParts), so
  * the reader finds member n+1 without inflating member n and inflates several at once on libuv's thread pool (with
  * libdeflate when it is built, inflate.ts), in order; a restore's first pass is bound by inflating, and this puts
  * both cores on it. Members without that field (dumps written before it, or by another gzip writer) make the rest
@@ -13,7 +13,7 @@ import { LENGTH_SUBFIELD } from './gzip.js';
 import type { BufferPool } from './buffer-pool.js';
 import { defaultInflater, type Inflater } from './inflate.js';
 
-/** What markMemberLength writes before the deflate data: header, XLEN, subfield ID, LEN, the length. */
+/** What markedMemberParts writes before the deflate data: header, XLEN, subfield ID, LEN, the length. */
 const MARKED_HEADER = 20;
 const FEXTRA = 0x04;
 
