@@ -143,23 +143,11 @@ export function decodeRowLine(line: Buffer, start = 0, stop = line.length): SqlV
 export function decodeLineCells(line: Buffer, start: number, stop: number, idx: readonly number[]): SqlValue[] {
   const l = line.subarray(start, stop); // so that no search for a backslash runs past this line
   const want = Math.max(...idx);
-  const end = l.length - 1;
+  backslashAt = l.indexOf(BACKSLASH);
   const cells: SqlValue[] = [];
-  if (l[0] === OPEN_BRACKET && l[end] === CLOSE_BRACKET && end > 1) {
-    backslashAt = l.indexOf(BACKSLASH);
-    for (let i = 1; ; ) {
-      if (backslashAt >= 0 && backslashAt < i) backslashAt = l.indexOf(BACKSLASH, i);
-      const v = cell(l, i, end, backslashAt, false);
-      if (v === UNSUPPORTED) break;
-      cells.push(v);
-      if (cells.length > want) return idx.map((k) => cells[k]!);
-      if (next === end || l[next] !== COMMA) break;
-      i = next + 1;
-    }
-  }
-  const row = slow(l, 0, l.length);
-  if (row.length <= want) throw new BackupError('CORRUPT', `a row line of ${row.length} cells, where cell ${want + 1} was expected`);
-  return idx.map((k) => row[k]!);
+  const n = decodeLineInto(l, 0, l.length, undefined, cells, 0, want + 1);
+  if (n <= want) throw new BackupError('CORRUPT', `a row line of ${n} cells, where cell ${want + 1} was expected`);
+  return idx.map((k) => cells[k]!);
 }
 
 /**
@@ -204,8 +192,19 @@ export function* decodeRows(bytes: Buffer, plainIntegers?: readonly boolean[]): 
   }
 }
 
-/** One line's values into out[offset…] (`backslashAt` already the first backslash at or after `start`); the count. */
-function decodeLineInto(line: Buffer, start: number, stop: number, plainIntegers: readonly boolean[] | undefined, out: SqlValue[], offset: number): number {
+/**
+ * One line's values into out[offset…] (`backslashAt` already the first backslash at or after `start`); the count.
+ * `limit`: the fast reader stops after that many cells (the line is then not read to its end).
+ */
+function decodeLineInto(
+  line: Buffer,
+  start: number,
+  stop: number,
+  plainIntegers: readonly boolean[] | undefined,
+  out: SqlValue[],
+  offset: number,
+  limit = Number.POSITIVE_INFINITY,
+): number {
   const end = stop - 1; // the closing bracket
   if (line[start] !== OPEN_BRACKET || line[end] !== CLOSE_BRACKET || end <= start) return slowInto(line, start, stop, out, offset);
   if (end === start + 1) return 0;
@@ -214,7 +213,7 @@ function decodeLineInto(line: Buffer, start: number, stop: number, plainIntegers
     const v = cell(line, i, end, backslashAt >= stop ? -1 : backslashAt, plainIntegers?.[k] === true);
     if (v === UNSUPPORTED) return slowInto(line, start, stop, out, offset);
     out[offset + k] = v;
-    if (next === end) return k + 1;
+    if (next === end || k + 1 === limit) return k + 1;
     if (line[next] !== COMMA) return slowInto(line, start, stop, out, offset);
     i = next + 1;
   }
