@@ -1,11 +1,16 @@
 /*
- * One function for Node: gunzip(member, out) inflates one whole gzip member into `out` on libuv's thread pool with
- * libdeflate, and resolves to `out`. libdeflate checks the member's CRC-32 and its size; the member must fill `out`
- * exactly and be consumed to its last byte, or the promise rejects (the caller then reads that member with
- * node:zlib, which names what is wrong). Node-API only, so one build serves every Node version.
+ * Work a dump's reader does off the JavaScript thread, on libuv's thread pool:
+ * - gunzip(member, out) inflates one whole gzip member into `out` with libdeflate, and resolves to `out`. libdeflate
+ *   checks the member's CRC-32 and its size; the member must fill `out` exactly and be consumed to its last byte, or
+ *   the promise rejects (the caller then reads that member with node:zlib, which names what is wrong).
+ * - sha256() / sha256Update(state, bytes) / sha256Digest(state): a SHA-256 whose updates run on the pool, with the
+ *   OpenSSL that Node itself carries (looked up at run time: sha256 is absent when this Node does not export it).
+ *   The caller issues one update at a time, in order (format/hash.ts).
+ * Node-API only, so one build serves every Node version.
  */
 #include <node_api.h>
 #include <stdlib.h>
+#include <dlfcn.h>
 #include "libdeflate/libdeflate.h"
 
 typedef struct {
@@ -97,9 +102,155 @@ static napi_value gunzip(napi_env env, napi_callback_info info) {
   return promise;
 }
 
-NAPI_MODULE_INIT() {
+/* OpenSSL's EVP digest API, from the Node binary (or the libcrypto it loaded); opaque types, stable since 1.1. */
+typedef struct evp_md_ctx_st EVP_MD_CTX;
+typedef struct evp_md_st EVP_MD;
+static struct {
+  EVP_MD_CTX *(*ctx_new)(void);
+  void (*ctx_free)(EVP_MD_CTX *);
+  const EVP_MD *(*sha256)(void);
+  int (*init)(EVP_MD_CTX *, const EVP_MD *, void *);
+  int (*update)(EVP_MD_CTX *, const void *, size_t);
+  int (*final)(EVP_MD_CTX *, unsigned char *, unsigned int *);
+} evp;
+
+static int evp_found(void) {
+  evp.ctx_new = (EVP_MD_CTX * (*)(void)) dlsym(RTLD_DEFAULT, "EVP_MD_CTX_new");
+  evp.ctx_free = (void (*)(EVP_MD_CTX *))dlsym(RTLD_DEFAULT, "EVP_MD_CTX_free");
+  evp.sha256 = (const EVP_MD *(*)(void))dlsym(RTLD_DEFAULT, "EVP_sha256");
+  evp.init = (int (*)(EVP_MD_CTX *, const EVP_MD *, void *))dlsym(RTLD_DEFAULT, "EVP_DigestInit_ex");
+  evp.update = (int (*)(EVP_MD_CTX *, const void *, size_t))dlsym(RTLD_DEFAULT, "EVP_DigestUpdate");
+  evp.final = (int (*)(EVP_MD_CTX *, unsigned char *, unsigned int *))dlsym(RTLD_DEFAULT, "EVP_DigestFinal_ex");
+  return evp.ctx_new && evp.ctx_free && evp.sha256 && evp.init && evp.update && evp.final;
+}
+
+typedef struct {
+  EVP_MD_CTX *ctx;
+  int busy; /* an update is on the pool: another one, or the digest, is refused */
+  int done; /* digested */
+} hash_t;
+
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  napi_ref state_ref, bytes_ref;
+  hash_t *hash;
+  const void *bytes;
+  size_t len;
+  int ok;
+} update_t;
+
+static void hash_finalize(napi_env env, void *data, void *hint) {
+  hash_t *h = data;
+  (void)env;
+  (void)hint;
+  evp.ctx_free(h->ctx);
+  free(h);
+}
+
+static napi_value sha256_new(napi_env env, napi_callback_info info) {
+  napi_value state;
+  hash_t *h = calloc(1, sizeof *h);
+  (void)info;
+  if (h == NULL || (h->ctx = evp.ctx_new()) == NULL || evp.init(h->ctx, evp.sha256(), NULL) != 1) {
+    if (h) {
+      if (h->ctx) evp.ctx_free(h->ctx);
+      free(h);
+    }
+    return fail(env, "sha256: cannot start a digest");
+  }
+  if (napi_create_external(env, h, hash_finalize, NULL, &state) != napi_ok) return fail(env, "sha256: out of memory");
+  return state;
+}
+
+static hash_t *hash_of(napi_env env, napi_value v) {
+  void *h = NULL;
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_external || napi_get_value_external(env, v, &h) != napi_ok) return NULL;
+  return h;
+}
+
+static void update_execute(napi_env env, void *data) {
+  update_t *u = data;
+  (void)env;
+  u->ok = evp.update(u->hash->ctx, u->bytes, u->len) == 1;
+}
+
+static void update_complete(napi_env env, napi_status status, void *data) {
+  update_t *u = data;
+  napi_value undefined, err, msg;
+  u->hash->busy = 0;
+  if (status == napi_ok && u->ok) {
+    napi_get_undefined(env, &undefined);
+    napi_resolve_deferred(env, u->deferred, undefined);
+  } else {
+    napi_create_string_utf8(env, "sha256: the update failed", NAPI_AUTO_LENGTH, &msg);
+    napi_create_error(env, NULL, msg, &err);
+    napi_reject_deferred(env, u->deferred, err);
+  }
+  napi_delete_reference(env, u->state_ref);
+  napi_delete_reference(env, u->bytes_ref);
+  napi_delete_async_work(env, u->work);
+  free(u);
+}
+
+static napi_value sha256_update(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], promise, name;
+  bool is_buffer = false;
+  void *bytes;
+  size_t len;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 2) return fail(env, "sha256Update(state, bytes)");
+  hash_t *h = hash_of(env, argv[0]);
+  napi_is_buffer(env, argv[1], &is_buffer);
+  if (h == NULL || !is_buffer) return fail(env, "sha256Update(state, bytes): a digest state and a Buffer");
+  if (h->busy || h->done) return fail(env, "sha256Update: an update is already running, or the digest is taken");
+  napi_get_buffer_info(env, argv[1], &bytes, &len);
+  update_t *u = calloc(1, sizeof *u);
+  if (u == NULL) return fail(env, "sha256Update: out of memory");
+  u->hash = h;
+  u->bytes = bytes;
+  u->len = len;
+  if (napi_create_reference(env, argv[0], 1, &u->state_ref) != napi_ok ||
+      napi_create_reference(env, argv[1], 1, &u->bytes_ref) != napi_ok ||
+      napi_create_promise(env, &u->deferred, &promise) != napi_ok ||
+      napi_create_string_utf8(env, "turso-backup:sha256", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_create_async_work(env, NULL, name, update_execute, update_complete, u, &u->work) != napi_ok ||
+      napi_queue_async_work(env, u->work) != napi_ok) {
+    return fail(env, "sha256Update: could not queue the work"); /* not reached short of a broken runtime */
+  }
+  h->busy = 1;
+  return promise;
+}
+
+static napi_value sha256_digest(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], out;
+  unsigned char md[32];
+  unsigned int n = 0;
+  void *data;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 1) return fail(env, "sha256Digest(state)");
+  hash_t *h = hash_of(env, argv[0]);
+  if (h == NULL) return fail(env, "sha256Digest(state): a digest state");
+  if (h->busy || h->done) return fail(env, "sha256Digest: an update is still running, or the digest is taken");
+  h->done = 1;
+  if (evp.final(h->ctx, md, &n) != 1 || n != sizeof md) return fail(env, "sha256Digest: the digest failed");
+  if (napi_create_buffer_copy(env, sizeof md, md, &data, &out) != napi_ok) return fail(env, "sha256Digest: out of memory");
+  return out;
+}
+
+static void export_fn(napi_env env, napi_value exports, const char *name, napi_callback cb) {
   napi_value fn;
-  napi_create_function(env, "gunzip", NAPI_AUTO_LENGTH, gunzip, NULL, &fn);
-  napi_set_named_property(env, exports, "gunzip", fn);
+  napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, NULL, &fn);
+  napi_set_named_property(env, exports, name, fn);
+}
+
+NAPI_MODULE_INIT() {
+  export_fn(env, exports, "gunzip", gunzip);
+  if (evp_found()) {
+    export_fn(env, exports, "sha256", sha256_new);
+    export_fn(env, exports, "sha256Update", sha256_update);
+    export_fn(env, exports, "sha256Digest", sha256_digest);
+  }
   return exports;
 }

@@ -5,12 +5,10 @@
  * missing (another platform, no compiler), and decides for any member libdeflate refuses: zlib's message is what
  * the operator sees, exactly as before libdeflate was there.
  */
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { gunzip as gunzipCb, type ZlibOptions } from 'node:zlib';
 import type { BufferPool } from './buffer-pool.js';
+import { loadNative, nativeAllowed } from './native.js';
 
 const zlibGunzip = promisify(gunzipCb) as (buf: Buffer, opts: ZlibOptions) => Promise<Buffer>;
 
@@ -42,34 +40,6 @@ export const zlibInflater: Inflater = {
  */
 const MAX_NATIVE_OUTPUT = 64 * 1024 * 1024;
 
-interface NativeModule {
-  gunzip(member: Buffer, out: Buffer): Promise<Buffer>;
-}
-
-/**
- * Where the build puts the module, seen from this file in dist/format/ (the CLI, the package), from a chunk of the
- * checkout's bundle of edited sources (scripts/lib/launch.mjs), and from src/format/ (tests, tsx).
- */
-export function nativeModulePaths(): string[] {
-  const file = `inflate-${process.platform}-${process.arch}.node`;
-  return [`../native/${file}`, `./native/${file}`, `../../dist/native/${file}`].map((p) => fileURLToPath(new URL(p, import.meta.url)));
-}
-
-let native: NativeModule | null | undefined;
-
-function loadNative(): NativeModule | null {
-  if (native !== undefined) return native;
-  native = null;
-  const path = nativeModulePaths().find((p) => existsSync(p));
-  if (!path) return null;
-  try {
-    native = createRequire(import.meta.url)(path) as NativeModule;
-  } catch {
-    native = null; // built for another libc or CPU: zlib reads the dump just the same
-  }
-  return native;
-}
-
 /** The libdeflate backend, or null when its module is not built for this platform or does not load. */
 export function nativeInflater(): Inflater | null {
   const mod = loadNative();
@@ -95,6 +65,6 @@ export function nativeInflater(): Inflater | null {
  * module that misbehaves on some machine, and how the tests run the same cases on both).
  */
 export function defaultInflater(): Inflater {
-  if (process.env.TURSO_BACKUP_INFLATE === 'zlib') return zlibInflater;
+  if (!nativeAllowed()) return zlibInflater;
   return nativeInflater() ?? zlibInflater;
 }

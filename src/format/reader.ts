@@ -6,6 +6,7 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { BackupError } from '../errors.js';
+import { noHash, type StreamHash, streamHash } from './hash.js';
 import { checkSchemaEntry } from './schema-entry.js';
 import {
   FORMAT_NAME,
@@ -97,28 +98,33 @@ class DumpState {
   section: Section | null = null;
   trailer: TrailerLine | null = null;
   lineNo = 0;
-  readonly whole: Hash;
   private tableIndex = 0;
   private mediaSeen = false;
   private sectionRowsTotal = 0;
 
-  constructor(readonly hashing: boolean) {
-    this.whole = this.newHash();
-  }
+  /** `whole`: the whole-stream hash (hash.ts), given every byte before the trailer line, in order. */
+  constructor(
+    readonly hashing: boolean,
+    readonly whole: StreamHash,
+  ) {}
 
   private newHash(): Hash {
     return this.hashing ? createHash('sha256') : NO_HASH;
   }
 
-  /** A structural line (its bytes hashed into the whole-file checksum here, except the trailer's) → its event. */
-  struct(line: Buffer): DumpEvent {
+  /**
+   * A structural line (`line`; `withNewline` is it with its newline, hashed into the whole-file checksum here,
+   * except the trailer's) → its event. The trailer's event is checked by `checkTrailer` before it is handed on.
+   */
+  struct(line: Buffer, withNewline: Buffer): DumpEvent {
     if (this.trailer) corrupt(`data after the trailer at line ${this.lineNo}`);
     const s = parseStruct(line, this.lineNo);
     if (s.type === 'trailer') {
       if (!this.header) corrupt('not a dump (no header)');
-      return this.finishTrailer(s as TrailerLine);
+      this.trailer = s as TrailerLine;
+      return { kind: 'trailer', trailer: this.trailer };
     }
-    this.whole.update(line).update('\n');
+    this.whole.update(withNewline);
     if (!this.header) {
       this.header = checkHeader(s);
       return { kind: 'header', header: this.header };
@@ -165,18 +171,18 @@ class DumpState {
     return s.type === 'end' ? { kind: 'end', end: s } : { kind: 'media-end', end: s };
   }
 
-  private finishTrailer(t: TrailerLine): DumpEvent {
+  /** The trailer against everything read before it: the whole-stream checksum (awaited: see hash.ts), the counts. */
+  async checkTrailer(): Promise<void> {
     const header = this.header!;
+    const t = this.trailer!;
     if (this.section) corrupt(`the trailer comes before section "${this.section.name}" is closed`);
-    const found = this.whole.digest('hex');
+    const found = await this.whole.digest();
     if (this.hashing && t.sha256 !== found) corrupt(`whole-file checksum mismatch (trailer ${t.sha256}, found ${found})`);
     if (this.tableIndex !== header.tables.length || t.tables !== this.tableIndex) {
       corrupt(`expected ${header.tables.length} tables, found ${this.tableIndex} (trailer says ${t.tables})`);
     }
     if (t.rows !== this.sectionRowsTotal) corrupt(`trailer counts ${t.rows} rows, found ${this.sectionRowsTotal}`);
     if (header.media && !this.mediaSeen) corrupt('the media inventory section is missing');
-    this.trailer = t;
-    return { kind: 'trailer', trailer: t };
   }
 
   /** The input ended: it must have ended with the trailer. */
@@ -216,7 +222,7 @@ function* chunkEvents(st: DumpState, buf: Buffer): Generator<DumpEvent> {
     } else if (first === OPEN_BRACE) {
       const ev = st.section && pos > regionStart ? rows(pos) : null;
       if (ev) yield ev;
-      yield st.struct(buf.subarray(pos, nl));
+      yield st.struct(buf.subarray(pos, nl), buf.subarray(pos, nl + 1));
       regionStart = nl + 1;
     } else {
       corrupt(st.header ? `line ${st.lineNo} is not a dump line` : 'not a turso-backup dump');
@@ -226,23 +232,44 @@ function* chunkEvents(st: DumpState, buf: Buffer): Generator<DumpEvent> {
   if (ev) yield ev;
 }
 
+/** `chunkEvents`, with the trailer checked before its event is handed on (the whole-stream hash may be behind). */
+async function* checkedEvents(st: DumpState, buf: Buffer): AsyncGenerator<DumpEvent> {
+  for (const ev of chunkEvents(st, buf)) {
+    if (ev.kind === 'trailer') await st.checkTrailer();
+    yield ev;
+  }
+}
+
+/** How far the whole-stream hash may fall behind the reading (hash.ts): a few of the inflater's 1 MiB pieces. */
+export const HASH_BEHIND = 4 * 1024 * 1024;
+
+export interface ReadDumpOptions {
+  /** false: everything but the SHA-256s (a second pass whose result is verified another way). */
+  checksums?: boolean;
+  /**
+   * Given each piece of the stream once nothing reads it any more (format/buffer-pool.ts): once the events of its
+   * bytes are all handed on and the next is asked for, or once a line it carried into the next piece was copied;
+   * and, either way, once the whole-stream hash has read it.
+   */
+  release?: (piece: Buffer) => void;
+  /** The whole-stream hash (hash.ts); streamHash() when absent. */
+  wholeHash?: StreamHash;
+}
+
 /**
  * Iterates the events of a dump read from `bytes` (the uncompressed stream), verifying everything, or, with
- * `checksums: false`, everything but the SHA-256s (for a second pass whose result is verified another way).
- * `release` is given each piece of `bytes` once no event can still read it (format/buffer-pool.ts): once the
- * events of its bytes are all handed on and the next is asked for, or once a line it carried into the next piece
- * was copied.
+ * `checksums: false`, everything but the SHA-256s.
  */
-export async function* readDump(
-  bytes: AsyncIterable<Buffer | string>,
-  opts: { checksums?: boolean; release?: (piece: Buffer) => void } = {},
-): AsyncGenerator<DumpEvent> {
-  const st = new DumpState(opts.checksums !== false);
-  const release = opts.release ?? (() => {});
+export async function* readDump(bytes: AsyncIterable<Buffer | string>, opts: ReadDumpOptions = {}): AsyncGenerator<DumpEvent> {
+  const hashing = opts.checksums !== false;
+  const st = new DumpState(hashing, hashing ? (opts.wholeHash ?? streamHash()) : noHash);
+  const give = opts.release;
+  const release = give ? (piece: Buffer) => st.whole.after(() => give(piece)) : () => {};
   // A partial last line, kept as pieces: a long line (a big blob) must not be re-copied for every chunk.
   let carry: Buffer[] = [];
   let carryLen = 0;
   for await (const piece of bytes) {
+    if (st.whole.pending > HASH_BEHIND) await st.whole.drain(HASH_BEHIND);
     let buf = typeof piece === 'string' ? Buffer.from(piece) : piece;
     const last = buf.lastIndexOf(NL);
     if (last < 0) {
@@ -258,13 +285,13 @@ export async function* readDump(
     if (first > 0) {
       const line = Buffer.concat([...carry, buf.subarray(0, first)]);
       for (const c of carry) release(c);
-      yield* chunkEvents(st, line);
+      yield* checkedEvents(st, line);
       buf = buf.subarray(first);
     }
     const end = last + 1 - first; // after the last whole line
     carry = [];
     carryLen = 0;
-    yield* chunkEvents(st, buf.subarray(0, end));
+    yield* checkedEvents(st, buf.subarray(0, end));
     if (end < buf.length) {
       if (st.trailer) corrupt('data after the trailer');
       carry = [buf.subarray(end)];

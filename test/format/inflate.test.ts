@@ -3,7 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { defaultInflater, type Inflater, nativeInflater, nativeModulePaths, zlibInflater } from '../../src/format/inflate.js';
+import { defaultInflater, type Inflater, nativeInflater, zlibInflater } from '../../src/format/inflate.js';
+import { nativeModulePaths } from '../../src/format/native.js';
 
 const hasCompiler = spawnSync(process.env.CC || 'cc', ['--version'], { stdio: 'ignore' }).status === 0;
 const native = nativeInflater();

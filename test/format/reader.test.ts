@@ -1,8 +1,9 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BackupError } from '../../src/errors.js';
+import { poolHash, type StreamHash, threadHash } from '../../src/format/hash.js';
 import { FORMAT_VERSION } from '../../src/format/lines.js';
-import { readDump } from '../../src/format/reader.js';
+import { HASH_BEHIND, readDump } from '../../src/format/reader.js';
 import { backupToFile, buildTinyDb, chunks, collectEvents, dumpLines, gunzipFile, rejection, reseal, tempDirs } from '../support/dumps.js';
 
 const dirs = tempDirs('tb-reader-');
@@ -75,7 +76,8 @@ describe('readDump', () => {
       for (let at = rnd(64); at < dump.length; at += rnd(400)) cuts.push(at);
       cutSets.push(cuts);
     }
-    for (const cuts of cutSets) {
+    // The whole-stream hash on the thread pool reads pieces after the reader has moved on: they go back only after.
+    for (const [cuts, wholeHash] of cutSets.flatMap((c) => [threadHash(), poolHash()].filter((h) => h !== null).map((h) => [c, h] as const))) {
       const pieces: Buffer[] = [];
       async function* owned() {
         for await (const c of chunks(dump, cuts)) {
@@ -90,9 +92,41 @@ describe('readDump', () => {
         released.set(piece.buffer, (released.get(piece.buffer) ?? 0) + 1);
         new Uint8Array(piece.buffer).fill(0x7e); // as if another member were inflated into it
       };
-      expect(await collectEvents(readDump(owned(), { release }))).toEqual(reference);
+      expect(await collectEvents(readDump(owned(), { release, wholeHash }))).toEqual(reference);
       for (const p of pieces.filter((x) => x.length > 0)) expect(released.get(p.buffer), `cuts ${cuts.length}`).toBe(1);
     }
+  });
+
+  it('waits for a whole-stream hash that falls behind, so what it holds stays bounded', async () => {
+    // A 14 MB dump (one table's row repeated) read in 1 MiB pieces, through a hash that lags until drained.
+    const at = firstRowOf('alpha');
+    const big = reseal([...lines.slice(0, at), ...Array.from({ length: 160_000 }, () => `[7,${JSON.stringify('x'.repeat(80))}]`), ...lines.slice(at)], {
+      headerCounts: true,
+    });
+    const inner = threadHash();
+    let pending = 0;
+    let most = 0;
+    const lagging: StreamHash = {
+      update(b) {
+        inner.update(b);
+        pending += b.length;
+        most = Math.max(most, pending);
+      },
+      after: (fn) => fn(),
+      get pending() {
+        return pending;
+      },
+      async drain(bytes) {
+        await new Promise((r) => setTimeout(r, 1));
+        pending = Math.min(pending, bytes);
+      },
+      digest: () => inner.digest(),
+    };
+    const cuts = Array.from({ length: Math.floor(big.length / 2 ** 20) }, (_, i) => (i + 1) * 2 ** 20);
+    const events = await collectEvents(readDump(chunks(big, cuts), { wholeHash: lagging }));
+    expect(events[events.length - 1]).toMatch(/^trailer /);
+    expect(big.length).toBeGreaterThan(3 * HASH_BEHIND);
+    expect(most).toBeLessThanOrEqual(HASH_BEHIND + 2 ** 20 + 4096); // a piece, and a line carried across pieces
   });
 
   it('accepts string chunks as well as buffers', async () => {
@@ -161,6 +195,12 @@ describe('readDump', () => {
     const t = JSON.parse(lines[lines.length - 1]!);
     const wrongSha = [...lines.slice(0, -1), JSON.stringify({ ...t, sha256: '0'.repeat(64) })];
     expect(await corrupt(join_(wrongSha))).toMatch(/whole-file checksum/);
+    for (const wholeHash of [threadHash(), poolHash()]) {
+      if (wholeHash) expect(await corrupt(collectEvents(readDump(chunks(join_(wrongSha), [100]), { wholeHash })))).toMatch(/whole-file checksum/);
+    }
+    const flipped = Buffer.from(dump);
+    flipped[lines[0]!.indexOf('CREATE') + 5]! ^= 0x20; // `CREATe`: still the header, only the whole-stream checksum sees it
+    expect(await corrupt(flipped)).toMatch(/whole-file checksum/);
     const wrongRows = [...lines.slice(0, -1), JSON.stringify({ ...t, rows: t.rows + 1 })];
     expect(await corrupt(reseal(wrongRows, { keepCounts: true }))).toMatch(/trailer counts/);
     const early = [...lines];
