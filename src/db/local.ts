@@ -22,6 +22,26 @@ const ROWS_PER_STATEMENT = 64;
 const MAX_VARIABLES = 32766;
 const rowsPerStatement = (width: number) => Math.max(1, Math.min(ROWS_PER_STATEMENT, Math.floor(MAX_VARIABLES / Math.max(1, width))));
 
+/**
+ * The columns of a flat batch that hold TEXT as bytes (TextBytes), to be inserted as `CAST(? AS TEXT)`: null when
+ * none does; false when such a column also holds an INTEGER, a REAL or a BLOB, which the cast would turn into TEXT
+ * (the rows then go as insert() takes them). A string or NULL is the same after the cast.
+ */
+function castColumns(values: readonly SqlValue[], width: number): boolean[] | null | false {
+  let cast: boolean[] | null = null;
+  for (let i = 0; i < values.length; i++) {
+    if (!(values[i] instanceof TextBytes)) continue;
+    cast ??= new Array<boolean>(width).fill(false);
+    cast[i % width] = true;
+  }
+  if (cast === null) return null;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (cast[i % width] && v !== null && typeof v !== 'string' && !(v instanceof TextBytes)) return false;
+  }
+  return cast;
+}
+
 /** SQLITE_BUSY / SQLITE_LOCKED and their extended codes: another connection held the file past the busy timeout. */
 const isBusy = (code: string) => /^SQLITE_(BUSY|LOCKED)/.test(code);
 
@@ -236,7 +256,8 @@ export class LocalDb implements Db {
 
   async insert(table: string, columns: string[], rows: SqlValue[][]): Promise<void> {
     this.guard();
-    // Rows holding non-UTF-8 TEXT need CAST(? AS TEXT) in a statement of their own; they are rare.
+    // Rows holding TEXT as bytes need CAST(? AS TEXT) in a statement of their own here: non-UTF-8 TEXT is rare, and
+    // insertFlat takes the load's long strings in its multi-row statements.
     let start = 0;
     for (let i = 0; i < rows.length; i++) {
       const row = rows[i]!;
@@ -253,9 +274,16 @@ export class LocalDb implements Db {
 
   async insertFlat(table: string, columns: string[], values: SqlValue[], rows: number): Promise<void> {
     this.guard();
-    if (rows === rowsPerStatement(columns.length) && values.length === rows * columns.length && !values.some((v) => v instanceof TextBytes)) {
-      this.insertStatement(table, columns, rows, null).run(values);
-      return;
+    if (rows === rowsPerStatement(columns.length) && values.length === rows * columns.length) {
+      const cast = castColumns(values, columns.length);
+      if (cast === null) {
+        this.insertStatement(table, columns, rows, null).run(values);
+        return;
+      }
+      if (cast) {
+        this.insertStatement(table, columns, rows, cast).run(values.map((v) => (v instanceof TextBytes ? v.bytes : v)));
+        return;
+      }
     }
     await this.insert(table, columns, rowsOf(values, rows, columns.length));
   }

@@ -10,7 +10,7 @@
  * control characters), so they decode to the same string JSON.parse gives.
  */
 import { BackupError } from '../errors.js';
-import { decodeCell, decodeRow, type SqlValue } from './values.js';
+import { decodeCell, decodeRow, type SqlValue, TextBytes } from './values.js';
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
@@ -80,6 +80,43 @@ function escaped(line: Buffer, q: number): boolean {
   return n % 2 === 1;
 }
 
+/**
+ * Where a load's long strings go as bytes. A string cell becomes a JavaScript string (its bytes decoded, copied into
+ * V8's heap), which SQLite's binding then encodes back to UTF-8 and copies again; a batch of rows tens of KiB wide
+ * outlives the young generation, so each string was copied once more and collected by full collections. A string
+ * without escapes is its own UTF-8 bytes (see the top of this file): copied here once, into memory the batch uses
+ * again, it goes to SQLite as TextBytes (`CAST(? AS TEXT)`, db/local.ts insertFlat). Wide rows: ~5 % less time
+ * per restore (docs/BENCHMARKS.md). The copies live until the batch is inserted: `reset` once it is.
+ */
+export class TextArena {
+  /** Strings shorter than this stay JavaScript strings: cheap to make, and no statement of their own. */
+  static readonly MIN = 512;
+  private buf = Buffer.allocUnsafeSlow(2 * 1024 * 1024);
+  private used = 0;
+
+  /** A copy of line[from, to), valid until reset(). */
+  copy(line: Buffer, from: number, to: number): Buffer {
+    const n = to - from;
+    if (this.used + n > this.buf.length) {
+      // The copies made so far keep the old buffer alive until their batch is inserted.
+      this.buf = Buffer.allocUnsafeSlow(Math.max(this.buf.length, 2 * n));
+      this.used = 0;
+    }
+    line.copy(this.buf, this.used, from, to);
+    const bytes = this.buf.subarray(this.used, this.used + n);
+    this.used += n;
+    return bytes;
+  }
+
+  /** Every copy is inserted: the memory is used again. */
+  reset(): void {
+    this.used = 0;
+  }
+}
+
+/** The arena of the line being read, if its reader has one (set by RowDecoder, like `backslashAt`). */
+let arena: TextArena | null = null;
+
 /** A shape the fast reader does not take: the line is then read the strict way. */
 const UNSUPPORTED = Symbol('unsupported');
 
@@ -97,6 +134,7 @@ function cell(line: Buffer, i: number, end: number, backslash: number, plain: bo
     if (backslash < 0 || backslash > close) {
       if (close < 0 || close >= end) return UNSUPPORTED;
       next = close + 1;
+      if (arena !== null && close - i > TextArena.MIN) return new TextBytes(arena.copy(line, i + 1, close));
       return line.toString('utf8', i + 1, close);
     }
     // Escapes: the string ends at the first quote not escaped itself; JSON.parse unescapes that one token.
@@ -154,7 +192,8 @@ export function decodeLineCells(line: Buffer, start: number, stop: number, idx: 
  * The row lines of a buffer (whole lines, each ending with a newline), one after the other. The search for
  * backslashes runs once over the buffer, not once per line: from each line it would scan to the buffer's end
  * whenever the lines hold no escape (rows of numbers), which made a buffer of short lines quadratic.
- * `plainIntegers[i]`: column i's INTEGERs may come back as plain numbers (see number()).
+ * `plainIntegers[i]`: column i's INTEGERs may come back as plain numbers (see number()). `textArena`: long strings
+ * without escapes come back as TextBytes copied into it (see TextArena).
  */
 export class RowDecoder {
   private start = 0;
@@ -163,6 +202,7 @@ export class RowDecoder {
   constructor(
     private readonly bytes: Buffer,
     private readonly plainIntegers?: readonly boolean[],
+    private readonly textArena: TextArena | null = null,
   ) {
     this.cursor = bytes.indexOf(BACKSLASH);
   }
@@ -175,7 +215,13 @@ export class RowDecoder {
     const stop = nl < 0 ? bytes.length : nl;
     if (this.cursor >= 0 && this.cursor < start) this.cursor = bytes.indexOf(BACKSLASH, start);
     backslashAt = this.cursor;
-    const n = decodeLineInto(bytes, start, stop, this.plainIntegers, out, offset);
+    arena = this.textArena;
+    let n: number;
+    try {
+      n = decodeLineInto(bytes, start, stop, this.plainIntegers, out, offset);
+    } finally {
+      arena = null;
+    }
     this.cursor = backslashAt;
     this.start = stop + 1;
     return n;

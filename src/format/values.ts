@@ -15,7 +15,10 @@
  */
 import { BackupError } from '../errors.js';
 
-/** TEXT whose bytes are not valid UTF-8: kept byte for byte, restored as TEXT. */
+/**
+ * TEXT as its bytes, restored as TEXT byte for byte: TEXT that is not valid UTF-8, and the long strings a load
+ * passes to SQLite as bytes (format/rows.ts TextArena).
+ */
 export class TextBytes {
   constructor(readonly bytes: Buffer) {}
 }

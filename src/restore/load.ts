@@ -8,7 +8,7 @@ import type { Db } from '../db/types.js';
 import { q } from '../db/url.js';
 import { BackupError } from '../errors.js';
 import type { HeaderLine } from '../format/lines.js';
-import { decodeRows, RowDecoder, rowsOf } from '../format/rows.js';
+import { decodeRows, RowDecoder, rowsOf, TextArena } from '../format/rows.js';
 import { integerColumns } from '../db/schema.js';
 import { encodeCell, type SqlValue } from '../format/values.js';
 import { schemaReplayer } from './ddl.js';
@@ -89,9 +89,11 @@ class Batcher {
   bytes = 0;
   uncommitted = 0;
   done = 0;
+  /** `arena`: where long strings go as bytes (format/rows.ts TextArena), for a target that takes them so. */
   constructor(
     private readonly ctx: LoadContext,
     private readonly total: number,
+    private readonly arena: TextArena | null,
   ) {
     this.maxRows = ctx.db.insertFlat ? ctx.db.flatRows! : BATCH_ROWS;
   }
@@ -100,7 +102,7 @@ class Batcher {
   async add(bytes: Buffer, plainIntegers: boolean[], table: PlannedTable, columns: string[]): Promise<void> {
     // Counted per event: a batch closes by bytes at most one event late (an event is at most ~1 MiB of lines).
     this.bytes += bytes.length;
-    const rows = new RowDecoder(bytes, plainIntegers);
+    const rows = new RowDecoder(bytes, plainIntegers, this.arena);
     const width = columns.length;
     for (;;) {
       let n: number;
@@ -127,6 +129,7 @@ class Batcher {
       if (e instanceof BackupError) throw e;
       throw new BackupError('CONSTRAINT', `table "${table.info.name}": ${(e as Error).message}; the restore was rolled back and the target is as it was`);
     }
+    this.arena?.reset();
     this.done += this.rows;
     this.ctx.onProgress?.({ table: table.info.name, rows: this.done, totalRows: this.total });
     this.uncommitted += this.bytes;
@@ -139,12 +142,22 @@ class Batcher {
   }
 }
 
+/**
+ * Whether long strings may go to the target as bytes: a local one (insertFlat, which casts them in SQL) whose text
+ * is UTF-8. `CAST(? AS TEXT)` reads the bytes in the database's encoding, and a local file may be UTF-16.
+ */
+async function takesTextBytes(db: Db): Promise<boolean> {
+  if (!db.insertFlat) return false;
+  return String((await db.query('SELECT encoding FROM pragma_encoding'))[0]?.[0]) === 'UTF-8';
+}
+
 /** Streams pass 2's rows into the target; returns the dump's sqlite_sequence rows (set after the load). */
 async function loadRows(ctx: LoadContext): Promise<[SqlValue, SqlValue][]> {
   const byName = new Map(ctx.plan.tables.map((t) => [t.info.name, t]));
   const batch = new Batcher(
     ctx,
     ctx.plan.tables.filter(loads).reduce((n, t) => n + t.info.rows, 0),
+    (await takesTextBytes(ctx.db)) ? new TextArena() : null,
   );
   const sequence: [SqlValue, SqlValue][] = [];
   let table: PlannedTable | null = null;

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { BackupError } from '../../src/errors.js';
-import { decodeLineCells, decodeRowLine, decodeRows } from '../../src/format/rows.js';
+import { decodeLineCells, decodeRowLine, decodeRows, RowDecoder, TextArena } from '../../src/format/rows.js';
 import { decodeRow, encodeRow, TextBytes, type SqlValue } from '../../src/format/values.js';
 import { MIXED_VALUES, prngBytes } from '../support/nasty-db.js';
 
@@ -159,5 +159,52 @@ describe('decodeLineCells', () => {
     ] as const) {
       expect(() => decodeLineCells(Buffer.from(text), 0, text.length, [k]), text).toThrow(BackupError);
     }
+  });
+});
+
+describe('RowDecoder with a TextArena (a load passing long strings to SQLite as bytes)', () => {
+  const long = (s: string) => s.repeat(Math.ceil((TextArena.MIN + 50) / s.length));
+  const rows: SqlValue[][] = [
+    [1n, long('plain prose '), 'short'],
+    [2n, long('é ü 漢字 🎉 '), null],
+    [3n, long('quote " and \\ backslash\n'), Buffer.from([1, 2])], // escapes: a JavaScript string, as before
+    [4n, 'x'.repeat(TextArena.MIN - 2), long('z')], // just under the bound: a string
+    [5n, new TextBytes(Buffer.from(long('\xff'), 'latin1')), 0.5], // not UTF-8: its {"t"} cell, as before
+  ];
+  const bytes = Buffer.concat(rows.map((r) => Buffer.from(encodeRow(r))));
+
+  it('gives long strings without escapes as TextBytes of their UTF-8, copied; everything else as without it', () => {
+    const arena = new TextArena();
+    const d = new RowDecoder(bytes, undefined, arena);
+    const got: SqlValue[][] = [];
+    for (;;) {
+      const row: SqlValue[] = [];
+      if (d.nextInto(row, 0) < 0) break;
+      got.push(row);
+    }
+    const plain = [...decodeRows(bytes)];
+    const asText = (r: SqlValue[]) => r.map((v, k) => (v instanceof TextBytes && typeof plain[got.indexOf(r)]![k] === 'string' ? v.bytes.toString('utf8') : v));
+    expect(got.map((r) => show(asText(r)))).toEqual(plain.map(show));
+    const kinds = got.map((r) => r.map((v) => (v instanceof TextBytes ? 'bytes' : typeof v)));
+    expect(kinds.map((k) => k[1])).toEqual(['bytes', 'bytes', 'string', 'string', 'bytes']);
+    expect(kinds[3]![2]).toBe('bytes');
+    // Copies: the dump's buffer is used again for the next member while the batch waits for its insert.
+    const before = got.map((r) => show(r));
+    bytes.fill(0x20);
+    expect(got.map((r) => show(r))).toEqual(before);
+  });
+
+  it('reset() uses the memory again; more than it holds goes to a new buffer, the earlier copies intact', () => {
+    const arena = new TextArena();
+    const src = Buffer.from('a'.repeat(3 * 1024 * 1024));
+    const first = arena.copy(src, 0, 1_500_000);
+    const second = arena.copy(src, 0, 1_500_000); // past 2 MiB: a new buffer
+    expect(first.buffer).not.toBe(second.buffer);
+    src.fill(0x62);
+    expect(first.toString('latin1')).toBe('a'.repeat(1_500_000));
+    arena.reset();
+    const third = arena.copy(src, 0, 10);
+    expect(third.buffer).toBe(second.buffer);
+    expect(third.toString()).toBe('bbbbbbbbbb');
   });
 });
