@@ -129,6 +129,29 @@ describe('readDump', () => {
     expect(most).toBeLessThanOrEqual(HASH_BEHIND + 2 ** 20 + 4096); // a piece, and a line carried across pieces
   });
 
+  it('a dump refused halfway gives back, once each, what the thread-pool hash read, and leaves no update behind', async () => {
+    const hash = poolHash();
+    if (!hash) return; // no native module here: nothing runs on the thread pool
+    const bad = Buffer.from(dump);
+    const at = bad.indexOf('\n[') + 1; // the first row line
+    expect(bad[at + 1]).toBeGreaterThanOrEqual(0x30);
+    bad[at + 1] = bad[at + 1] === 0x31 ? 0x32 : 0x31; // its first digit: its table's checksum fails
+    const released = new Map<ArrayBufferLike, number>();
+    async function* owned() {
+      for await (const c of chunks(bad, Array.from({ length: 40 }, (_, i) => (i + 1) * 97))) {
+        const own = Buffer.allocUnsafeSlow(c.length);
+        c.copy(own);
+        yield own;
+      }
+    }
+    const release = (piece: Buffer) => released.set(piece.buffer, (released.get(piece.buffer) ?? 0) + 1);
+    expect(await corrupt(collectEvents(readDump(owned(), { release, wholeHash: hash })))).toMatch(/checksum/);
+    await hash.drain(0);
+    expect(hash.pending).toBe(0);
+    expect(released.size).toBeGreaterThan(0);
+    for (const n of released.values()) expect(n).toBe(1);
+  });
+
   it('accepts string chunks as well as buffers', async () => {
     async function* asStrings() {
       yield dump.toString('utf8');
