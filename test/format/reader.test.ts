@@ -138,7 +138,10 @@ describe('readDump', () => {
     bad[at + 1] = bad[at + 1] === 0x31 ? 0x32 : 0x31; // its first digit: its table's checksum fails
     const released = new Map<ArrayBufferLike, number>();
     async function* owned() {
-      for await (const c of chunks(bad, Array.from({ length: 40 }, (_, i) => (i + 1) * 97))) {
+      for await (const c of chunks(
+        bad,
+        Array.from({ length: 40 }, (_, i) => (i + 1) * 97),
+      )) {
         const own = Buffer.allocUnsafeSlow(c.length);
         c.copy(own);
         yield own;
