@@ -13,10 +13,42 @@
 #include <dlfcn.h>
 #include "libdeflate/libdeflate.h"
 
+/* What every job on the thread pool holds: its work, its promise, and the two values it reads, kept alive. */
 typedef struct {
   napi_async_work work;
   napi_deferred deferred;
-  napi_ref member_ref, out_ref; /* keep both buffers alive while the thread pool uses them */
+  napi_ref refs[2];
+} pool_job_t;
+
+static napi_value fail(napi_env env, const char *message) {
+  napi_throw_type_error(env, NULL, message);
+  return NULL;
+}
+
+/* Queues `job` (its first member a pool_job_t) on the thread pool, keeping `a` and `b` alive; its promise, or NULL. */
+static napi_value queue_job(napi_env env, pool_job_t *job, napi_value a, napi_value b, const char *name,
+                            napi_async_execute_callback execute, napi_async_complete_callback complete) {
+  napi_value promise, resource;
+  if (napi_create_reference(env, a, 1, &job->refs[0]) != napi_ok || napi_create_reference(env, b, 1, &job->refs[1]) != napi_ok ||
+      napi_create_promise(env, &job->deferred, &promise) != napi_ok ||
+      napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &resource) != napi_ok ||
+      napi_create_async_work(env, NULL, resource, execute, complete, job, &job->work) != napi_ok ||
+      napi_queue_async_work(env, job->work) != napi_ok) {
+    return fail(env, "could not queue the work on the thread pool"); /* not reached short of a broken runtime */
+  }
+  return promise;
+}
+
+/* After a job's promise is settled: lets go of what it kept alive, and of the job. */
+static void end_job(napi_env env, pool_job_t *job) {
+  napi_delete_reference(env, job->refs[0]);
+  napi_delete_reference(env, job->refs[1]);
+  napi_delete_async_work(env, job->work);
+  free(job);
+}
+
+typedef struct {
+  pool_job_t base; /* keeps the member and the output buffer alive */
   const void *member;
   size_t member_len;
   void *out;
@@ -53,29 +85,21 @@ static const char *result_code(enum libdeflate_result r) {
 static void complete(napi_env env, napi_status status, void *data) {
   job_t *job = data;
   napi_value out, err, msg, code;
-  if (status == napi_ok && job->result == LIBDEFLATE_SUCCESS && napi_get_reference_value(env, job->out_ref, &out) == napi_ok) {
-    napi_resolve_deferred(env, job->deferred, out);
+  if (status == napi_ok && job->result == LIBDEFLATE_SUCCESS && napi_get_reference_value(env, job->base.refs[1], &out) == napi_ok) {
+    napi_resolve_deferred(env, job->base.deferred, out);
   } else {
     const char *c = status == napi_ok ? result_code(job->result) : "LIBDEFLATE_CANCELLED";
     napi_create_string_utf8(env, "the gzip member did not inflate", NAPI_AUTO_LENGTH, &msg);
     napi_create_string_utf8(env, c, NAPI_AUTO_LENGTH, &code);
     napi_create_error(env, code, msg, &err);
-    napi_reject_deferred(env, job->deferred, err);
+    napi_reject_deferred(env, job->base.deferred, err);
   }
-  napi_delete_reference(env, job->member_ref);
-  napi_delete_reference(env, job->out_ref);
-  napi_delete_async_work(env, job->work);
-  free(job);
-}
-
-static napi_value fail(napi_env env, const char *message) {
-  napi_throw_type_error(env, NULL, message);
-  return NULL;
+  end_job(env, &job->base);
 }
 
 static napi_value gunzip(napi_env env, napi_callback_info info) {
   size_t argc = 2;
-  napi_value argv[2], promise, name;
+  napi_value argv[2];
   bool is_buffer[2] = {false, false};
   void *member, *out;
   size_t member_len, out_len;
@@ -91,15 +115,7 @@ static napi_value gunzip(napi_env env, napi_callback_info info) {
   job->member_len = member_len;
   job->out = out;
   job->out_len = out_len;
-  if (napi_create_reference(env, argv[0], 1, &job->member_ref) != napi_ok ||
-      napi_create_reference(env, argv[1], 1, &job->out_ref) != napi_ok ||
-      napi_create_promise(env, &job->deferred, &promise) != napi_ok ||
-      napi_create_string_utf8(env, "turso-backup:gunzip", NAPI_AUTO_LENGTH, &name) != napi_ok ||
-      napi_create_async_work(env, NULL, name, execute, complete, job, &job->work) != napi_ok ||
-      napi_queue_async_work(env, job->work) != napi_ok) {
-    return fail(env, "gunzip: could not queue the work"); /* not reached short of a broken runtime */
-  }
-  return promise;
+  return queue_job(env, &job->base, argv[0], argv[1], "turso-backup:gunzip", execute, complete);
 }
 
 /* OpenSSL's EVP digest API, from the Node binary (or the libcrypto it loaded); opaque types, stable since 1.1. */
@@ -131,9 +147,7 @@ typedef struct {
 } hash_t;
 
 typedef struct {
-  napi_async_work work;
-  napi_deferred deferred;
-  napi_ref state_ref, bytes_ref;
+  pool_job_t base; /* keeps the state and the bytes alive */
   hash_t *hash;
   const void *bytes;
   size_t len;
@@ -182,21 +196,18 @@ static void update_complete(napi_env env, napi_status status, void *data) {
   u->hash->busy = 0;
   if (status == napi_ok && u->ok) {
     napi_get_undefined(env, &undefined);
-    napi_resolve_deferred(env, u->deferred, undefined);
+    napi_resolve_deferred(env, u->base.deferred, undefined);
   } else {
     napi_create_string_utf8(env, "sha256: the update failed", NAPI_AUTO_LENGTH, &msg);
     napi_create_error(env, NULL, msg, &err);
-    napi_reject_deferred(env, u->deferred, err);
+    napi_reject_deferred(env, u->base.deferred, err);
   }
-  napi_delete_reference(env, u->state_ref);
-  napi_delete_reference(env, u->bytes_ref);
-  napi_delete_async_work(env, u->work);
-  free(u);
+  end_job(env, &u->base);
 }
 
 static napi_value sha256_update(napi_env env, napi_callback_info info) {
   size_t argc = 2;
-  napi_value argv[2], promise, name;
+  napi_value argv[2], promise;
   bool is_buffer = false;
   void *bytes;
   size_t len;
@@ -211,15 +222,8 @@ static napi_value sha256_update(napi_env env, napi_callback_info info) {
   u->hash = h;
   u->bytes = bytes;
   u->len = len;
-  if (napi_create_reference(env, argv[0], 1, &u->state_ref) != napi_ok ||
-      napi_create_reference(env, argv[1], 1, &u->bytes_ref) != napi_ok ||
-      napi_create_promise(env, &u->deferred, &promise) != napi_ok ||
-      napi_create_string_utf8(env, "turso-backup:sha256", NAPI_AUTO_LENGTH, &name) != napi_ok ||
-      napi_create_async_work(env, NULL, name, update_execute, update_complete, u, &u->work) != napi_ok ||
-      napi_queue_async_work(env, u->work) != napi_ok) {
-    return fail(env, "sha256Update: could not queue the work"); /* not reached short of a broken runtime */
-  }
-  h->busy = 1;
+  promise = queue_job(env, &u->base, argv[0], argv[1], "turso-backup:sha256", update_execute, update_complete);
+  if (promise != NULL) h->busy = 1;
   return promise;
 }
 

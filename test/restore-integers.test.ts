@@ -95,6 +95,27 @@ function buildDb(path: string): void {
   db.close();
 }
 
+/**
+ * A source built by `build`, backed up and restored into a new file (and, with `migrated`, into a copy of its schema):
+ * every restored cell equals the source's, storage class and bytes.
+ */
+async function expectRoundTrip(build: (path: string) => void, opts: { migrated: boolean }): Promise<void> {
+  const dir = dirs.make();
+  const src = join(dir, 'src.db');
+  build(src);
+  const dump = join(dir, 'dump.ndjson.gz');
+  await backupToFile(src, dump);
+  const targets = [join(dir, 'new.db')];
+  if (opts.migrated) {
+    targets.push(join(dir, 'migrated.db'));
+    replaySchema(src, targets[1]!);
+  }
+  for (const target of targets) {
+    await restore({ openInput: async () => createReadStream(dump), target: localTargetFactory(target), confirm: true });
+    expect(diffDumps(dumpDb(src), dumpDb(target))).toEqual([]);
+  }
+}
+
 describe('INTEGERs as plain numbers where SQLite stores the same INTEGER', () => {
   it("affinity() follows SQLite's rules", () => {
     expect(TYPES.map(affinity)).toEqual([
@@ -120,17 +141,7 @@ describe('INTEGERs as plain numbers where SQLite stores the same INTEGER', () =>
   });
 
   it('every cell comes back with its storage class and bytes, into a new file and into the same schema', async () => {
-    const dir = dirs.make();
-    const src = join(dir, 'src.db');
-    buildDb(src);
-    const dump = join(dir, 'dump.ndjson.gz');
-    await backupToFile(src, dump);
-    const migrated = join(dir, 'migrated.db');
-    replaySchema(src, migrated);
-    for (const target of [join(dir, 'new.db'), migrated]) {
-      await restore({ openInput: async () => createReadStream(dump), target: localTargetFactory(target), confirm: true });
-      expect(diffDumps(dumpDb(src), dumpDb(target))).toEqual([]);
-    }
+    await expectRoundTrip(buildDb, { migrated: true });
   });
 });
 
@@ -156,29 +167,10 @@ describe('long TEXT goes to SQLite as its bytes (format/rows.ts TextArena)', () 
   }
 
   it('every cell comes back with its storage class and bytes, into a new file and into the same schema', async () => {
-    const dir = dirs.make();
-    const src = join(dir, 'src.db');
-    buildTextDb(src);
-    const dump = join(dir, 'dump.ndjson.gz');
-    await backupToFile(src, dump);
-    const migrated = join(dir, 'migrated.db');
-    replaySchema(src, migrated);
-    for (const target of [join(dir, 'new.db'), migrated]) {
-      await restore({ openInput: async () => createReadStream(dump), target: localTargetFactory(target), confirm: true });
-      expect(diffDumps(dumpDb(src), dumpDb(target))).toEqual([]);
-    }
+    await expectRoundTrip((path) => buildTextDb(path), { migrated: true });
   });
 
   it('a UTF-16 database gets them as strings (CAST would read UTF-8 bytes as UTF-16)', async () => {
-    for (const encoding of ['UTF-16le', 'UTF-16be']) {
-      const dir = dirs.make();
-      const src = join(dir, 'src.db');
-      buildTextDb(src, encoding);
-      const dump = join(dir, 'dump.ndjson.gz');
-      await backupToFile(src, dump);
-      const target = join(dir, 'new.db');
-      await restore({ openInput: async () => createReadStream(dump), target: localTargetFactory(target), confirm: true });
-      expect(diffDumps(dumpDb(src), dumpDb(target))).toEqual([]);
-    }
+    for (const encoding of ['UTF-16le', 'UTF-16be']) await expectRoundTrip((path) => buildTextDb(path, encoding), { migrated: false });
   });
 });
