@@ -9,7 +9,7 @@ import { BackupError } from '../errors.js';
 import type { TableInfo } from '../format/lines.js';
 import { decodeLineCells } from '../format/rows.js';
 import { encodeCell, encodeRow, TextBytes } from '../format/values.js';
-import { finishPage, pageSql, realsOnly } from './encode.js';
+import { finishPage, LIMIT_PARAM, pageSql, realsOnly } from './encode.js';
 import type { Db, Row } from './types.js';
 import { q } from './url.js';
 
@@ -115,7 +115,7 @@ export async function probeSqlEncoding(db: Pick<Db, 'query'>): Promise<boolean> 
   }
 }
 
-/** `SELECT <cols> FROM t [WHERE key > ? [AND filter]] ORDER BY key LIMIT ?`; `castKeys[i]` binds key i as bytes. */
+/** `SELECT <cols> FROM t [WHERE key > ? [AND filter]] ORDER BY key LIMIT …`; `castKeys[i]` binds key i as bytes. */
 export function pageQuery(t: Pageable, withKey: boolean, castKeys?: boolean[], select?: string, filter?: string): string {
   const cols = select ?? t.dataColumns.map(q).join(', ');
   const keys = keysOf(t);
@@ -125,7 +125,7 @@ export function pageQuery(t: Pageable, withKey: boolean, castKeys?: boolean[], s
   if (withKey) conds.push(keys.length === 1 ? `${keys[0]} > ${ph(0)}` : `(${order}) > (${keys.map((_, i) => ph(i)).join(', ')})`);
   if (filter) conds.push(`(${filter})`);
   const where = conds.length ? ` WHERE ${conds.join(' AND ')}` : '';
-  return `SELECT ${cols} FROM ${q(t.name)}${where} ORDER BY ${order} LIMIT ?`;
+  return `SELECT ${cols} FROM ${q(t.name)}${where} ORDER BY ${order} ${LIMIT_PARAM}`;
 }
 
 /** Key values as query arguments: TextBytes travel as their bytes, with `CAST(? AS TEXT)` marked for them. */

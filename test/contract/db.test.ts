@@ -233,6 +233,19 @@ describe.each(BACKENDS)('Db contract: $name', (backend) => {
       const [page] = await collect(encodedPages(db, t, { pages: { maxRows: 10, targetBytes: 8 << 20, firstRows: 10 }, deferFinish: true }));
       expect(() => finishEncodedPage('n', { ...page!, unfinished: { ...page!.unfinished!, least: 2n } })).toThrow(/out of key order/);
       expect(() => finishEncodedPage('n', { ...page!, unfinished: { ...page!.unfinished!, greatest: 11n } })).toThrow(/out of key order/);
+      // A page finished where it is read is checked the same way: here the database names another least key than
+      // the page's first line holds.
+      const skewed = new Proxy(db, {
+        get(target, key) {
+          const v = Reflect.get(target, key, target);
+          if (key !== 'query') return typeof v === 'function' ? v.bind(target) : v;
+          return async (sql: string, args?: unknown[]) => {
+            const rows = await target.query(sql, args);
+            return sql.includes('string_agg') ? rows.map((r) => [r[0], 2n, r[2], r[3]]) : rows;
+          };
+        },
+      });
+      await expect(collect(encodedPages(skewed, t, { pages: { maxRows: 10, targetBytes: 8 << 20, firstRows: 10 } }))).rejects.toThrow(/out of key order/);
     } finally {
       await close();
     }

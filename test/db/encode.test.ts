@@ -5,7 +5,8 @@
  */
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
-import { finishPage, pageSql } from '../../src/db/encode.js';
+import { finishPage, LIMIT_PARAM, pageSql } from '../../src/db/encode.js';
+import { pageQuery } from '../../src/db/pages.js';
 import { encodeRow } from '../../src/format/values.js';
 import { prngBytes } from '../support/nasty-db.js';
 
@@ -53,5 +54,31 @@ describe('finishPage', () => {
     const out = finishPage(rawPage('g', ['id', 'thumb', 'x']));
     expect(out.equals(expected(rows))).toBe(true);
     expect(out.buffer.byteLength).toBeLessThanOrEqual(out.length * 1.15);
+  });
+});
+
+describe('page statements', () => {
+  it('take their row limit through a CAST, which SQLite does not plan with (a bare `LIMIT ?` compiled the statement again for every page)', () => {
+    db.exec('CREATE TABLE p (id INTEGER PRIMARY KEY, v TEXT)');
+    const insert = db.prepare('INSERT INTO p VALUES (?, ?)');
+    for (let i = 1; i <= 20; i++) insert.run(i, `v${i}`);
+    const t = { name: 'p', dataColumns: ['id', 'v'], keyColumns: ['id'] };
+    const statements = [pageSql(t, false), pageSql(t, true), pageQuery(t, false), pageQuery(t, true)];
+    for (const sql of statements) {
+      expect(sql).toContain(`ORDER BY "id" ${LIMIT_PARAM}`);
+      expect(sql).not.toMatch(/LIMIT \?/);
+    }
+    // The same statement, bound again and again, pages as its limits say.
+    const encoded = db.prepare(statements[1]!).raw(true);
+    const plain = db.prepare(statements[3]!).raw(true);
+    for (const [after, limit] of [
+      [0, 3],
+      [3, 5],
+      [17, 10],
+    ] as const) {
+      const ids = Array.from({ length: Math.min(limit, 20 - after) }, (_, i) => after + 1 + i);
+      expect(encoded.get(after, limit)).toEqual([ids.length, ids[0], ids.at(-1), expected(ids.map((id) => [BigInt(id), `v${id}`]))]);
+      expect(plain.all(after, limit)).toEqual(ids.map((id) => [id, `v${id}`]));
+    }
   });
 });
