@@ -9,13 +9,14 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildBenchDb } from '../bench/build-db.js';
 import { restore, type RestoreOptions } from '../src/restore/restore.js';
-import { startLoadVerifier } from '../src/restore/load-verifier.js';
+import { startLoadVerifier, startVerifierThread } from '../src/restore/load-verifier.js';
 import { checksumRows } from '../src/restore/verify-target.js';
 import { openLocalDb } from '../src/db/local.js';
 import { encodedPages } from '../src/db/pages.js';
 import { localTargetFactory } from '../src/target/local.js';
 import { backupToFile, dumpLines, gunzipFile, gzip, listDir, rejection, reseal, tempDirs } from './support/dumps.js';
 import { diffDumps, dumpDb } from './support/nasty-db.js';
+import { lastJson, runScript } from './support/scripts.js';
 
 const dirs = tempDirs('tb-restore-verifier-');
 const ROOT = new URL('../', import.meta.url).pathname;
@@ -248,6 +249,61 @@ describe('restore into a new file, verified while it loads', () => {
     expect(r.tables.get('b')).toEqual(await checksumRows(source, info('b', ['k', 'v'], ['k'], false), null));
     expect(source.handle.pragma('journal_mode', { simple: true })).toBe('wal');
     await source.close();
+  });
+
+  it('a verifying thread started ahead of the load waits for its work, then vouches for the rows committed after it started', async () => {
+    const thread = startVerifierThread(); // as restore() starts it, beside pass 1
+    await new Promise((r) => setTimeout(r, 300)); // its modules are loaded; nothing to read yet
+    const path = join(dirs.make(), 'ahead.db');
+    const target = await localTargetFactory(path).open({ create: true });
+    await target.beginLoad({});
+    const db = (target.db as unknown as { handle: Database.Database }).handle;
+    db.exec('CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT, r REAL, b BLOB)');
+    const info = { name: 'a', dataColumns: ['id', 'v', 'r', 'b'], keyColumns: ['id'], rowidColumn: true } as never;
+    const v = await startLoadVerifier(target.scratch!, [{ info, rowidName: 'rowid' }], undefined, thread);
+    const ins = db.prepare('INSERT INTO a VALUES (?, ?, ?, ?)');
+    for (let i = 1; i <= 5000; i++) {
+      ins.run(i, `row ${i} ${'é'.repeat(i % 700)}`, i / 7, Buffer.alloc(i % 50, i));
+      if (i % 500 === 0) await v.committed();
+    }
+    await v.committed('a');
+    await v.loaded();
+    const r = await v.results();
+    await target.commit();
+    await target.close();
+    if ('failure' in r) throw new Error(r.failure);
+    const source = openLocalDb(path, { readonly: true });
+    expect(r.tables.get('a')).toEqual({ rows: 5000, sha256: (await checksumRows(source, info, 'rowid')).sha256 });
+    await source.close();
+  });
+
+  it('a dump with nothing to load, into a new file: the thread started beside pass 1 is ended, and the command exits', { timeout: 60_000 }, async () => {
+    const dir = dirs.make();
+    const empty = join(dir, 'empty.db');
+    new Database(empty).exec('CREATE VIEW v AS SELECT 1 AS one'); // a schema, and no table
+    const out = join(dir, 'empty.ndjson.gz');
+    await backupToFile(empty, out);
+    const target = join(dir, 'restored.db');
+    // A thread left waiting for its work would keep the process alive: the run would never end.
+    const r = await runScript('restore-turso', [out, '--confirm', '--json'], { TURSO_DATABASE_URL: `file:${target}` });
+    expect(r.code, r.stderr).toBe(0);
+    expect(lastJson(r.stdout)).toMatchObject({ verified: true });
+    expect(query(target, "SELECT name FROM sqlite_schema WHERE type = 'view'")).toEqual([['v']]);
+  });
+
+  it('a thread started ahead that is gone before its work comes vouches for nothing: the restore verifies after the load', async () => {
+    const thread = startVerifierThread();
+    await thread.worker.terminate(); // as restore() ends it when no load follows
+    const path = join(dirs.make(), 'gone.db');
+    const target = await localTargetFactory(path).open({ create: true });
+    await target.beginLoad({});
+    (target.db as unknown as { handle: Database.Database }).handle.exec('CREATE TABLE a (id INTEGER PRIMARY KEY)');
+    const info = { name: 'a', dataColumns: ['id'], keyColumns: ['id'], rowidColumn: true } as never;
+    const v = await startLoadVerifier(target.scratch!, [{ info, rowidName: 'rowid' }], undefined, thread);
+    await v.loaded();
+    expect(await v.results()).toEqual({ failure: 'it stopped before it finished' });
+    await target.rollback();
+    await target.close();
   });
 
   it('a foreign key SQLite cannot check (no usable parent index) is named, and the other tables are still checked', async () => {

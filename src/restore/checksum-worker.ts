@@ -1,9 +1,10 @@
 /**
  * Worker thread: re-checksums a scratch target's tables while the main thread is still loading them (see
  * load-verifier.ts). Reads through its own read-only connection, table by table in load order, following each
- * table's commits; posts one result per table, or one error and stops.
+ * table's commits; posts one result per table, or one error and stops. It is started before it has anything to
+ * read (startVerifierThread) and waits for its StartMessage.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 import { type LocalDb, openLocalDb } from '../db/local.js';
 import { type Growing, unlocked } from '../db/pages.js';
 import type { TableInfo } from '../format/lines.js';
@@ -14,6 +15,11 @@ export interface VerifierData {
   tables: { info: TableInfo; rowidName: string | null }[];
   /** How long the file may stay locked against the reader, with no commit in between, before it gives up. */
   lockedMs?: number;
+}
+
+/** Main → worker, first: what to verify. */
+export interface StartMessage {
+  start: VerifierData;
 }
 
 /** Main → worker: the writer committed (commit number `gen`); `complete` names a table it finished, `all`: every table. */
@@ -30,17 +36,20 @@ export type VerifierReply =
   | { error: string; code?: string };
 
 const port = parentPort!;
-const { path, tables, lockedMs = 10_000 } = workerData as VerifierData;
+let started: (data: VerifierData) => void;
+const start = new Promise<VerifierData>((resolve) => (started = resolve));
 const complete = new Set<string>();
 let all = false;
 let gen = 0;
 const waiting: (() => void)[] = [];
-port.on('message', (m: CommitMessage) => {
+port.on('message', (m: StartMessage | CommitMessage) => {
+  if ('start' in m) return started(m.start);
   gen = Math.max(gen, m.gen);
   if (m.complete) complete.add(m.complete);
   if (m.all) all = true;
   for (const w of waiting.splice(0)) w();
 });
+const { path, tables, lockedMs = 10_000 } = await start;
 const nextMessage = (ms?: number) =>
   new Promise<void>((resolve) => {
     waiting.push(resolve);

@@ -5,9 +5,10 @@
  * verification is the same as after a one-transaction load (same reader, same encoder, on the restored file),
  * without its ~30 % of the restore's time on the critical path (docs/BENCHMARKS.md).
  */
+import type { Worker } from 'node:worker_threads';
 import type { ScratchFile } from '../target/types.js';
 import { spawnWorker } from '../worker.js';
-import type { CommitMessage, VerifierData, VerifierReply } from './checksum-worker.js';
+import type { CommitMessage, StartMessage, VerifierData, VerifierReply } from './checksum-worker.js';
 import type { TableChecksum } from './verify-target.js';
 
 export interface LoadVerifier {
@@ -31,28 +32,56 @@ export type VerifierResults =
   /** The thread could not finish (it never vouches for rows it did not read): the caller verifies after the load. */
   | { failure: string };
 
-/** Starts verifying `scratch` (its tables' schema is created, uncommitted) as the load commits `tables`' rows. */
-export async function startLoadVerifier(scratch: ScratchFile, tables: VerifierData['tables'], lockedMs?: number): Promise<LoadVerifier> {
+/** The verifying thread, started before it has anything to read. */
+export interface VerifierThread {
+  worker: Worker;
+  /** The first error the thread raised (it failed to start, or failed while it ran). */
+  failure: string | null;
+  /** Resolved once the thread is gone. */
+  exited: Promise<void>;
+}
+
+/**
+ * Starts the verifying thread ahead of the load: a thread's start (its isolate, its modules) took ~0.1 s, and with
+ * the thread started only once the tables existed, that was ~0.1 s more of the restore's last phase, where the
+ * load waits for the verifier (docs/BENCHMARKS.md). Started while pass 1 reads the dump, it waits for its
+ * StartMessage; whoever starts it terminates it when no load follows.
+ */
+export function startVerifierThread(): VerifierThread {
+  const worker = spawnWorker('restore/checksum-worker', undefined);
+  const thread: VerifierThread = { worker, failure: null, exited: new Promise((resolve) => worker.once('exit', () => resolve())) };
+  worker.on('error', (e) => (thread.failure ??= e.message));
+  return thread;
+}
+
+/**
+ * Starts verifying `scratch` (its tables' schema is created, uncommitted) as the load commits `tables`' rows, on
+ * `thread` (started here when absent).
+ */
+export async function startLoadVerifier(
+  scratch: ScratchFile,
+  tables: VerifierData['tables'],
+  lockedMs?: number,
+  thread: VerifierThread = startVerifierThread(),
+): Promise<LoadVerifier> {
   await scratch.checkpoint(); // the worker's connection must see the tables
   await scratch.follow();
-  const data: VerifierData = { path: scratch.path, tables, ...(lockedMs ? { lockedMs } : {}) };
-  const worker = spawnWorker('restore/checksum-worker', data);
+  const { worker } = thread;
+  worker.postMessage({ start: { path: scratch.path, tables, ...(lockedMs ? { lockedMs } : {}) } } satisfies StartMessage);
   const found = new Map<string, TableChecksum>();
   let foreignKeys: Record<string, number> | null | undefined;
   let failure: string | null = null;
   let gen = 0;
-  const done = new Promise<VerifierResults>((resolve) => {
-    worker.on('message', (m: VerifierReply) => {
-      if ('error' in m) failure ??= m.error;
-      else if ('foreignKeys' in m) foreignKeys = m.foreignKeys;
-      else found.set(m.table, { rows: m.rows, sha256: m.sha256 });
-    });
-    worker.on('error', (e) => (failure ??= e.message));
-    // Resolved only once the thread is gone: its connection must be closed before the file is published.
-    worker.on('exit', () => {
-      if (!failure && found.size === tables.length && foreignKeys !== undefined) resolve({ tables: found, foreignKeys });
-      else resolve({ failure: failure ?? 'it stopped before it finished' });
-    });
+  worker.on('message', (m: VerifierReply) => {
+    if ('error' in m) failure ??= m.error;
+    else if ('foreignKeys' in m) foreignKeys = m.foreignKeys;
+    else found.set(m.table, { rows: m.rows, sha256: m.sha256 });
+  });
+  // Resolved only once the thread is gone: its connection must be closed before the file is published.
+  const done = thread.exited.then((): VerifierResults => {
+    failure ??= thread.failure;
+    if (!failure && found.size === tables.length && foreignKeys !== undefined) return { tables: found, foreignKeys };
+    return { failure: failure ?? 'it stopped before it finished' };
   });
   return {
     async committed(complete) {

@@ -20,7 +20,7 @@ import type { Target, TargetFactory } from '../target/types.js';
 import { openRestoreInput } from './inputs/open.js';
 import type { RestoreInput } from './inputs/types.js';
 import { loadTarget } from './load.js';
-import { startLoadVerifier, type LoadVerifier } from './load-verifier.js';
+import { type LoadVerifier, startLoadVerifier, startVerifierThread, type VerifierThread } from './load-verifier.js';
 import { loads, planRestore, unmatchedRefusal, type RestorePlan } from './plan.js';
 import { loadSeedCheck, MAX_SEED_ROWS, type SeedCheck, seedColumnsIn } from './seeds.js';
 import { emptyState, inspectTarget, targetTable, type TargetState } from './target-state.js';
@@ -222,8 +222,19 @@ function createdObjects(v: Verified): { views: string[]; triggerTables: string[]
   return { views, triggerTables: [...new Set(triggers.map((o) => o.tbl_name))] };
 }
 
-/** Phases load, verify target and publish, in the target's write transaction; any failure rolls it back. */
-async function loadVerifyPublish(target: Target, input: RestoreInput, state: TargetState, v: Verified, result: RestoreResult, opts: RestoreOptions) {
+/**
+ * Phases load, verify target and publish, in the target's write transaction; any failure rolls it back. `thread`: the
+ * verifying thread, when one was started ahead (restore()).
+ */
+async function loadVerifyPublish(
+  target: Target,
+  input: RestoreInput,
+  state: TargetState,
+  v: Verified,
+  result: RestoreResult,
+  opts: RestoreOptions,
+  thread: VerifierThread | null,
+) {
   const loadable = v.plan.tables.filter(loads);
   // A scratch file is verified while it loads, by a second thread following the load's commits.
   const follow = target.scratch && loadable.length > 0 && input.kind === 'dump' ? target.scratch : null;
@@ -245,6 +256,8 @@ async function loadVerifyPublish(target: Target, input: RestoreInput, state: Tar
           verifier = await startLoadVerifier(
             follow,
             loadable.map((t) => ({ info: t.info, rowidName: t.rowidName })),
+            undefined,
+            thread ?? undefined,
           );
       },
       ...(follow ? { committed: (complete?: string) => verifier!.committed(complete) } : {}),
@@ -274,6 +287,8 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
   const input = await openRestoreInput(opts.openInput, opts.key);
   // A dry run never creates a missing file target; a confirmed run creates it only after pass 1 succeeded.
   let target: Target | null = opts.target.missing ? null : await opts.target.open({ create: false });
+  // A new file is verified while it loads, by a thread that starts here, beside pass 1 (load-verifier.ts).
+  const thread = opts.confirm && opts.target.missing && input.kind === 'dump' ? startVerifierThread() : null;
   try {
     const state = target ? await inspectTarget(target.db) : emptyState();
     const verified = await verifyInput(input, target, state, opts);
@@ -282,7 +297,7 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
     if (opts.confirm) {
       target ??= await opts.target.open({ create: true });
       result.target = target.displayUrl;
-      await loadVerifyPublish(target, input, state, verified, result, opts);
+      await loadVerifyPublish(target, input, state, verified, result, opts, thread);
       result.verified = true;
     }
     result.durationMs = Date.now() - started;
@@ -293,6 +308,7 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
     await opts.target.discardCreated();
     throw e;
   } finally {
+    await thread?.worker.terminate(); // it has exited unless nothing was loaded, or the run failed
     await target?.close();
   }
 }
