@@ -11,6 +11,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { type LocalDb, openLocalDb } from '../db/local.js';
 import { BackupError } from '../errors.js';
 import { fsyncDir } from '../sink/file.js';
+import { EarlySync } from './early-sync.js';
 import type { ScratchFile, Target, TargetFactory } from './types.js';
 
 /** The factory of a `file:` target at `path`; what is there is looked at now, and refused now when it cannot be one. */
@@ -152,7 +153,7 @@ async function publish(db: LocalDb, scratchPath: string, path: string, wal: bool
   if (wal && db.handle.pragma('journal_mode', { simple: true }) === 'wal') db.handle.pragma('wal_checkpoint(TRUNCATE)');
   else db.handle.pragma(`journal_mode = ${wal ? 'WAL' : 'DELETE'}`);
   await db.close();
-  await early.sync; // its failure is the publish's: the file may not be on disk
+  await early.done(); // its failure is the publish's: the file may not be on disk
   const fh = await open(scratchPath, 'r+');
   try {
     await fh.sync();
@@ -165,21 +166,6 @@ async function publish(db: LocalDb, scratchPath: string, path: string, wal: bool
     // The new name is in place (the link succeeded) and the file itself is synced: only durability is the system's.
     if (e.code !== 'EACCES' && e.code !== 'EPERM') throw e;
   });
-}
-
-/** A scratch file's data synced ahead of its publish (started once its rows are committed), or null. */
-interface EarlySync {
-  sync: Promise<void> | null;
-}
-
-/** fdatasync of `path` through a descriptor of its own, on the thread pool. */
-async function syncData(path: string): Promise<void> {
-  const fh = await open(path, 'r');
-  try {
-    await fh.datasync();
-  } finally {
-    await fh.close();
-  }
 }
 
 /** Dirty pages a followed load keeps before spilling: a spill would lock its reader out until the commit. */
@@ -195,7 +181,10 @@ function scratchFile(db: LocalDb, path: string, early: EarlySync): ScratchFile {
   const pages = () => Math.ceil(FOLLOWED_SPILL_BYTES / (db.handle.pragma('page_size', { simple: true }) as number));
   return {
     path,
-    checkpoint: () => db.checkpoint(),
+    async checkpoint() {
+      await db.checkpoint();
+      early.committed();
+    },
     async follow() {
       db.handle.pragma(`cache_spill = ${pages()}`);
     },
@@ -205,22 +194,20 @@ function scratchFile(db: LocalDb, path: string, early: EarlySync): ScratchFile {
         db.handle.pragma('cache_spill = ON');
       });
       // The rows' pages are all in the file now (what follows goes to the WAL until the publish): the disk writes
-      // them while the indexes are built and the reader finishes, and the publish's fsync finds little left to do
-      // (on the wide bench shape that fsync was 0.2 s after the reader's last read).
-      early.sync = syncData(path);
-      early.sync.catch(() => {}); // awaited by the publish; a rollback leaves it
+      // the last of them while the indexes are built and the reader finishes.
+      early.rowsLoaded();
     },
   };
 }
 
 function localTarget(db: LocalDb, path: string, scratchPath: string | null): Target {
   let wal = false;
-  const early: EarlySync = { sync: null };
+  const early = scratchPath ? new EarlySync(scratchPath) : null;
   return {
     db,
     displayUrl: `file:${path}`,
     identity: path,
-    ...(scratchPath ? { scratch: scratchFile(db, scratchPath, early) } : {}),
+    ...(scratchPath && early ? { scratch: scratchFile(db, scratchPath, early) } : {}),
     async beginLoad(opts = {}) {
       wal = opts.journalMode === 'wal';
       if (scratchPath) {
@@ -243,7 +230,7 @@ function localTarget(db: LocalDb, path: string, scratchPath: string | null): Tar
     },
     async commit() {
       await db.commit();
-      if (scratchPath) await publish(db, scratchPath, path, wal, early);
+      if (scratchPath && early) await publish(db, scratchPath, path, wal, early);
     },
     rollback: () => db.rollback(),
     close: () => db.close(),
