@@ -280,7 +280,9 @@ describe('restore into a new file, verified while it loads', () => {
   it('a dump with nothing to load, into a new file: the thread started beside pass 1 is ended, and the command exits', { timeout: 60_000 }, async () => {
     const dir = dirs.make();
     const empty = join(dir, 'empty.db');
-    new Database(empty).exec('CREATE VIEW v AS SELECT 1 AS one'); // a schema, and no table
+    const db = new Database(empty);
+    db.exec('CREATE VIEW v AS SELECT 1 AS one'); // a schema, and no table
+    db.close();
     const out = join(dir, 'empty.ndjson.gz');
     await backupToFile(empty, out);
     const target = join(dir, 'restored.db');
