@@ -25,6 +25,13 @@ static napi_value fail(napi_env env, const char *message) {
   return NULL;
 }
 
+/* The memory of `v`, a Buffer; false when it is not one. */
+static bool buffer_arg(napi_env env, napi_value v, void **data, size_t *len) {
+  bool is_buffer = false;
+  if (napi_is_buffer(env, v, &is_buffer) != napi_ok || !is_buffer) return false;
+  return napi_get_buffer_info(env, v, data, len) == napi_ok;
+}
+
 /* Queues `job` (its first member a pool_job_t) on the thread pool, keeping `a` and `b` alive; its promise, or NULL. */
 static napi_value queue_job(napi_env env, pool_job_t *job, napi_value a, napi_value b, const char *name,
                             napi_async_execute_callback execute, napi_async_complete_callback complete) {
@@ -100,15 +107,11 @@ static void complete(napi_env env, napi_status status, void *data) {
 static napi_value gunzip(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
-  bool is_buffer[2] = {false, false};
   void *member, *out;
   size_t member_len, out_len;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 2) return fail(env, "gunzip(member, out)");
-  napi_is_buffer(env, argv[0], &is_buffer[0]);
-  napi_is_buffer(env, argv[1], &is_buffer[1]);
-  if (!is_buffer[0] || !is_buffer[1]) return fail(env, "gunzip(member, out): both must be Buffers");
-  napi_get_buffer_info(env, argv[0], &member, &member_len);
-  napi_get_buffer_info(env, argv[1], &out, &out_len);
+  if (!buffer_arg(env, argv[0], &member, &member_len) || !buffer_arg(env, argv[1], &out, &out_len))
+    return fail(env, "gunzip(member, out): both must be Buffers");
   job_t *job = calloc(1, sizeof *job);
   if (job == NULL) return fail(env, "gunzip: out of memory");
   job->member = member;
@@ -208,15 +211,13 @@ static void update_complete(napi_env env, napi_status status, void *data) {
 static napi_value sha256_update(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2], promise;
-  bool is_buffer = false;
   void *bytes;
   size_t len;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 2) return fail(env, "sha256Update(state, bytes)");
   hash_t *h = hash_of(env, argv[0]);
-  napi_is_buffer(env, argv[1], &is_buffer);
-  if (h == NULL || !is_buffer) return fail(env, "sha256Update(state, bytes): a digest state and a Buffer");
+  if (h == NULL || !buffer_arg(env, argv[1], &bytes, &len))
+    return fail(env, "sha256Update(state, bytes): a digest state and a Buffer");
   if (h->busy || h->done) return fail(env, "sha256Update: an update is already running, or the digest is taken");
-  napi_get_buffer_info(env, argv[1], &bytes, &len);
   update_t *u = calloc(1, sizeof *u);
   if (u == NULL) return fail(env, "sha256Update: out of memory");
   u->hash = h;
