@@ -39,23 +39,34 @@ export function inlineValue(v: unknown): string | null {
 }
 
 /**
- * One row's `(…)`: each value as its literal, else as bindValue writes it (a `?` whose argument is appended to
- * `args`, or the literal, scaled float or cast the client cannot send as itself). Adds the row's estimated request
- * bytes to `size` in the same pass.
+ * Appends one row's `(…)` to `parts`: each value as its literal, else as bindValue writes it (a `?` whose argument is
+ * appended to `args`, or the literal, scaled float or cast the client cannot send as itself). Returns the row's
+ * estimated request bytes. Pieces go into one array joined once per statement: building each tuple as a string of
+ * its own made a deep rope that the client's UTF-8 encoding then had to flatten (a third of a remote restore's
+ * statement-building CPU, docs/BENCHMARKS.md "Remote").
  */
-function rowTuple(row: SqlValue[], args: unknown[], size: { bytes: number }, exactFloats: boolean): string {
-  let tuple = '(';
+function pushTuple(parts: string[], row: SqlValue[], args: unknown[], exactFloats: boolean): number {
+  let bytes = 0;
   for (let k = 0; k < row.length; k++) {
-    size.bytes += jsonValueBytes(row[k]);
-    let frag = inlineValue(row[k]);
-    if (frag === null) {
-      const bound = bindValue(row[k], exactFloats);
-      frag = bound[0];
-      if (bound.length > 1) args.push(bound[1]);
+    const v = row[k];
+    parts.push(k ? ', ' : '(');
+    bytes += jsonValueBytes(v);
+    // TEXT, the commonest value, without inlineValue's template: its quotes go in as pieces of their own.
+    if (typeof v === 'string' && !v.includes('\0')) {
+      parts.push("'", v.includes("'") ? v.replaceAll("'", "''") : v, "'");
+      continue;
     }
-    tuple += k ? `, ${frag}` : frag;
+    const frag = inlineValue(v);
+    if (frag !== null) {
+      parts.push(frag);
+      continue;
+    }
+    const bound = bindValue(v, exactFloats);
+    parts.push(bound[0]);
+    if (bound.length > 1) args.push(bound[1]);
   }
-  return `${tuple})`;
+  parts.push(')');
+  return bytes;
 }
 
 /**
@@ -67,21 +78,20 @@ export function* insertStatements(table: string, columns: string[], rows: SqlVal
   const ncols = columns.length;
   const perStatement = Math.max(1, Math.min(MAX_ROWS_PER_STATEMENT, Math.floor(MAX_VARIABLES / Math.max(1, ncols))));
   const head = `INSERT INTO ${q(table)} (${columns.map(q).join(', ')}) VALUES `;
-  const plainTuple = `(${Array(ncols).fill('?').join(', ')})`;
+  // What a tuple of `?`s would add: `(?, ?, …)` and the `, ` between tuples.
+  const tupleBytes = 3 * ncols + 2;
   const what = `a batch of table "${table}"`;
   for (let i = 0; i < rows.length; ) {
     const end = Math.min(rows.length, i + perStatement);
-    const tuples: string[] = [];
+    const parts: string[] = [head];
     const args: unknown[] = [];
-    const size = { bytes: head.length };
-    for (; i < end; i++) {
-      tuples.push(rowTuple(rows[i]!, args, size, exactFloats));
-      size.bytes += plainTuple.length + 2;
-      if (size.bytes >= remoteTuning.requestBytes) {
-        i++;
-        break;
-      }
+    let bytes = head.length;
+    for (const first = i; i < end; ) {
+      if (i > first) parts.push(', ');
+      bytes += pushTuple(parts, rows[i]!, args, exactFloats) + tupleBytes;
+      i++;
+      if (bytes >= remoteTuning.requestBytes) break;
     }
-    yield { stmt: { sql: head + tuples.join(', '), args: args as never }, what, bytes: size.bytes };
+    yield { stmt: { sql: parts.join(''), args: args as never }, what, bytes };
   }
 }
