@@ -42,8 +42,8 @@ export function inlineValue(v: unknown): string | null {
  * Appends one row's `(…)` to `parts`: each value as its literal, else as bindValue writes it (a `?` whose argument is
  * appended to `args`, or the literal, scaled float or cast the client cannot send as itself). Returns the row's
  * estimated request bytes. Pieces go into one array joined once per statement: building each tuple as a string of
- * its own made a deep rope that the client's UTF-8 encoding then had to flatten (a third of a remote restore's
- * statement-building CPU, docs/BENCHMARKS.md "Remote").
+ * its own made a deep rope that the client's UTF-8 encoding then had to flatten: building and encoding the
+ * statements took twice the CPU (docs/BENCHMARKS.md "Remote", session 19).
  */
 function pushTuple(parts: string[], row: SqlValue[], args: unknown[], exactFloats: boolean): number {
   let bytes = 0;
