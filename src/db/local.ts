@@ -270,7 +270,7 @@ export class LocalDb implements Db {
     this.insertPlain(table, columns, rows, start, rows.length);
   }
 
-  readonly flatRows = ROWS_PER_STATEMENT;
+  readonly insertRows = ROWS_PER_STATEMENT;
 
   async insertFlat(table: string, columns: string[], values: SqlValue[], rows: number): Promise<void> {
     this.guard();

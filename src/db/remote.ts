@@ -17,7 +17,7 @@ import { executeOnce, type HranaClient, openHranaClient, type Stmt, type StmtRes
 import { remotePageOptions, remoteTuning } from './hrana/config.js';
 import { classifyRemote, remoteErrors, type RemoteErrors } from './hrana/errors.js';
 import { bindExact, decodeExactRows, isReadQuery, jsonValueBytes, plainRows, selectColumnCount, wrapExact } from './hrana/exact.js';
-import { insertStatements } from './hrana/insert.js';
+import { insertStatements, MAX_ROWS_PER_STATEMENT } from './hrana/insert.js';
 import { WritePipeline } from './hrana/pipeline.js';
 import { retryingFetch, type RetryStats } from './hrana/retry.js';
 import { TxSession } from './hrana/session.js';
@@ -34,6 +34,7 @@ const describeSql = (sql: string) => sql.trim().split(/\s+/).slice(0, 4).join(' 
 /** A `Db` over one Hrana client with at most one open transaction stream. */
 export class RemoteDb implements Db {
   readonly kind = 'remote' as const;
+  readonly insertRows = MAX_ROWS_PER_STATEMENT;
   readonly exactText = true;
   readonly notes: string[] = [];
   readonly displayUrl: string;

@@ -57,11 +57,16 @@ export interface Db {
   insert(table: string, columns: string[], rows: SqlValue[][]): Promise<void>;
   /**
    * Local only: insert() without an array per row: `rows` rows of `columns.length` values each, one after the other
-   * in `values` (which the caller reuses once this returns). A call of `flatRows` rows is one statement.
+   * in `values` (which the caller reuses once this returns). A call of `insertRows` rows is one statement.
    */
   insertFlat?(table: string, columns: string[], values: SqlValue[], rows: number): Promise<void>;
-  /** Local only: the rows insertFlat() takes best in one call. */
-  readonly flatRows?: number;
+  /**
+   * The rows one insert() or insertFlat() call takes best: one statement's worth (64 locally, 512 over HTTP). A
+   * restore's batches hold no more, so that their decoded values die young: over HTTP, batches of 2048 rows outlived
+   * a scavenge and were copied (scavenges 304-432 ms against 186-217 ms on the 200k-row events restore,
+   * docs/BENCHMARKS.md "Remote", session 19).
+   */
+  readonly insertRows: number;
   commit(): Promise<void>;
   rollback(): Promise<void>;
   readonly inTransaction: boolean;

@@ -18,14 +18,7 @@ import type { TargetState } from './target-state.js';
 import { trace } from '../trace.js';
 import { passMemory } from '../memory.js';
 
-/**
- * Rows per insert call into a target without insertFlat (a remote one), and the byte budget that closes a batch
- * early (wide rows, big blobs). 512, one multi-row INSERT (db/hrana/insert.ts): a batch's decoded values then die
- * young, before the next scavenge, where 2048 rows' values outlived it and were copied. On the 200k-row events
- * restore over HTTP, `--trace-gc`: scavenges 186-217 ms against 304-432 ms, for the same statements
- * (docs/BENCHMARKS.md "Remote", session 19).
- */
-const BATCH_ROWS = 512;
+/** The byte budget that closes a batch before its `db.insertRows` rows (wide rows, big blobs). */
 const BATCH_BYTES = 4 * 1024 * 1024;
 /** A scratch target commits about this often while it loads, so its verifier can read on. */
 const COMMIT_BYTES = 2 * 1024 * 1024;
@@ -101,7 +94,7 @@ class Batcher {
     private readonly total: number,
     private readonly arena: TextArena | null,
   ) {
-    this.maxRows = ctx.db.insertFlat ? ctx.db.flatRows! : BATCH_ROWS;
+    this.maxRows = ctx.db.insertRows;
   }
 
   /** Decodes the row lines `bytes` into the batch, inserting it each time it is full. */

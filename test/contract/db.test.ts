@@ -320,8 +320,8 @@ describe.each(BACKENDS)('Db contract: $name', (backend) => {
       await db.beginWrite();
       await db.write(`CREATE TABLE w (id INTEGER PRIMARY KEY, ${cols.join(', ')})`);
       if (db.insertFlat) {
-        await db.insertFlat('w', all, rows.slice(0, db.flatRows!).flat(), db.flatRows!);
-        await db.insert('w', all, rows.slice(db.flatRows!));
+        await db.insertFlat('w', all, rows.slice(0, db.insertRows).flat(), db.insertRows);
+        await db.insert('w', all, rows.slice(db.insertRows));
       } else await db.insert('w', all, rows);
       await db.commit();
       const t: Pageable = { name: 'w', dataColumns: all, keyColumns: ['id'] };

@@ -13,7 +13,7 @@ import type { Queued } from './pipeline.js';
 /** SQLite's default SQLITE_MAX_VARIABLE_NUMBER (3.32+), which sqld's libSQL keeps. */
 const MAX_VARIABLES = 32766;
 /** Rows per multi-row INSERT statement (fewer, larger statements: less per-statement work on the server). */
-const MAX_ROWS_PER_STATEMENT = 512;
+export const MAX_ROWS_PER_STATEMENT = 512;
 
 const MIN_INT64 = -(2n ** 63n);
 
