@@ -6,9 +6,13 @@
  * - sha256() / sha256Update(state, bytes) / sha256Digest(state): a SHA-256 whose updates run on the pool, with the
  *   OpenSSL that Node itself carries (looked up at run time: sha256 is absent when this Node does not export it).
  *   The caller issues one update at a time, in order (format/hash.ts).
+ * - gzip(block, out, level) compresses `block` into `out` as one gzip member with libdeflate, its header marked with
+ *   the member's length as format/gzip.ts marks zlib's, and resolves to the member's length; `out` holds at least
+ *   gzipBound(block.length) bytes.
  * Node-API only, so one build serves every Node version.
  */
 #include <node_api.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <dlfcn.h>
 #include "libdeflate/libdeflate.h"
@@ -119,6 +123,115 @@ static napi_value gunzip(napi_env env, napi_callback_info info) {
   job->out = out;
   job->out_len = out_len;
   return queue_job(env, &job->base, argv[0], argv[1], "turso-backup:gunzip", execute, complete);
+}
+
+
+/* gzip's header as zlib writes it on Unix (no name, no time), with the FEXTRA subfield 'T' 'B' holding the member's
+ * total length (format/gzip.ts LENGTH_SUBFIELD), and the trailer's 8 bytes. */
+#define MEMBER_HEAD 20
+#define MEMBER_TAIL 8
+
+typedef struct {
+  pool_job_t base; /* keeps the block and the output buffer alive */
+  const unsigned char *in;
+  size_t in_len;
+  unsigned char *out;
+  size_t out_len;
+  int level;
+  size_t member_len; /* 0: it failed */
+} deflate_job_t;
+
+static void put_le32(unsigned char *p, uint32_t v) {
+  p[0] = v & 0xff;
+  p[1] = (v >> 8) & 0xff;
+  p[2] = (v >> 16) & 0xff;
+  p[3] = (v >> 24) & 0xff;
+}
+
+/* A compressor per pool thread, for the last level it used: allocating one is most of a small block's work. */
+static _Thread_local struct libdeflate_compressor *thread_compressor;
+static _Thread_local int thread_level = -1;
+
+static struct libdeflate_compressor *compressor_for(int level) {
+  if (thread_level != level) {
+    libdeflate_free_compressor(thread_compressor);
+    thread_compressor = libdeflate_alloc_compressor(level);
+    thread_level = thread_compressor ? level : -1;
+  }
+  return thread_compressor;
+}
+
+static void deflate_execute(napi_env env, void *data) {
+  deflate_job_t *job = data;
+  unsigned char *h = job->out;
+  struct libdeflate_compressor *c = compressor_for(job->level);
+  size_t n;
+  (void)env;
+  job->member_len = 0;
+  if (c == NULL || job->out_len < MEMBER_HEAD + MEMBER_TAIL) return;
+  n = libdeflate_deflate_compress(c, job->in, job->in_len, h + MEMBER_HEAD, job->out_len - MEMBER_HEAD - MEMBER_TAIL);
+  if (n == 0 || (uint64_t)n + MEMBER_HEAD + MEMBER_TAIL > 0xffffffffu) return;
+  h[0] = 0x1f;
+  h[1] = 0x8b;
+  h[2] = 8;    /* deflate */
+  h[3] = 0x04; /* FEXTRA */
+  put_le32(h + 4, 0);
+  h[8] = job->level >= 9 ? 2 : job->level < 2 ? 4 : 0; /* XFL, as zlib sets it */
+  h[9] = 3;                                             /* OS: Unix */
+  h[10] = 8;                                            /* XLEN */
+  h[11] = 0;
+  h[12] = 'T';
+  h[13] = 'B';
+  h[14] = 4;
+  h[15] = 0;
+  job->member_len = MEMBER_HEAD + n + MEMBER_TAIL;
+  put_le32(h + 16, (uint32_t)job->member_len);
+  put_le32(h + MEMBER_HEAD + n, libdeflate_crc32(0, job->in, job->in_len));
+  put_le32(h + MEMBER_HEAD + n + 4, (uint32_t)job->in_len);
+}
+
+static void deflate_complete(napi_env env, napi_status status, void *data) {
+  deflate_job_t *job = data;
+  napi_value len, err, msg;
+  if (status == napi_ok && job->member_len > 0 && napi_create_double(env, (double)job->member_len, &len) == napi_ok) {
+    napi_resolve_deferred(env, job->base.deferred, len);
+  } else {
+    napi_create_string_utf8(env, "the block did not compress", NAPI_AUTO_LENGTH, &msg);
+    napi_create_error(env, NULL, msg, &err);
+    napi_reject_deferred(env, job->base.deferred, err);
+  }
+  end_job(env, &job->base);
+}
+
+static napi_value gzip_member(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  void *in, *out;
+  size_t in_len, out_len;
+  int32_t level;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 3) return fail(env, "gzip(block, out, level)");
+  if (!buffer_arg(env, argv[0], &in, &in_len) || !buffer_arg(env, argv[1], &out, &out_len) ||
+      napi_get_value_int32(env, argv[2], &level) != napi_ok || level < 0 || level > 12 || in_len > 0xffffffffu)
+    return fail(env, "gzip(block, out, level): two Buffers and a level from 0 to 12");
+  deflate_job_t *job = calloc(1, sizeof *job);
+  if (job == NULL) return fail(env, "gzip: out of memory");
+  job->in = in;
+  job->in_len = in_len;
+  job->out = out;
+  job->out_len = out_len;
+  job->level = level;
+  return queue_job(env, &job->base, argv[0], argv[1], "turso-backup:gzip", deflate_execute, deflate_complete);
+}
+
+/* The bytes `out` needs for gzip() of `n` bytes, whatever the level. */
+static napi_value gzip_bound(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], out;
+  double n;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 1 || napi_get_value_double(env, argv[0], &n) != napi_ok || n < 0)
+    return fail(env, "gzipBound(length)");
+  napi_create_double(env, (double)(libdeflate_deflate_compress_bound(NULL, (size_t)n) + MEMBER_HEAD + MEMBER_TAIL), &out);
+  return out;
 }
 
 /* OpenSSL's EVP digest API, from the Node binary (or the libcrypto it loaded); opaque types, stable since 1.1. */
@@ -252,6 +365,8 @@ static void export_fn(napi_env env, napi_value exports, const char *name, napi_c
 
 NAPI_MODULE_INIT() {
   export_fn(env, exports, "gunzip", gunzip);
+  export_fn(env, exports, "gzip", gzip_member);
+  export_fn(env, exports, "gzipBound", gzip_bound);
   if (evp_found()) {
     export_fn(env, exports, "sha256", sha256_new);
     export_fn(env, exports, "sha256Update", sha256_update);

@@ -93,7 +93,10 @@ describe("the cron's function", () => {
     const p = await runCron({ ...withBlobEnv(blob()), TURSO_DATABASE_URL: sqld.url, TURSO_AUTH_TOKEN: DB_TOKEN });
     expect(p.status, JSON.stringify(p.body)).toBe(200);
     expect(p.body.tables).toEqual({ users: 120 });
-    expect(p.native, p.native.join('\n')).toEqual([]);
+    // Our own optional module (libdeflate: the dump's gzip members, with zlib as the fallback where it is not
+    // deployed) may load; no database driver's native code may.
+    const drivers = p.native.filter((n) => !/\/dist\/native\/inflate-[a-z0-9]+-[a-z0-9]+\.node$/.test(n));
+    expect(drivers, drivers.join('\n')).toEqual([]);
     expect(loads(p, 'better-sqlite3')).toBe(false);
     expect(loads(p, 'libsql')).toBe(false);
     expect(loads(p, '@libsql/linux-x64-gnu')).toBe(false);

@@ -13,7 +13,7 @@ import { ROOT } from './sources.mjs';
 /** Link flags per OS: an addon's napi_* symbols are resolved against the node binary that loads it. */
 const LINK = { linux: ['-shared'], darwin: ['-bundle', '-undefined', 'dynamic_lookup'] };
 
-/** The C files of the build: the binding, and libdeflate's decompression side with its CPU feature detection. */
+/** The C files of the build: the binding, and libdeflate's deflate and inflate with their CPU feature detection. */
 export function nativeSources() {
   const lib = join(ROOT, 'native', 'libdeflate', 'lib');
   const c = (dir) =>
@@ -47,6 +47,6 @@ export function buildNative(outDir) {
 }
 
 function skip(why) {
-  console.error(`build: native inflate not built (${why}); dumps are read with node:zlib, ~40 % more CPU`);
+  console.error(`build: native inflate not built (${why}); dumps are read and written with node:zlib, ~40 % more CPU`);
   return false;
 }

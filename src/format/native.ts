@@ -1,6 +1,6 @@
 /**
  * The native module (native/inflate.c), built into dist/native/ by `npm run build` when a C compiler is there. It
- * inflates gzip members with libdeflate (inflate.ts) and, where Node exports its OpenSSL, runs SHA-256 updates on
+ * inflates gzip members with libdeflate (inflate.ts), compresses them (gzip.ts) and, where Node exports its OpenSSL, runs SHA-256 updates on
  * libuv's thread pool (hash.ts). Everything it does has a JavaScript fallback: without it a dump reads the same,
  * with more CPU on the JavaScript thread. `TURSO_BACKUP_INFLATE=zlib` runs without it.
  */
@@ -10,6 +10,13 @@ import { fileURLToPath } from 'node:url';
 
 export interface NativeModule {
   gunzip(member: Buffer, out: Buffer): Promise<Buffer>;
+  /**
+   * Compresses `block` into `out` as one gzip member marked with its length (format/gzip.ts), at `level` (0–12);
+   * resolves to the member's length. Absent in a module built before compression was added.
+   */
+  gzip?: (block: Buffer, out: Buffer, level: number) => Promise<number>;
+  /** The bytes `out` must hold for gzip() of `length` bytes. */
+  gzipBound?: (length: number) => number;
   /** A new SHA-256 state; absent when this Node does not export OpenSSL's digest functions. */
   sha256?: () => object;
   /** Hashes `bytes` into `state` on the thread pool. One at a time per state: the next waits for this one. */

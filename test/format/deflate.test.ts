@@ -1,0 +1,96 @@
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { gunzipSync } from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import { declaredLength, gunzipMembers } from '../../src/format/gunzip.js';
+import { defaultDeflater, type Deflater, gzipBlocks, LENGTH_SUBFIELD, nativeDeflater, zlibDeflater } from '../../src/format/gzip.js';
+import { type Inflater, nativeInflater, zlibInflater } from '../../src/format/inflate.js';
+import { loadNative } from '../../src/format/native.js';
+
+const hasCompiler = spawnSync(process.env.CC || 'cc', ['--version'], { stdio: 'ignore' }).status === 0;
+const native = nativeDeflater();
+const DEFLATERS = [zlibDeflater, native].filter((d): d is Deflater => d !== null);
+const INFLATERS = [zlibInflater, nativeInflater()].filter((i): i is Inflater => i !== null);
+
+/** What a block may hold: nothing, one line, random bytes, long runs, and 1 MiB of rows as the backup writes. */
+const SAMPLES: Buffer[] = [
+  Buffer.alloc(0),
+  Buffer.from('{"type":"header"}\n'),
+  randomBytes(70_000),
+  Buffer.alloc(3_000_000, 0x61),
+  Buffer.concat([Buffer.from('["row",1.5,null,"caf\u00e9"]\n'.repeat(30_000)), randomBytes(300_000)]).subarray(0, 1 << 20),
+];
+
+async function* each(parts: Buffer[]): AsyncGenerator<Buffer> {
+  yield* parts;
+}
+
+describe('compressing a block into one gzip member', () => {
+  it('libdeflate compresses here whenever there is a C compiler (npm ci builds it)', () => {
+    expect(native?.name ?? null).toBe(hasCompiler ? 'libdeflate' : null);
+  });
+
+  it('TURSO_BACKUP_INFLATE=zlib chooses node:zlib; otherwise the native module when it is there', () => {
+    const saved = process.env.TURSO_BACKUP_INFLATE;
+    try {
+      process.env.TURSO_BACKUP_INFLATE = 'zlib';
+      expect(defaultDeflater()).toBe(zlibDeflater);
+      delete process.env.TURSO_BACKUP_INFLATE;
+      expect(defaultDeflater().name).toBe(native ? 'libdeflate' : 'zlib');
+    } finally {
+      if (saved === undefined) delete process.env.TURSO_BACKUP_INFLATE;
+      else process.env.TURSO_BACKUP_INFLATE = saved;
+    }
+  });
+
+  it.each(DEFLATERS)('$name writes a member marked with its length that every gunzip reads, at every level', async (deflater) => {
+    for (const sample of SAMPLES) {
+      for (const level of [1, 2, 6, 9]) {
+        const member = Buffer.concat(await deflater.member(sample, level));
+        // The header zlib writes on Unix, with the FEXTRA field holding the member's length (format/gzip.ts).
+        expect([...member.subarray(0, 4)]).toEqual([0x1f, 0x8b, 8, 0x04]);
+        expect(member.readUInt32LE(4)).toBe(0); // no time: the same block gives the same member
+        expect(member[9]).toBe(3);
+        expect(member.readUInt16LE(10)).toBe(8);
+        expect([member[12], member[13]]).toEqual([...LENGTH_SUBFIELD]);
+        expect(declaredLength(member.subarray(0, 20))).toBe(member.length);
+        expect(gunzipSync(member).equals(sample)).toBe(true);
+        for (const inflater of INFLATERS) expect((await inflater.inflate(member)).equals(sample)).toBe(true);
+        // Never much more than the block: random bytes go as stored blocks (5 bytes per 16-64 KiB).
+        expect(member.length).toBeLessThan(sample.length + sample.length / 1000 + 64);
+      }
+    }
+  });
+
+  it.each(DEFLATERS)('$name: gzipBlocks keeps the order with several in flight, and gives each block back once compressed', async (deflater) => {
+    const blocks = Array.from({ length: 9 }, (_, i) => Buffer.concat([Buffer.from(`block ${i} `.repeat(5000)), randomBytes(i * 3000)]));
+    const released: Buffer[] = [];
+    const out: Buffer[] = [];
+    for await (const part of gzipBlocks({ level: 2, blockBytes: 1 << 20, parallel: 3 }, (b) => released.push(b), deflater)(each(blocks))) out.push(part);
+    expect(new Set(released)).toEqual(new Set(blocks));
+    const file = Buffer.concat(out);
+    expect(gunzipSync(file).equals(Buffer.concat(blocks))).toBe(true);
+    for (const inflater of INFLATERS) {
+      const got: Buffer[] = [];
+      for await (const c of gunzipMembers(each([file]), { parallel: 3, inflater })) got.push(c);
+      expect(Buffer.concat(got).equals(Buffer.concat(blocks))).toBe(true);
+    }
+  });
+
+  it('the same block gives the same member again (no time, no state carried from one block to the next)', async () => {
+    for (const deflater of DEFLATERS) {
+      const a = Buffer.concat(await deflater.member(SAMPLES[4]!, 2));
+      await deflater.member(SAMPLES[2]!, 6); // another level in between, on whichever pool thread
+      expect(Buffer.concat(await deflater.member(SAMPLES[4]!, 2)).equals(a)).toBe(true);
+    }
+  });
+
+  it.runIf(native !== null)('the native call refuses what it cannot do: an output too small, a level out of range, not a Buffer', async () => {
+    const mod = loadNative()!;
+    const block = SAMPLES[2]!;
+    await expect(mod.gzip!(block, Buffer.alloc(100), 2)).rejects.toThrow(/did not compress/);
+    expect(() => mod.gzip!(block, Buffer.alloc(mod.gzipBound!(block.length)), 13)).toThrow(/level from 0 to 12/);
+    expect(() => mod.gzip!('text' as unknown as Buffer, Buffer.alloc(10), 2)).toThrow(/two Buffers/);
+    expect(mod.gzipBound!(block.length)).toBeGreaterThan(block.length + 28);
+  });
+});
