@@ -2,3 +2,6 @@
 export declare function launch(command: string): Promise<void>;
 /** The file the child runs: bin/turso-backup.mjs when dist/ is the current sources, else their bundle. */
 export declare function entryPoint(): Promise<string>;
+
+/** Whether the command's database looks remote (`--db`/`--target`, TURSO_DATABASE_URL, `./.env`): a heap size hangs on it. */
+export declare function remoteDatabase(argv: string[], env?: NodeJS.ProcessEnv, cwd?: string): boolean;

@@ -9,15 +9,17 @@
  *     there (scripts/lib/native.mjs), built once per version of the sources.
  * So an edited source is always what runs, and a stale dist/ never is. Both entries end in `turso-backup.mjs`
  * (bench/probe.cjs finds the working process by that name). The child gets --max-semi-space-size=4 (a small young
- * generation keeps short-lived garbage from inflating the heap) and --single-threaded-gc (NODE_FLAGS). Signals: the
+ * generation keeps short-lived garbage from inflating the heap) and --single-threaded-gc (NODE_FLAGS), and a larger
+ * initial heap when the database is remote (REMOTE_FLAGS). Signals: the
  * child shares the terminal's process group, so Ctrl-C reaches it directly; a SIGINT or SIGTERM sent to this process
  * is passed on. Its exit status is mirrored.
  * TURSO_BACKUP_INPROCESS=1 runs the command in this process instead (through tsx, from the sources).
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { parseEnv } from 'node:util';
 import { buildNative } from './native.mjs';
 import { builtHash, ROOT, sourceHash } from './sources.mjs';
 
@@ -29,6 +31,37 @@ import { builtHash, ROOT, sourceHash } from './sources.mjs';
  * ~10 MB higher (165-168 MB, under its 200 MB; docs/BENCHMARKS.md).
  */
 const NODE_FLAGS = ['--max-semi-space-size=4', '--single-threaded-gc'];
+
+/**
+ * Over HTTP every response arrives in new memory outside the heap (socket reads, the body, the rows), and V8 counts
+ * that memory against the old generation's limit, which a small heap keeps small: a remote backup of the 200k-row
+ * events shape ran 17-19 full collections (2.1 s of client CPU), with a 64 MB initial heap one (1.75 s), at 5 MB
+ * more peak RSS; the remote restore 25-26 against 6-7. A local run gains nothing from it and the wide shape's restore
+ * once peaked at 160 MB with it, so it goes only to a command whose database looks remote (remoteDatabase).
+ */
+const REMOTE_FLAGS = ['--initial-heap-size=64'];
+
+/**
+ * Whether the command's database is remote, as the CLI will find it (cli/connection.ts): `--db` or `--target`, else
+ * TURSO_DATABASE_URL, else that variable in `./.env` (cli/env-file.ts reads it the same way). Only a heap size hangs
+ * on the answer: a wrong guess costs speed or memory, never correctness.
+ */
+export function remoteDatabase(argv, env = process.env, cwd = process.cwd()) {
+  let url;
+  for (let i = 0; i < argv.length && argv[i] !== '--'; i++) {
+    const m = /^--(db|target)(?:=(.*))?$/.exec(argv[i]);
+    if (m) url = m[2] ?? argv[i + 1];
+  }
+  url ??= env.TURSO_DATABASE_URL;
+  if (url === undefined) {
+    try {
+      url = parseEnv(readFileSync(join(cwd, '.env'), 'utf8')).TURSO_DATABASE_URL;
+    } catch {
+      // no .env: the CLI says what is missing
+    }
+  }
+  return /^\s*(libsql|https?|wss?):/i.test(url ?? '');
+}
 const CACHE = join(ROOT, 'node_modules', '.cache', 'turso-backup');
 
 /** Bundles the current sources (the CLI and the two worker threads' entries, flat, as src/worker.ts expects). */
@@ -117,7 +150,8 @@ export async function launch(command) {
     if (process.env.DEBUG === '1') process.stderr.write(`turso-backup: cannot bundle the sources (${e?.message ?? e}); running them in-process\n`);
     return inProcess(argv);
   }
-  const child = spawn(process.execPath, [...NODE_FLAGS, entry, ...argv], { stdio: 'inherit', env: childEnv() });
+  const flags = remoteDatabase(argv) ? [...NODE_FLAGS, ...REMOTE_FLAGS] : NODE_FLAGS;
+  const child = spawn(process.execPath, [...flags, entry, ...argv], { stdio: 'inherit', env: childEnv() });
   // Passed on, whoever sent it: a Ctrl-C reaches the child directly too, and the command takes a second signal
   // within a second as the same one (cli/run.ts); a signal sent to this process alone (tsx relaying one, a
   // supervisor, `kill PID`) reaches it only this way. Then wait for the child, which winds down and cleans up.
