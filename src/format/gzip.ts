@@ -90,8 +90,8 @@ export function nativeDeflater(): Deflater | null {
   const bound = mod?.gzipBound;
   if (!compress || !bound) return null;
   // Output space of the bound's size, used again: a member is copied out at its own size (a third of the block's,
-  // typically). New memory outside the heap of a block's size per member made V8 run a full collection every
-  // ~10 MB of it (a remote backup: 20 in 2.5 s).
+  // typically). V8 counts new memory outside the heap against the old generation's limit, and a block's size of it
+  // per member brought on more full collections (a remote backup: 19-20, and 13-19 with the copy; BENCHMARKS.md).
   const spare: Buffer[] = [];
   return {
     name: 'libdeflate',

@@ -1,7 +1,7 @@
 /**
  * The native module (native/inflate.c), built into dist/native/ by `npm run build` when a C compiler is there. It
- * inflates gzip members with libdeflate (inflate.ts), compresses them (gzip.ts) and, where Node exports its OpenSSL, runs SHA-256 updates on
- * libuv's thread pool (hash.ts). Everything it does has a JavaScript fallback: without it a dump reads the same,
+ * inflates gzip members with libdeflate (inflate.ts), compresses them (gzip.ts) and, where Node exports its
+ * OpenSSL, runs SHA-256 updates on libuv's thread pool (hash.ts). Everything it does has a JavaScript fallback: without it a dump reads the same,
  * with more CPU on the JavaScript thread. `TURSO_BACKUP_INFLATE=zlib` runs without it.
  */
 import { existsSync } from 'node:fs';
