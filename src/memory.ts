@@ -46,17 +46,20 @@ export interface GovernorOptions {
  * How a restore's passes over the dump collect, for a target on `db` (none: a dry run). Over HTTP: a full
  * collection every REMOTE_COLLECT_BYTES. Locally both passes read into buffers they give back
  * (format/buffer-pool.ts), so what they leave behind is mostly short-lived, and a scavenge every 8 MiB frees it.
- * The checking pass keeps nothing: every fourth collection is a full one. The loading pass keeps a batch of decoded
- * rows alive across scavenges (wide rows outlive them): every second one. Measured alternating (docs/BENCHMARKS.md,
- * session 15), against a full collection every 8 MiB:
+ * Every second collection is a full one. The loading pass keeps a batch of decoded rows alive across scavenges (wide
+ * rows outlive them). The checking pass keeps nothing of its own, but the file's 1 MiB read buffers outlive
+ * scavenges while their members inflate, and only a full collection frees them: with every fourth one, that pass's
+ * resident memory rose ~25 MB between full collections, and the narrow shape's 3x restore peaked at 127-149 MB
+ * (1x: 125-142 MB), against 128-132 MB (1x: 125-126 MB) with every second one, at the same CPU (docs/BENCHMARKS.md,
+ * session 21). Measured alternating (session 15), against a full collection every 8 MiB:
  * - checking pass alone (a dry run): wide 0.83-0.85 s against 0.92-0.99 s, events 0.61-0.63 against 0.68-0.71 s,
  *   at 7-14 MB less;
  * - loading pass: events 4.60-4.86 s against 4.84-5.05 s at the same peak RSS; wide 2.72-2.93 against 2.81-3.10 s,
  *   at 141-155 MB against 136-145 MB; current unchanged. Every fourth one there took wide to 155-171 MB.
  */
-export function passMemory(db: { kind: string } | undefined, pass: 'check' | 'load'): GovernorOptions {
+export function passMemory(db: { kind: string } | undefined): GovernorOptions {
   if (db && db.kind !== 'file') return { everyBytes: REMOTE_COLLECT_BYTES };
-  return { everyBytes: 8 * 1024 * 1024, young: true, majorEvery: pass === 'check' ? 4 : 2 };
+  return { everyBytes: 8 * 1024 * 1024, young: true, majorEvery: 2 };
 }
 
 /**

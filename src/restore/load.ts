@@ -163,7 +163,7 @@ async function loadRows(ctx: LoadContext): Promise<[SqlValue, SqlValue][]> {
   let columns: string[] = [];
   let plainIntegers: boolean[] = [];
   // Pass 1 verified the checksums; this pass's rows are verified on the target (after the load, or while it loads).
-  for await (const ev of ctx.input.read({ checksums: false, memory: passMemory(ctx.db, 'load') })) {
+  for await (const ev of ctx.input.read({ checksums: false, memory: passMemory(ctx.db) })) {
     if (ctx.signal?.aborted) throw interrupted();
     if (ev.kind === 'table') {
       table = byName.get(ev.start.name) ?? null;

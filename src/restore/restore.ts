@@ -128,7 +128,7 @@ async function verifyInput(input: RestoreInput, target: Target | null, state: Ta
   let seeds: SeedCheck | null = null;
   let current: string | null = null;
   const ends = new Map<string, { rows: number; sha256: string }>();
-  for await (const ev of input.read({ checksums: true, memory: passMemory(target?.db, 'check') })) {
+  for await (const ev of input.read({ checksums: true, memory: passMemory(target?.db) })) {
     if (opts.signal?.aborted) throw new BackupError('INTERRUPTED', 'restore interrupted before writing anything');
     if (ev.kind === 'header') {
       header = ev.header;
