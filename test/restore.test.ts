@@ -144,6 +144,24 @@ describe('restore into an empty target (a file that does not exist)', () => {
     expect(result.warnings.join('\n')).toMatch(/contentless/);
   });
 
+  it('creates indexes, views and triggers in the source’s creation order, after every table (as sqlite3 .dump replays them)', () => {
+    // What `.dump` prints after the tables: sqlite_schema's other objects by rowid. Internal indexes and the FTS
+    // shadow tables' objects come from their CREATE TABLE; the nasty schema interleaves tables, indexes, triggers
+    // and views, so a restore that grouped them by type would print them in another order.
+    const others = (path: string) =>
+      query<[string, string]>(path, "SELECT type, name FROM sqlite_schema WHERE type <> 'table' AND sql IS NOT NULL ORDER BY rowid")
+        .map(([type, name]) => `${type} ${name}`)
+        .filter((o) => !/ sqlite_/.test(o));
+    const expected = others(src);
+    expect(new Set(expected.map((o) => o.split(' ')[0]))).toEqual(new Set(['index', 'view', 'trigger']));
+    // Not grouped by type in the source: a view comes before an index.
+    expect(expected.findIndex((o) => !o.startsWith('index'))).toBeLessThan(expected.findLastIndex((o) => o.startsWith('index')));
+    expect(others(target)).toEqual(expected);
+    const lastTable = (path: string) => query<[bigint]>(path, "SELECT max(rowid) FROM sqlite_schema WHERE type = 'table'")[0]![0];
+    const firstOther = (path: string) => query<[bigint]>(path, "SELECT min(rowid) FROM sqlite_schema WHERE type <> 'table' AND sql IS NOT NULL")[0]![0];
+    expect(firstOther(target)).toBeGreaterThan(lastTable(target));
+  });
+
   it('is created with mode 0600, as its dumps are (it holds the same rows), whatever the umask', () => {
     expect(statSync(target).mode & 0o777).toBe(0o600);
   });

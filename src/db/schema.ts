@@ -246,13 +246,14 @@ export async function introspect(source: Pick<Db, 'query' | 'kind'>, selection: 
     if (type === 'view' || (type === 'trigger' && views.has(tbl))) return wholeDatabase;
     return selectedNames.has(tbl);
   };
-  const rank = { table: 0, index: 1, view: 2, trigger: 3 } as const;
-  const schema: SchemaObject[] = objects
+  // Tables first, then the other objects in the order they were created, as sqlite3's .dump replays them: a restore
+  // loads the tables before it builds their indexes, and a restored file's .dump is then the source's, line for line.
+  // Creation order is always a valid one: an index's or trigger's table exists (every table comes first), a view's
+  // INSTEAD OF triggers come after it (dropping a view drops them), and a view may name a view created after it.
+  const kept = objects
     .filter(keep)
-    .map((o) => ({ type: str(o[0]) as SchemaObject['type'], name: str(o[1]), tbl_name: str(o[2]), sql: str(o[3]) }))
-    .map((o, i) => ({ o, i }))
-    .sort((a, b) => rank[a.o.type] - rank[b.o.type] || a.i - b.i)
-    .map(({ o }) => o);
+    .map((o) => ({ type: str(o[0]) as SchemaObject['type'], name: str(o[1]), tbl_name: str(o[2]), sql: str(o[3]) }));
+  const schema: SchemaObject[] = [...kept.filter((o) => o.type === 'table'), ...kept.filter((o) => o.type !== 'table')];
   refuseAppCollations(schema);
 
   const pragma = async (p: string) => num((await source.query(`SELECT * FROM pragma_${p}`))[0]?.[0]);
