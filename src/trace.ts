@@ -1,7 +1,8 @@
 /**
  * Phase timings for measuring where a run's time goes (docs/BENCHMARKS.md): with TURSO_BACKUP_TRACE=1 each phase's
- * end is written to stderr as `trace: +1234 ms (cpu 2345 ms) <phase>`, the process's CPU (all threads, user +
- * system) so far, its resident memory, and the main thread's heap (used/reserved) and memory outside it. Names of phases only: never a value, a path or a URL.
+ * end is written to stderr as `trace: +1234 ms (cpu 2345 ms, rss …) <phase>`: the process's CPU (all threads, user
+ * + system) so far, its resident memory, and the main thread's heap (used/reserved) and memory outside the heap.
+ * Names of phases only: never a value, a path or a URL.
  */
 const on = process.env.TURSO_BACKUP_TRACE === '1';
 const started = performance.now();

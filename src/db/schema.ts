@@ -250,9 +250,7 @@ export async function introspect(source: Pick<Db, 'query' | 'kind'>, selection: 
   // loads the tables before it builds their indexes, and a restored file's .dump is then the source's, line for line.
   // Creation order is always a valid one: an index's or trigger's table exists (every table comes first), a view's
   // INSTEAD OF triggers come after it (dropping a view drops them), and a view may name a view created after it.
-  const kept = objects
-    .filter(keep)
-    .map((o) => ({ type: str(o[0]) as SchemaObject['type'], name: str(o[1]), tbl_name: str(o[2]), sql: str(o[3]) }));
+  const kept = objects.filter(keep).map((o) => ({ type: str(o[0]) as SchemaObject['type'], name: str(o[1]), tbl_name: str(o[2]), sql: str(o[3]) }));
   const schema: SchemaObject[] = [...kept.filter((o) => o.type === 'table'), ...kept.filter((o) => o.type !== 'table')];
   refuseAppCollations(schema);
 
