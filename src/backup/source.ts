@@ -59,7 +59,8 @@ async function* section(db: Db, t: TableInfo, media: boolean, perTable: boolean,
   yield { kind: 'section', name: t.name, columns: t.dataColumns, media };
   const hash = checksums ? createHash('sha256') : null;
   let n = 0;
-  for await (const page of encodedPages(db, t, { pages, deferFinish: !checksums })) {
+  const largestRow = t.dataColumns.length > 0 ? ((await db.largestRow?.(t.name)) ?? undefined) : undefined;
+  for await (const page of encodedPages(db, t, { pages: { ...pages, largestRow }, deferFinish: !checksums })) {
     memory.tick(page.bytes.length);
     n += page.rows;
     // Never more rows than counted in the snapshot: fail now rather than write an ever-growing dump.

@@ -347,6 +347,18 @@ export class LocalDb implements Db {
     }
   }
 
+  async largestRow(table: string): Promise<number | null> {
+    try {
+      // dbstat walks the table's pages (overflow chains included) in C: ~0.2 s for 300 MB, no row decoded.
+      const [r] = this.handle.prepare('SELECT max(mx_payload) FROM dbstat WHERE name = ? AND aggregate = TRUE').raw().all(table) as Row[];
+      const n = Number(r?.[0]);
+      return Number.isFinite(n) && n > 0 ? n : null;
+    } catch {
+      // A SQLite without the dbstat table: pages are sized from the rows seen, as before.
+      return null;
+    }
+  }
+
   pageOptions(requested: PageOptions): PageOptions {
     return requested;
   }

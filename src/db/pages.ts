@@ -22,9 +22,25 @@ export interface PageOptions {
   firstRows: number;
   /** Bytes added per cell to the size estimate (a remote server's per-value JSON overhead); 0 when absent. */
   cellOverhead?: number;
+  /**
+   * The stored size of the table's largest row, when known (Db.largestRow). A page is sized from the rows before it,
+   * so a run of large rows after small ones (or in the first page) made one page of their whole size: 60 rows of
+   * 5 MB read as one 400 MB page, a backup peaking at 1.1 GB. When a page of `limit` such rows could exceed
+   * MAX_PAGE_BYTES, the walk first reads the sizes of the rows it would hold and stops before the one that would
+   * take it over (fitRows).
+   */
+  largestRow?: number;
 }
 
 export const DEFAULT_PAGES: PageOptions = { maxRows: 2000, targetBytes: 256 * 1024, firstRows: 256 };
+
+/**
+ * What a page may hold at most when the table's largest row is known (PageOptions.largestRow), one row whatever its
+ * size. Rows count at twice their stored size (and 64 bytes): BLOBs grow by a third in base64 (by two as SQLite's hex),
+ * TEXT by its JSON escapes.
+ */
+export const MAX_PAGE_BYTES = 16 * 1024 * 1024;
+const encodedBound = (stored: number) => 2 * stored + 64;
 
 /** Thrown by a remote query when the server refused to send a result that large: the page is asked again smaller. */
 export class PageTooLargeError extends Error {
@@ -212,6 +228,25 @@ interface PageReader<P> {
 }
 
 /**
+ * How many of the (at most `limit`) rows after `after` fit in MAX_PAGE_BYTES (at least one), from their stored sizes:
+ * SQLite reads a value's size from the row's header, without the value (octet_length), so this costs a fraction of
+ * reading the page. Only tables whose largest row could take a page over the bound pay for it (walk).
+ */
+async function fitRows(db: Db, t: Pageable, after: unknown[] | null, limit: number, filter?: WalkOptions['filter']): Promise<number> {
+  const key = after ? keyArgs(after) : null;
+  const size = t.dataColumns.map((c) => `ifnull(octet_length(${q(c)}), 0)`).join(' + ');
+  const sizes = await db.query(pageQuery(t, key !== null, key?.cast, size, filter?.sql), [...(key?.args ?? []), ...(filter?.args ?? []), limit]);
+  let bytes = 0;
+  let n = 0;
+  for (const [stored] of sizes) {
+    bytes += encodedBound(Number(stored));
+    if (n > 0 && bytes > MAX_PAGE_BYTES) break;
+    n++;
+  }
+  return Math.max(1, n);
+}
+
+/**
  * `f`, tried again each time the file is locked, when the caller follows a writer that says when to retry
  * (Growing.locked). Every read of a followed file goes through here: opening it (checksum-worker.ts), and the schema
  * reads before a table's first page, meet the writer's commits as its pages do.
@@ -234,10 +269,13 @@ export async function unlocked<T>(growing: Pick<Growing, 'locked'> | undefined, 
 async function* walk<P>(db: Db, t: Pageable, reader: PageReader<P>, opts: WalkOptions): AsyncGenerator<P> {
   if (t.dataColumns.length === 0) return;
   const o = db.pageOptions(opts.pages ?? DEFAULT_PAGES);
+  // A page of `limit` of the table's largest rows could be too large: measure the rows first.
+  const mayOverflow = (limit: number) => o.largestRow !== undefined && limit * encodedBound(o.largestRow) > MAX_PAGE_BYTES;
   const overhead = (o.cellOverhead ?? 0) * t.dataColumns.length;
   let targetBytes = o.targetBytes;
   const fetchPage = async (after: unknown[] | null, limit: number): Promise<Fetched<P>> => {
     const writer = opts.growing?.state() ?? { complete: true, gen: 0 };
+    if (mayOverflow(limit)) limit = await unlocked(opts.growing, () => fitRows(db, t, after, limit, opts.filter));
     for (let split = false; ; ) {
       try {
         const got = await unlocked(opts.growing, () => reader.fetch(after, limit));

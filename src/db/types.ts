@@ -88,6 +88,13 @@ export interface Db {
    */
   rehearseSchema?(objects: readonly SchemaObject[]): Promise<{ object: SchemaObject; error: string }[]>;
 
+  /**
+   * Local only: the stored size in bytes of `table`'s largest row (SQLite's payload), read from the file's pages
+   * without reading the rows; null for an empty table, or when SQLite cannot tell. Keyset pages are sized by it
+   * (db/pages.ts PageOptions).
+   */
+  largestRow?(table: string): Promise<number | null>;
+
   /** Page sizing for keyset reads over this transport, given the caller's (see db/pages.ts). */
   pageOptions(requested: PageOptions): PageOptions;
   /** True when SQLite on this database can write the dump's encoding itself (db/encode.ts; probed once). */

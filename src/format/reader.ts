@@ -43,6 +43,24 @@ export function* rowLines(bytes: Buffer): Generator<[number, number]> {
     start = nl + 1;
   }
 }
+/**
+ * The length of the longest line of a `rows` event when one reaches `over` bytes, else 0. A line that long covers
+ * a whole window of over/2 bytes, so one search for a newline per window finds whether there is one: events of
+ * ordinary rows cost a few searches each, and only one with such a line is measured line by line.
+ */
+export function longLine(bytes: Buffer, over: number): number {
+  const step = Math.max(1, over >>> 1);
+  let found = false;
+  for (let w = 0; w < bytes.length && !found; w += step) {
+    const nl = bytes.indexOf(NL, w);
+    found = nl < 0 || nl - w >= step;
+  }
+  if (!found) return 0;
+  let longest = 0;
+  for (const [start, end] of rowLines(bytes)) longest = Math.max(longest, end - start);
+  return longest >= over ? longest : 0;
+}
+
 const OPEN_BRACKET = 0x5b;
 const OPEN_BRACE = 0x7b;
 

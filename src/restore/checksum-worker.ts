@@ -12,7 +12,8 @@ import { checksumRows, foreignKeyViolations } from './verify-target.js';
 
 export interface VerifierData {
   path: string;
-  tables: { info: TableInfo; rowidName: string | null }[];
+  /** `largestRow`: the length of the table's longest row line in the dump, when it is long (restore.ts Verified). */
+  tables: { info: TableInfo; rowidName: string | null; largestRow?: number }[];
   /** How long the file may stay locked against the reader, with no commit in between, before it gives up. */
   lockedMs?: number;
 }
@@ -89,7 +90,7 @@ let source: LocalDb | null = null;
 try {
   source = await openSource();
   for (const t of tables) {
-    const r = await checksumRows(source, t.info, t.rowidName, growing(t.info.name));
+    const r = await checksumRows(source, t.info, t.rowidName, growing(t.info.name), t.largestRow);
     port.postMessage({ table: t.info.name, ...r } satisfies VerifierReply);
   }
   // Every row is committed now: check foreign keys while the main thread builds the indexes. A parent key whose

@@ -15,7 +15,7 @@ import type { Readable } from 'node:stream';
 import { countRows } from '../db/schema.js';
 import { BackupError } from '../errors.js';
 import type { HeaderLine, TableInfo } from '../format/lines.js';
-import { rowLines } from '../format/reader.js';
+import { longLine, rowLines } from '../format/reader.js';
 import type { Target, TargetFactory } from '../target/types.js';
 import { openRestoreInput } from './inputs/open.js';
 import type { RestoreInput } from './inputs/types.js';
@@ -61,12 +61,18 @@ export interface RestoreResult {
   durationMs: number;
 }
 
-/** What pass 1 established: the header, the plan, and each table's end line (its count and checksum). */
+/**
+ * What pass 1 established: the header, the plan, and each table's end line (its count and checksum), with the length
+ * of its longest row line when one reaches LONG_LINE (the target's read-back sizes its pages by it: db/pages.ts).
+ */
 interface Verified {
   header: HeaderLine;
   plan: RestorePlan;
-  ends: Map<string, { rows: number; sha256: string }>;
+  ends: Map<string, { rows: number; sha256: string; longest?: number }>;
 }
+
+/** Row lines this long or longer are measured in pass 1; shorter ones cannot make a read-back page large. */
+const LONG_LINE = 8 * 1024;
 
 function sameDatabase(header: HeaderLine, target: Target): boolean {
   const src = header.source;
@@ -127,7 +133,8 @@ async function verifyInput(input: RestoreInput, target: Target | null, state: Ta
   let plan: RestorePlan | null = null;
   let seeds: SeedCheck | null = null;
   let current: string | null = null;
-  const ends = new Map<string, { rows: number; sha256: string }>();
+  let longest = 0;
+  const ends: Verified['ends'] = new Map();
   for await (const ev of input.read({ checksums: true, memory: passMemory(target?.db) })) {
     if (opts.signal?.aborted) throw new BackupError('INTERRUPTED', 'restore interrupted before writing anything');
     if (ev.kind === 'header') {
@@ -136,11 +143,14 @@ async function verifyInput(input: RestoreInput, target: Target | null, state: Ta
         throw new BackupError('REFUSED', `the target ${target.displayUrl} is the dump's own source: refusing to restore over it`);
       plan = planRestore(header, state, { tables: opts.tables, clean: opts.clean, kind: input.kind });
       seeds = await seedsFor(target, plan, state);
-    } else if (ev.kind === 'table') current = ev.start.name;
-    else if (ev.kind === 'rows' && current !== null && seeds?.tables.has(current)) {
-      for (const [s, e] of rowLines(ev.bytes)) seeds.see(current, JSON.parse(ev.bytes.toString('utf8', s, e)) as unknown[]);
+    } else if (ev.kind === 'table') {
+      current = ev.start.name;
+      longest = 0;
+    } else if (ev.kind === 'rows' && current !== null) {
+      longest = Math.max(longest, longLine(ev.bytes, LONG_LINE));
+      if (seeds?.tables.has(current)) for (const [s, e] of rowLines(ev.bytes)) seeds.see(current, JSON.parse(ev.bytes.toString('utf8', s, e)) as unknown[]);
     } else if (ev.kind === 'end') {
-      ends.set(ev.end.name, { rows: ev.end.rows, sha256: ev.end.sha256 });
+      ends.set(ev.end.name, { rows: ev.end.rows, sha256: ev.end.sha256, ...(longest ? { longest } : {}) });
       current = null;
     }
   }
@@ -195,7 +205,7 @@ async function verifyTarget(target: Target, input: RestoreInput, v: Verified, ve
       if (n !== want.rows) throw new BackupError('CORRUPT', `table "${t.info.name}": ${n} rows after the load, expected ${want.rows}: rolled back`);
       continue;
     }
-    const found = checked?.tables.get(t.info.name) ?? (await checksumRows(target.db, t.info, t.rowidName));
+    const found = checked?.tables.get(t.info.name) ?? (await checksumRows(target.db, t.info, t.rowidName, undefined, want.longest));
     if (found.rows !== want.rows || found.sha256 !== want.sha256) {
       // A column the target declares with another affinity is the likely cause (the plan warned of it): say so here.
       const why = t.affinity?.[0]?.column;
@@ -255,7 +265,7 @@ async function loadVerifyPublish(
         if (follow)
           verifier = await startLoadVerifier(
             follow,
-            loadable.map((t) => ({ info: t.info, rowidName: t.rowidName })),
+            loadable.map((t) => ({ info: t.info, rowidName: t.rowidName, largestRow: v.ends.get(t.info.name)?.longest })),
             undefined,
             thread ?? undefined,
           );

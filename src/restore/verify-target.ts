@@ -34,9 +34,10 @@ const READBACK_MEMORY: GovernorOptions = { everyBytes: READBACK_COLLECT_BYTES, y
 
 /**
  * A table's rows read back in key order and hashed as the backup encoded them (the same pager and encoding);
- * `growing` while another connection is still loading it.
+ * `growing` while another connection is still loading it. `largestRow`: the size of its largest row when known (the
+ * dump's longest line for it), which keeps pages of large rows bounded (db/pages.ts PageOptions).
  */
-export async function checksumRows(db: Db, info: TableInfo, rowidName: string | null, growing?: Growing): Promise<TableChecksum> {
+export async function checksumRows(db: Db, info: TableInfo, rowidName: string | null, growing?: Growing, largestRow?: number): Promise<TableChecksum> {
   const cols = info.rowidColumn && rowidName ? [rowidName, ...info.dataColumns.slice(1)] : info.dataColumns;
   const keys = info.keyColumns.map((k) => (info.rowidColumn && k === info.dataColumns[0] ? cols[0]! : k));
   const hash = createHash('sha256');
@@ -45,7 +46,8 @@ export async function checksumRows(db: Db, info: TableInfo, rowidName: string | 
   let rows = 0;
   let pages = 0;
   const table = { name: info.name, dataColumns: cols, keyColumns: keys };
-  for await (const page of encodedPages(db, table, { growing, pages: local ? READBACK_PAGES : undefined })) {
+  // Over HTTP the server's response limit bounds a page (remotePageOptions).
+  for await (const page of encodedPages(db, table, { growing, pages: local ? { ...READBACK_PAGES, largestRow } : undefined })) {
     hash.update(page.bytes);
     rows += page.rows;
     memory.tick(page.bytes.length);

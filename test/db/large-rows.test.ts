@@ -1,0 +1,113 @@
+/**
+ * Pages of tables whose rows jump from small to large, on real SQLite files: a page is sized from the rows before
+ * it, so without knowing the table's largest row one page held a whole run of large rows (60 rows of 5 MB read as one
+ * 400 MB page). With it (Db.largestRow, or the dump's longest line for the restore's read-back) no page exceeds
+ * MAX_PAGE_BYTES by more than one row, every row still comes back once, in order, exactly, and a backup of such a
+ * table restores to the same rows.
+ */
+import Database from 'better-sqlite3';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openLocalDb } from '../../src/db/local.js';
+import { encodedPages, finishEncodedPage, MAX_PAGE_BYTES } from '../../src/db/pages.js';
+import { longLine } from '../../src/format/reader.js';
+import { encodeRow } from '../../src/format/values.js';
+import { backup, restore } from '../../src/index.js';
+import { prngBytes } from '../support/nasty-db.js';
+import { tempDirs } from '../support/dumps.js';
+
+const dirs = tempDirs('tb-large-rows-');
+afterAll(() => dirs.cleanup());
+
+const MB = 1024 * 1024;
+/** Rows 1–400 small, 401–430 of 1.5 MB each (a run longer than a page of them may hold), then small again. */
+const rowOf = (i: number): unknown[] => [
+  BigInt(i),
+  `name ${i}`,
+  i > 400 && i <= 430 ? Buffer.from(prngBytes(1.5 * MB + i, i)) : Buffer.from(prngBytes(50 + (i % 90), i)),
+];
+const ROWS = 600;
+let path = '';
+
+beforeAll(() => {
+  path = join(dirs.make(), 'large.db');
+  const db = new Database(path);
+  db.exec('CREATE TABLE m (id INTEGER PRIMARY KEY, name TEXT NOT NULL, data BLOB)');
+  const insert = db.prepare('INSERT INTO m VALUES (?, ?, ?)');
+  db.transaction(() => {
+    for (let i = 1; i <= ROWS; i++) insert.run(...rowOf(i));
+  })();
+  db.close();
+});
+
+const table = { name: 'm', dataColumns: ['id', 'name', 'data'], keyColumns: ['id'] };
+/** Pages sized for the small rows: a first page of 256 rows, then as many as 1 MiB of the rows before holds. */
+const pages = { maxRows: 32768, targetBytes: MB, firstRows: 256 };
+
+async function pagesOf(largestRow: number | undefined) {
+  const db = await openLocalDb(path, { readonly: true });
+  try {
+    await db.beginRead();
+    const out: Buffer[] = [];
+    for await (const p of encodedPages(db, table, { pages: { ...pages, largestRow }, deferFinish: true })) out.push(finishEncodedPage('m', p));
+    return out;
+  } finally {
+    await db.close();
+  }
+}
+
+describe('pages of large rows', () => {
+  it("SQLite tells a table's largest row from its pages", async () => {
+    const db = await openLocalDb(path, { readonly: true });
+    try {
+      const largest = (await db.largestRow('m'))!;
+      expect(largest).toBeGreaterThanOrEqual(1.5 * MB + 430);
+      expect(largest).toBeLessThan(1.5 * MB + 1024);
+      expect(await db.largestRow('no_such_table')).toBeNull();
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('keeps every page under the bound (one row over at most), every row once, in order, exactly', async () => {
+    const db = await openLocalDb(path, { readonly: true });
+    const largest = (await db.largestRow('m'))!;
+    await db.close();
+    const bounded = await pagesOf(largest);
+    const want = Array.from({ length: ROWS }, (_, i) => encodeRow(rowOf(i + 1))).join('');
+    expect(Buffer.concat(bounded).equals(Buffer.from(want))).toBe(true);
+    const biggestRow = Math.max(...Array.from({ length: ROWS }, (_, i) => Buffer.byteLength(encodeRow(rowOf(i + 1)))));
+    for (const p of bounded) expect(p.length).toBeLessThanOrEqual(MAX_PAGE_BYTES + biggestRow);
+    // The same walk without the largest row known: the run of large rows came as one page of its whole size.
+    const unbounded = await pagesOf(undefined);
+    expect(Buffer.concat(unbounded).equals(Buffer.from(want))).toBe(true);
+    expect(Math.max(...unbounded.map((p) => p.length))).toBeGreaterThan(MAX_PAGE_BYTES + biggestRow);
+  });
+
+  it('a backup of such a table restores to the same rows', async () => {
+    const dir = dirs.make();
+    const out = join(dir, 'large.ndjson.gz');
+    await backup({ url: `file:${path}`, out });
+    const target = join(dir, 'restored.db');
+    const r = await restore({ source: out, target: `file:${target}`, confirm: true });
+    expect(r.tables).toEqual({ m: ROWS });
+    const a = new Database(path, { readonly: true });
+    const b = new Database(target, { readonly: true });
+    const sum = (d: Database.Database) => d.prepare("SELECT count(*), sum(length(data)), group_concat(hex(substr(data, 1, 8)), '') FROM m").raw().get();
+    expect(sum(b)).toEqual(sum(a));
+    a.close();
+    b.close();
+  });
+});
+
+describe('longLine', () => {
+  const lines = (...lengths: number[]) => Buffer.from(lengths.map((n) => `${'x'.repeat(n)}\n`).join(''));
+  it('finds the longest line when one reaches the bound, wherever it lies', () => {
+    expect(longLine(lines(10, 20, 30), 64)).toBe(0);
+    expect(longLine(lines(10, 63, 30), 64)).toBe(0);
+    expect(longLine(lines(10, 64, 30), 64)).toBe(64);
+    expect(longLine(lines(200), 64)).toBe(200);
+    expect(longLine(lines(5, 5, 5, 5, 100, 7), 64)).toBe(100);
+    for (let at = 0; at < 80; at++) expect(longLine(lines(at, 100, 3), 64), `after ${at} bytes`).toBe(100);
+  });
+});
