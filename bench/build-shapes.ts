@@ -117,3 +117,39 @@ export function buildNarrow(path: string, rows: number): number {
   db.close();
   return rows;
 }
+
+/**
+ * `large`: an app that keeps files in the database: 120k rows per 1× of file metadata (~150 B), of which one in a
+ * thousand carries a 1–3 MiB random BLOB, and a run of 30 consecutive rows in the middle a 1 MiB prose TEXT each.
+ * Pages are sized from the rows before them: this is the shape where a page of small rows meets large ones.
+ */
+export function buildLarge(path: string, rows: number): number {
+  rows = Math.max(1, Math.round(rows));
+  const r = rng(9_001);
+  const bytes = byteStream(9_002);
+  const mid = Math.floor(rows / 2);
+  const db = open(path);
+  db.exec(`CREATE TABLE "File" ("id" INTEGER PRIMARY KEY, "name" TEXT NOT NULL, "contentType" TEXT NOT NULL,
+    "size" INTEGER NOT NULL, "sha1" TEXT NOT NULL, "data" BLOB, "notes" TEXT, "createdAt" DATETIME NOT NULL)`);
+  const ins = db.prepare('INSERT INTO "File" VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
+  db.transaction(() => {
+    for (let i = 1; i <= rows; i++) {
+      const data = i % 1000 === 500 ? bytes(1024 * 1024 + Math.floor(r() * 2 * 1024 * 1024)) : null;
+      const notes = i > mid && i <= mid + 30 ? prose(r, 1024 * 1024) : null;
+      const size = data?.length ?? Math.floor(r() * 5_000_000);
+      const sha1 = Buffer.from(bytes(20)).toString('hex');
+      ins.run(
+        i,
+        `upload-${i}.${['jpg', 'png', 'pdf'][i % 3]}`,
+        ['image/jpeg', 'image/png', 'application/pdf'][i % 3],
+        size,
+        sha1,
+        data,
+        notes,
+        sqlDatetime(1_700_000_000 + i * 13),
+      );
+    }
+  })();
+  db.close();
+  return rows;
+}

@@ -6,7 +6,7 @@
 import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildBenchDb } from './build-db.js';
-import { buildEvents, buildNarrow, buildWide } from './build-shapes.js';
+import { buildEvents, buildLarge, buildNarrow, buildWide } from './build-shapes.js';
 
 /** A data shape: a seeded builder and what it holds. */
 export interface Shape {
@@ -48,6 +48,12 @@ export const SHAPES: Shape[] = [
     version: 1,
     describe: 'readings: 5 small integers and a 4–6 character code per row, one two-column index',
     build: (path, scale) => buildNarrow(path, 8_000_000 * scale),
+  },
+  {
+    name: 'large',
+    version: 1,
+    describe: 'files: 120k rows of file metadata, one in 1,000 with a 1–3 MiB random BLOB, a run of 30 with 1 MiB prose TEXT',
+    build: (path, scale) => buildLarge(path, 120_000 * scale),
   },
 ];
 
