@@ -71,6 +71,15 @@ export function passMemory(db: { kind: string } | undefined): GovernorOptions {
 export const READBACK_COLLECT_BYTES = 8 * 1024 * 1024;
 
 /**
+ * Work in pieces larger than this (pages and members of large rows: db/pages.ts MAX_PAGE_BYTES) counts four times:
+ * each leaves a few buffers of its size behind and few objects in the heap, so V8 collects them late. Ordinary pages
+ * and members are ~1 MiB, and count as before. On the bench's `large` shape (1–3 MiB BLOBs), peak RSS of the backup
+ * 226 → 170 MB (3×: 240 → 183 MB), of the restore 246 → 224 MB (3×: 251 → 242 MB), at the same time
+ * (docs/BENCHMARKS.md, session 22).
+ */
+const LARGE_PIECE = 2 * 1024 * 1024;
+
+/**
  * `young`: collect the young generation only. For a loop whose garbage dies within one step (the read-back's pages:
  * each one's buffers are dropped once it is hashed), a scavenge frees them, their memory outside the heap with them,
  * for a fraction of a full collection. The read-back of the wide bench shape took 0.35 s less (2.83 against 3.17 s)
@@ -85,7 +94,7 @@ export function createMemoryGovernor(opts: GovernorOptions = {}) {
   return {
     /** Reports `bytes` of work done; collects garbage when enough has passed. */
     tick(bytes: number) {
-      since += bytes;
+      since += bytes > LARGE_PIECE ? bytes * 4 : bytes;
       if (since < everyBytes) return;
       const now = Date.now();
       if (now - last < minInterval) return;

@@ -33,4 +33,15 @@ describe('createMemoryGovernor', () => {
     for (let i = 0; i < 6; i++) majors.push((await collections(() => g.tick(1000))).includes(constants.NODE_PERFORMANCE_GC_MAJOR));
     expect(majors).toEqual([false, false, true, false, false, true]);
   });
+
+  it('counts a piece of large rows (over 2 MiB) four times: their buffers wait longest for a collection', async () => {
+    const MiB = 1024 * 1024;
+    const g = createMemoryGovernor({ everyBytes: 32 * MiB, minIntervalMs: 0 });
+    // Ordinary 1 MiB pages: 31 of them do not reach 32 MiB.
+    expect(await collections(() => Array.from({ length: 31 }, () => g.tick(MiB)))).toEqual([]);
+    expect(await collections(() => g.tick(MiB))).toContain(constants.NODE_PERFORMANCE_GC_MAJOR);
+    // Pages of 3 MiB count 12 MiB each: the third one collects, where ten would have been needed.
+    expect(await collections(() => [g.tick(3 * MiB), g.tick(3 * MiB)])).toEqual([]);
+    expect(await collections(() => g.tick(3 * MiB))).toContain(constants.NODE_PERFORMANCE_GC_MAJOR);
+  });
 });
