@@ -182,6 +182,19 @@ describe('migrate()', () => {
   });
 });
 
+describe('a required option missing (a caller from JavaScript, or a misspelt name)', () => {
+  it('is a USAGE error naming the option, not a TypeError from inside, and nothing is created', async () => {
+    const dir = dirs.make();
+    const loose = <T>(o: Record<string, unknown>) => o as unknown as T;
+    expect((await failsWith(backup(loose({ db: `file:${db}`, out: join(dir, 'x.ndjson.gz') })), 'USAGE')).message).toMatch(/the option url is required/);
+    expect((await failsWith(restore(loose({ input: dump, target: `file:${join(dir, 'r.db')}` })), 'USAGE')).message).toMatch(/the option source is required/);
+    expect((await failsWith(restore(loose({ source: dump, targetUrl: 'file:x.db' })), 'USAGE')).message).toMatch(/the option target is required/);
+    expect((await failsWith(migrate(loose({ db: `file:${join(dir, 'm.db')}`, dir: MIGRATIONS })), 'USAGE')).message).toMatch(/the option url is required/);
+    expect((await failsWith(verifyDump(loose(undefined as never)), 'USAGE')).message).toMatch(/verifyDump's source is required/);
+    expect(listDir(dir)).toEqual([]);
+  });
+});
+
 describe('createCronHandler() and createStatusHandler() as Next.js App Router routes', () => {
   const server = useBlobStore(() => dirs.make());
   const SECRET = 'route-secret-0123456789';

@@ -4,7 +4,7 @@
  */
 import { Readable } from 'node:stream';
 import { dumpSourceOf, resolveDumpSource } from '../dump-source.js';
-import { encryptionKeyOf } from './options.js';
+import { encryptionKeyOf, requiredSource } from './options.js';
 import { BackupError } from '../errors.js';
 import { verify } from '../verify.js';
 
@@ -54,6 +54,8 @@ function abortable(stream: Readable, signal: AbortSignal | undefined): Readable 
  */
 export async function verifyDump(source: string | Readable | (() => Promise<Readable>), options: VerifyOptions = {}): Promise<VerifySummary> {
   const started = Date.now();
+  if (!(source instanceof Readable))
+    requiredSource(source, "verifyDump's source", 'the dump, a path, a Blob pathname or URL, a stream or a function opening one');
   const key = encryptionKeyOf(options.encryptionKey);
   const name = typeof source === 'string' ? source : 'stream';
   let stream: Readable;

@@ -43,6 +43,7 @@ export function* rowLines(bytes: Buffer): Generator<[number, number]> {
     start = nl + 1;
   }
 }
+
 /**
  * The length of the longest line of a `rows` event when one reaches `over` bytes, else 0. A line that long covers
  * a whole window of over/2 bytes, so one search for a newline per window finds whether there is one: events of
