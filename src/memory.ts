@@ -80,6 +80,18 @@ export const READBACK_COLLECT_BYTES = 8 * 1024 * 1024;
 const LARGE_PIECE = 2 * 1024 * 1024;
 
 /**
+ * Bytes of large pieces after which a governor collects at once, in full, whatever its `minIntervalMs` and `young`.
+ * The interval kept most collections from happening on large rows: pieces of 3–4 MiB come faster than every 50 ms,
+ * and each leaves several buffers of its size outside the heap (the driver's, the encoded page, an inflated member)
+ * until a collection. They piled up until V8's own limit on memory outside the heap (~64 MB over its last full
+ * collection) collected them: the restore's main thread peaked at 89 MB outside its heap, the verifying thread at
+ * 76 MB. Measured on the bench's `large` shape, working process, three alternating runs (docs/BENCHMARKS.md, session
+ * 23): backup 169–174 → 153–158 MB, restore 242–258 → 186–203 MB, each ~0.1–0.3 s slower (4 MiB: the same memory,
+ * slower; scavenges instead of full collections: no lower). Pieces of ordinary rows (~1 MiB) never count here.
+ */
+const LARGE_COLLECT = 6 * 1024 * 1024;
+
+/**
  * `young`: collect the young generation only. For a loop whose garbage dies within one step (the read-back's pages:
  * each one's buffers are dropped once it is hashed), a scavenge frees them, their memory outside the heap with them,
  * for a fraction of a full collection. The read-back of the wide bench shape took 0.35 s less (2.83 against 3.17 s)
@@ -91,17 +103,22 @@ export function createMemoryGovernor(opts: GovernorOptions = {}) {
   let since = 0;
   let last = Date.now();
   let collections = 0;
+  let largeSince = 0;
   return {
     /** Reports `bytes` of work done; collects garbage when enough has passed. */
     tick(bytes: number) {
-      since += bytes > LARGE_PIECE ? bytes * 4 : bytes;
-      if (since < everyBytes) return;
+      const large = bytes > LARGE_PIECE;
+      since += large ? bytes * 4 : bytes;
+      if (large) largeSince += bytes;
+      const urgent = largeSince >= LARGE_COLLECT;
+      if (since < everyBytes && !urgent) return;
       const now = Date.now();
-      if (now - last < minInterval) return;
+      if (now - last < minInterval && !urgent) return;
       since = 0;
+      largeSince = 0;
       last = now;
       // Never gc(undefined): Node 22 and 24 read any argument as options, and an undefined one as a minor collection.
-      const major = !opts.young || (opts.majorEvery !== undefined && ++collections % opts.majorEvery === 0);
+      const major = urgent || !opts.young || (opts.majorEvery !== undefined && ++collections % opts.majorEvery === 0);
       if (major) gc()?.();
       else gc()?.({ type: 'minor' });
     },

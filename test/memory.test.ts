@@ -36,12 +36,24 @@ describe('createMemoryGovernor', () => {
 
   it('counts a piece of large rows (over 2 MiB) four times: their buffers wait longest for a collection', async () => {
     const MiB = 1024 * 1024;
-    const g = createMemoryGovernor({ everyBytes: 32 * MiB, minIntervalMs: 0 });
-    // Ordinary 1 MiB pages: 31 of them do not reach 32 MiB.
-    expect(await collections(() => Array.from({ length: 31 }, () => g.tick(MiB)))).toEqual([]);
+    const g = createMemoryGovernor({ everyBytes: 16 * MiB, minIntervalMs: 0 });
+    // Ordinary 1 MiB pages: 15 of them do not reach 16 MiB.
+    expect(await collections(() => Array.from({ length: 15 }, () => g.tick(MiB)))).toEqual([]);
     expect(await collections(() => g.tick(MiB))).toContain(constants.NODE_PERFORMANCE_GC_MAJOR);
-    // Pages of 3 MiB count 12 MiB each: the third one collects, where ten would have been needed.
-    expect(await collections(() => [g.tick(3 * MiB), g.tick(3 * MiB)])).toEqual([]);
+    // Pieces of 2.5 MiB count 10 MiB each: the second one collects (5 MiB of them: not yet LARGE_COLLECT's doing).
+    expect(await collections(() => g.tick(2.5 * MiB))).toEqual([]);
+    expect(await collections(() => g.tick(2.5 * MiB))).toContain(constants.NODE_PERFORMANCE_GC_MAJOR);
+  });
+
+  it('collects in full at once after 6 MiB of large pieces, however recent the last collection and even with `young`', async () => {
+    const MiB = 1024 * 1024;
+    const g = createMemoryGovernor({ everyBytes: 8 * MiB, minIntervalMs: 60_000, young: true, majorEvery: 1000 });
+    // The first collection is held off by the interval (the governor counts from its creation), however much passes.
+    expect(await collections(() => Array.from({ length: 20 }, () => g.tick(MiB)))).toEqual([]);
+    expect(await collections(() => g.tick(3 * MiB))).toEqual([]);
     expect(await collections(() => g.tick(3 * MiB))).toContain(constants.NODE_PERFORMANCE_GC_MAJOR);
+    // Counted again from there: ordinary pieces never add to it.
+    expect(await collections(() => [g.tick(4 * MiB), ...Array.from({ length: 10 }, () => g.tick(MiB))])).toEqual([]);
+    expect(await collections(() => g.tick(2.5 * MiB))).toContain(constants.NODE_PERFORMANCE_GC_MAJOR);
   });
 });
