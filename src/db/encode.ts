@@ -134,7 +134,20 @@ class Output {
     this.ensure(text.length);
     this.length += this.buf.write(text, this.length, 'latin1');
   }
+  /** A BLOB's cell, its base64 written a piece at a time (BASE64_PIECE). */
+  base64(src: Buffer, start: number, end: number): void {
+    this.latin1('{"b":"');
+    for (let at = start; at < end; at += BASE64_PIECE) this.latin1(src.toString('base64', at, Math.min(end, at + BASE64_PIECE)));
+    this.latin1('"}');
+  }
 }
+
+/**
+ * BLOBs longer than this are written to base64 in pieces of this many bytes (a multiple of 3, so that the pieces'
+ * base64 joined is the whole BLOB's). In one piece, a BLOB of 3 MiB was a 4 MiB string outside the heap, and its
+ * cell (the string inside `{"b":"…"}`) another 4 MiB copy, on top of the page's own buffers.
+ */
+const BASE64_PIECE = 3 * 16 * 1024;
 
 /** The marked REAL whose marker opens at `open` and closes at `close`, as the dump writes it. */
 const realText = (raw: Buffer, open: number, close: number) => encodeCell(realOf(raw.toString('latin1', open + 1, close)));
@@ -231,7 +244,8 @@ function rewrite(raw: Buffer, at: Progress, grow: number): Buffer {
       const start = b + 1 + LENGTH_DIGITS;
       const end = start + Number.parseInt(raw.toString('latin1', b + 1, start), 16);
       out.bytes(raw, from, b);
-      out.latin1(`{"b":"${raw.toString('base64', start, end)}"}`);
+      if (end - start <= BASE64_PIECE) out.latin1(`{"b":"${raw.toString('base64', start, end)}"}`);
+      else out.base64(raw, start, end);
       from = end;
     }
     // Search again only for what was used up or stepped over: a search that found nothing stays at -1, and

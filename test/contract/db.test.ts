@@ -201,6 +201,31 @@ describe.each(BACKENDS)('Db contract: $name', (backend) => {
     }
   });
 
+  it('BLOBs longer than a base64 piece are written in pieces, exactly, at every length around the pieces', async () => {
+    // encode.ts writes a BLOB over 48 KiB to base64 48 KiB at a time: the pieces' joins must not show.
+    const { db, close } = await backend.open(join(dirs.make(), 'blobs.db'));
+    try {
+      const piece = 3 * 16 * 1024;
+      const lengths = [0, 1, piece - 1, piece, piece + 1, piece + 2, 2 * piece - 1, 2 * piece, 2 * piece + 1, 3 * piece + 2, 200_001];
+      const rows: SqlValue[][] = lengths.map((n, i) => [
+        BigInt(i + 1),
+        Buffer.from(Array.from({ length: n }, (_, j) => (j * 31 + i * 7 + (j >> 8)) & 255)),
+        i % 2 ? 1 / (i + 3) : `t${i}`,
+      ]);
+      await db.beginWrite();
+      await db.write('CREATE TABLE bl (id INTEGER PRIMARY KEY, b BLOB, x)');
+      await db.insert('bl', ['id', 'b', 'x'], rows);
+      await db.commit();
+      const t: Pageable = { name: 'bl', dataColumns: ['id', 'b', 'x'], keyColumns: ['id'] };
+      for (const maxRows of [1, 4, 20]) {
+        const encoded = await collect(encodedPages(db, t, { pages: { maxRows, targetBytes: 8 << 20, firstRows: maxRows } }));
+        expect(Buffer.concat(encoded.map((p) => p.bytes)).equals(Buffer.from(encodeAll(rows))), `pages of ${maxRows}`).toBe(true);
+      }
+    } finally {
+      await close();
+    }
+  });
+
   it('pages whose only markers are REALs are finished in place, and a REAL whose text outgrows its marker is not cut', async () => {
     // Without BLOBs a page is finished in its own memory (encode.ts compactReals); ±Infinity and integral REALs of
     // 2^53 and more are written longer than SQLite marked them, at the first row, in the middle and on the last row.
