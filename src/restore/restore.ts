@@ -74,6 +74,20 @@ interface Verified {
 /** Row lines this long or longer are measured in pass 1; shorter ones cannot make a read-back page large. */
 const LONG_LINE = 8 * 1024;
 
+/**
+ * A table with a row line this long or longer is verified after the load, by the main thread, not by the verifying
+ * thread while it loads. Each thread holds a large row several times over while it works on it (SQLite's copies,
+ * the driver's, the encoded page, its base64): both at once took the bench's `large` shape (1–3 MiB rows) to 186–203
+ * MB, one after the other to 145–150 MB, ~0.5 s slower (docs/BENCHMARKS.md, session 23). Rows of the other shapes
+ * are at most ~45 KiB as lines.
+ */
+export const FOLLOW_MAX_LINE = 1024 * 1024;
+
+/** The tables the verifying thread follows while they load: those without a row line of FOLLOW_MAX_LINE or more. */
+export function followedTables<T extends { info: { name: string } }>(tables: T[], ends: ReadonlyMap<string, { longest?: number }>): T[] {
+  return tables.filter((t) => (ends.get(t.info.name)?.longest ?? 0) < FOLLOW_MAX_LINE);
+}
+
 function sameDatabase(header: HeaderLine, target: Target): boolean {
   const src = header.source;
   if (!src) return false;
@@ -188,8 +202,8 @@ function planned(input: RestoreInput, target: Target | null, v: Verified, opts: 
 }
 
 /**
- * Phase verify target: every restored table's count and checksum (from the verifying thread when it kept up, else
- * read back now) against the input's end lines; a legacy JSON backup has counts only. Then foreign keys.
+ * Phase verify target: every restored table's count and checksum (from the verifying thread when it followed the
+ * table and kept up, else read back now) against the input's end lines; a legacy JSON backup has counts only. Then foreign keys.
  */
 async function verifyTarget(target: Target, input: RestoreInput, v: Verified, verifier: LoadVerifier | null, result: RestoreResult, signal?: AbortSignal) {
   let checked = verifier ? await verifier.results() : null;
@@ -245,9 +259,10 @@ async function loadVerifyPublish(
   opts: RestoreOptions,
   thread: VerifierThread | null,
 ) {
-  const loadable = v.plan.tables.filter(loads);
-  // A scratch file is verified while it loads, by a second thread following the load's commits.
-  const follow = target.scratch && loadable.length > 0 && input.kind === 'dump' ? target.scratch : null;
+  // A scratch file is verified while it loads, by a second thread following the load's commits; the tables it does
+  // not follow are read back after the load (verifyTarget).
+  const followed = followedTables(v.plan.tables.filter(loads), v.ends);
+  const follow = target.scratch && followed.length > 0 && input.kind === 'dump' ? target.scratch : null;
   let verifier: LoadVerifier | null = null;
   const { pageSize, autoVacuum, encoding, journalMode } = v.header.sqlite;
   await target.beginLoad({ pageSize, autoVacuum, encoding, journalMode });
@@ -265,7 +280,7 @@ async function loadVerifyPublish(
         if (follow)
           verifier = await startLoadVerifier(
             follow,
-            loadable.map((t) => ({ info: t.info, rowidName: t.rowidName, largestRow: v.ends.get(t.info.name)?.longest })),
+            followed.map((t) => ({ info: t.info, rowidName: t.rowidName, largestRow: v.ends.get(t.info.name)?.longest })),
             undefined,
             thread ?? undefined,
           );
