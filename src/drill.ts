@@ -62,7 +62,7 @@ export async function drill(opts: {
   try {
     // A --target that cannot be one (its folder missing, a file where the folder should be, a dangling link) is the
     // operator's setup, refused before the dump is read: thrown as it is, never recorded as the dump's FAIL.
-    const target = await targetFactory(url, opts.target?.authToken);
+    const target = await targetFactory(url, opts.target?.authToken, opts.signal);
     try {
       result = await restore({ openInput: opts.openInput, target, confirm: true, key: opts.key, onProgress: opts.onProgress, signal: opts.signal });
       checks.push({

@@ -124,7 +124,7 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
   // Loaded when used: importing the library loads no database driver (the restore's file target is better-sqlite3).
   const { targetFactory } = await import('../target/open.js');
   const { restore: runEngine } = await import('../restore/restore.js');
-  const target = await targetFactory(options.target, options.authToken);
+  const target = await targetFactory(options.target, options.authToken, options.signal);
   const loc = parseDatabaseUrl(options.target);
   const before = loc.kind === 'file' ? localFiles(loc.path) : [];
   let progress: RestoreProgress | null = null;

@@ -67,7 +67,7 @@ const interrupted = () => new BackupError('INTERRUPTED', 'backup interrupted: no
  */
 export async function inspect(opts: BackupOptions): Promise<BackupResult> {
   const started = Date.now();
-  const db = await openDb(opts.url, { readonly: true, authToken: opts.authToken });
+  const db = await openDb(opts.url, { readonly: true, authToken: opts.authToken, signal: opts.signal });
   try {
     await db.beginRead();
     const { header } = await planBackup(db, opts);

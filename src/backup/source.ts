@@ -31,6 +31,8 @@ export interface SourceOptions {
    * the reader thread, which bounds a local backup's time.
    */
   checksums?: boolean;
+  /** Ends a remote source's requests (an interrupted backup); a reader thread's local source never gets it. */
+  signal?: AbortSignal;
 }
 
 export type SourceEvent =
@@ -77,7 +79,7 @@ async function* section(db: Db, t: TableInfo, media: boolean, perTable: boolean,
 
 /** The whole database side of a backup, in one read snapshot. */
 export async function* readSource(opts: SourceOptions): AsyncGenerator<SourceEvent> {
-  const db = await openDb(opts.url, { readonly: true, authToken: opts.authToken, cacheKiB: opts.cacheKiB });
+  const db = await openDb(opts.url, { readonly: true, authToken: opts.authToken, cacheKiB: opts.cacheKiB, signal: opts.signal });
   try {
     await db.beginRead();
     const plan = await planBackup(db, opts);

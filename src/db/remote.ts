@@ -15,7 +15,7 @@ import { BackupError } from '../errors.js';
 import type { SqlValue } from '../format/values.js';
 import { executeOnce, type HranaClient, openHranaClient, type Stmt, type StmtResult } from './hrana/client.js';
 import { remotePageOptions, remoteTuning } from './hrana/config.js';
-import { classifyRemote, remoteErrors, type RemoteErrors } from './hrana/errors.js';
+import { classifyRemote, interruptible, remoteErrors, type RemoteErrors } from './hrana/errors.js';
 import { bindExact, decodeExactRows, isReadQuery, jsonValueBytes, plainRows, selectColumnCount, wrapExact } from './hrana/exact.js';
 import { insertStatements, MAX_ROWS_PER_STATEMENT } from './hrana/insert.js';
 import { WritePipeline } from './hrana/pipeline.js';
@@ -63,7 +63,7 @@ export class RemoteDb implements Db {
     this.host = hostOf(url);
     this.displayUrl = redactUrl(url);
     this.identity = this.displayUrl;
-    this.errors = remoteErrors(this.host);
+    this.errors = interruptible(remoteErrors(this.host), () => signal?.aborted === true);
     this.stats = { requests: 0, retries: 0, replayRejected: 0, pings: 0, snapshots: 0, statements: 0, batches: 0 };
     try {
       this.client = openHranaClient(url, authToken, retryingFetch(this.host, { stats: this.stats, signal }));

@@ -6,11 +6,12 @@
 import { openRemoteDb, type RemoteDb } from '../db/remote.js';
 import type { Target, TargetFactory } from './types.js';
 
-export function remoteTargetFactory(url: string, authToken?: string): TargetFactory {
+/** A remote database as a restore's target; `signal` ends its requests (an interrupted restore). */
+export function remoteTargetFactory(url: string, authToken?: string, signal?: AbortSignal): TargetFactory {
   return {
     missing: false,
     async open() {
-      return remoteTarget(openRemoteDb(url, { authToken }));
+      return remoteTarget(openRemoteDb(url, { authToken, signal }));
     },
     async discardCreated() {},
   };

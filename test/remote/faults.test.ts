@@ -6,9 +6,11 @@
 import Database from 'better-sqlite3';
 import { spawn } from 'node:child_process';
 import { createReadStream, existsSync, readdirSync } from 'node:fs';
+import { createServer, type Socket } from 'node:net';
 import { join, resolve } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { backup, inspect } from '../../src/backup/backup.js';
+import { restore as restoreApi } from '../../src/api/restore.js';
 import { BackupError } from '../../src/errors.js';
 import { remoteTuning, resetRemoteTuning } from '../../src/db/hrana/config.js';
 import { restore } from '../../src/restore/restore.js';
@@ -124,6 +126,35 @@ describe('remote errors', () => {
     const s = await serve(target);
     const e = await rejection(restore({ openInput: async () => createReadStream(dump), target: remoteTargetFactory(s.url, 'nope'), confirm: true }));
     expect(e.code).toBe('AUTH');
+  });
+
+  it('an interrupted restore or backup waiting on a server that does not answer stops at once, as INTERRUPTED', async () => {
+    // The server accepts and never answers: without the signal reaching the requests, the run waited for its
+    // timeouts (the CLI left after 10 s) and then reported the server's failure rather than the interruption.
+    const sockets: Socket[] = [];
+    const server = createServer((c) => void sockets.push(c.on('error', () => {})));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    try {
+      for (const start of [
+        (signal: AbortSignal) => restoreApi({ source: dump, target: url, authToken: TOKEN, confirm: true, signal }),
+        (signal: AbortSignal) => backup({ url, authToken: TOKEN, signal }, fileSink(join(dirs.make(), 'never.ndjson.gz'))),
+      ]) {
+        const ac = new AbortController();
+        const run = start(ac.signal);
+        setTimeout(() => ac.abort(), 300);
+        const began = Date.now();
+        const e = await run.then(
+          () => null,
+          (err: unknown) => err as BackupError,
+        );
+        expect(e?.code, e?.message).toBe('INTERRUPTED');
+        expect(Date.now() - began).toBeLessThan(3000);
+      }
+    } finally {
+      for (const c of sockets) c.destroy();
+      server.close();
+    }
   });
 
   it('splits a page the server refuses as too large instead of failing', async () => {

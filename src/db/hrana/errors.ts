@@ -150,3 +150,16 @@ export const remoteErrors = (host: string) => ({
 });
 
 export type RemoteErrors = ReturnType<typeof remoteErrors>;
+
+/**
+ * `errors`, except that once `aborted()` every failure is the interruption that caused it: the caller's signal ends
+ * a request in flight (retry.ts), and the client reports that as a closed stream or a refused statement, which would
+ * otherwise reach the operator as the server's failure (exit 1) instead of their own Ctrl-C (exit 130).
+ */
+export function interruptible<T extends Record<string, (...args: never[]) => BackupError>>(errors: T, aborted: () => boolean): T {
+  const wrapped = Object.entries(errors).map(([name, make]) => [
+    name,
+    (...args: never[]) => (aborted() ? new BackupError('INTERRUPTED', 'interrupted') : make(...args)),
+  ]);
+  return Object.fromEntries(wrapped) as T;
+}
