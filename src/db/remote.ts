@@ -54,6 +54,16 @@ export class RemoteDb implements Db {
   /** Result column counts of queries whose select list cannot be read from the text (`SELECT *`). */
   private readonly columnCounts = new Map<string, number>();
   private encoding: Promise<boolean> | null = null;
+  /**
+   * What ends the requests: the caller's signal, except while a COMMIT is in flight. An aborted COMMIT may still be
+   * applied by the server, and the restore would then say it rolled back a target it had in fact replaced: the
+   * COMMIT runs to its answer, and the interruption takes effect after it.
+   */
+  private readonly requests = new AbortController();
+  private committing = false;
+  private readonly onAbort = () => {
+    if (!this.committing) this.requests.abort(this.signal?.reason);
+  };
 
   constructor(
     url: string,
@@ -63,10 +73,12 @@ export class RemoteDb implements Db {
     this.host = hostOf(url);
     this.displayUrl = redactUrl(url);
     this.identity = this.displayUrl;
-    this.errors = interruptible(remoteErrors(this.host), () => signal?.aborted === true);
+    this.errors = interruptible(remoteErrors(this.host), () => this.requests.signal.aborted);
     this.stats = { requests: 0, retries: 0, replayRejected: 0, pings: 0, snapshots: 0, statements: 0, batches: 0 };
+    if (signal?.aborted) this.onAbort();
+    else signal?.addEventListener('abort', this.onAbort, { once: true });
     try {
-      this.client = openHranaClient(url, authToken, retryingFetch(this.host, { stats: this.stats, signal }));
+      this.client = openHranaClient(url, authToken, retryingFetch(this.host, { stats: this.stats, signal: signal && this.requests.signal }));
     } catch (e) {
       throw new BackupError('CONFIG', `TURSO_DATABASE_URL is not a usable libSQL URL (${this.displayUrl}): ${(e as { code?: string }).code ?? 'invalid'}`);
     }
@@ -200,6 +212,7 @@ export class RemoteDb implements Db {
     if (this.mode !== 'write') throw new BackupError('INTERNAL', 'commit outside a write transaction');
     await this.pipeline!.drain();
     const s = this.takeSession();
+    this.committing = true;
     try {
       await s!.batch(['COMMIT', ...(this.restoreForeignKeys ? ['PRAGMA foreign_keys=ON'] : [])], true);
     } catch (e) {
@@ -213,6 +226,9 @@ export class RemoteDb implements Db {
         );
       }
       throw this.loadError(e, 'COMMIT', s!);
+    } finally {
+      this.committing = false;
+      if (this.signal?.aborted) this.onAbort();
     }
     s!.close();
   }
@@ -244,6 +260,7 @@ export class RemoteDb implements Db {
   }
 
   async close(): Promise<void> {
+    this.signal?.removeEventListener('abort', this.onAbort);
     this.takeSession()?.close();
     this.stream?.close();
     this.stream = null;

@@ -6,7 +6,7 @@
 import Database from 'better-sqlite3';
 import { spawn } from 'node:child_process';
 import { createReadStream, existsSync, readdirSync } from 'node:fs';
-import { createServer, type Socket } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { join, resolve } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { backup, inspect } from '../../src/backup/backup.js';
@@ -154,6 +154,61 @@ describe('remote errors', () => {
     } finally {
       for (const c of sockets) c.destroy();
       server.close();
+    }
+  });
+
+  it('a signal during the COMMIT lets it finish: the restore is applied and says so, never "rolled back"', async () => {
+    // A proxy in front of the stand-in holds the load's COMMIT (sent with its PRAGMA foreign_keys=ON) for 300 ms and
+    // aborts the run as it passes. Aborting that request would not stop the server from applying it: the restore
+    // would then report a rollback of a target it had replaced.
+    const targetDb = join(dirs.make(), 'commit-target.db');
+    const s = await serve(targetDb);
+    const ac = new AbortController();
+    let held = false;
+    const links: Socket[] = [];
+    const proxy = createServer((client) => {
+      const upstream = connect(s.port, '127.0.0.1');
+      links.push(client, upstream);
+      const queue: Buffer[] = [];
+      let paused = false;
+      client.on('data', (d: Buffer) => {
+        if (paused) return void queue.push(d);
+        if (!held && d.includes('COMMIT') && d.includes('foreign_keys=ON')) {
+          held = true;
+          paused = true;
+          ac.abort();
+          setTimeout(() => {
+            upstream.write(d);
+            for (const q of queue.splice(0)) upstream.write(q);
+            paused = false;
+          }, 300);
+          return;
+        }
+        upstream.write(d);
+      });
+      upstream.on('data', (d) => client.write(d));
+      for (const sock of [client, upstream]) sock.on('error', () => {});
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(proxy.address() as { port: number }).port}`;
+    try {
+      const r = await restore({
+        openInput: async () => createReadStream(dump),
+        target: remoteTargetFactory(url, TOKEN, ac.signal),
+        confirm: true,
+        signal: ac.signal,
+      });
+      expect(held).toBe(true);
+      expect(r.verified).toBe(true);
+      expect(r.tables).toEqual({ parent: 2000, child: 4000, wide: 600 });
+      const back = new Database(targetDb, { readonly: true });
+      expect(back.prepare('SELECT (SELECT count(*) FROM parent), (SELECT count(*) FROM child), (SELECT count(*) FROM wide)').raw().get()).toEqual([
+        2000, 4000, 600,
+      ]);
+      back.close();
+    } finally {
+      for (const l of links) l.destroy();
+      proxy.close();
     }
   });
 
