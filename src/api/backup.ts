@@ -6,7 +6,7 @@
 import { basename, dirname, join } from 'node:path';
 import type { BackupProgress, BackupResult } from '../backup/backup.js';
 import { BACKUP_PREFIX } from '../blob/config.js';
-import { encryptionKeyOf, requiredString } from './options.js';
+import { encryptionKeyOf, requiredUrl } from './options.js';
 import { BackupError } from '../errors.js';
 import { encryptSink } from '../sink/encrypt.js';
 import { describePartial, fileSink, removePartials, stalePartials } from '../sink/file.js';
@@ -79,7 +79,7 @@ export interface BackupHooks {
 export const backupFileName = (d = new Date()) => `backup-${d.toISOString().replaceAll(':', '-')}.ndjson.gz`;
 
 function checkOptions(o: BackupOptions): void {
-  requiredString(o.url, 'the option url', 'the database, file:PATH, libsql://… or https://…');
+  requiredUrl(o.url);
   if (o.tables && o.excludeTables?.some((t) => o.tables!.includes(t))) throw new BackupError('USAGE', 'tables and excludeTables name the same table');
   if (o.gzipLevel !== undefined && (!Number.isInteger(o.gzipLevel) || o.gzipLevel < 1 || o.gzipLevel > 9)) {
     throw new BackupError('USAGE', `the gzip level must be 1..9 (got ${o.gzipLevel})`);

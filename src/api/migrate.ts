@@ -2,7 +2,7 @@
  * `migrate(options)`: Prisma migrations applied as `prisma migrate deploy` applies them, for the library and the CLI
  * (`turso-backup migrate --json` prints what this returns). A dry run unless `confirm`.
  */
-import { requiredString } from './options.js';
+import { requiredUrl } from './options.js';
 
 export interface MigrateOptions {
   /** The database: `file:PATH` (created when missing, on a confirmed run), `libsql://…` or `https://…`. */
@@ -61,7 +61,7 @@ export interface MigrateSummary {
  * @throws BackupError with a `code` (REFUSED, SCHEMA, CONSTRAINT, NOT_FOUND, REMOTE, INTERRUPTED, …).
  */
 export async function migrate(options: MigrateOptions): Promise<MigrateSummary> {
-  requiredString(options.url, 'the option url', 'the database, file:PATH, libsql://… or https://…');
+  requiredUrl(options.url);
   const confirm = options.confirm ?? false;
   // Loaded when used: importing the library loads no database driver.
   const { deployMigrations } = await import('../migrate/index.js');

@@ -15,6 +15,15 @@ export function requiredString(value: unknown, name: string, what: string): stri
   throw new BackupError('USAGE', `${name} is required: ${what}`);
 }
 
+/** The ways a database URL is written, for the messages naming a missing one. */
+const URL_FORMS = 'file:PATH, libsql://… or https://…';
+
+/** The option `url` (backup, migrate): a USAGE error naming it when it is missing. */
+export const requiredUrl = (value: unknown): string => requiredString(value, 'the option url', `the database, ${URL_FORMS}`);
+
+/** The option `target` (restore): a USAGE error naming it when it is missing. */
+export const requiredTarget = (value: unknown): string => requiredString(value, 'the option target', `the database to restore into, ${URL_FORMS}`);
+
 /** A dump's source: a non-empty string or a function opening its bytes (checked as requiredString). */
 export function requiredSource<T>(value: T, name: string, what: string): T {
   if (typeof value !== 'function') requiredString(value, name, what);

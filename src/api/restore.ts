@@ -7,7 +7,7 @@ import { basename, dirname, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { parseDatabaseUrl } from '../db/url.js';
 import { dumpSourceOf, resolveDumpSource } from '../dump-source.js';
-import { encryptionKeyOf, requiredSource, requiredString } from './options.js';
+import { encryptionKeyOf, requiredSource, requiredTarget } from './options.js';
 import { BackupError, isNoSpace } from '../errors.js';
 import type { RestoreResult } from '../restore/restore.js';
 import { deviceOf } from '../sink/file.js';
@@ -115,7 +115,7 @@ export async function restore(options: RestoreOptions): Promise<RestoreSummary> 
 /** restore() with the engine's full result (the CLI's human output shows the plan). */
 export async function runRestore(options: RestoreOptions): Promise<RestoreResult> {
   requiredSource(options.source, 'the option source', 'the dump, a path, a Blob pathname or URL, or a function opening its bytes');
-  requiredString(options.target, 'the option target', 'the database to restore into, file:PATH, libsql://… or https://…');
+  requiredTarget(options.target);
   const key = encryptionKeyOf(options.encryptionKey);
   const input =
     typeof options.source === 'string'
