@@ -251,6 +251,41 @@ describe('restore into a new file, verified while it loads', () => {
     await source.close();
   });
 
+  it("the verifier's foreign key check waits for loaded(): it never holds the file while the load's last commit needs it", async () => {
+    const thread = startVerifierThread();
+    const path = join(dirs.make(), 'fk-wait.db');
+    const target = await localTargetFactory(path).open({ create: true });
+    await target.beginLoad({});
+    const db = (target.db as unknown as { handle: Database.Database }).handle;
+    db.exec('CREATE TABLE p (id INTEGER PRIMARY KEY); CREATE TABLE c (id INTEGER PRIMARY KEY, p INTEGER REFERENCES p (id))');
+    const info = (name: string) => ({ name, dataColumns: ['id', ...(name === 'c' ? ['p'] : [])], keyColumns: ['id'], rowidColumn: true }) as never;
+    const seen: string[] = [];
+    thread.worker.on('message', (m: object) => seen.push(Object.keys(m).includes('foreignKeys') ? 'foreignKeys' : 'table'));
+    const v = await startLoadVerifier(
+      target.scratch!,
+      [
+        { info: info('p'), rowidName: 'rowid' },
+        { info: info('c'), rowidName: 'rowid' },
+      ],
+      undefined,
+      thread,
+    );
+    db.exec('INSERT INTO p VALUES (1), (2); INSERT INTO c VALUES (1, 1), (2, 9)');
+    await v.committed('p');
+    await v.committed('c');
+    // Every table is complete and checksummed; with the load's rollback journal the check would lock the writer out.
+    await new Promise((r) => setTimeout(r, 500));
+    expect(seen).toEqual(['table', 'table']);
+    expect(db.pragma('journal_mode', { simple: true })).toBe('memory');
+    await v.loaded();
+    const r = await v.results();
+    await target.commit();
+    await target.close();
+    if ('failure' in r) throw new Error(r.failure);
+    expect(seen).toEqual(['table', 'table', 'foreignKeys']);
+    expect(r.foreignKeys).toEqual({ c: 1 });
+  });
+
   it('a verifying thread started ahead of the load waits for its work, then vouches for the rows committed after it started', async () => {
     const thread = startVerifierThread(); // as restore() starts it, beside pass 1
     await new Promise((r) => setTimeout(r, 300)); // its modules are loaded; nothing to read yet

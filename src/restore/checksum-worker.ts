@@ -95,6 +95,11 @@ try {
   }
   // Every row is committed now: check foreign keys while the main thread builds the indexes. A parent key whose
   // unique index is built after the rows makes SQLite refuse ("foreign key mismatch"): that check waits for them.
+  // Not before the writer has said `all`: the check reads every table in one statement, holding the file's lock
+  // throughout, and with the load's rollback journal the writer's last commit (rowsLoaded) waited for it and failed
+  // with "database is locked" once it took longer than the busy timeout (10 s: the current bench shape's 3x restore
+  // on a busy machine). After `all` the file is in WAL mode, where a reader never holds up the writer.
+  while (!all) await nextMessage();
   let foreignKeys: Record<string, number> | null = null;
   try {
     foreignKeys = await foreignKeyViolations(source);
