@@ -80,6 +80,15 @@ export const READBACK_COLLECT_BYTES = 8 * 1024 * 1024;
 const LARGE_PIECE = 2 * 1024 * 1024;
 
 /**
+ * The largest buffer a backup uses again rather than leaving it to the collector: a page of ordinary rows (~1 MiB,
+ * a third more once its BLOBs are in base64) and the gzip member of one (backup/read-worker.ts, format/gzip.ts).
+ * Larger ones hold rows of MiBs, and a few of those kept at once cost more than they save: at 2 MiB the bench's
+ * `large` shape's backup peaked at 149–161 MB, against 144–149 MB before and 145–147 MB at 1.5 MiB (alternating,
+ * docs/BENCHMARKS.md, session 24).
+ */
+export const REUSE_MAX = 1536 * 1024;
+
+/**
  * Bytes of large pieces after which a governor collects at once, in full, whatever its `minIntervalMs` and `young`.
  * The interval kept most collections from happening on large rows: pieces of 3–4 MiB come faster than every 50 ms,
  * and each leaves several buffers of its size outside the heap (the driver's, the encoded page, an inflated member)

@@ -9,7 +9,7 @@ import { openDb } from '../db/open.js';
 import type { PageOptions } from '../db/pages.js';
 import { BackupError } from '../errors.js';
 import { createBlockPacker, type BlockPacker } from '../format/blocks.js';
-import { DEFAULT_GZIP, gzipBlocks, type GzipOptions } from '../format/gzip.js';
+import { DEFAULT_GZIP, defaultDeflater, gzipBlocks, type GzipOptions } from '../format/gzip.js';
 import { FORMAT_NAME, FORMAT_VERSION, type Manifest, type MediaSpec, type Selection } from '../format/lines.js';
 import { createDumpEncoder, type DumpTotals } from '../format/writer.js';
 import { createMemoryGovernor } from '../memory.js';
@@ -117,7 +117,7 @@ async function* dumpBlocks(
 ): AsyncGenerator<Buffer, DumpTotals> {
   const enc = createDumpEncoder(
     (text) => packer.put(text),
-    (bytes) => packer.putBytes(bytes),
+    (bytes, done) => packer.putBytes(bytes, done),
   );
   const progress = progressOf(plan, opts);
   let current: { name: string; media: boolean } | null = null;
@@ -130,8 +130,9 @@ async function* dumpBlocks(
       if (ev.media) enc.mediaStart(ev.name, ev.columns);
       else enc.tableStart(ev.name, ev.columns);
     } else if (ev.kind === 'page') {
-      enc.rows(ev.bytes, ev.rows);
+      // Read first: once released, the page's memory belongs to the reader thread again.
       progress.page(current!.name, current!.media, ev.rows, ev.bytes.length);
+      enc.rows(ev.bytes, ev.rows, ev.release);
     } else if (ev.kind === 'end') {
       if (ev.media) enc.mediaEnd(ev.sha256);
       else enc.tableEnd(ev.name, ev.sha256);
@@ -144,13 +145,17 @@ async function* dumpBlocks(
   return trailer.totals;
 }
 
-/** Hashes and counts the bytes as they leave for the sink, and writes them to it in order. */
-function toSink(sink: Sink, stats: { bytes: number; hash: ReturnType<typeof createHash> }) {
+/**
+ * Hashes and counts the bytes as they leave for the sink, and writes them to it in order; each chunk's memory is
+ * handed back to compression once written (`written`).
+ */
+function toSink(sink: Sink, stats: { bytes: number; hash: ReturnType<typeof createHash> }, written: (chunk: Buffer) => void) {
   return async (source: AsyncIterable<Buffer>) => {
     for await (const chunk of source) {
       stats.hash.update(chunk);
       stats.bytes += chunk.length;
       await sink.write(chunk);
+      written(chunk);
     }
   };
 }
@@ -196,10 +201,11 @@ export async function backup(opts: BackupOptions, sink: Sink): Promise<BackupRes
       totals = yield* dumpBlocks(events, p, opts, packer);
     }
     // Async generators end to end: each stage holds only what it is working on (no stream queues).
+    const deflater = defaultDeflater();
     await pipeline(
       all,
-      gzipBlocks(gzipOpts, (b) => packer.release(b)),
-      toSink(sink, stats),
+      gzipBlocks(gzipOpts, (b) => packer.release(b), deflater),
+      toSink(sink, stats, (chunk) => deflater.reuse?.(chunk)),
       { signal: opts.signal },
     );
     trace('backup: rows read, compressed and written');

@@ -78,7 +78,9 @@ async function* threadEvents(opts: SourceOptions): AsyncGenerator<SourceEvent> {
         const b = ev.bytes as unknown as Uint8Array;
         const bytes = finishEncodedPage(section, { ...ev, bytes: Buffer.from(b.buffer, b.byteOffset, b.byteLength) });
         hash!.update(bytes);
-        yield { kind: 'page', bytes, rows: ev.rows };
+        const give = m.recycle && bytes.buffer === b.buffer ? (b.buffer as ArrayBuffer) : null;
+        const release = give ? () => worker.postMessage({ credits: 0, give } satisfies CreditMessage, [give]) : undefined;
+        yield { kind: 'page', bytes, rows: ev.rows, release };
         worker.postMessage({ credits: 1 } satisfies CreditMessage);
       } else if (ev.kind === 'section') {
         section = ev.name;

@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { openDb } from '../db/open.js';
+import type { PageAlloc } from '../db/encode.js';
 import { DEFAULT_PAGES, encodedPages, type EncodedPage, type PageOptions } from '../db/pages.js';
 import { countRows } from '../db/schema.js';
 import type { Db } from '../db/types.js';
@@ -39,7 +40,14 @@ export type SourceEvent =
   | { kind: 'plan'; plan: BackupPlan }
   | { kind: 'section'; name: string; columns: string[]; media: boolean }
   /** Encoded row lines of the open section (newlines included), perhaps still to be finished (EncodedPage). */
-  | { kind: 'page'; bytes: Buffer; rows: number; unfinished?: EncodedPage['unfinished'] }
+  | {
+      kind: 'page';
+      bytes: Buffer;
+      rows: number;
+      unfinished?: EncodedPage['unfinished'];
+      /** Gives the page's memory back to the thread that wrote it (reader.ts); called once nothing reads `bytes`. */
+      release?: () => void;
+    }
   | { kind: 'end'; name: string; rows: number; sha256: string; media: boolean };
 
 /**
@@ -49,8 +57,15 @@ export type SourceEvent =
  */
 const memory = createMemoryGovernor({ everyBytes: 64 * 1024 * 1024 });
 
+/** How a section's pages are read: their size, whether they are hashed here, the memory they are finished into. */
+interface SectionRead {
+  pages: PageOptions;
+  checksums: boolean;
+  alloc?: PageAlloc;
+}
+
 /** One section's pages and its end, counted against the snapshot. */
-async function* section(db: Db, t: TableInfo, media: boolean, perTable: boolean, pages: PageOptions, checksums: boolean): AsyncGenerator<SourceEvent> {
+async function* section(db: Db, t: TableInfo, media: boolean, perTable: boolean, read: SectionRead): AsyncGenerator<SourceEvent> {
   let expected = t.rows;
   if (perTable && t.dataColumns.length > 0) {
     // per-table: each table (and the media inventory) in a fresh read snapshot, counted inside it.
@@ -59,10 +74,11 @@ async function* section(db: Db, t: TableInfo, media: boolean, perTable: boolean,
     expected = await countRows(db, t.name);
   }
   yield { kind: 'section', name: t.name, columns: t.dataColumns, media };
-  const hash = checksums ? createHash('sha256') : null;
+  const hash = read.checksums ? createHash('sha256') : null;
   let n = 0;
   const largestRow = t.dataColumns.length > 0 ? ((await db.largestRow?.(t.name)) ?? undefined) : undefined;
-  for await (const page of encodedPages(db, t, { pages: { ...pages, largestRow }, deferFinish: !checksums })) {
+  const walk = { pages: { ...read.pages, largestRow }, deferFinish: !read.checksums, alloc: read.alloc };
+  for await (const page of encodedPages(db, t, walk)) {
     memory.tick(page.bytes.length);
     n += page.rows;
     // Never more rows than counted in the snapshot: fail now rather than write an ever-growing dump.
@@ -77,18 +93,20 @@ async function* section(db: Db, t: TableInfo, media: boolean, perTable: boolean,
   yield { kind: 'end', name: t.name, rows: n, sha256: hash?.digest('hex') ?? '', media };
 }
 
-/** The whole database side of a backup, in one read snapshot. */
-export async function* readSource(opts: SourceOptions): AsyncGenerator<SourceEvent> {
+/**
+ * The whole database side of a backup, in one read snapshot. `alloc`: the memory pages with BLOBs are finished into
+ * (read-worker.ts gives memory the main thread gave back).
+ */
+export async function* readSource(opts: SourceOptions, alloc?: PageAlloc): AsyncGenerator<SourceEvent> {
   const db = await openDb(opts.url, { readonly: true, authToken: opts.authToken, cacheKiB: opts.cacheKiB, signal: opts.signal });
   try {
     await db.beginRead();
     const plan = await planBackup(db, opts);
     yield { kind: 'plan', plan };
     const perTable = plan.header.consistency === 'per-table';
-    const pages = { ...DEFAULT_PAGES, ...opts.pages };
-    const checksums = opts.checksums !== false;
-    for (const t of plan.header.tables) yield* section(db, t, false, perTable, pages, checksums);
-    if (plan.media) yield* section(db, plan.media, true, perTable, pages, checksums);
+    const read: SectionRead = { pages: { ...DEFAULT_PAGES, ...opts.pages }, checksums: opts.checksums !== false, alloc };
+    for (const t of plan.header.tables) yield* section(db, t, false, perTable, read);
+    if (plan.media) yield* section(db, plan.media, true, perTable, read);
     await db.endRead();
   } finally {
     await db.close();

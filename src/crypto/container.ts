@@ -99,9 +99,9 @@ export function createEncryptor(key: Buffer, opts: { chunkSize?: number } = {}):
   prefix.copy(header, 13 + SALT_LEN);
   keyCheck(macKey, header.subarray(0, CHECKED_LEN)).copy(header, CHECKED_LEN);
 
-  // Plaintext waiting for a full chunk: slices of the pushed buffers (no copy until sealed), < chunkSize bytes.
-  // Relies on the caller not modifying a pushed chunk afterwards.
-  let pending: Buffer[] = [];
+  // Plaintext waiting for a full chunk, < chunkSize bytes, copied here: a pushed chunk's memory is the caller's
+  // again once push() returns (the sink contract: sink/types.ts).
+  const pending = Buffer.allocUnsafe(chunkSize);
   let pendingLen = 0;
   let counter = 0;
   let started = false;
@@ -110,12 +110,10 @@ export function createEncryptor(key: Buffer, opts: { chunkSize?: number } = {}):
     if (counter >= MAX_FRAMES) throw new BackupError('INTERNAL', 'encrypted stream exceeds 2^32 frames');
     const cipher = createCipheriv('aes-256-gcm', encKey, frameNonce(prefix, counter++, final));
     cipher.setAAD(header);
-    const plain = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingLen);
     const len = Buffer.allocUnsafe(4);
     len.writeUInt32BE(pendingLen, 0);
-    const ct = cipher.update(plain);
+    const ct = cipher.update(pending.subarray(0, pendingLen));
     cipher.final();
-    pending = [];
     pendingLen = 0;
     return Buffer.concat([len, ct, cipher.getAuthTag()], 4 + ct.length + TAG_LEN);
   };
@@ -134,8 +132,7 @@ export function createEncryptor(key: Buffer, opts: { chunkSize?: number } = {}):
       let off = 0;
       while (off < chunk.length) {
         const take = Math.min(chunkSize - pendingLen, chunk.length - off);
-        pending.push(chunk.subarray(off, off + take));
-        pendingLen += take;
+        pendingLen += chunk.copy(pending, pendingLen, off, off + take);
         off += take;
         // A full chunk is sealed at once as non-final: only end() knows the stream ended, and the final frame is
         // always shorter than chunkSize (empty if need be), which is how a reader recognises it.

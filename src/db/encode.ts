@@ -112,12 +112,20 @@ export function pageSql(t: Pick<TableInfo, 'name' | 'dataColumns' | 'keyColumns'
 /** A REAL from SQLite's %!.17g text (which writes ±Infinity as "Inf" / "-Inf"). */
 const realOf = (text: string) => (text === 'Inf' ? Infinity : text === '-Inf' ? -Infinity : Number(text));
 
+/**
+ * Where finishPage writes a page it rewrites: `size` bytes of memory the page may keep. New memory by default; the
+ * backup's reader thread hands out buffers the main thread gave back (backup/read-worker.ts).
+ */
+export type PageAlloc = (size: number) => Buffer;
+
+const newMemory: PageAlloc = (size) => Buffer.allocUnsafe(size);
+
 /** A growing output buffer for finishPage (markers change the length; BLOBs grow by a third in base64). */
 class Output {
   buf: Buffer;
   length = 0;
-  constructor(size: number) {
-    this.buf = Buffer.allocUnsafe(size);
+  constructor(size: number, alloc: PageAlloc) {
+    this.buf = alloc(size);
   }
   private ensure(n: number): void {
     if (this.length + n <= this.buf.length) return;
@@ -172,15 +180,16 @@ export function realsOnly(raw: Buffer): boolean {
 
 /**
  * A page from SQLite → the dump's exact bytes: every marked cell replaced by the encoding JavaScript writes.
- * A page without markers is returned as it is. The page's own memory may be reused: the caller gives it up.
+ * A page without markers is returned as it is. The page's own memory may be reused: the caller gives it up. A page
+ * with BLOBs is written into memory from `alloc`.
  */
-export function finishPage(raw: Buffer): Buffer {
+export function finishPage(raw: Buffer, alloc: PageAlloc = newMemory): Buffer {
   const r = raw.indexOf(REAL_OPEN);
   const b = raw.indexOf(BLOB_OPEN);
   if (r < 0 && b < 0) return raw;
-  if (b >= 0) return rewrite(raw, { done: 0, from: 0, r, b }, blobGrowth(raw, b));
+  if (b >= 0) return rewrite(raw, { done: 0, from: 0, r, b }, blobGrowth(raw, b), alloc);
   const at = compactReals(raw, r);
-  return at.r < 0 ? raw.subarray(0, at.done) : rewrite(raw, at, 0);
+  return at.r < 0 ? raw.subarray(0, at.done) : rewrite(raw, at, 0, newMemory);
 }
 
 /**
@@ -229,9 +238,9 @@ function compactReals(raw: Buffer, first: number): Progress {
  * Finishes a page into a new buffer, after the `done` bytes already final at its front. `grow` is what its BLOBs add;
  * a REAL rarely grows (±Infinity, integral values of 2^53 and more), and then the buffer does.
  */
-function rewrite(raw: Buffer, at: Progress, grow: number): Buffer {
+function rewrite(raw: Buffer, at: Progress, grow: number, alloc: PageAlloc): Buffer {
   let { from, r, b } = at;
-  const out = new Output(raw.length + grow + 256);
+  const out = new Output(raw.length + grow + 256, alloc);
   out.bytes(raw, 0, at.done);
   while (r >= 0 || b >= 0) {
     if (b < 0 || (r >= 0 && r < b)) {

@@ -9,7 +9,7 @@ import { BackupError } from '../errors.js';
 import type { TableInfo } from '../format/lines.js';
 import { decodeLineCells } from '../format/rows.js';
 import { encodeCell, encodeRow, TextBytes } from '../format/values.js';
-import { finishPage, LIMIT_PARAM, pageSql, realsOnly } from './encode.js';
+import { finishPage, LIMIT_PARAM, type PageAlloc, pageSql, realsOnly } from './encode.js';
 import type { Db, Row } from './types.js';
 import { q } from './url.js';
 
@@ -106,6 +106,8 @@ export interface WalkOptions {
    * greatest key, so nothing here needs the finished bytes.
    */
   deferFinish?: boolean;
+  /** encodedPages: the memory a page with BLOBs is finished into (encode.ts finishPage). */
+  alloc?: PageAlloc;
 }
 
 /** SQLITE_BUSY from SQLite itself, or inside the error that opening a file wraps it in (openLocalDb). */
@@ -407,7 +409,7 @@ export async function* encodedPages(db: Db, table: Pageable, opts: WalkOptions =
         lastKeys.set(raw, [r![2]]);
         return { page: { bytes: raw, rows, unfinished: { keyIdx: keyIdx[0]!, least: r![1], greatest: r![2] } }, rows, bytes: raw.length };
       }
-      let bytes = finishPage(raw);
+      let bytes = finishPage(raw, opts.alloc);
       if (!isUtf8(bytes)) bytes = await reencode(db, t, after, rows);
       else if (keyIdx.length === 1) lastKeys.set(bytes, checkPageOrder(t.name, bytes, keyIdx, r![1], r![2]));
       return { page: { bytes, rows }, rows, bytes: bytes.length };

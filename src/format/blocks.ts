@@ -6,8 +6,11 @@
 export interface BlockPacker {
   /** Writes `text` as UTF-8; returns a view of the bytes written (valid until the block is released). */
   put(text: string): Buffer;
-  /** Copies `bytes` in (a page of encoded rows). */
-  putBytes(bytes: Buffer): void;
+  /**
+   * Copies `bytes` in (a page of encoded rows), or seals a large page as its own block. `done` is called once the
+   * packer no longer reads `bytes`: after the copy, or when that block is released.
+   */
+  putBytes(bytes: Buffer, done?: () => void): void;
   /** Blocks that are full, in order; the caller hands each to compression, then `release()`s it. */
   takeSealed(): Buffer[];
   /** Seals the partly filled block (end of stream). */
@@ -18,6 +21,8 @@ export interface BlockPacker {
 export function createBlockPacker(blockBytes: number): BlockPacker {
   const free: ArrayBuffer[] = [];
   const sealed: Buffer[] = [];
+  /** Pages sealed as their own blocks, and what to call when they are released (putBytes' `done`). */
+  const lent = new Map<Buffer, () => void>();
   let cur: Buffer | null = null;
   let used = 0;
 
@@ -49,22 +54,30 @@ export function createBlockPacker(blockBytes: number): BlockPacker {
       used += n;
       return view;
     },
-    putBytes(bytes) {
+    putBytes(bytes, done) {
       if (bytes.length > blockBytes / 2) {
         // A large page goes out as its own block rather than being copied.
         seal();
         sealed.push(bytes);
+        if (done) lent.set(bytes, done);
         return;
       }
       if (cur && used + bytes.length > blockBytes) seal();
       if (!cur) cur = fresh();
       used += bytes.copy(cur, used);
+      done?.();
     },
     takeSealed() {
       return sealed.splice(0, sealed.length);
     },
     flush: seal,
     release(block) {
+      const done = lent.get(block);
+      if (done) {
+        lent.delete(block);
+        done();
+        return;
+      }
       // Only pool blocks (full-size backing store) are recycled; oversized pieces are left to the GC.
       if (block.buffer.byteLength === blockBytes && block.byteOffset === 0 && free.length < 8) free.push(block.buffer as ArrayBuffer);
     },

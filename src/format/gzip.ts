@@ -11,6 +11,7 @@
  */
 import { promisify } from 'node:util';
 import { gzip as gzipCb, type ZlibOptions } from 'node:zlib';
+import { REUSE_MAX } from '../memory.js';
 import { loadNative, nativeAllowed } from './native.js';
 
 const gzip = promisify(gzipCb) as (buf: Buffer, opts: ZlibOptions) => Promise<Buffer>;
@@ -73,6 +74,8 @@ export function markedMemberParts(member: Buffer): Buffer[] {
 export interface Deflater {
   readonly name: 'libdeflate' | 'zlib';
   member(block: Buffer, level: number): Promise<Buffer[]>;
+  /** A part of a member is written (the sink no longer reads it): its memory may hold another member. */
+  reuse?(part: Buffer): void;
 }
 
 export const zlibDeflater: Deflater = {
@@ -89,25 +92,50 @@ export function nativeDeflater(): Deflater | null {
   const compress = mod?.gzip;
   const bound = mod?.gzipBound;
   if (!compress || !bound) return null;
-  // Output space of the bound's size, used again: a member is copied out at its own size (a third of the block's,
-  // typically). V8 counts new memory outside the heap against the old generation's limit, and a block's size of it
-  // per member brought on more full collections (a remote backup: 19-20, and 13-19 with the copy; BENCHMARKS.md).
+  // Output space of the bound's size, used again once the member in it is written (reuse): no memory is new per
+  // member. V8 counts new memory outside the heap against the old generation's limit, and a block's size of it per
+  // member brought on more full collections (a remote backup: 19-20, and 13-19 with a copy of each member out at its
+  // own size; BENCHMARKS.md). The copies were garbage of their own, a member's size each, until a full collection.
   const spare: Buffer[] = [];
+  const lent = new WeakMap<Buffer, Buffer>();
+  const keep = (out: Buffer) => {
+    if (spare.length < SPARE_OUTPUTS) spare.push(out);
+  };
   return {
     name: 'libdeflate',
     async member(block, level) {
       const need = bound(block.length);
-      let out = spare.pop();
-      if (!out || out.length < need) out = Buffer.allocUnsafeSlow(need);
+      // An output of the block's kind: a large one taken for a small block would make its member a copy.
+      const i = spare.findIndex((o) => o.length >= need && o.length > REUSE_MAX === need > REUSE_MAX);
+      const out = i >= 0 ? spare.splice(i, 1)[0]! : Buffer.allocUnsafeSlow(need);
+      let n: number;
       try {
-        const n = await compress(block, out, level);
-        return [Buffer.from(out.subarray(0, n))];
-      } finally {
-        if (spare.length < 4) spare.push(out);
+        n = await compress(block, out, level);
+      } catch (e) {
+        keep(out);
+        throw e;
       }
+      if (out.length > REUSE_MAX) {
+        // A large row's block (pages up to db/pages.ts MAX_PAGE_BYTES): lent, several outputs of its size would be
+        // alive at once (compressing, waiting in order, being written, spare); a copy of its member costs less.
+        keep(out);
+        return [Buffer.from(out.subarray(0, n))];
+      }
+      const part = out.subarray(0, n);
+      lent.set(part, out);
+      return [part];
+    },
+    reuse(part) {
+      const out = lent.get(part);
+      if (!out) return;
+      lent.delete(part);
+      keep(out);
     },
   };
 }
+
+/** Output buffers kept for the next members: those being compressed (GzipOptions.parallel) and one being written. */
+const SPARE_OUTPUTS = 4;
 
 /** libdeflate when it is built here, unless `TURSO_BACKUP_INFLATE=zlib`; else node:zlib. */
 export function defaultDeflater(): Deflater {

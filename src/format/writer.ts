@@ -17,7 +17,10 @@ export interface DumpTotals {
  * `emit` stores the text of each structural line and returns a view of its bytes (see blocks.ts); `emitBytes` stores
  * encoded row lines as they are. The encoder hashes what it stores into the whole-stream checksum, once.
  */
-export function createDumpEncoder(emit: (text: string) => Buffer = (t) => Buffer.from(t), emitBytes: (bytes: Buffer) => void = () => {}) {
+export function createDumpEncoder(
+  emit: (text: string) => Buffer = (t) => Buffer.from(t),
+  emitBytes: (bytes: Buffer, done?: () => void) => void = (_, done) => done?.(),
+) {
   const whole = createHash('sha256');
   let section: { rows: number } | null = null;
   const tables: DumpTotals['tables'] = {};
@@ -54,12 +57,13 @@ export function createDumpEncoder(emit: (text: string) => Buffer = (t) => Buffer
     /**
      * A page of encoded row lines (db/pages.ts): hashing and compressing work on large pieces, not per row. The
      * section's own checksum is kept by whoever produced the pages (on its thread) and given to tableEnd/mediaEnd.
+     * `done`: called once `bytes` are no longer read (see blocks.ts putBytes).
      */
-    rows(bytes: Buffer, rows: number): void {
+    rows(bytes: Buffer, rows: number, done?: () => void): void {
       if (!section) throw new Error('dump encoder: rows outside a section');
       whole.update(bytes);
       section.rows += rows;
-      emitBytes(bytes);
+      emitBytes(bytes, done);
     },
     /** Closes a table section with the SHA-256 of its row lines (see rows()). */
     tableEnd(name: string, sha256: string): Buffer {

@@ -18,6 +18,10 @@ export interface Sink {
   /** The sinks a combinator writes to (tee, encrypted); absent for a backend. */
   readonly inner?: readonly Sink[];
   open(): Promise<void>;
+  /**
+   * Resolves once the sink no longer reads `chunk`: the caller may then write into its memory again (the backup
+   * compresses its next blocks into the same buffers: format/gzip.ts).
+   */
   write(chunk: Buffer): Promise<void>;
   /**
    * Makes the dump durable and visible, then writes `manifest`. `manifest.file` describes the bytes the engine

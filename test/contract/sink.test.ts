@@ -239,6 +239,26 @@ describe.each(BACKENDS)('Sink contract: $name', (backend) => {
       }
     }));
 
+  it("a chunk's memory is the writer's again once write() resolves: the stored bytes are those written", () =>
+    inEnv(async (env) => {
+      const name = 'reused.ndjson.gz';
+      const sink = backend.make(env, name);
+      await sink.open();
+      // As the backup writes: each chunk in a buffer that is written over as soon as the sink has taken it.
+      const buffer = Buffer.alloc(3 * MiB);
+      for (const chunk of chunksOf(DATA)) {
+        const view = buffer.subarray(0, chunk.length);
+        chunk.copy(view);
+        await sink.write(view);
+        view.fill(0xee);
+      }
+      await sink.commit(manifestFor(sink, DATA));
+      for (const d of backend.destinations(env)) {
+        const { dump } = await d.read(name);
+        expect(sha256(backend.encrypted ? await decrypt(dump!) : dump!)).toBe(sha256(DATA));
+      }
+    }));
+
   it('a dump whose name another run took meanwhile: commit fails and writes no manifest; the other bytes stay', () =>
     inEnv(async (env) => {
       const name = 'taken.ndjson.gz';

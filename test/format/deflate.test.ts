@@ -85,6 +85,29 @@ describe('compressing a block into one gzip member', () => {
     }
   });
 
+  it('a member stays as it is until it is handed back (reuse), and its memory then holds a later member', async () => {
+    for (const deflater of DEFLATERS) {
+      const first = await deflater.member(SAMPLES[4]!, 2);
+      const copy = Buffer.from(Buffer.concat(first));
+      // More members while the first is still being written: none may be compressed into its memory.
+      for (let i = 0; i < 6; i++) await deflater.member(SAMPLES[2]!, 2);
+      expect(Buffer.concat(first).equals(copy)).toBe(true);
+      expect(gunzipSync(Buffer.concat(first)).equals(SAMPLES[4]!)).toBe(true);
+      for (const part of first) deflater.reuse?.(part);
+      const later = await deflater.member(SAMPLES[4]!, 2);
+      if (deflater.name === 'libdeflate') expect(later[0]!.buffer).toBe(first[0]!.buffer); // the same output, used again
+      expect(Buffer.concat(later).equals(copy)).toBe(true);
+    }
+  });
+
+  it.runIf(native !== null)('a member of a block over REUSE_MAX (a large row) is its own copy: the output is kept at once', async () => {
+    const deflater = nativeDeflater()!;
+    const first = await deflater.member(SAMPLES[3]!, 2);
+    const second = await deflater.member(SAMPLES[3]!, 2);
+    expect(second[0]!.buffer).not.toBe(first[0]!.buffer);
+    expect(gunzipSync(Buffer.concat(first)).equals(SAMPLES[3]!)).toBe(true);
+  });
+
   it.runIf(native !== null)('the native call refuses what it cannot do: an output too small, a level out of range, not a Buffer', async () => {
     const mod = loadNative()!;
     const block = SAMPLES[2]!;
