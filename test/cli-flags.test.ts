@@ -278,3 +278,36 @@ describe('drill of a dump of some tables', () => {
     expect(lastJson(r.stdout).warnings).toEqual(['a trigger on "a" cannot fire on the target: no such table: main.b']);
   }, 60_000);
 });
+
+describe('--tables and --exclude-tables: names with commas, quotes and spaces', () => {
+  it('a list is split at commas; a quoted name is taken exactly, a quote in it doubled', async () => {
+    const { list } = await import('../src/cli/args.js');
+    expect(list('a, b,c')).toEqual(['a', 'b', 'c']);
+    expect(list('"a,b" , c,')).toEqual(['a,b', 'c']);
+    expect(list('" padded ","say ""hi"""')).toEqual([' padded ', 'say "hi"']);
+    expect(list(undefined)).toBeUndefined();
+    expect(() => list('"open')).toThrow(/no closing quote/);
+    expect(() => list('"a"b')).toThrow(/followed by a comma or the end/);
+  });
+
+  it('backs up and restores exactly the tables named, a comma in one of them', async () => {
+    const db = join(dirs.make(), 'commas.db');
+    const Database = (await import('better-sqlite3')).default;
+    const d = new Database(db);
+    d.exec('CREATE TABLE "a,b" (x); CREATE TABLE a (x); CREATE TABLE b (x); CREATE TABLE " c" (x); INSERT INTO "a,b" VALUES (1), (2);');
+    d.close();
+    const dump = join(dirs.make(), 'commas.ndjson.gz');
+    const r = await runCli(['backup', '--db', `file:${db}`, '--tables', '"a,b", " c"', '--write', '--out', dump, '--json', '--quiet'], clean);
+    expect(r.code, r.stderr).toBe(0);
+    expect(lastJson(r.stdout).tables).toEqual({ 'a,b': 2, ' c': 0 });
+    const target = join(dirs.make(), 'restored.db');
+    const rr = await runCli(['restore', dump, '--target', `file:${target}`, '--tables', '"a,b"', '--confirm', '--json', '--quiet'], clean);
+    expect(rr.code, rr.stderr).toBe(0);
+    expect(lastJson(rr.stdout)).toMatchObject({ verified: true, tables: { 'a,b': 2 } });
+    const bad = await runCli(['backup', '--db', `file:${db}`, '--exclude-tables', '"a,b'], clean);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr.trim()).toBe(
+      'turso-backup backup: error: a quoted name has no closing quote in: "a,b (usage: turso-backup backup [flags]; --help lists the flags)',
+    );
+  }, 60_000);
+});

@@ -82,14 +82,51 @@ export function parseCommand(spec: CommandSpec, argv: string[]): Parsed {
   };
 }
 
-/** `a, b,c` → ['a', 'b', 'c'] (undefined stays undefined). */
-export const list = (v: string | undefined): string[] | undefined =>
-  v === undefined
-    ? undefined
-    : v
-        .split(',')
-        .map((s) => s.trim())
-        .filter(Boolean);
+/**
+ * A list of names: `a, b,c` → ['a', 'b', 'c'] (undefined stays undefined). A name holding a comma, or spaces at its
+ * ends, is written in double quotes, a quote in it doubled, as in SQL: `"a,b", " c", "say ""hi"""`. Unquoted names
+ * are trimmed, and empty ones dropped.
+ */
+export function list(v: string | undefined): string[] | undefined {
+  if (v === undefined) return undefined;
+  const names: string[] = [];
+  let at = 0;
+  while (at <= v.length) {
+    while (v[at] === ' ') at++;
+    if (v[at] !== '"') {
+      const comma = v.indexOf(',', at);
+      const end = comma < 0 ? v.length : comma;
+      const name = v.slice(at, end).trim();
+      if (name) names.push(name);
+      at = end + 1;
+      continue;
+    }
+    const quoted = quotedName(v, at);
+    names.push(quoted.name);
+    at = quoted.end + 1;
+  }
+  return names;
+}
+
+/** The quoted name opening at `open` in `v`, and where it ends (the comma after it, or the end of `v`). */
+function quotedName(v: string, open: number): { name: string; end: number } {
+  let name = '';
+  let at = open + 1;
+  for (;;) {
+    const close = v.indexOf('"', at);
+    if (close < 0) throw new BackupError('USAGE', `a quoted name has no closing quote in: ${v}`);
+    name += v.slice(at, close);
+    if (v[close + 1] !== '"') {
+      at = close + 1;
+      break;
+    }
+    name += '"';
+    at = close + 2;
+  }
+  while (v[at] === ' ') at++;
+  if (at < v.length && v[at] !== ',') throw new BackupError('USAGE', `a quoted name must be followed by a comma or the end in: ${v}`);
+  return { name, end: at };
+}
 
 /** A flag's non-negative integer, or `dflt` when absent; anything else is a usage error naming the flag. */
 export function positiveInt(v: string | undefined, flag: string, dflt: number): number {

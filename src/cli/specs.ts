@@ -61,7 +61,12 @@ const JSON_FLAG: FlagSpec = {
 const QUIET: FlagSpec = { name: 'quiet', help: 'print no progress and no human-readable lines' };
 const CONFIRM = (what: string): FlagSpec => ({ name: 'confirm', help: `${what} (without it: a dry run that changes nothing)` });
 const PREFIX: FlagSpec = { name: 'prefix', value: 'PREFIX', default: 'backups/', help: 'the pathname prefix of the backups in the Blob store' };
-const TABLES: FlagSpec = { name: 'tables', value: 'a,b', default: 'every table', help: 'only these tables' };
+const TABLES: FlagSpec = {
+  name: 'tables',
+  value: 'a,b',
+  default: 'every table',
+  help: 'only these tables (a name with a comma in double quotes: \'"a,b",c\')',
+};
 const MEDIA_TABLE: FlagSpec = { name: 'media-table', value: 'TABLE', default: 'MediaAsset', help: 'the table listing the media objects' };
 const MEDIA_FLAGS: FlagSpec[] = [
   MEDIA_TABLE,
@@ -122,7 +127,7 @@ const backup: CommandSpec = {
     { name: 'out', value: 'PATH', default: 'backups/backup-<UTC time>.ndjson.gz', help: 'where --write puts the dump (its manifest goes beside it)' },
     { name: 'upload', help: 'stream the dump into the private Blob store (with --write: both, from one pass)' },
     TABLES,
-    { name: 'exclude-tables', value: 'a,b', help: 'every table but these' },
+    { name: 'exclude-tables', value: 'a,b', help: 'every table but these (quoted as for --tables)' },
     MEDIA_TABLE,
     {
       name: 'consistency',
