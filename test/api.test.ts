@@ -3,6 +3,7 @@
  * createStatusHandler } from 'turso-backup'` (src/index.ts), no CLI in between. Each returns the summary the CLI's
  * --json line prints, takes its URLs, tokens and sinks as arguments, and stops on an AbortSignal leaving nothing.
  */
+import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -64,6 +65,10 @@ describe('backup()', () => {
     });
     expect(summary.bytes).toBe(readFileSync(dump).length);
     expect(existsSync(`${dump}.manifest.json`)).toBe(true);
+    // Two checksums, each named for what it covers: the file's (as sha256sum prints it) and the content's (verify's).
+    expect(summary.sha256).toBe(createHash('sha256').update(readFileSync(dump)).digest('hex'));
+    expect(summary.contentSha256).toBe((await verifyDump(dump)).sha256);
+    expect(summary.contentSha256).toBe(JSON.parse(readFileSync(`${dump}.manifest.json`, 'utf8')).contentSha256);
     const cli = await runCli(['backup', '--db', `file:${db}`, '--write', '--out', join(dirs.make(), 'cli.ndjson.gz'), '--json'], clean);
     expect(cli.code, cli.stderr).toBe(0);
     expect(Object.keys(lastJson(cli.stdout)).sort()).toEqual(Object.keys(summary).sort());
@@ -71,7 +76,7 @@ describe('backup()', () => {
 
   it("without a destination it is a dry run; with the caller's sinks, one pass into each (encrypted once)", async () => {
     const dry = await backup({ url: `file:${db}` });
-    expect(dry).toMatchObject({ mode: 'dry-run', file: null, bytes: null, tables: { users: 200 } });
+    expect(dry).toMatchObject({ mode: 'dry-run', file: null, bytes: null, sha256: null, contentSha256: null, tables: { users: 200 } });
     const dir = dirs.make();
     const a = join(dir, 'a.ndjson.gz.enc');
     // A tee of two file sinks (the same file name is required), encrypted as one container.

@@ -55,7 +55,13 @@ export interface BackupSummary {
   /** The uploaded blob (private: reading its url needs the token). */
   blob: { pathname: string; url: string; bytes: number | null } | null;
   bytes: number | null;
+  /** The dump file's SHA-256, as `sha256sum` prints it (of the stored bytes before encryption). */
   sha256: string | null;
+  /**
+   * The SHA-256 of the dump's uncompressed content, from its trailer: what `verify` prints as its `sha256`, whatever
+   * the compression or encryption. Null in a dry run.
+   */
+  contentSha256: string | null;
   /** Rows per table. */
   tables: Record<string, number>;
   consistency: 'snapshot' | 'per-table';
@@ -158,6 +164,7 @@ export async function runBackup(options: BackupOptions, hooks: BackupHooks = {})
     blob: blob ? { pathname: blob.pathname, url: blob.url, bytes: r.bytes ?? null } : null,
     bytes: r.bytes ?? null,
     sha256: r.sha256 ?? null,
+    contentSha256: r.manifest?.contentSha256 ?? null,
     tables: r.tables,
     consistency: r.consistency,
     durationMs: r.durationMs,

@@ -30,7 +30,10 @@ export interface VerifySummary {
   tables: Record<string, number>;
   mediaRows: number;
   totalRows: number;
-  /** The whole stream's checksum, from its trailer. */
+  /**
+   * The SHA-256 of the uncompressed content, from its trailer: the `contentSha256` of `backup --json` and of the
+   * manifest (the file's own SHA-256 is their `sha256` / `file.sha256`).
+   */
   sha256: string;
   durationMs: number;
 }

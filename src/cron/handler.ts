@@ -68,6 +68,7 @@ async function runBackup(env: NodeJS.ProcessEnv, run: MonitoredRun, started: num
     bytes: r.bytes,
     tables: r.tables,
     sha256: r.sha256,
+    contentSha256: r.manifest?.contentSha256,
     encrypted: key !== undefined,
     durationMs: Date.now() - started,
   };

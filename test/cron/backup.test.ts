@@ -132,6 +132,7 @@ describe('cron: runs', () => {
     const manifestMeta = await head(`${b.pathname as string}.manifest.json`, { token: TOKEN });
     const manifest = JSON.parse(Buffer.from(await (await fetch(manifestMeta.url, { headers: { authorization: `Bearer ${TOKEN}` } })).arrayBuffer()).toString());
     expect(manifest.file).toMatchObject({ bytes: b.bytes, sha256: b.sha256 });
+    expect(manifest.contentSha256).toBe(b.contentSha256);
     expect(server().stats.requests.mpuComplete).toBe(1);
     expect(JSON.stringify(b)).not.toContain(TOKEN);
   });
