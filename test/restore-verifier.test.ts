@@ -273,7 +273,9 @@ describe('restore into a new file, verified while it loads', () => {
     db.exec('INSERT INTO p VALUES (1), (2); INSERT INTO c VALUES (1, 1), (2, 9)');
     await v.committed('p');
     await v.committed('c');
-    // Every table is complete and checksummed; with the load's rollback journal the check would lock the writer out.
+    // Every table is complete: once both are checksummed (however long a busy machine takes), the check must still
+    // wait, since with the load's rollback journal it would lock the writer out.
+    for (const until = Date.now() + 20_000; seen.length < 2 && Date.now() < until; ) await new Promise((r) => setTimeout(r, 20));
     await new Promise((r) => setTimeout(r, 500));
     expect(seen).toEqual(['table', 'table']);
     expect(db.pragma('journal_mode', { simple: true })).toBe('memory');
