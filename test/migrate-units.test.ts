@@ -113,6 +113,8 @@ describe('migration_lock.toml, as Prisma reads it', () => {
     expect(lockProvider('# comment\nprovider = "sqlite"\n')).toBe('sqlite');
     expect(lockProvider('provider = "postgresql"\r\nprovider = "sqlite"')).toBe('postgresql');
     expect(lockProvider('# nothing here\n')).toBe('<PROVIDER NOT FOUND>');
+    // A byte order mark (Node's readFile keeps it, as Prisma's listMigrations reads the file): no line starts with it.
+    expect(lockProvider('\uFEFFprovider = "sqlite"\r\n')).toBe('<PROVIDER NOT FOUND>');
   });
 });
 

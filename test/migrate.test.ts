@@ -251,6 +251,16 @@ describe('migrate-turso', () => {
     expect(rows("SELECT name FROM sqlite_schema WHERE name = '_prisma_migrations'")).toEqual([]);
     rmSync(db);
 
+    // Saved by a Windows editor: a byte order mark before the provider line, which Prisma then does not read (its
+    // lock file check takes the first line starting with "provider"), so deploy refuses it; the message says why.
+    writeFileSync(join(migrations, 'migration_lock.toml'), '\uFEFFprovider = "sqlite"\r\n');
+    const bom = await migrate('--confirm');
+    expect(bom.code).toBe(1);
+    expect(bom.stderr).toMatch(
+      /migration_lock\.toml starts with a byte order mark \(as a Windows editor saves UTF-8\), so its provider line is not read: prisma migrate deploy refuses these migrations the same way \(P3019\); save the file as UTF-8 without a BOM$/m,
+    );
+    expect(existsSync(db)).toBe(false);
+
     writeFileSync(join(migrations, 'migration_lock.toml'), 'provider = "sqlite"\n');
     const d = new Database(db);
     d.exec('CREATE TABLE legacy (id INTEGER PRIMARY KEY)');

@@ -21,6 +21,8 @@ export interface MigrationsDir {
   dir: string;
   /** The provider named by migration_lock.toml, null without a lock file. */
   provider: string | null;
+  /** The lock file starts with a byte order mark before its provider line (checkProvider). */
+  lockBom?: boolean;
   migrations: MigrationFile[];
 }
 
@@ -73,6 +75,9 @@ function checkLevel(dir: string, migrations: MigrationFile[]): void {
   }
 }
 
+/** A lock file whose provider line Prisma does not see: it follows a byte order mark (a Windows editor's). */
+const HIDDEN_BY_BOM = /^\uFEFFprovider/;
+
 /** Reads the migrations directory; a missing directory is an error (there is nothing to apply or compare). */
 export function readMigrationsDir(dir: string): MigrationsDir {
   // The invocation's slip, like a --dir one level off (USAGE, exit 2): the folder is named where it is read.
@@ -85,15 +90,25 @@ export function readMigrationsDir(dir: string): MigrationsDir {
     return { name, script, checksum: script === null ? '' : scriptChecksum(script) };
   });
   checkLevel(dir, migrations);
-  return { dir, provider: lock === null ? null : lockProvider(lock), migrations };
+  return { dir, provider: lock === null ? null : lockProvider(lock), lockBom: lock !== null && HIDDEN_BY_BOM.test(lock), migrations };
 }
 
-/** Prisma's P3019: migrations written for another provider are refused. */
+/**
+ * Prisma's P3019: migrations written for another provider are refused, and so is a lock file naming none. One saved
+ * with a byte order mark names none for Prisma too (its first line then does not start with `provider`): refused as
+ * `prisma migrate deploy` refuses it, with the fix named.
+ */
 export function checkProvider(m: MigrationsDir): void {
-  if (m.provider !== null && m.provider !== 'sqlite') {
+  if (m.provider === null || m.provider === 'sqlite') return;
+  const lock = join(m.dir, 'migration_lock.toml');
+  if (m.lockBom) {
     throw new BackupError(
       'REFUSED',
-      `${join(m.dir, 'migration_lock.toml')} says provider "${m.provider}", not "sqlite": these migrations were generated for another database and do not apply to SQLite; generate a SQLite migration history (provider = "sqlite" in the datasource of schema.prisma, then prisma migrate dev) and give its folder`,
+      `${lock} starts with a byte order mark (as a Windows editor saves UTF-8), so its provider line is not read: prisma migrate deploy refuses these migrations the same way (P3019); save the file as UTF-8 without a BOM`,
     );
   }
+  throw new BackupError(
+    'REFUSED',
+    `${lock} says provider "${m.provider}", not "sqlite": these migrations were generated for another database and do not apply to SQLite; generate a SQLite migration history (provider = "sqlite" in the datasource of schema.prisma, then prisma migrate dev) and give its folder`,
+  );
 }
