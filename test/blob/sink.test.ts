@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { head, list, put } from '@vercel/blob';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { backup } from '../../src/backup/backup.js';
 import { BackupError } from '../../src/errors.js';
 import type { Manifest } from '../../src/format/lines.js';
@@ -228,7 +228,8 @@ describe('backup() into blob and tee sinks', () => {
     const ac = new AbortController();
     let writes = 0;
     const inner = blobSink('backups/aborted.ndjson.gz', { token: TOKEN, partSize: MiB });
-    // Abort the backup (like a failed read) once a few parts went out.
+    // Abort the backup (like a failed read) once a part reached the server. Parts go out in the background: aborted
+    // at once after the third write, the requests in flight were sometimes cancelled before the server saw one.
     const sink: Sink = {
       ...inner,
       open: () => inner.open(),
@@ -236,7 +237,9 @@ describe('backup() into blob and tee sinks', () => {
       abort: () => inner.abort(),
       write: async (c) => {
         await inner.write(c);
-        if (++writes === 3) ac.abort();
+        if (++writes !== 3) return;
+        await vi.waitFor(() => expect(server().stats.requests.mpuUpload).toBeGreaterThanOrEqual(1), { timeout: 10_000, interval: 5 });
+        ac.abort();
       },
     };
     const err = await backup({ url: `file:${bigDb}`, signal: ac.signal, gzip: { blockBytes: 512 * 1024 } }, sink).catch((e: unknown) => e);
