@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { openDb } from './db/open.js';
-import { BackupError } from './errors.js';
+import { BackupError, isNoSpace } from './errors.js';
 import type { Manifest } from './format/lines.js';
 import { restore, type RestoreResult } from './restore/restore.js';
 import { targetFactory } from './target/open.js';
@@ -33,17 +33,20 @@ export interface DrillReport {
 /**
  * Errors that say the drill could not run, not that the backup is bad: a missing or invalid setting (CONFIG: the
  * dump is encrypted and BACKUP_ENCRYPTION_KEY is not set, a bad --target URL), a usage error, credentials the target
- * refused (AUTH). They are thrown as they are (the CLI exits 2 or 1 and records nothing): a FAIL recorded for them
- * would show a sound backup as failing its drill. A wrong key (DECRYPT) stays a FAIL: its error cannot tell a wrong
- * key from a changed file.
+ * refused (AUTH), a remote service that failed after its retries (REMOTE: a --target or a Blob store that cannot be
+ * reached, or that fails mid-way), a disk that filled up (NO_SPACE). They are thrown as they are (the CLI exits 2
+ * or 1 and records nothing): a FAIL recorded for them would show a sound backup as failing its drill (an unreachable
+ * --target did, until this list named REMOTE). A wrong key (DECRYPT) stays a FAIL: its error cannot tell a wrong key
+ * from a changed file.
  */
-const couldNotRun = (e: unknown): boolean => e instanceof BackupError && (e.code === 'USAGE' || e.code === 'CONFIG' || e.code === 'AUTH');
+const COULD_NOT_RUN: ReadonlySet<string> = new Set(['USAGE', 'CONFIG', 'AUTH', 'REMOTE']);
+const couldNotRun = (e: unknown): boolean => (e instanceof BackupError && COULD_NOT_RUN.has(e.code)) || isNoSpace(e);
 
 /**
  * Restores the dump into a scratch database and checks it; the scratch database is removed afterwards.
  * @returns pass/fail with each check's detail.
- * @throws BackupError USAGE, CONFIG or AUTH when the restore could not start, and the target's refusal when `target`
- *   cannot be one (nothing was found wrong with the dump).
+ * @throws BackupError USAGE, CONFIG, AUTH, REMOTE or NO_SPACE when the restore could not run, and the target's
+ *   refusal when `target` cannot be one (nothing was found wrong with the dump).
  */
 export async function drill(opts: {
   openInput: () => Promise<Readable>;

@@ -1,7 +1,8 @@
 /**
  * `drill [SOURCE]`: restores the latest local backup (or SOURCE) into a scratch database (or --target) and reports
  * PASS/FAIL: exit 0 on PASS, 3 on FAIL (recorded beside the dump). A drill that could not run (no backup, a missing
- * key or variable, a token the target refuses) exits 2 or 1 with its one-line error and records nothing.
+ * key or variable, a token the target refuses, a target or Blob store it cannot reach, a full disk) exits 2 or 1 with
+ * its one-line error and records nothing.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { drill } from '../drill.js';

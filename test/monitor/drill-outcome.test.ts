@@ -1,8 +1,8 @@
 /**
  * What a drill records: only a drill that ran and found the dump or the restore bad is a FAIL (exit 3, a record
  * beside the dump, "Last restore drill FAIL" on the status page). A drill that could not start (the key of an
- * encrypted dump not set, credentials the target refused) exits as its error does and records nothing: the backup
- * is fine, the operator's setup is not.
+ * encrypted dump not set, credentials the target refused, a target it cannot reach) exits as its error does and
+ * records nothing: the backup is fine, the operator's setup is not.
  */
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -62,6 +62,28 @@ describe('a drill that could not start records nothing', () => {
     } finally {
       await server.close();
     }
+  });
+
+  it('a --target it cannot reach (a closed port): exit 1, one line naming the host, no record', async () => {
+    // Recorded as the dump's FAIL before: the status page and `check` showed a sound backup failing its drill.
+    const d = dirs.make();
+    const dump = join(d, 'plain.ndjson.gz');
+    await backupToFile(db, dump);
+    const gone = await startHranaServer({ db: join(dirs.make(), 'gone.db'), token: 'the-right-token-123' });
+    await gone.close();
+    const r = await runCli(['drill', dump, '--target', gone.url, '--auth-token-env', 'DRILL_TOKEN', '--json'], {
+      ...clean,
+      DRILL_TOKEN: 'the-right-token-123',
+    });
+    expect(r.code, r.stderr).toBe(1);
+    expect(lastJson(r.stdout)).toMatchObject({
+      ok: false,
+      code: 'REMOTE',
+      message: expect.stringMatching(/cannot reach 127\.0\.0\.1:\d+: connection refused/),
+    });
+    expect(lines(r.stderr).filter((l) => !l.startsWith('restore drill:'))).toHaveLength(1);
+    expect(r.stdout + r.stderr).not.toMatch(/FAIL|left in place|recorded/);
+    expect(drillRecords(d)).toEqual([]);
   });
 
   it('a --target that cannot be a database (its folder is missing): exit 1, one line, no record', async () => {
