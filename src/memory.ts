@@ -71,11 +71,11 @@ export function passMemory(db: { kind: string } | undefined): GovernorOptions {
 export const READBACK_COLLECT_BYTES = 8 * 1024 * 1024;
 
 /**
- * Work in pieces larger than this (pages and members of large rows: db/pages.ts MAX_PAGE_BYTES) counts four times:
- * each leaves a few buffers of its size behind and few objects in the heap, so V8 collects them late. Ordinary pages
- * and members are ~1 MiB, and count as before. On the bench's `large` shape (1–3 MiB BLOBs), peak RSS of the backup
- * 226 → 170 MB (3×: 240 → 183 MB), of the restore 246 → 224 MB (3×: 251 → 242 MB), at the same time
- * (docs/BENCHMARKS.md, session 22).
+ * Pieces of work larger than this are pages and members of large rows (db/pages.ts MAX_PAGE_BYTES): they count
+ * towards LARGE_COLLECT. Ordinary pages and members are ~1 MiB. (Until session 25 they also counted four times
+ * towards `everyBytes`, a rule made before LARGE_COLLECT existed; measured alone against it on the bench's `large`
+ * shape, working process, alternating: backup 156–159 against 155–163 MB, restore 154–177 against 153–155 MB, at 3×
+ * 162–165 against 160–163 MB and 162–163 against 161–163 MB, the same time: it no longer did anything, and went.)
  */
 const LARGE_PIECE = 2 * 1024 * 1024;
 
@@ -116,9 +116,8 @@ export function createMemoryGovernor(opts: GovernorOptions = {}) {
   return {
     /** Reports `bytes` of work done; collects garbage when enough has passed. */
     tick(bytes: number) {
-      const large = bytes > LARGE_PIECE;
-      since += large ? bytes * 4 : bytes;
-      if (large) largeSince += bytes;
+      since += bytes;
+      if (bytes > LARGE_PIECE) largeSince += bytes;
       const urgent = largeSince >= LARGE_COLLECT;
       if (since < everyBytes && !urgent) return;
       const now = Date.now();

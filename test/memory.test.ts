@@ -34,15 +34,15 @@ describe('createMemoryGovernor', () => {
     expect(majors).toEqual([false, false, true, false, false, true]);
   });
 
-  it('counts a piece of large rows (over 2 MiB) four times: their buffers wait longest for a collection', async () => {
+  it('counts a piece of large rows (over 2 MiB) by its bytes towards `everyBytes`, like any other', async () => {
     const MiB = 1024 * 1024;
     const g = createMemoryGovernor({ everyBytes: 16 * MiB, minIntervalMs: 0 });
     // Ordinary 1 MiB pages: 15 of them do not reach 16 MiB.
     expect(await collections(() => Array.from({ length: 15 }, () => g.tick(MiB)))).toEqual([]);
     expect(await collections(() => g.tick(MiB))).toContain(constants.NODE_PERFORMANCE_GC_MAJOR);
-    // Pieces of 2.5 MiB count 10 MiB each: the second one collects (5 MiB of them: not yet LARGE_COLLECT's doing).
-    expect(await collections(() => g.tick(2.5 * MiB))).toEqual([]);
-    expect(await collections(() => g.tick(2.5 * MiB))).toContain(constants.NODE_PERFORMANCE_GC_MAJOR);
+    // Two pieces of 2.5 MiB and 10 MiB of ordinary ones: 15 MiB, and 5 MiB of large pieces (under LARGE_COLLECT).
+    expect(await collections(() => [g.tick(2.5 * MiB), g.tick(2.5 * MiB), ...Array.from({ length: 10 }, () => g.tick(MiB))])).toEqual([]);
+    expect(await collections(() => g.tick(MiB))).toContain(constants.NODE_PERFORMANCE_GC_MAJOR);
   });
 
   it('collects in full at once after 6 MiB of large pieces, however recent the last collection and even with `young`', async () => {
