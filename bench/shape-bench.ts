@@ -88,9 +88,18 @@ function warm(paths: string[]): void {
   }
 }
 
-/** `runs` alternating pairs; `ours`/`anchor` run one side once. `inputs` are read once before the first. */
+/**
+ * `runs` alternating pairs; `ours`/`anchor` run one side once. `inputs` are read once before the first, and each
+ * side runs once untimed before them (a warm-up, as hyperfine's --warmup): the first run of a job is always ours,
+ * and it was the slow one on wide's and events' restores (0.5–0.9 s over the later runs in two full runs of
+ * session 25; 0.07–0.2 s by hand), and after an edit to the sources it also bundled them (docs/BENCHMARKS.md).
+ */
 async function alternate(runs: number, ours: () => Promise<Measured>, anchor: () => Promise<Measured>, inputs: string[]): Promise<JobRuns> {
   warm(inputs);
+  if (runs > 0) {
+    await ours();
+    await anchor();
+  }
   const r: JobRuns = { ours: [], anchor: [] };
   for (let i = 0; i < runs; i++) {
     if (i % 2 === 0) {
