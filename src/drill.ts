@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { openDb } from './db/open.js';
-import { BackupError, isNoSpace } from './errors.js';
+import { type ErrorCode, errorCodeOf } from './errors.js';
 import type { Manifest } from './format/lines.js';
 import { restore, type RestoreResult } from './restore/restore.js';
 import { targetFactory } from './target/open.js';
@@ -35,12 +35,12 @@ export interface DrillReport {
  * dump is encrypted and BACKUP_ENCRYPTION_KEY is not set, a bad --target URL), a usage error, credentials the target
  * refused (AUTH), a remote service that failed after its retries (REMOTE: a --target or a Blob store that cannot be
  * reached, or that fails mid-way), a disk that filled up (NO_SPACE). They are thrown as they are (the CLI exits 2
- * or 1 and records nothing): a FAIL recorded for them would show a sound backup as failing its drill (an unreachable
- * --target did, until this list named REMOTE). A wrong key (DECRYPT) stays a FAIL: its error cannot tell a wrong key
+ * or 1 and records nothing): a FAIL recorded for them would show a sound backup as failing its drill. A wrong key (DECRYPT) stays a FAIL: its error cannot tell a wrong key
  * from a changed file.
  */
-const COULD_NOT_RUN: ReadonlySet<string> = new Set(['USAGE', 'CONFIG', 'AUTH', 'REMOTE']);
-const couldNotRun = (e: unknown): boolean => (e instanceof BackupError && COULD_NOT_RUN.has(e.code)) || isNoSpace(e);
+const COULD_NOT_RUN: ReadonlySet<ErrorCode> = new Set(['USAGE', 'CONFIG', 'AUTH', 'REMOTE', 'NO_SPACE']);
+/** errorCodeOf: a full disk is NO_SPACE whether Node, SQLite or our own code reported it. */
+const couldNotRun = (e: unknown): boolean => COULD_NOT_RUN.has(errorCodeOf(e));
 
 /**
  * Restores the dump into a scratch database and checks it; the scratch database is removed afterwards.

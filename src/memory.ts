@@ -72,10 +72,9 @@ export const READBACK_COLLECT_BYTES = 8 * 1024 * 1024;
 
 /**
  * Pieces of work larger than this are pages and members of large rows (db/pages.ts MAX_PAGE_BYTES): they count
- * towards LARGE_COLLECT. Ordinary pages and members are ~1 MiB. (Until session 25 they also counted four times
- * towards `everyBytes`, a rule made before LARGE_COLLECT existed; measured alone against it on the bench's `large`
- * shape, working process, alternating: backup 156–159 against 155–163 MB, restore 154–177 against 153–155 MB, at 3×
- * 162–165 against 160–163 MB and 162–163 against 161–163 MB, the same time: it no longer did anything, and went.)
+ * towards LARGE_COLLECT. Ordinary pages and members are ~1 MiB. They count towards `everyBytes` by their bytes like
+ * any other: counting them four times as well made no difference once LARGE_COLLECT existed (docs/BENCHMARKS.md,
+ * session 25).
  */
 const LARGE_PIECE = 2 * 1024 * 1024;
 
