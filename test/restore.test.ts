@@ -310,6 +310,26 @@ describe('refusals leave the target exactly as it was', () => {
     await refused(dump, 'REFUSED', { existing: target, missing: false, message: /table "Tag" has 1 row / });
   });
 
+  it('a target table of few rows but many bytes is data, refused without being read into memory', async () => {
+    // Rows that the dump holds too, so that compared they would pass as seed: 3 rows of 3 MiB is not what a
+    // migration inserts, and comparing them meant holding the whole table in memory.
+    const dir = dirs.make();
+    const make = (path: string) =>
+      exec(path, (db) => {
+        db.exec('CREATE TABLE "Doc" ("id" INTEGER PRIMARY KEY, "body" TEXT NOT NULL)');
+        for (let i = 1; i <= 3; i++) db.prepare('INSERT INTO "Doc" VALUES (?, ?)').run(i, String.fromCharCode(96 + i).repeat(3 << 20));
+      });
+    const docs = join(dir, 'docs.db');
+    const target = join(dir, 'docs-target.db');
+    make(docs);
+    make(target);
+    const docsDump = join(dir, 'docs.ndjson.gz');
+    await backupToFile(docs, docsDump);
+    await refused(docsDump, 'REFUSED', { existing: target, missing: false, message: /the target holds data: table "Doc" has 3 rows$/ });
+    await restoreInto(target, docsDump, { clean: true });
+    expect(query(target, 'SELECT id, length(body) FROM "Doc" ORDER BY id')).toEqual([1n, 2n, 3n].map((id) => [id, BigInt(3 << 20)]));
+  });
+
   it('--clean replaces the contents of the dumped tables instead', async () => {
     const target = migratedTarget('clean.db');
     exec(target, (db) => db.prepare(`INSERT INTO "Tag" ("id", "name") VALUES ('t9', 'replaced')`).run());

@@ -157,6 +157,8 @@ async function verifyInput(input: RestoreInput, target: Target | null, state: Ta
         throw new BackupError('REFUSED', `the target ${target.displayUrl} is the dump's own source: refusing to restore over it`);
       plan = planRestore(header, state, { tables: opts.tables, clean: opts.clean, kind: input.kind });
       seeds = await seedsFor(target, plan, state);
+      for (const name of seeds?.tooLarge ?? [])
+        plan.refusals.push(`the target holds data: table "${name}" has ${plural(targetTable(state, name)?.rows ?? 0, 'row')}`);
     } else if (ev.kind === 'table') {
       current = ev.start.name;
       longest = 0;

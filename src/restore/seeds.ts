@@ -14,12 +14,21 @@ import { foldName } from '../db/schema.js';
 /** More rows than this in a target table cannot be seed data: refuse without comparing. */
 export const MAX_SEED_ROWS = 100_000;
 
+/**
+ * Nor can a table whose values take more bytes than this: its rows are read into memory whole to be compared, and
+ * under MAX_SEED_ROWS a table of wide rows could still be the size of the database (20k documents of 20 KiB: 400 MB
+ * held by a dry run pointed at the wrong database). Measured with one query, before any row is read.
+ */
+export const MAX_SEED_BYTES = 8 * 1024 * 1024;
+
 export interface SeedCheck {
   /** Called with each parsed dump row of `table` (as JSON cells). */
   see(table: string, cells: unknown[]): void;
   /** Target rows never matched, per table. */
   unmatched(): Map<string, number>;
   tables: Set<string>;
+  /** Tables whose values take more than MAX_SEED_BYTES: data, not compared (nothing of them was read). */
+  tooLarge: string[];
 }
 
 const valueColumns = (info: TableInfo) => (info.rowidColumn ? info.dataColumns.slice(1) : info.dataColumns);
@@ -47,8 +56,13 @@ export async function loadSeedCheck(target: Pick<Db, 'query'>, infos: TableInfo[
   const pending = new Map<string, Map<string, number>>();
   // TEXT bytes are UTF-8 only in a UTF-8 database (libSQL's only encoding; a local file may be UTF-16).
   const utf8 = infos.length > 0 && String((await target.query('SELECT encoding FROM pragma_encoding'))[0]?.[0]) === 'UTF-8';
+  const tooLarge: string[] = [];
   for (const info of infos) {
     const cols = valueColumns(info);
+    if (cols.length > 0 && (await storedBytes(target, info.name, cols)) > MAX_SEED_BYTES) {
+      tooLarge.push(info.name);
+      continue;
+    }
     let rows: unknown[][];
     if (utf8) {
       // Each cell with its storage class; TEXT as its bytes, so that TEXT which is not UTF-8 compares exactly.
@@ -68,6 +82,7 @@ export async function loadSeedCheck(target: Pick<Db, 'query'>, infos: TableInfo[
   const offsets = new Map(infos.map((i) => [i.name, i.rowidColumn ? 1 : 0]));
   return {
     tables: new Set(pending.keys()),
+    tooLarge,
     see(table, cells) {
       const bag = pending.get(table);
       if (!bag || bag.size === 0) return;
@@ -90,4 +105,11 @@ export async function loadSeedCheck(target: Pick<Db, 'query'>, infos: TableInfo[
       return out;
     },
   };
+}
+
+/** The bytes of `cols`' values in `table` (TEXT and BLOB by their bytes, numbers by their text): one scan, one row. */
+async function storedBytes(target: Pick<Db, 'query'>, table: string, cols: string[]): Promise<number> {
+  const sum = cols.map((c) => `coalesce(length(CAST(${q(c)} AS BLOB)), 0)`).join(' + ');
+  const [row] = await target.query(`SELECT coalesce(sum(${sum}), 0) FROM ${q(table)}`);
+  return Number(row?.[0] ?? 0);
 }
