@@ -91,7 +91,7 @@ function planMigrated(info: TableInfo, header: HeaderLine, state: TargetState, k
   if (existing.rows > 0 && !external) {
     plan.clear.push(info.name);
     if (!clean) plan.seedCheck.push(info.name);
-    if (!clean && existing.rows > MAX_SEED_ROWS) plan.refusals.push(`the target holds data: table "${info.name}" has ${plural(existing.rows, 'row')}`);
+    if (!clean && existing.rows > MAX_SEED_ROWS) plan.refusals.push(heldDataRefusal(info.name, existing.rows));
   }
   plan.tables.push({ info, action: external ?? 'load', targetRows: existing.rows, rowidName, affinity });
 }
@@ -190,6 +190,11 @@ function keptTables(plan: RestorePlan, state: TargetState, inDump: Set<string>, 
     const why = t.name === PRISMA_MIGRATIONS ? 'its migration history' : inDump.has(foldName(t.name)) ? 'not chosen by --tables' : `not in the ${noun}`;
     plan.kept.push({ table: t.name, rows: t.rows, why });
   }
+}
+
+/** The refusal for a target table too large to be seed rows (seeds.ts MAX_SEED_ROWS, MAX_SEED_BYTES): data. */
+export function heldDataRefusal(table: string, rows: number): string {
+  return `the target holds data: table "${table}" has ${plural(rows, 'row')}`;
 }
 
 /** The refusal for target rows the input does not hold (seeds.ts found them). */

@@ -21,7 +21,7 @@ import { openRestoreInput } from './inputs/open.js';
 import type { RestoreInput } from './inputs/types.js';
 import { loadTarget } from './load.js';
 import { type LoadVerifier, startLoadVerifier, startVerifierThread, type VerifierThread } from './load-verifier.js';
-import { loads, planRestore, unmatchedRefusal, type RestorePlan } from './plan.js';
+import { heldDataRefusal, loads, planRestore, unmatchedRefusal, type RestorePlan } from './plan.js';
 import { loadSeedCheck, MAX_SEED_ROWS, type SeedCheck, seedColumnsIn } from './seeds.js';
 import { emptyState, inspectTarget, targetTable, type TargetState } from './target-state.js';
 import { checkForeignKeys, checksumRows, uncheckedWarning, unusableObjects } from './verify-target.js';
@@ -157,8 +157,7 @@ async function verifyInput(input: RestoreInput, target: Target | null, state: Ta
         throw new BackupError('REFUSED', `the target ${target.displayUrl} is the dump's own source: refusing to restore over it`);
       plan = planRestore(header, state, { tables: opts.tables, clean: opts.clean, kind: input.kind });
       seeds = await seedsFor(target, plan, state);
-      for (const name of seeds?.tooLarge ?? [])
-        plan.refusals.push(`the target holds data: table "${name}" has ${plural(targetTable(state, name)?.rows ?? 0, 'row')}`);
+      for (const name of seeds?.tooLarge ?? []) plan.refusals.push(heldDataRefusal(name, targetTable(state, name)?.rows ?? 0));
     } else if (ev.kind === 'table') {
       current = ev.start.name;
       longest = 0;
