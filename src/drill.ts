@@ -35,8 +35,8 @@ export interface DrillReport {
  * dump is encrypted and BACKUP_ENCRYPTION_KEY is not set, a bad --target URL), a usage error, credentials the target
  * refused (AUTH), a remote service that failed after its retries (REMOTE: a --target or a Blob store that cannot be
  * reached, or that fails mid-way), a disk that filled up (NO_SPACE). They are thrown as they are (the CLI exits 2
- * or 1 and records nothing): a FAIL recorded for them would show a sound backup as failing its drill. A wrong key (DECRYPT) stays a FAIL: its error cannot tell a wrong key
- * from a changed file.
+ * or 1 and records nothing): a FAIL recorded for them would show a sound backup as failing its drill. A wrong key
+ * (DECRYPT) stays a FAIL: its error cannot tell a wrong key from a changed file.
  */
 const COULD_NOT_RUN: ReadonlySet<ErrorCode> = new Set(['USAGE', 'CONFIG', 'AUTH', 'REMOTE', 'NO_SPACE']);
 /** errorCodeOf: a full disk is NO_SPACE whether Node, SQLite or our own code reported it. */
