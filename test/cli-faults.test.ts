@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { entryPoint } from '../scripts/lib/launch.mjs';
+import { entryPoint, NODE_FLAGS } from '../scripts/lib/launch.mjs';
 import { listDir, tempDirs } from './support/dumps.js';
 import { buildBigDb } from './support/nasty-db.js';
 import { lastJson, runCli } from './support/scripts.js';
@@ -127,7 +127,7 @@ describe.skipIf(!NS)('a full disk (a real 1 MiB tmpfs)', () => {
 describe('partial dumps of killed backups', () => {
   /** Starts a backup of `db` into `out` and resolves once its partial file exists. */
   async function startWriting(db: string, out: string): Promise<ChildProcess> {
-    const child = spawn(process.execPath, [entry, 'backup', '--db', `file:${db}`, '--write', '--out', out, '--quiet'], {
+    const child = spawn(process.execPath, [...NODE_FLAGS, entry, 'backup', '--db', `file:${db}`, '--write', '--out', out, '--quiet'], {
       env: { ...process.env, ...clean },
       stdio: 'ignore',
     });

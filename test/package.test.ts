@@ -94,6 +94,7 @@ describe('npm pack', () => {
       'package.json',
       'README.md',
       'bin/turso-backup.mjs',
+      'bin/relaunch.mjs',
       'dist/index.js',
       'dist/index.d.ts',
       'dist/cli/bin.js',
@@ -110,7 +111,7 @@ describe('npm pack', () => {
     }
     const outside = files.filter(
       (f) =>
-        !/^(package\.json|README\.md|bin\/turso-backup\.mjs|docs\/(RUNBOOK|FORMAT|DESIGN|BENCHMARKS)\.md|docs\/status-page\.png|dist\/.+\.(js|d\.ts)|dist\/native\/inflate-[a-z0-9]+-[a-z0-9]+\.node|dist\/native\/libdeflate-COPYING)$/.test(
+        !/^(package\.json|README\.md|bin\/(turso-backup|relaunch)\.mjs|docs\/(RUNBOOK|FORMAT|DESIGN|BENCHMARKS)\.md|docs\/status-page\.png|dist\/.+\.(js|d\.ts)|dist\/native\/inflate-[a-z0-9]+-[a-z0-9]+\.node|dist\/native\/libdeflate-COPYING)$/.test(
           f,
         ),
     );
@@ -175,6 +176,45 @@ describe('installed into an empty folder', () => {
     const r = await run('npx', ['--no-install', 'turso-backup', 'restore', 'backups/app.ndjson.gz', '--target', 'file:restored.db', '--confirm'], app);
     expect(r.code, r.stderr).toBe(0);
     expect(existsSync(join(app, 'restored.db'))).toBe(true);
+  });
+
+  it("runs its command in a node child with the aliases' memory flags and environment, and mirrors its exit", async () => {
+    // Every node process of the command (NODE_OPTIONS reaches the child) says how it was started, at its exit.
+    const probe = join(app, 'probe.cjs');
+    const seen = join(app, 'seen.ndjson');
+    writeFileSync(
+      probe,
+      `process.on('exit', (code) => require('node:fs').appendFileSync(${JSON.stringify(seen)}, JSON.stringify({ pid: process.pid, ppid: process.ppid, execArgv: process.execArgv, argv: process.argv.slice(2), arena: process.env.MALLOC_ARENA_MAX ?? null, code }) + '\\n'));\n`,
+    );
+    const started = (env: NodeJS.ProcessEnv, ...args: string[]) =>
+      run('npx', ['--no-install', 'turso-backup', ...args], app, { NODE_OPTIONS: `--require ${probe}`, ...env }).then((r) => {
+        const lines = readFileSync(seen, 'utf8')
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l) as { pid: number; ppid: number; execArgv: string[]; argv: string[]; arena: string | null; code: number });
+        writeFileSync(seen, '');
+        return { ...r, bin: lines.filter((l) => l.argv[0] === 'backup') };
+      });
+    writeFileSync(seen, '');
+    const local = await started({ MALLOC_ARENA_MAX: '' }, 'backup', '--db', 'file:app.db', '--json');
+    expect(local.code, local.stderr).toBe(0);
+    const [parent, child] = [
+      local.bin.find((p) => !p.execArgv.includes('--single-threaded-gc')),
+      local.bin.find((p) => p.execArgv.includes('--single-threaded-gc')),
+    ];
+    expect(child, JSON.stringify(local.bin)).toMatchObject({ ppid: parent!.pid, arena: '2', code: 0 });
+    expect(child!.execArgv).toEqual(['--max-semi-space-size=4', '--single-threaded-gc']);
+    // A remote database (none answers here) gets the larger initial heap; the child's exit status is the command's.
+    const remote = await started({ TURSO_AUTH_TOKEN: 'x' }, 'backup', '--db', 'libsql://127.0.0.1:9');
+    expect(remote.code).toBe(1); // the command failed: fetch refuses that port
+    expect(remote.bin.find((p) => p.execArgv.includes('--initial-heap-size=64'))).toMatchObject({ code: 1 });
+    expect(remote.stderr).toMatch(/^turso-backup backup: error: cannot reach 127\.0\.0\.1:9/m);
+    // Started with such flags by hand, or TURSO_BACKUP_INPROCESS=1: the command runs in that one process.
+    for (const env of [{ TURSO_BACKUP_INPROCESS: '1' }, { NODE_OPTIONS: `--require ${probe} --max-semi-space-size=8` }]) {
+      const one = await started(env, 'backup', '--db', 'file:app.db');
+      expect(one.code, one.stderr).toBe(0);
+      expect(one.bin).toHaveLength(1);
+    }
   });
 
   it('an app imports the library: backup, verifyDump, createCronHandler', async () => {

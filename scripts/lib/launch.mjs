@@ -8,60 +8,19 @@
  *     node_modules/.cache/turso-backup/cli-<sources hash>/, with the native inflate module when a C compiler is
  *     there (scripts/lib/native.mjs), built once per version of the sources.
  * So an edited source is always what runs, and a stale dist/ never is. Both entries end in `turso-backup.mjs`
- * (bench/probe.cjs finds the working process by that name). The child gets --max-semi-space-size=4 (a small young
- * generation keeps short-lived garbage from inflating the heap) and --single-threaded-gc (NODE_FLAGS), and a larger
- * initial heap when the database is remote (REMOTE_FLAGS). Signals: the
- * child shares the terminal's process group, so Ctrl-C reaches it directly; a SIGINT or SIGTERM sent to this process
- * is passed on. Its exit status is mirrored.
+ * (bench/probe.cjs finds the working process by that name). The child gets node's flags and environment from
+ * bin/relaunch.mjs, as the package's bin does; signals are passed on and its exit status mirrored there.
  * TURSO_BACKUP_INPROCESS=1 runs the command in this process instead (through tsx, from the sources).
  */
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { parseEnv } from 'node:util';
+import { runChild } from '../../bin/relaunch.mjs';
 import { buildNative } from './native.mjs';
 import { builtHash, ROOT, sourceHash } from './sources.mjs';
 
-/**
- * --single-threaded-gc: V8 collects on the thread that allocated, without its helper threads. Every command already
- * keeps both cores busy with its own threads (a reader or verifier thread, the thread pool's gzip), and V8's
- * helpers took ~0.9 s of CPU from them in a 3.3 s restore of the wide shape: alternating, restores took 4-5 % less
- * time on wide and events, backups 3-7 % less, at the same peak RSS locally; a restore into a remote database peaks
- * ~10 MB higher (165-168 MB, under its 200 MB; docs/BENCHMARKS.md).
- */
-const NODE_FLAGS = ['--max-semi-space-size=4', '--single-threaded-gc'];
+export { NODE_FLAGS, remoteDatabase } from '../../bin/relaunch.mjs';
 
-/**
- * Over HTTP every response arrives in new memory outside the heap (socket reads, the body, the rows), and V8 counts
- * that memory against the old generation's limit, which a small heap keeps small: a remote backup of the 200k-row
- * events shape ran 17-19 full collections (2.1 s of client CPU), with a 64 MB initial heap one (1.75 s), at 5 MB
- * more peak RSS; the remote restore 25-26 against 6-7. A local run gains nothing from it and the wide shape's restore
- * once peaked at 160 MB with it, so it goes only to a command whose database looks remote (remoteDatabase).
- */
-const REMOTE_FLAGS = ['--initial-heap-size=64'];
-
-/**
- * Whether the command's database is remote, as the CLI will find it (cli/connection.ts): `--db` or `--target`, else
- * TURSO_DATABASE_URL, else that variable in `./.env` (cli/env-file.ts reads it the same way). Only a heap size hangs
- * on the answer: a wrong guess costs speed or memory, never correctness.
- */
-export function remoteDatabase(argv, env = process.env, cwd = process.cwd()) {
-  let url;
-  for (let i = 0; i < argv.length && argv[i] !== '--'; i++) {
-    const m = /^--(db|target)(?:=(.*))?$/.exec(argv[i]);
-    if (m) url = m[2] ?? argv[i + 1];
-  }
-  url ??= env.TURSO_DATABASE_URL;
-  if (url === undefined) {
-    try {
-      url = parseEnv(readFileSync(join(cwd, '.env'), 'utf8')).TURSO_DATABASE_URL;
-    } catch {
-      // no .env: the CLI says what is missing
-    }
-  }
-  return /^\s*(libsql|https?|wss?):/i.test(url ?? '');
-}
 const CACHE = join(ROOT, 'node_modules', '.cache', 'turso-backup');
 
 /** Bundles the current sources (the CLI and the two worker threads' entries, flat, as src/worker.ts expects). */
@@ -128,16 +87,6 @@ async function inProcess(argv) {
   main(argv, { alias: true });
 }
 
-/**
- * The child's environment. MALLOC_ARENA_MAX=2 (unless set): glibc gives every thread that allocates its own malloc
- * arena, and the freed memory of the main thread, the reader or verifier thread and the zlib pool threads stays in
- * theirs. Measured (docs/BENCHMARKS.md): restore peak RSS 155–164 → 139–143 MB on the wide shape (1× and 3×),
- * backups 6–10 MB less, at the cost of ~10 % more time on the events restore.
- */
-function childEnv() {
-  return { ...process.env, MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX || '2', TURSO_BACKUP_ALIAS: '1' };
-}
-
 /** Runs `turso-backup <command> <this process's arguments>` in a plain node child and mirrors its exit. */
 export async function launch(command) {
   const argv = [command, ...process.argv.slice(2)];
@@ -150,16 +99,5 @@ export async function launch(command) {
     if (process.env.DEBUG === '1') process.stderr.write(`turso-backup: cannot bundle the sources (${e?.message ?? e}); running them in-process\n`);
     return inProcess(argv);
   }
-  const flags = remoteDatabase(argv) ? [...NODE_FLAGS, ...REMOTE_FLAGS] : NODE_FLAGS;
-  const child = spawn(process.execPath, [...flags, entry, ...argv], { stdio: 'inherit', env: childEnv() });
-  // Passed on, whoever sent it: a Ctrl-C reaches the child directly too, and the command takes a second signal
-  // within a second as the same one (cli/run.ts); a signal sent to this process alone (tsx relaying one, a
-  // supervisor, `kill PID`) reaches it only this way. Then wait for the child, which winds down and cleans up.
-  process.on('SIGINT', () => child.kill('SIGINT'));
-  process.on('SIGTERM', () => child.kill('SIGTERM'));
-  child.on('error', (e) => {
-    process.stderr.write(`${command}: error: cannot start node: ${e.message}\n`);
-    process.exit(1);
-  });
-  child.on('exit', (code, signal) => process.exit(code ?? (signal === 'SIGINT' ? 130 : 143)));
+  runChild(command, entry, argv, { TURSO_BACKUP_ALIAS: '1' });
 }

@@ -46,10 +46,11 @@ export function runScript(name: string, args: string[], env: Record<string, stri
 
 /**
  * Runs `turso-backup <args>` as the package's bin does (plain node, no alias), from the current sources: dist/ when
- * it is up to date, else the launcher's bundle of the sources (scripts/lib/launch.mjs).
+ * it is up to date, else the launcher's bundle of the sources (scripts/lib/launch.mjs). In one process, started with
+ * the flags the bin's child gets (bin/relaunch.mjs): the process a test signals or reads the pid of does the work.
  */
 export async function runCli(args: string[], env: Record<string, string | undefined>, opts: { cwd?: string } = {}): Promise<ScriptRun> {
-  const { entryPoint } = await import('../../scripts/lib/launch.mjs');
+  const { entryPoint, NODE_FLAGS } = await import('../../scripts/lib/launch.mjs');
   const entry = await entryPoint();
   const merged: NodeJS.ProcessEnv = { ...process.env };
   for (const [k, v] of Object.entries(env)) {
@@ -58,7 +59,7 @@ export async function runCli(args: string[], env: Record<string, string | undefi
   }
   delete merged.TURSO_BACKUP_ALIAS;
   cwd ??= mkdtempSync(join(tmpdir(), 'tb-script-cwd-'));
-  return capture(process.execPath, [entry, ...args], { cwd: opts.cwd ?? cwd, env: merged });
+  return capture(process.execPath, [...NODE_FLAGS, entry, ...args], { cwd: opts.cwd ?? cwd, env: merged });
 }
 
 /** The last non-empty stdout line, parsed. */
