@@ -90,16 +90,26 @@ export function runsHere(env = process.env, execArgv = process.execArgv) {
 
 /**
  * Runs `node <flags> entry argv` with childEnv(env) and mirrors its exit: this process ends when the child does.
- * `name` prefixes the one-line error when node cannot be started.
+ * When node cannot be started again (`fallback` given: the bin), the command runs in this process instead, without
+ * the flags: a node binary this user may run but not reach by its real path (a setuid or setpriv start from a
+ * directory the user cannot search) says EACCES. Otherwise `name` prefixes a one-line error.
  */
-export function runChild(name, entry, argv, env = {}) {
+export function runChild(name, entry, argv, env = {}, fallback = null) {
   const child = spawn(process.execPath, childArgs(entry, argv), { stdio: 'inherit', env: childEnv(process.env, env) });
   // Passed on, whoever sent it: a Ctrl-C reaches the child directly too, and the command takes a second signal
   // within a second as the same one (cli/run.ts); a signal sent to this process alone (tsx relaying one, a
   // supervisor, `kill PID`) reaches it only this way. Then wait for the child, which winds down and cleans up.
-  process.on('SIGINT', () => child.kill('SIGINT'));
-  process.on('SIGTERM', () => child.kill('SIGTERM'));
+  const onInt = () => child.kill('SIGINT');
+  const onTerm = () => child.kill('SIGTERM');
+  process.on('SIGINT', onInt);
+  process.on('SIGTERM', onTerm);
   child.on('error', (e) => {
+    process.off('SIGINT', onInt);
+    process.off('SIGTERM', onTerm);
+    if (fallback) {
+      if (process.env.DEBUG === '1') process.stderr.write(`${name}: cannot start node (${e.message}); running it here\n`);
+      return void fallback();
+    }
     process.stderr.write(`${name}: error: cannot start node: ${e.message}\n`);
     process.exit(1);
   });

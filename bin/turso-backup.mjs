@@ -9,8 +9,8 @@
 import { fileURLToPath } from 'node:url';
 import { runChild, runsHere } from './relaunch.mjs';
 
-if (!runsHere()) runChild('turso-backup', fileURLToPath(import.meta.url), process.argv.slice(2));
-else {
+/** The command, in this process. */
+async function run() {
   try {
     await import('../dist/cli/bin.js');
   } catch (e) {
@@ -19,3 +19,6 @@ else {
     process.exit(2);
   }
 }
+
+if (runsHere()) await run();
+else runChild('turso-backup', fileURLToPath(import.meta.url), process.argv.slice(2), {}, run);

@@ -2,7 +2,7 @@
  * Bad input at the operator commands: each gets one line, the right exit status, and nothing written.
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, copyFileSync, existsSync, linkSync, mkdirSync, openSync, readFileSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTinyDb, listDir, tempDirs } from './support/dumps.js';
@@ -347,16 +347,17 @@ describe('slips an operator makes, answered with the way out', () => {
 
 /** Root runs the CLI as user nobody (setpriv) for what only permissions decide; another user's run is skipped. */
 const AS_OTHER = process.getuid?.() === 0 && existsSync('/usr/bin/setpriv');
+const CHECKOUT = new URL('../', import.meta.url).pathname;
 
 /** `turso-backup <args>` as user nobody, from the current sources (dist/ or their bundle, both world-readable). */
 async function runAsNobody(args: string[]): Promise<ScriptRun> {
-  const { entryPoint } = await import('../scripts/lib/launch.mjs');
+  const { entryPoint, NODE_FLAGS } = await import('../scripts/lib/launch.mjs');
   const entry = await entryPoint();
   const cwd = dirs.make();
   chmodSync(cwd, 0o755);
   const env: NodeJS.ProcessEnv = { ...process.env, HOME: '/tmp' };
   for (const k of ['TURSO_DATABASE_URL', 'TURSO_AUTH_TOKEN', 'BACKUP_ENCRYPTION_KEY', 'DEBUG', 'TURSO_BACKUP_ALIAS']) delete env[k];
-  return capture('/usr/bin/setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, entry, ...args], { cwd, env });
+  return capture('/usr/bin/setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, ...NODE_FLAGS, entry, ...args], { cwd, env });
 }
 
 /** A directory user nobody may enter and read (mkdtemp makes them 0700). */
@@ -440,6 +441,33 @@ describe.skipIf(!AS_OTHER)('files the operator may not read, told apart from mis
     expect(r.stdout).toContain(`→ file:${target} (empty target`);
     expect(listDir(drop)).toEqual(['r.db']);
   });
+
+  it.skipIf(!existsSync(join(CHECKOUT, 'dist', 'cli', 'bin.js')))(
+    "the package's bin, when it cannot start node again (a node this user runs but cannot reach by its path), runs the command itself",
+    { timeout: 60_000 },
+    async () => {
+      // setpriv can start a node that lies in a directory user nobody may not search; that node's own spawn of it cannot.
+      const hidden = dirs.make(); // 0700, root's
+      const node = join(hidden, 'node');
+      try {
+        linkSync(process.execPath, node);
+      } catch {
+        copyFileSync(process.execPath, node);
+        chmodSync(node, 0o755);
+      }
+      const d = openDir();
+      const readable = join(d, 'd.ndjson.gz');
+      copyFileSync(dump, readable);
+      chmodSync(readable, 0o644);
+      const env: NodeJS.ProcessEnv = { ...process.env, HOME: '/tmp', DEBUG: '1' };
+      delete env.TURSO_BACKUP_CHILD;
+      const nobody = ['--reuid=65534', '--regid=65534', '--clear-groups'];
+      const r = await capture('/usr/bin/setpriv', [...nobody, node, join(CHECKOUT, 'bin', 'turso-backup.mjs'), 'verify', readable], { cwd: d, env });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/^ok: /m);
+      expect(r.stderr).toMatch(/^turso-backup: cannot start node \(spawn .* EACCES\); running it here$/m);
+    },
+  );
 });
 
 describe('a database a writer left with a hot journal (it stopped mid-transaction)', () => {
