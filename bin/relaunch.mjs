@@ -5,8 +5,9 @@
  * glibc reads MALLOC_ARENA_MAX when the process starts. `NODE_OPTIONS` cannot carry `--single-threaded-gc` or
  * `--initial-heap-size` either. Measured on the bench shapes (docs/BENCHMARKS.md, session 27): the bin run
  * in-process peaked at 148–155 MB restoring the wide shape (140–143 MB in the child) and 159–163 MB backing up the
- * large one (149–155 MB), over the 160 MB budget. The child costs one more node start (~0.1 s). It is skipped when this process already is that child, when node
- * was given such flags by hand (the operator chose), or with TURSO_BACKUP_INPROCESS=1.
+ * large one (149–155 MB), over the 160 MB budget. The child costs one more node start (~0.1 s). It is skipped when
+ * this process already is that child, when node was given such flags by hand (the operator chose), or with
+ * TURSO_BACKUP_INPROCESS=1.
  * Signals: the child shares the terminal's process group, so Ctrl-C reaches it directly; a SIGINT or SIGTERM sent to
  * this process alone is passed on. Its exit status is mirrored.
  */
@@ -89,13 +90,14 @@ export function runsHere(env = process.env, execArgv = process.execArgv) {
 }
 
 /**
- * Runs `node <flags> entry argv` with childEnv(env) and mirrors its exit: this process ends when the child does.
+ * Runs `node <flags> entry argv` with childEnv() and `extra` variables, and mirrors its exit: this process ends when
+ * the child does.
  * When node cannot be started again (`fallback` given: the bin), the command runs in this process instead, without
  * the flags: a node binary this user may run but not reach by its real path (a setuid or setpriv start from a
  * directory the user cannot search) says EACCES. Otherwise `name` prefixes a one-line error.
  */
-export function runChild(name, entry, argv, env = {}, fallback = null) {
-  const child = spawn(process.execPath, childArgs(entry, argv), { stdio: 'inherit', env: childEnv(process.env, env) });
+export function runChild(name, entry, argv, extra = {}, fallback = null) {
+  const child = spawn(process.execPath, childArgs(entry, argv), { stdio: 'inherit', env: childEnv(process.env, extra) });
   // Passed on, whoever sent it: a Ctrl-C reaches the child directly too, and the command takes a second signal
   // within a second as the same one (cli/run.ts); a signal sent to this process alone (tsx relaying one, a
   // supervisor, `kill PID`) reaches it only this way. Then wait for the child, which winds down and cleans up.

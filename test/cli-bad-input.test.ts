@@ -460,7 +460,6 @@ describe.skipIf(!AS_OTHER)('files the operator may not read, told apart from mis
       copyFileSync(dump, readable);
       chmodSync(readable, 0o644);
       const env: NodeJS.ProcessEnv = { ...process.env, HOME: '/tmp', DEBUG: '1' };
-      delete env.TURSO_BACKUP_CHILD;
       const nobody = ['--reuid=65534', '--regid=65534', '--clear-groups'];
       const r = await capture('/usr/bin/setpriv', [...nobody, node, join(CHECKOUT, 'bin', 'turso-backup.mjs'), 'verify', readable], { cwd: d, env });
       expect(r.code, r.stderr).toBe(0);
