@@ -61,7 +61,7 @@ export function remoteDatabase(argv, env = process.env, cwd = process.cwd()) {
 }
 
 /** node's arguments for the child that runs `entry` with the command's arguments `argv`. */
-export function childArgs(entry, argv, env = process.env, cwd = process.cwd()) {
+function childArgs(entry, argv, env = process.env, cwd = process.cwd()) {
   return [...NODE_FLAGS, ...(remoteDatabase(argv, env, cwd) ? REMOTE_FLAGS : []), entry, ...argv];
 }
 
@@ -71,22 +71,18 @@ export function childArgs(entry, argv, env = process.env, cwd = process.cwd()) {
  * theirs. Measured (docs/BENCHMARKS.md): restore peak RSS 155–164 → 139–143 MB on the wide shape (1× and 3×),
  * backups 6–10 MB less, at the cost of ~10 % more time on the events restore.
  */
-export function childEnv(env = process.env, extra = {}) {
+function childEnv(env = process.env, extra = {}) {
   return { ...env, MALLOC_ARENA_MAX: env.MALLOC_ARENA_MAX || '2', [MARKER]: '1', ...extra };
 }
 
 /**
- * Whether this process should run the command itself: it is the child already (the marker is then removed, so that
- * nothing this command starts inherits it), node was given a young generation's size or the GC's threading by hand
- * (on its command line or in NODE_OPTIONS, which the child's flags would override), or TURSO_BACKUP_INPROCESS=1.
+ * Whether this process should run the command itself: it is the child already (src/cli/bin.ts removes the marker, so
+ * that nothing the command starts inherits it), node was given a young generation's size or the GC's threading by
+ * hand (on its command line or in NODE_OPTIONS, which the child's flags would override), or TURSO_BACKUP_INPROCESS=1.
  */
 export function runsHere(env = process.env, execArgv = process.execArgv) {
-  if (env[MARKER] === '1') {
-    delete env[MARKER];
-    return true;
-  }
   const chosen = (a) => /^--(max-semi-space-size|single-threaded-gc)\b/.test(a);
-  return env.TURSO_BACKUP_INPROCESS === '1' || execArgv.some(chosen) || (env.NODE_OPTIONS ?? '').split(/\s+/).some(chosen);
+  return env[MARKER] === '1' || env.TURSO_BACKUP_INPROCESS === '1' || execArgv.some(chosen) || (env.NODE_OPTIONS ?? '').split(/\s+/).some(chosen);
 }
 
 /**
