@@ -5,7 +5,7 @@
  */
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
-import { finishPage, LIMIT_PARAM, pageSql } from '../../src/db/encode.js';
+import { finishPage, isJsText, LIMIT_PARAM, pageSql } from '../../src/db/encode.js';
 import { pageQuery } from '../../src/db/pages.js';
 import { encodeRow } from '../../src/format/values.js';
 import { prngBytes } from '../support/nasty-db.js';
@@ -54,6 +54,73 @@ describe('finishPage', () => {
     const out = finishPage(rawPage('g', ['id', 'thumb', 'x']));
     expect(out.equals(expected(rows))).toBe(true);
     expect(out.buffer.byteLength).toBeLessThanOrEqual(out.length * 1.15);
+  });
+});
+
+/**
+ * Doubles of every kind the text shortcut (encode.ts isJsText) must tell apart: short decimals (taken as SQLite wrote
+ * them), 16 and 17 digits, exponents both sides of fixed notation, the 1e-4 and 1e15–1e17 edges, subnormals, and
+ * random bit patterns. Deterministic (a linear congruential generator), about 60k values.
+ */
+function doubles(): number[] {
+  let seed = 0x2545f491n;
+  const next = () => {
+    seed = (seed * 6364136223846793005n + 1442695040888963407n) & 0xffffffffffffffffn;
+    return seed;
+  };
+  const view = new DataView(new ArrayBuffer(8));
+  const out: number[] = [0.1, 0.2 + 0.1, 1 / 3, 2 / 3, 4.35, 1e-4, 1.0001e-4, 9.999e-5, 0.000123, 1e-7, 123456789012345.6, 12345678901234.56];
+  out.push(99999999999999.9, 999999999999999.9, 2 ** 53 - 0.5, 1e15 + 0.5, 1e16 + 2, 5e-324, 2.2250738585072014e-308, 1.7976931348623157e308);
+  for (let i = 0; i < 20000; i++) {
+    view.setBigUint64(0, next());
+    const bits = view.getFloat64(0);
+    if (Number.isFinite(bits)) out.push(bits);
+    const k = Number(next() % 10n ** BigInt(1 + (i % 16)));
+    out.push(k / 10 ** (1 + (i % 17)), -k / 10 ** (i % 5), (Number(next() % 1000000n) + 0.5) * 10 ** ((i % 40) - 20));
+  }
+  return out.filter((x) => !Number.isInteger(x));
+}
+
+describe('REAL text', () => {
+  it('is what JavaScript writes for every double, taken as SQLite wrote it only where the two agree', () => {
+    db.exec('CREATE TABLE d (id INTEGER PRIMARY KEY, x REAL, y REAL)');
+    db.exec('CREATE TABLE db (id INTEGER PRIMARY KEY, x REAL, b BLOB)');
+    const xs = doubles();
+    const rows = xs.map((x, i) => [BigInt(i + 1), x, -xs[(i * 7919) % xs.length]!]);
+    const withBlobs = xs.map((x, i) => [BigInt(i + 1), x, Buffer.from([i & 255])]);
+    const insert = db.prepare('INSERT INTO d VALUES (?, ?, ?)');
+    const insertB = db.prepare('INSERT INTO db VALUES (?, ?, ?)');
+    db.transaction(() => {
+      for (const r of rows) insert.run(...r);
+      for (const r of withBlobs) insertB.run(...r);
+    })();
+    // In place (compactReals) and into a new buffer (rewrite, for pages with BLOBs).
+    expect(finishPage(rawPage('d', ['id', 'x', 'y'])).toString('latin1')).toBe(expected(rows).toString('latin1'));
+    expect(finishPage(rawPage('db', ['id', 'x', 'b'])).toString('latin1')).toBe(expected(withBlobs).toString('latin1'));
+  });
+
+  it('is taken as it is only in the canonical fixed notation of at most 15 significant digits', () => {
+    // Texts SQLite does not write today are refused too (a trailing or leading zero, no integer part).
+    const marked = (t: string) => isJsText(Buffer.from(`\x01${t}\x02`, 'latin1'), 1, t.length + 1);
+    for (const t of ['0.5', '-0.5', '4.35', '0.000123', '-12345678901234.5', '0.100000000000001']) expect(marked(t), t).toBe(true);
+    for (const t of [
+      '1234.50',
+      '00.5',
+      '.5',
+      '-.5',
+      '1.0',
+      '1.',
+      '1e-05',
+      '1.0e+21',
+      'Inf',
+      '-Inf',
+      '123456789012345.6',
+      '0.3333333333333333',
+      '1.2.3',
+      '-',
+      '',
+    ])
+      expect(marked(t), t).toBe(false);
   });
 });
 

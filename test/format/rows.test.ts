@@ -93,6 +93,33 @@ describe('decodeRowLine', () => {
     }
   });
 
+  it('reads decimal fractions of every length as the same doubles JSON.parse gives', () => {
+    // Up to 15 digits they are divided out of their digits (rows.ts shortDecimal), beyond that parsed as text.
+    const texts = ['0.5', '-0.5', '0.1', '4.35', '-0.0', '5.0', '0.000000000000001', '123456789012345.6', '99999999999999.9'];
+    texts.push('999999999999999.9', '9007199254740993.5', '1.7976931348623157', '0.30000000000000004', '0.3333333333333333');
+    for (let i = 1; i < 20_000; i++) {
+      const digits = String((i * 2654435761) % 10 ** (1 + (i % 17))).padStart(1 + (i % 5), '0');
+      const at = 1 + (i % digits.length);
+      texts.push(`${i % 3 ? '' : '-'}${digits.slice(0, at) || '0'}.${digits.slice(at) || '7'}`);
+    }
+    for (const text of texts) {
+      const line = Buffer.from(`[${text},1]`);
+      let want: unknown;
+      try {
+        want = show(strict(line));
+      } catch (e) {
+        want = e instanceof BackupError ? e.code : 'CORRUPT'; // JSON.parse's SyntaxError: a leading zero before a digit
+      }
+      let got: unknown;
+      try {
+        got = show(decodeRowLine(line));
+      } catch (e) {
+        got = (e as BackupError).code;
+      }
+      expect(got, text).toEqual(want);
+    }
+  });
+
   it('refuses what is not a row line, as CORRUPT', () => {
     for (const text of [
       '[1,2',
