@@ -6,10 +6,9 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { BackupError } from '../errors.js';
-import type { TableInfo } from '../format/lines.js';
 import { decodeLineCells } from '../format/rows.js';
 import { encodeCell, encodeRow, TextBytes } from '../format/values.js';
-import { finishPage, LIMIT_PARAM, type PageAlloc, pageSql, realsOnly } from './encode.js';
+import { finishPage, type KeyedTable, keyAfter, keyOrder, LIMIT_PARAM, type PageAlloc, pageSql, realsOnly } from './encode.js';
 import type { Db, Row } from './types.js';
 import { q } from './url.js';
 
@@ -69,14 +68,10 @@ export interface Growing {
 }
 
 /**
- * What a keyset walk reads: a table, the columns of each row, the key that orders them. `keySql`: the key as the
- * walk compares and orders it (keyColumns with their primary key's collation, see keyed()); quoted keyColumns when
- * absent.
+ * What a keyset walk reads: a table, the columns of each row, the key that orders them, and the collations it is
+ * compared with (keyColumns with their primary key's collation, see keyed(); the columns' own when absent).
  */
-export type Pageable = Pick<TableInfo, 'name' | 'dataColumns' | 'keyColumns'> & { keySql?: string[] };
-
-/** The key expressions of `t`'s walk. */
-const keysOf = (t: Pageable) => t.keySql ?? t.keyColumns.map(q);
+export type Pageable = KeyedTable;
 
 /**
  * `t` with its key compared as its primary key index compares it. A WITHOUT ROWID table may declare the key with a
@@ -85,14 +80,14 @@ const keysOf = (t: Pageable) => t.keySql ?? t.keyColumns.map(q);
  * table failed as if the snapshot were lost). Rowid keys are integers, without collation.
  */
 async function keyed(db: Db, t: Pageable): Promise<Pageable> {
-  if (t.keySql || t.keyColumns.length === 0) return t;
+  if (t.keyCollations || t.keyColumns.length === 0) return t;
   const rows = await db.query(
     "SELECT x.name, x.coll FROM pragma_index_list(?) AS l, pragma_index_xinfo(l.name) AS x WHERE l.origin = 'pk' AND x.key = 1 ORDER BY x.seqno",
     [t.name],
   );
   const coll = new Map(rows.map((r) => [String(r[0]), String(r[1])]));
   if (coll.size === 0) return t;
-  return { ...t, keySql: t.keyColumns.map((k) => (coll.has(k) ? `${q(k)} COLLATE ${q(coll.get(k)!)}` : q(k))) };
+  return { ...t, keyCollations: t.keyColumns.map((k) => coll.get(k) ?? null) };
 }
 
 export interface WalkOptions {
@@ -137,11 +132,9 @@ export async function probeSqlEncoding(db: Pick<Db, 'query'>): Promise<boolean> 
 /** `SELECT <cols> FROM t [WHERE key > ? [AND filter]] ORDER BY key LIMIT …`; `castKeys[i]` binds key i as bytes. */
 export function pageQuery(t: Pageable, withKey: boolean, castKeys?: boolean[], select?: string, filter?: string): string {
   const cols = select ?? t.dataColumns.map(q).join(', ');
-  const keys = keysOf(t);
-  const order = keys.join(', ');
-  const ph = (i: number) => (castKeys?.[i] ? 'CAST(? AS TEXT)' : '?');
+  const order = keyOrder(t).join(', ');
   const conds: string[] = [];
-  if (withKey) conds.push(keys.length === 1 ? `${keys[0]} > ${ph(0)}` : `(${order}) > (${keys.map((_, i) => ph(i)).join(', ')})`);
+  if (withKey) conds.push(keyAfter(t, castKeys));
   if (filter) conds.push(`(${filter})`);
   const where = conds.length ? ` WHERE ${conds.join(' AND ')}` : '';
   return `SELECT ${cols} FROM ${q(t.name)}${where} ORDER BY ${order} ${LIMIT_PARAM}`;
@@ -202,7 +195,7 @@ async function exactText(db: Db, t: Pageable, page: Row[], keyIdx: number[]): Pr
       const v = row[i];
       if (!lossy(v) || keyIdx.includes(i)) continue; // keys were made exact by exactKeys
       const { cast, args } = keyArgs(keyIdx.map((k) => row[k]));
-      const where = keysOf(t)
+      const where = keyOrder(t)
         .map((k, j) => `${k} = ${cast?.[j] ? 'CAST(? AS TEXT)' : '?'}`)
         .join(' AND ');
       const [raw] = await db.query(`SELECT CAST(${q(t.dataColumns[i]!)} AS BLOB) FROM ${q(t.name)} WHERE ${where}`, args);

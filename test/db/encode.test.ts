@@ -148,4 +148,31 @@ describe('page statements', () => {
       expect(plain.all(after, limit)).toEqual(ids.map((id) => [id, `v${id}`]));
     }
   });
+
+  it('search the primary key of a key of several columns from where the page starts, with collations given or not', () => {
+    // With the collations on the columns SQLite scanned the table from its start on every page: a 3M-row table took
+    // 38 s to back up instead of ~3. The sweep-4 shape too (a NOCASE column, its key declared BINARY).
+    db.exec(`CREATE TABLE w (a TEXT COLLATE NOCASE, b TEXT, c INTEGER, v, PRIMARY KEY (a COLLATE BINARY, b, c)) WITHOUT ROWID`);
+    db.exec(`CREATE TABLE w2 (a TEXT, b TEXT, c INTEGER, v, PRIMARY KEY (a, b, c)) WITHOUT ROWID`);
+    for (const [name, keyCollations] of [
+      ['w', ['BINARY', 'BINARY', 'BINARY']],
+      ['w', ['BINARY', null, 'BINARY']],
+      ['w2', undefined],
+    ] as const) {
+      const t = { name, dataColumns: ['a', 'b', 'c', 'v'], keyColumns: ['a', 'b', 'c'], keyCollations: keyCollations && [...keyCollations] };
+      for (const [sql, args] of [
+        [pageSql(t, true), ['x', 'y', 1, 10]],
+        [pageSql(t, true, [true, true, false]), [Buffer.from('x'), Buffer.from('y'), 1, 10]],
+        [pageQuery(t, true), ['x', 'y', 1, 10]],
+      ] as const) {
+        const plan = (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...args) as { detail: string }[]).map((r) => r.detail);
+        // A bound of its own on a leading part of the key at least ("(a>?)" with a cast key after it).
+        expect(plan.filter((d) => d.startsWith(`SEARCH ${name} USING PRIMARY KEY (`)), sql).toHaveLength(1);
+        expect(
+          plan.filter((d) => d.startsWith(`SCAN ${name}`)),
+          sql,
+        ).toEqual([]);
+      }
+    }
+  });
 });
