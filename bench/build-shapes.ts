@@ -153,3 +153,76 @@ export function buildLarge(path: string, rows: number): number {
   db.close();
   return rows;
 }
+
+/**
+ * `columns`: an analytics table, 1.4M rows per 1× of 40 columns in the order INTEGER, REAL, TEXT, INTEGER, BOOLEAN:
+ * counters, REALs of which half are prices (two decimals) and half computed ratios (16–17 digits), short labels
+ * (one in four NULL), millisecond timestamps and flags, one index. Where a restore's time goes per cell rather than
+ * per byte. Built in SQL from a multiplicative hash of the row number (deterministic, as `narrow`).
+ */
+export function buildColumns(path: string, rows: number): number {
+  rows = Math.max(1, Math.round(rows));
+  const cols: string[] = [];
+  const cells: string[] = [];
+  for (let c = 0; c < 40; c++) {
+    const x = `((i * ${2654435761 + 2 * c} + ${c * 7919}) % 4294967296)`;
+    const kind = c % 5;
+    cols.push(`"c${c}" ${['INTEGER', 'REAL', 'TEXT', 'INTEGER', 'BOOLEAN'][kind]}`);
+    if (kind === 0) cells.push(`${x} % ${10 ** (1 + (c % 6))}`);
+    else if (kind === 1) cells.push(`CASE WHEN i % ${c + 3} = 0 THEN NULL WHEN ${c} % 2 = 0 THEN (${x} % 1000000) / 100.0 ELSE (${x} % 100000) / 7.0 END`);
+    else if (kind === 2) cells.push(`CASE WHEN i % 4 = 0 THEN NULL ELSE 'v' || (${x} % 997) END`);
+    else if (kind === 3) cells.push(`1700000000000 + ${x} % 100000000`);
+    else cells.push(`(${x} >> ${c % 7}) % 2`);
+  }
+  const db = open(path);
+  db.exec(`CREATE TABLE "Metric" ("id" INTEGER PRIMARY KEY, ${cols.join(', ')});
+    WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${rows})
+    INSERT INTO "Metric" SELECT i, ${cells.join(', ')} FROM n;
+    CREATE INDEX "Metric_c0_c3_idx" ON "Metric"("c0", "c3");`);
+  db.close();
+  return rows;
+}
+
+/**
+ * `keyed`: per-tenant settings in a WITHOUT ROWID table keyed by two TEXT columns, 3M rows per 1× of a short JSON
+ * value: where a keyset walk compares row values (a walk that did not search the key scanned the table from its
+ * start on every page). Built in SQL from a hash of the row number; colliding keys are skipped (INSERT OR IGNORE).
+ */
+export function buildKeyed(path: string, rows: number): number {
+  rows = Math.max(1, Math.round(rows));
+  const db = open(path);
+  db.exec(`CREATE TABLE "Setting" ("tenantId" TEXT NOT NULL, "key" TEXT NOT NULL, "value" TEXT, "version" INTEGER NOT NULL DEFAULT 1,
+      "updatedAt" DATETIME NOT NULL, PRIMARY KEY ("tenantId", "key")) WITHOUT ROWID;
+    WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${rows}),
+      h(i, x) AS (SELECT i, (i * 2654435761 + 12345) % 4294967296 FROM n)
+    INSERT OR IGNORE INTO "Setting" SELECT 'tenant_' || (x % 2000),
+      'cfg.' || substr('featureflagslimitsthemebilling', 1 + (x >> 5) % 20, 8) || '.' || (x >> 8),
+      '{"enabled":' || ((x >> 3) % 2) || ',"limit":' || (x % 10000) || ',"label":"Setting ' || i || '"}', 1 + (x >> 11) % 50,
+      1700000000000 + i * 1000 FROM h;`);
+  const n = Number(db.prepare('SELECT count(*) FROM "Setting"').pluck().get());
+  db.close();
+  return n;
+}
+
+/**
+ * `documents`: 60k JSON documents per 1× (~7 KiB each: 40 blocks of text with quotes, backslashes and hex ids), a
+ * TEXT primary key and one index: text whose every quote the dump escapes (and a restore unescapes). Built in SQL
+ * with json_object from a hash of the row number.
+ */
+export function buildDocuments(path: string, rows: number): number {
+  rows = Math.max(1, Math.round(rows));
+  const db = open(path);
+  db.exec(`CREATE TABLE "Document" ("id" TEXT NOT NULL PRIMARY KEY, "ownerId" TEXT NOT NULL, "data" TEXT NOT NULL, "createdAt" DATETIME NOT NULL);
+    CREATE INDEX "Document_ownerId_idx" ON "Document"("ownerId");
+    WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${rows}),
+      item(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM item WHERE k < 40)
+    INSERT INTO "Document" SELECT printf('doc_%08x%04x', (i * 2654435761) % 4294967296, i % 65536), 'user_' || (i % 5000),
+      (SELECT json_object('version', 3, 'title', 'Document ' || i, 'tags', json_array('alpha', 'beta', 'gamma "quoted"'),
+        'blocks', json_group_array(json_object('type', 'paragraph', 'id', 'b' || k,
+          'text', 'Line ' || k || ' of document ' || i || ': the "quick" brown fox\\tjumps over the lazy dog. ' ||
+            printf('%08x%08x', (i * 40 + k) * 2246822519 % 4294967296, (i * 40 + k) * 3266489917 % 4294967296),
+          'meta', json_object('bold', k % 2 = 0, 'size', k * 1.5)))) FROM item),
+      1700000000000 + i * 1000 FROM n;`);
+  db.close();
+  return rows;
+}

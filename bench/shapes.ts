@@ -6,7 +6,7 @@
 import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildBenchDb } from './build-db.js';
-import { buildEvents, buildLarge, buildNarrow, buildWide } from './build-shapes.js';
+import { buildColumns, buildDocuments, buildEvents, buildKeyed, buildLarge, buildNarrow, buildWide } from './build-shapes.js';
 
 /** A data shape: a seeded builder and what it holds. */
 export interface Shape {
@@ -54,6 +54,24 @@ export const SHAPES: Shape[] = [
     version: 1,
     describe: 'files: 120k rows of file metadata, one in 1,000 with a 1–3 MiB random BLOB, a run of 30 with 1 MiB prose TEXT',
     build: (path, scale) => buildLarge(path, 120_000 * scale),
+  },
+  {
+    name: 'columns',
+    version: 1,
+    describe: 'metrics: 1.4M rows of 40 columns (counters, prices and computed ratios as REAL, short labels, timestamps, flags)',
+    build: (path, scale) => buildColumns(path, 1_400_000 * scale),
+  },
+  {
+    name: 'keyed',
+    version: 1,
+    describe: 'settings: 3M rows in a WITHOUT ROWID table keyed by two TEXT columns (tenant, key), a short JSON value each',
+    build: (path, scale) => buildKeyed(path, 3_000_000 * scale),
+  },
+  {
+    name: 'documents',
+    version: 1,
+    describe: 'JSON documents: 60k rows of ~7 KiB JSON text (quotes and backslashes escaped in the dump), a TEXT primary key',
+    build: (path, scale) => buildDocuments(path, 60_000 * scale),
   },
 ];
 
