@@ -167,7 +167,10 @@ describe('page statements', () => {
       ] as const) {
         const plan = (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...args) as { detail: string }[]).map((r) => r.detail);
         // A bound of its own on a leading part of the key at least ("(a>?)" with a cast key after it).
-        expect(plan.filter((d) => d.startsWith(`SEARCH ${name} USING PRIMARY KEY (`)), sql).toHaveLength(1);
+        expect(
+          plan.filter((d) => d.startsWith(`SEARCH ${name} USING PRIMARY KEY (`)),
+          sql,
+        ).toHaveLength(1);
         expect(
           plan.filter((d) => d.startsWith(`SCAN ${name}`)),
           sql,
