@@ -25,6 +25,15 @@ const show = (row: SqlValue[]) =>
   );
 
 const strict = (line: Buffer) => decodeRow(JSON.parse(line.toString('utf8')));
+
+/** What reading a line gives: its values shown, or the code of its error (JSON.parse's SyntaxError is CORRUPT to a reader). */
+function outcome(read: () => SqlValue[]): unknown {
+  try {
+    return show(read());
+  } catch (e) {
+    return e instanceof BackupError ? e.code : 'CORRUPT';
+  }
+}
 const lineOf = (row: readonly unknown[]) => Buffer.from(encodeRow(row).slice(0, -1));
 
 function randomRow(seed: number): SqlValue[] {
@@ -77,19 +86,10 @@ describe('decodeRowLine', () => {
   it('reads lines the encoder never writes (spaces, escapes it does not use) as JSON.parse does', () => {
     for (const text of ['[ 1 , "a" ]', '["\\u0041\\/"]', '[1.5E3]', '[{"i":"5"} ]', '[-0]', '[true]']) {
       const line = Buffer.from(text);
-      let want: unknown;
-      try {
-        want = show(strict(line));
-      } catch (e) {
-        want = (e as BackupError).code;
-      }
-      let got: unknown;
-      try {
-        got = show(decodeRowLine(line));
-      } catch (e) {
-        got = (e as BackupError).code;
-      }
-      expect(got, text).toEqual(want);
+      expect(
+        outcome(() => decodeRowLine(line)),
+        text,
+      ).toEqual(outcome(() => strict(line)));
     }
   });
 
@@ -104,19 +104,10 @@ describe('decodeRowLine', () => {
     }
     for (const text of texts) {
       const line = Buffer.from(`[${text},1]`);
-      let want: unknown;
-      try {
-        want = show(strict(line));
-      } catch (e) {
-        want = e instanceof BackupError ? e.code : 'CORRUPT'; // JSON.parse's SyntaxError: a leading zero before a digit
-      }
-      let got: unknown;
-      try {
-        got = show(decodeRowLine(line));
-      } catch (e) {
-        got = (e as BackupError).code;
-      }
-      expect(got, text).toEqual(want);
+      expect(
+        outcome(() => decodeRowLine(line)),
+        text,
+      ).toEqual(outcome(() => strict(line)));
     }
   });
 
