@@ -9,7 +9,7 @@ import { openDb } from '../db/open.js';
 import type { PageOptions } from '../db/pages.js';
 import { BackupError } from '../errors.js';
 import { createBlockPacker, type BlockPacker } from '../format/blocks.js';
-import { DEFAULT_GZIP, defaultDeflater, gzipBlocks, type GzipOptions } from '../format/gzip.js';
+import { defaultDeflater, gzipBlocks, type GzipOptions, gzipOptions } from '../format/gzip.js';
 import { FORMAT_NAME, FORMAT_VERSION, type Manifest, type MediaSpec, type Selection } from '../format/lines.js';
 import { createDumpEncoder, type DumpTotals } from '../format/writer.js';
 import { createMemoryGovernor } from '../memory.js';
@@ -193,7 +193,7 @@ export async function backup(opts: BackupOptions, sink: Sink): Promise<BackupRes
     trace('backup: snapshot open, plan read');
     await sink.open();
     opened = true;
-    const gzipOpts = { ...DEFAULT_GZIP, ...opts.gzip };
+    const gzipOpts = gzipOptions(opts.gzip);
     const packer = createBlockPacker(gzipOpts.blockBytes);
     const stats = { bytes: 0, hash: createHash('sha256') };
     let totals: DumpTotals | null = null;

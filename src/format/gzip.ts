@@ -18,6 +18,11 @@ const gzip = promisify(gzipCb) as (buf: Buffer, opts: ZlibOptions) => Promise<Bu
 
 export interface GzipOptions {
   level: number;
+  /**
+   * A level to try against `level` (one member in TRIAL_EVERY is compressed at both), taken for the members that
+   * follow when it writes them HIGHER_GAIN smaller. Only when the operator did not choose the level.
+   */
+  higher?: number;
   /** Uncompressed bytes per member. */
   blockBytes: number;
   /** Members being compressed at once; memory is about (parallel + 2) × blockBytes. */
@@ -29,7 +34,23 @@ export interface GzipOptions {
  * `sqlite3 .dump | pigz -6` (with zlib 0.96–1.04×), and cheaper than level 3; compression is the largest CPU cost
  * of a backup.
  */
-export const DEFAULT_GZIP: GzipOptions = { level: 2, blockBytes: 1024 * 1024, parallel: 3 };
+export const DEFAULT_GZIP: GzipOptions = { level: 2, higher: 6, blockBytes: 1024 * 1024, parallel: 3 };
+
+/** The options a backup compresses with: a level the operator chose is every member's (no trial of another). */
+export function gzipOptions(given?: Partial<GzipOptions>): GzipOptions {
+  return { ...DEFAULT_GZIP, ...(given?.level !== undefined ? { higher: undefined } : {}), ...given };
+}
+
+/**
+ * Level 6 is worth its cost on some text only: on the bench's JSON documents (7 KiB per row) libdeflate writes a
+ * quarter less at level 6 than at 2 in the same time (32.8 against 43.7 MB; the anchor's pigz -6: 34.1 MB), but on
+ * the keyed shape more (41.9 against 41.5 MB) for more CPU, on wide 3 % less for 88 % more, on events 9 % less
+ * for 9 % more (docs/BENCHMARKS.md, session 28). The compression ratio does not tell them apart (keyed 8.6:1,
+ * documents 10.6:1 at level 2); a trial does: one member in TRIAL_EVERY at both levels (~1.5 % more compression).
+ */
+const TRIAL_EVERY = 64;
+/** The higher level is taken when its member is at most this fraction of the lower one's. */
+const HIGHER_GAIN = 0.85;
 
 /**
  * zlib's output buffer for a block: a member usually fits in one, so the block makes one round trip to the thread
@@ -144,6 +165,19 @@ export function defaultDeflater(): Deflater {
 }
 
 /**
+ * `block` compressed at both levels: the smaller member is kept (either is the same block), the other's memory given
+ * back, and `choose` told the level for the members that follow.
+ */
+async function trialMember(deflater: Deflater, block: Buffer, lower: number, higher: number, choose: (level: number) => void): Promise<Buffer[]> {
+  const [a, b] = await Promise.all([deflater.member(block, lower), deflater.member(block, higher)]);
+  const size = (parts: Buffer[]) => parts.reduce((sum, part) => sum + part.length, 0);
+  const better = size(b) <= size(a) * HIGHER_GAIN;
+  choose(better ? higher : lower);
+  for (const part of better ? a : b) deflater.reuse?.(part);
+  return better ? b : a;
+}
+
+/**
  * An async-iterable transform: blocks in, the gzip stream out (members, each marked with its length, in the parts
  * the deflater gives), order kept, at most `parallel` in flight. Each input block is passed to `release` once
  * compressed, so its memory can be reused.
@@ -151,8 +185,12 @@ export function defaultDeflater(): Deflater {
 export function gzipBlocks(opts: GzipOptions, release: (block: Buffer) => void = () => {}, deflater: Deflater = defaultDeflater()) {
   return async function* (blocks: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
     const inflight: Promise<Buffer[]>[] = [];
+    let level = opts.level;
+    let n = 0;
     for await (const block of blocks) {
-      const p = deflater.member(block, opts.level).then((parts) => {
+      const trial = opts.higher !== undefined && opts.higher !== opts.level && n++ % TRIAL_EVERY === 0;
+      const member = trial ? trialMember(deflater, block, opts.level, opts.higher!, (l) => (level = l)) : deflater.member(block, level);
+      const p = member.then((parts) => {
         release(block);
         return parts;
       });
