@@ -165,8 +165,9 @@ export function defaultDeflater(): Deflater {
 }
 
 /**
- * `block` compressed at both levels: the smaller member is kept (either is the same block), the other's memory given
- * back, and `choose` told the level for the members that follow.
+ * `block` compressed at both levels: the member of the level chosen is kept (the higher one's only when it is at most
+ * HIGHER_GAIN of the lower one's; either is the same block), the other's memory given back, and `choose` told that
+ * level for the members that follow.
  */
 async function trialMember(deflater: Deflater, block: Buffer, lower: number, higher: number, choose: (level: number) => void): Promise<Buffer[]> {
   const [a, b] = await Promise.all([deflater.member(block, lower), deflater.member(block, higher)]);
