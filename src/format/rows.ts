@@ -57,24 +57,50 @@ function number(line: Buffer, from: number, to: number, plain: boolean): SqlValu
   }
   const r = shortDecimal(line, d, to);
   if (r !== undefined) return decodeCell(neg ? -r : r);
-  // A leading zero before another digit is not JSON (Number() would read "007.5"): the strict reader refuses it.
-  if (line[d] === 0x30 && d + 1 < to && line[d + 1]! >= 0x30 && line[d + 1]! <= 0x39) return undefined;
-  let integral = true;
-  for (let k = from; k < to; k++) {
-    const c = line[k]!;
-    if (c >= 0x30 && c <= 0x39) continue;
-    if (c === MINUS && k === from) continue;
-    integral = false;
-    // The rest of a JSON number's alphabet; anything else is not ours to read.
-    if (c !== 0x2e && c !== 0x65 && c !== 0x45 && c !== 0x2b && c !== MINUS) return undefined;
-  }
+  const shape = numberShape(line, d, to);
+  if (shape === NOT_JSON) return undefined;
   const text = line.toString('latin1', from, to);
-  if (integral) {
+  if (shape === DIGITS) {
     // Integral bare numbers are INTEGERs written plainly because they are exact as JSON numbers (≤ 2^53 - 1).
     if (to - from > 17 || !Number.isSafeInteger(Number(text))) return undefined;
     return plain ? Number(text) : BigInt(text);
   }
   return decodeCell(Number(text));
+}
+
+const NOT_JSON = -1;
+const DIGITS = 0;
+const FRACTION_OR_EXPONENT = 1;
+
+/** The end of a run of digits starting at `k`, before `to`. */
+function digitsEnd(line: Buffer, k: number, to: number): number {
+  while (k < to && line[k]! >= 0x30 && line[k]! <= 0x39) k++;
+  return k;
+}
+
+/**
+ * The shape of the number at [d, to) (after its minus sign) by JSON's grammar: `0` or digits without a leading zero,
+ * then an optional fraction and exponent, each with at least one digit. Number() reads texts JSON does not (`1.`,
+ * `.5`, `007.5`, `1e5.`…); NOT_JSON sends them to the strict reader, which refuses them as JSON.parse does.
+ */
+function numberShape(line: Buffer, d: number, to: number): number {
+  let k = line[d] === 0x30 ? d + 1 : digitsEnd(line, d, to);
+  if (k === d) return NOT_JSON;
+  let shape = DIGITS;
+  if (k < to && line[k] === 0x2e) {
+    const from = k + 1;
+    k = digitsEnd(line, from, to);
+    if (k === from) return NOT_JSON;
+    shape = FRACTION_OR_EXPONENT;
+  }
+  if (k < to && (line[k] === 0x65 || line[k] === 0x45)) {
+    let from = k + 1;
+    if (from < to && (line[from] === 0x2b || line[from] === MINUS)) from++;
+    k = digitsEnd(line, from, to);
+    if (k === from) return NOT_JSON;
+    shape = FRACTION_OR_EXPONENT;
+  }
+  return k === to ? shape : NOT_JSON;
 }
 
 /** 10^0 … 10^15, each an exact double. */
