@@ -6,8 +6,9 @@
  *
  * Exactness: a line is read this way only while it follows the encoder's own shapes; anything else (a shape the
  * encoder never writes) sends that line or cell through JSON.parse + decodeCell, which accept or refuse exactly as
- * before. So does a line holding an escape (parsedInto): JSON.parse reads such a line faster than this would. Strings without escapes are their own UTF-8 bytes (JSON.stringify escapes only `"`, `\` and
- * control characters), so they decode to the same string JSON.parse gives.
+ * before. So does a line holding an escape (parsedInto): JSON.parse reads such a line faster than this would.
+ * Strings without escapes are their own UTF-8 bytes (JSON.stringify escapes only `"`, `\` and control characters),
+ * so they decode to the same string JSON.parse gives.
  */
 import { BackupError } from '../errors.js';
 import { decodeCell, decodeRow, type SqlValue, TextBytes } from './values.js';
