@@ -296,6 +296,39 @@ describe('encrypted backups', () => {
 });
 
 describe('interruption', () => {
+  // Node puts the signals' default action back while it tears a drained event loop down: a Ctrl-C in that window
+  // killed a restore that had published and verified its target, and it exited 130, "interrupted". A finished
+  // command exits at once instead (cli/run.ts). Here a preload keeps the main thread's event loop busy for ever,
+  // as such a window: without the explicit exit the command never ends.
+  it('a command that has finished exits then, with its own status, whatever still holds its event loop', async () => {
+    const dir = dirs.make();
+    const hold = join(dir, 'hold.mjs');
+    writeFileSync(hold, "import { isMainThread } from 'node:worker_threads';\nif (isMainThread) setInterval(() => {}, 1000);\n");
+    const target = join(dir, 'restored.db');
+    const env = { TURSO_DATABASE_URL: `file:${target}`, NODE_OPTIONS: `--import ${pathToFileURL(hold).href}` };
+    const child = spawn(process.execPath, ['--import', TSX, script('restore-turso'), dump, '--confirm', '--json'], {
+      cwd: work,
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? work, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true, // its own process group: a command that hangs is killed with the alias that started it
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d) => (stdout += d));
+    child.stderr!.on('data', (d) => (stderr += d));
+    let hung = false;
+    const timer = setTimeout(() => {
+      hung = true;
+      process.kill(-child.pid!, 'SIGKILL');
+    }, 30_000);
+    const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+    clearTimeout(timer);
+    expect(hung, 'still running 30 s after it started').toBe(false);
+    expect(code, stderr).toBe(0);
+    expect(JSON.parse(lines(stdout).at(-1)!)).toMatchObject({ mode: 'restore', path: 'empty', verified: true });
+    expect(diffDumps(source, dumpDb(target))).toEqual([]);
+  }, 60_000);
+
   // Sent to the alias's process alone, as `kill PID` or a wrapper relaying a signal does (not to its process group).
   it.each([
     ['SIGTERM', 143],

@@ -36,6 +36,12 @@ export function fail(e: unknown, command: string, opts: RunOptions = {}): never 
   process.exit(exitCodeFor(e, opts.problems));
 }
 
+/** Resolves once what was written to stdout and stderr is handed to the OS (writes to a pipe can be queued). */
+function outputWritten(): Promise<unknown> {
+  const flushed = (s: NodeJS.WriteStream) => new Promise<void>((resolve) => (s.writableLength === 0 || s.destroyed ? resolve() : s.write('', () => resolve())));
+  return Promise.all([flushed(process.stdout), flushed(process.stderr)]);
+}
+
 /**
  * Runs a command's main function. An AbortSignal is passed that fires on SIGINT/SIGTERM; registered cleanups run
  * before the process exits.
@@ -68,7 +74,11 @@ export function runCommand(command: string, main: (signal: AbortSignal) => Promi
   main(ac.signal)
     .then(async (code) => {
       await runInterruptCleanups();
-      process.exitCode = code ?? 0;
+      // Exit here rather than when the event loop drains: node puts the signals' default action back while it tears
+      // the loop down, and a Ctrl-C in that window killed a command that had finished (a restore published and
+      // verified, then exit status 130, "interrupted").
+      await outputWritten();
+      process.exit(code ?? 0);
     })
     .catch(async (e) => {
       await runInterruptCleanups();
