@@ -88,6 +88,16 @@ const LARGE_PIECE = 2 * 1024 * 1024;
 export const REUSE_MAX = 1536 * 1024;
 
 /**
+ * What a backup page costs of the reader thread's credits (pages on their way to the main thread): one, or all of
+ * them for a page over REUSE_MAX (rows of MiBs), which then travels alone. Each such page is held several times over
+ * (SQLite's result, its base64, a block, a member), and four of them at once took the bench's `large` shape to its
+ * limit: working process, alternating (docs/BENCHMARKS.md, session 30), 146–155 MB against 155–161 MB at 1×,
+ * 156–163 against 165–171 MB at 3×, ~6 % slower on that shape (its backup is at ~0.46× its anchor); two at once
+ * saved ~2 MB. Pages of ordinary rows (~1 MiB) cost one, as before. Both threads count by the bytes the reader sent.
+ */
+export const pageCredits = (bytes: number, credits: number): number => (bytes > REUSE_MAX ? credits : 1);
+
+/**
  * Bytes of large pieces after which a governor collects at once, in full, whatever its `minIntervalMs` and `young`.
  * The interval kept most collections from happening on large rows: pieces of 3–4 MiB come faster than every 50 ms,
  * and each leaves several buffers of its size outside the heap (the driver's, the encoded page, an inflated member)

@@ -1,13 +1,14 @@
 /**
  * Worker thread: the database side of a backup (source.ts) for a `file:` source, on its own connection and its
  * own core. Pages cross to the main thread without a copy (their memory is transferred) and at most `credits` are
- * on their way at once, so memory stays bounded whatever the main thread's pace (backpressure from the sink).
+ * on their way at once (a page of rows of MiBs alone: memory.ts pageCredits), so memory stays bounded whatever the
+ * main thread's pace (backpressure from the sink).
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { remoteTuning, type RemoteTuning } from '../db/hrana/config.js';
 import { sqliteFailure } from '../db/local.js';
 import { BackupError } from '../errors.js';
-import { REUSE_MAX } from '../memory.js';
+import { pageCredits, REUSE_MAX } from '../memory.js';
 import { readSource, type SourceEvent, type SourceOptions } from './source.js';
 
 export interface ReaderData {
@@ -84,9 +85,10 @@ try {
       port.postMessage({ event } satisfies ReaderMessage);
       continue;
     }
-    while (credits <= 0) await new Promise<void>((r) => (wake = r));
-    credits--;
     const bytes = ownMemory(event.bytes);
+    const cost = pageCredits(bytes.length, data.credits);
+    while (credits < cost) await new Promise<void>((r) => (wake = r));
+    credits -= cost;
     const ab = bytes.buffer as ArrayBuffer;
     port.postMessage({ event: { ...event, bytes }, recycle: recycling.wanted(ab) } satisfies ReaderMessage, [ab]);
   }

@@ -8,6 +8,7 @@ import { finishEncodedPage } from '../db/pages.js';
 import { parseDatabaseUrl } from '../db/url.js';
 import { remoteTuning } from '../db/hrana/config.js';
 import { BackupError, type ErrorCode } from '../errors.js';
+import { pageCredits } from '../memory.js';
 import { spawnWorker } from '../worker.js';
 import type { CreditMessage, ReaderData, ReaderMessage } from './read-worker.js';
 import { readSource, type SourceEvent, type SourceOptions } from './source.js';
@@ -16,7 +17,7 @@ import { readSource, type SourceEvent, type SourceOptions } from './source.js';
  * Local pages of ~1 MiB: SQLite encodes them in one call, and a page over half a gzip block goes to compression as its
  * own member, without a copy into a block (format/blocks.ts).
  */
-const LOCAL_PAGES = { maxRows: 32768, targetBytes: 1024 * 1024, firstRows: 256 };
+export const LOCAL_PAGES = { maxRows: 32768, targetBytes: 1024 * 1024, firstRows: 256 };
 
 /** Pages on their way from the reader thread at once: enough to keep both sides busy, little memory. */
 const CREDITS = 4;
@@ -81,7 +82,7 @@ async function* threadEvents(opts: SourceOptions): AsyncGenerator<SourceEvent> {
         const give = m.recycle && bytes.buffer === b.buffer ? (b.buffer as ArrayBuffer) : null;
         const release = give ? () => worker.postMessage({ credits: 0, give } satisfies CreditMessage, [give]) : undefined;
         yield { kind: 'page', bytes, rows: ev.rows, release };
-        worker.postMessage({ credits: 1 } satisfies CreditMessage);
+        worker.postMessage({ credits: pageCredits(b.byteLength, CREDITS) } satisfies CreditMessage);
       } else if (ev.kind === 'section') {
         section = ev.name;
         hash = createHash('sha256');

@@ -9,7 +9,12 @@ import Database from 'better-sqlite3';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CreditMessage, ReaderData, ReaderMessage } from '../../src/backup/read-worker.js';
+import { LOCAL_PAGES } from '../../src/backup/reader.js';
+import { remoteTuning } from '../../src/db/hrana/config.js';
 import { openLocalDb } from '../../src/db/local.js';
+import { pageCredits, REUSE_MAX } from '../../src/memory.js';
+import { spawnWorker } from '../../src/worker.js';
 import { encodedPages, finishEncodedPage, MAX_PAGE_BYTES } from '../../src/db/pages.js';
 import { longLine } from '../../src/format/reader.js';
 import { encodeRow } from '../../src/format/values.js';
@@ -84,6 +89,52 @@ describe('pages of large rows', () => {
     const unbounded = await pagesOf(undefined);
     expect(Buffer.concat(unbounded).equals(Buffer.from(want))).toBe(true);
     expect(Math.max(...unbounded.map((p) => p.length))).toBeGreaterThan(MAX_PAGE_BYTES + biggestRow);
+  });
+
+  it("the backup's reader thread sends a page of rows of MiBs alone: no other page until that one is taken", async () => {
+    // The reader thread's credit protocol, driven by hand: the main thread (reader.ts) gives a page's credits back
+    // once it has taken it. A page over REUSE_MAX costs all of them (memory.ts pageCredits): on its way alone. With
+    // one credit per page, four such pages travelled at once, several copies of a row of MiBs each (the large bench
+    // shape's backup peaked at 158–165 MB; docs/BENCHMARKS.md, session 30).
+    const data: ReaderData = { opts: { url: `file:${path}`, pages: LOCAL_PAGES, cacheKiB: 2048, checksums: false }, credits: 4, tuning: { ...remoteTuning } };
+    const worker = spawnWorker('backup/read-worker', data);
+    const pages: number[] = [];
+    let changed: () => void = () => {};
+    worker.on('message', (m: ReaderMessage) => {
+      if ('event' in m && m.event.kind === 'page') pages.push((m.event.bytes as unknown as Uint8Array).byteLength);
+      changed();
+    });
+    /** Resolves once no page came for 400 ms: the thread waits for credits (or is done). */
+    const settled = async () => {
+      for (;;) {
+        const n = pages.length;
+        await new Promise<void>((r) => {
+          changed = r;
+          setTimeout(r, 400);
+        });
+        if (pages.length === n) return;
+      }
+    };
+    const give = (bytes: number) => worker.postMessage({ credits: pageCredits(bytes, 4) } satisfies CreditMessage);
+    try {
+      // The thread's start (its modules loaded from the sources here) first.
+      for (let i = 0; i < 200 && pages.length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+      await settled();
+      // The small rows' pages came, none of the large ones: they wait for the credits of the pages before them.
+      expect(pages.length).toBeGreaterThan(0);
+      expect(pages.every((b) => b <= REUSE_MAX)).toBe(true);
+      const small = pages.length;
+      for (const b of pages) give(b);
+      await settled();
+      expect(pages.length).toBe(small + 1);
+      expect(pages[small]).toBeGreaterThan(REUSE_MAX);
+      give(pages[small]!);
+      await settled();
+      expect(pages.length).toBe(small + 2);
+      expect(pages[small + 1]).toBeGreaterThan(REUSE_MAX);
+    } finally {
+      await worker.terminate();
+    }
   });
 
   it('a backup of such a table restores to the same rows', async () => {
