@@ -22,9 +22,14 @@ import { parseEnv } from 'node:util';
  * helpers took ~0.9 s of CPU from them in a 3.3 s restore of the wide shape: alternating, restores took 4-5 % less
  * time on wide and events, backups 3-7 % less, at the same peak RSS locally; a restore into a remote database peaks
  * ~10 MB higher (165-168 MB, under its 200 MB; docs/BENCHMARKS.md). --max-semi-space-size=4: a small young
- * generation keeps short-lived garbage from inflating the heap.
+ * generation keeps short-lived garbage from inflating the heap. --v8-pool-size=1: one V8 worker thread (JIT
+ * compiles; the collector no longer uses them). With MALLOC_ARENA_MAX=2, glibc hands each thread's first malloc the
+ * next of the two arenas in turn, so how many threads start before the restore's verifying thread decides whether
+ * it shares the main thread's arena: with V8's four workers it did in every run looked at (gdb, node 20 and 22),
+ * and both threads malloc ~0.5M times in a load; with one worker it had the other arena in every run. Documents
+ * restore: 3.5–4.1 s against 4.1–5.0 s (docs/BENCHMARKS.md, session 31).
  */
-export const NODE_FLAGS = ['--max-semi-space-size=4', '--single-threaded-gc'];
+export const NODE_FLAGS = ['--max-semi-space-size=4', '--single-threaded-gc', '--v8-pool-size=1'];
 
 /**
  * Over HTTP every response arrives in new memory outside the heap (socket reads, the body, the rows), and V8 counts
@@ -77,11 +82,12 @@ function childEnv(env = process.env, extra = {}) {
 
 /**
  * Whether this process should run the command itself: it is the child already (src/cli/bin.ts removes the marker, so
- * that nothing the command starts inherits it), node was given a young generation's size or the GC's threading by
- * hand (on its command line or in NODE_OPTIONS, which the child's flags would override), or TURSO_BACKUP_INPROCESS=1.
+ * that nothing the command starts inherits it), node was given a young generation's size, the GC's threading or V8's
+ * pool size by hand (on its command line or in NODE_OPTIONS, which the child's flags would override), or
+ * TURSO_BACKUP_INPROCESS=1.
  */
 export function runsHere(env = process.env, execArgv = process.execArgv) {
-  const chosen = (a) => /^--(max-semi-space-size|single-threaded-gc)\b/.test(a);
+  const chosen = (a) => /^--(max-semi-space-size|single-threaded-gc|v8-pool-size)\b/.test(a);
   return env[MARKER] === '1' || env.TURSO_BACKUP_INPROCESS === '1' || execArgv.some(chosen) || (env.NODE_OPTIONS ?? '').split(/\s+/).some(chosen);
 }
 

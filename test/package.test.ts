@@ -203,14 +203,15 @@ describe('installed into an empty folder', () => {
       local.bin.find((p) => p.execArgv.includes('--single-threaded-gc')),
     ];
     expect(child, JSON.stringify(local.bin)).toMatchObject({ ppid: parent!.pid, arena: '2', code: 0 });
-    expect(child!.execArgv).toEqual(['--max-semi-space-size=4', '--single-threaded-gc']);
+    expect(child!.execArgv).toEqual(['--max-semi-space-size=4', '--single-threaded-gc', '--v8-pool-size=1']);
     // A remote database (none answers here) gets the larger initial heap; the child's exit status is the command's.
     const remote = await started({ TURSO_AUTH_TOKEN: 'x' }, 'backup', '--db', 'libsql://127.0.0.1:9');
     expect(remote.code).toBe(1); // the command failed: fetch refuses that port
     expect(remote.bin.find((p) => p.execArgv.includes('--initial-heap-size=64'))).toMatchObject({ code: 1 });
     expect(remote.stderr).toMatch(/^turso-backup backup: error: cannot reach 127\.0\.0\.1:9/m);
     // Started with such flags by hand, or TURSO_BACKUP_INPROCESS=1: the command runs in that one process.
-    for (const env of [{ TURSO_BACKUP_INPROCESS: '1' }, { NODE_OPTIONS: `--require ${probe} --max-semi-space-size=8` }]) {
+    const byHand = ['--max-semi-space-size=8', '--v8-pool-size=2'].map((flag) => ({ NODE_OPTIONS: `--require ${probe} ${flag}` }));
+    for (const env of [{ TURSO_BACKUP_INPROCESS: '1' }, ...byHand]) {
       const one = await started(env, 'backup', '--db', 'file:app.db');
       expect(one.code, one.stderr).toBe(0);
       expect(one.bin).toHaveLength(1);
