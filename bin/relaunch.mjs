@@ -22,14 +22,20 @@ import { parseEnv } from 'node:util';
  * helpers took ~0.9 s of CPU from them in a 3.3 s restore of the wide shape: alternating, restores took 4-5 % less
  * time on wide and events, backups 3-7 % less, at the same peak RSS locally; a restore into a remote database peaks
  * ~10 MB higher (165-168 MB, under its 200 MB; docs/BENCHMARKS.md). --max-semi-space-size=4: a small young
- * generation keeps short-lived garbage from inflating the heap. --v8-pool-size=1: one V8 worker thread (JIT
- * compiles; the collector no longer uses them). With MALLOC_ARENA_MAX=2, glibc hands each thread's first malloc the
- * next of the two arenas in turn, so how many threads start before the restore's verifying thread decides whether
- * it shares the main thread's arena: with V8's four workers it did in every run looked at (gdb, node 20 and 22),
- * and both threads malloc ~0.5M times in a load; with one worker it had the other arena in every run. Documents
- * restore: 3.5–4.1 s against 4.1–5.0 s (docs/BENCHMARKS.md, session 31).
+ * generation keeps short-lived garbage from inflating the heap.
  */
-export const NODE_FLAGS = ['--max-semi-space-size=4', '--single-threaded-gc', '--v8-pool-size=1'];
+export const NODE_FLAGS = ['--max-semi-space-size=4', '--single-threaded-gc'];
+
+/**
+ * --v8-pool-size=1: one V8 worker thread (JIT compiles; the collector no longer uses them). With MALLOC_ARENA_MAX=2,
+ * glibc hands each thread's first malloc the next of the two arenas in turn, so how many threads start before the
+ * restore's verifying thread decides whether it shares the main thread's arena: with V8's four workers it did in
+ * every run looked at (gdb, node 20 and 22), and both threads malloc ~0.5M times in a load; with one worker it had
+ * the other arena in every run. Documents restore: 3.5–4.1 s against 4.1–5.0 s (docs/BENCHMARKS.md, session 31).
+ * Not for a remote database: no thread follows a remote load, and with the JavaScript of the HTTP protocol on the
+ * hot path the client took 4–10 % more CPU with one compiler thread.
+ */
+export const LOCAL_FLAGS = ['--v8-pool-size=1'];
 
 /**
  * Over HTTP every response arrives in new memory outside the heap (socket reads, the body, the rows), and V8 counts
@@ -67,7 +73,7 @@ export function remoteDatabase(argv, env = process.env, cwd = process.cwd()) {
 
 /** node's arguments for the child that runs `entry` with the command's arguments `argv`. */
 function childArgs(entry, argv, env = process.env, cwd = process.cwd()) {
-  return [...NODE_FLAGS, ...(remoteDatabase(argv, env, cwd) ? REMOTE_FLAGS : []), entry, ...argv];
+  return [...NODE_FLAGS, ...(remoteDatabase(argv, env, cwd) ? REMOTE_FLAGS : LOCAL_FLAGS), entry, ...argv];
 }
 
 /**

@@ -207,7 +207,9 @@ describe('installed into an empty folder', () => {
     // A remote database (none answers here) gets the larger initial heap; the child's exit status is the command's.
     const remote = await started({ TURSO_AUTH_TOKEN: 'x' }, 'backup', '--db', 'libsql://127.0.0.1:9');
     expect(remote.code).toBe(1); // the command failed: fetch refuses that port
-    expect(remote.bin.find((p) => p.execArgv.includes('--initial-heap-size=64'))).toMatchObject({ code: 1 });
+    const remoteChild = remote.bin.find((p) => p.execArgv.includes('--initial-heap-size=64'));
+    expect(remoteChild).toMatchObject({ code: 1 });
+    expect(remoteChild!.execArgv).not.toContain('--v8-pool-size=1'); // local commands only
     expect(remote.stderr).toMatch(/^turso-backup backup: error: cannot reach 127\.0\.0\.1:9/m);
     // Started with such flags by hand, or TURSO_BACKUP_INPROCESS=1: the command runs in that one process.
     const byHand = ['--max-semi-space-size=8', '--v8-pool-size=2'].map((flag) => ({ NODE_OPTIONS: `--require ${probe} ${flag}` }));
