@@ -86,6 +86,9 @@ function childEnv(env = process.env, extra = {}) {
   return { ...env, MALLOC_ARENA_MAX: env.MALLOC_ARENA_MAX || '2', [MARKER]: '1', ...extra };
 }
 
+/** The names of the flags a local command is started with (NODE_FLAGS, LOCAL_FLAGS): given by hand, they stand. */
+const CHOSEN_BY_HAND = [...NODE_FLAGS, ...LOCAL_FLAGS].map((f) => f.split('=')[0]);
+
 /**
  * Whether this process should run the command itself: it is the child already (src/cli/bin.ts removes the marker, so
  * that nothing the command starts inherits it), node was given a young generation's size, the GC's threading or V8's
@@ -93,7 +96,7 @@ function childEnv(env = process.env, extra = {}) {
  * TURSO_BACKUP_INPROCESS=1.
  */
 export function runsHere(env = process.env, execArgv = process.execArgv) {
-  const chosen = (a) => /^--(max-semi-space-size|single-threaded-gc|v8-pool-size)\b/.test(a);
+  const chosen = (a) => CHOSEN_BY_HAND.some((name) => a === name || a.startsWith(`${name}=`));
   return env[MARKER] === '1' || env.TURSO_BACKUP_INPROCESS === '1' || execArgv.some(chosen) || (env.NODE_OPTIONS ?? '').split(/\s+/).some(chosen);
 }
 
