@@ -79,8 +79,10 @@ export async function drill(opts: {
       return { pass: false, checks, tables: {}, durationMs: Date.now() - started, warnings: [] };
     }
     if (opts.manifest) {
-      const differ = Object.entries(opts.manifest.tables).filter(([t, m]) => result!.tables[t] !== undefined && result!.tables[t] !== m.rows);
-      const missing = Object.keys(opts.manifest.tables).filter((t) => t !== 'sqlite_sequence' && result!.tables[t] === undefined);
+      // Own keys only: a table may be named `constructor` or `__proto__`.
+      const got = new Map(Object.entries(result!.tables));
+      const differ = Object.entries(opts.manifest.tables).filter(([t, m]) => got.has(t) && got.get(t) !== m.rows);
+      const missing = Object.keys(opts.manifest.tables).filter((t) => t !== 'sqlite_sequence' && !got.has(t));
       checks.push({
         name: 'manifest',
         ok: differ.length === 0 && missing.length === 0,

@@ -29,7 +29,8 @@ export interface Statement {
   offset: number;
 }
 
-const isSpace = (c: string) => c === ' ' || c === '\t' || c === '\n' || c === '\r' || c === '\f';
+/** SQLite's spaces, and a UTF-8 byte-order mark where a token starts (tokenize.c CC_BOM: a Windows editor's file). */
+const isSpace = (c: string) => c === ' ' || c === '\t' || c === '\n' || c === '\r' || c === '\f' || c === '\uFEFF';
 /** SQLite's IdChar: ASCII letters, digits, `_`, `$`, and every byte of a multi-byte character. */
 const isIdChar = (c: string) => /[A-Za-z0-9_$]/.test(c) || c.charCodeAt(0) >= 0x80;
 

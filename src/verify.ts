@@ -25,7 +25,7 @@ export interface VerifyResult {
 export async function verify(stream: Readable, opts: { key?: Buffer } = {}): Promise<VerifyResult> {
   const { kind, bytes } = await dumpBytes(stream, opts.key);
   let header: HeaderLine | null = null;
-  const tables: VerifyResult['tables'] = {};
+  const tables: VerifyResult['tables'] = Object.create(null); // table names as keys: `__proto__` too
   let media: VerifyResult['media'] = null;
   let trailer: TrailerLine | null = null;
   let section = { what: '', width: 0 };

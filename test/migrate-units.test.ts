@@ -38,6 +38,20 @@ describe('statements, cut where SQLite cuts them', () => {
     expect(texts('CREATE TABLE "trigger" (a); CREATE TABLE trigger_log (b); SELECT 4;')).toHaveLength(3);
   });
 
+  it('takes a byte-order mark where a token starts as a space, as SQLite does: a trigger after one stays whole', () => {
+    const trigger = 'CREATE TRIGGER touch AFTER UPDATE OF "n" ON "Item"\nBEGIN\n  UPDATE "Item" SET "at" = 1 WHERE "id" = NEW."id";\nEND;';
+    const script = `\uFEFF${trigger}\n\uFEFF${trigger.replace('touch', 'touch2')}\nSELECT 1;`;
+    const pieces = texts(script);
+    expect(pieces).toEqual([trigger, trigger.replace('touch', 'touch2'), 'SELECT 1;']);
+    const db = new Database(':memory:');
+    db.exec('CREATE TABLE "Item" ("id" INTEGER PRIMARY KEY, "n" INTEGER, "at" INTEGER)');
+    for (const p of pieces) db.exec(p);
+    expect(db.prepare("SELECT count(*) FROM sqlite_schema WHERE type = 'trigger'").pluck().get()).toBe(2);
+    db.close();
+    // Inside a name it is a character of the name (SQLite's IdChar), not a space.
+    expect(texts('SELECT a\uFEFFb; SELECT 2;')).toEqual(['SELECT a\uFEFFb;', 'SELECT 2;']);
+  });
+
   it('counts lines through CRLF and keeps a last statement without ; or newline', () => {
     const sql = '-- x\r\nCREATE TABLE a (x);\r\n\r\nINSERT INTO a VALUES (1)';
     expect(splitStatements(sql)).toEqual([

@@ -27,6 +27,7 @@ import type { Parsed } from './args.js';
 import { connection, type Connection } from './connection.js';
 import { makeOut, type Out } from './output.js';
 import { plural } from '../units.js';
+import { redactUrl } from '../db/url.js';
 
 function checkFlags(p: Parsed): void {
   const marks = [p.str('mark-applied'), p.str('mark-rolled-back')].filter((x) => x !== undefined).length;
@@ -120,7 +121,7 @@ async function status(conn: Connection, dirPath: string, out: Out, json: boolean
   const db = await openMigrationDb(conn.url, conn.authToken, { create: false, readonly: true });
   try {
     const { status: s, userTables } = await inspect(db, dir);
-    const display = db?.displayUrl ?? `${conn.url} (does not exist)`;
+    const display = db?.displayUrl ?? `${redactUrl(conn.url)} (does not exist)`;
     const refusal = deployRefusal(dir, s, userTables);
     // A database deploy would refuse (another provider's folder, P3019; tables but no history, P3005) is not up to
     // date: `prisma migrate status` fails on both.
@@ -146,7 +147,7 @@ interface ResolveRun {
 async function resolve({ db: conn, dir: dirPath, name, as, confirm, out, json }: ResolveRun): Promise<number> {
   const dir = readMigrationsDir(dirPath);
   const db = await openMigrationDb(conn.url, conn.authToken, { create: false, readonly: !confirm });
-  if (!db) throw new BackupError('NOT_FOUND', `${conn.url} does not exist: there is nothing to resolve`);
+  if (!db) throw new BackupError('NOT_FOUND', `${redactUrl(conn.url)} does not exist: there is nothing to resolve`);
   try {
     const failedRows = as === 'applied' ? await markApplied(db, dir, name, confirm) : await markRolledBack(db, name, confirm);
     const what = as === 'applied' ? `${name} recorded as applied` : `${name} marked rolled back (deploy will run it again)`;

@@ -12,6 +12,7 @@ import { rowsOf } from '../format/rows.js';
 import { TextBytes, type SqlValue } from '../format/values.js';
 import { probeSqlEncoding, type PageOptions } from './pages.js';
 import type { Db, OpenOptions, Row, WriteOptions } from './types.js';
+import { ownedShadows, tableList } from './schema.js';
 import { q } from './url.js';
 
 type Stmt = Database.Statement<unknown[], unknown>;
@@ -158,6 +159,8 @@ export class LocalDb implements Db {
   readonly displayUrl: string;
   private readonly statements = new Map<string, Stmt>();
   private readonly inserts = new Map<string, Stmt>();
+  /** Per table: an application's own table SQLite takes for a shadow table by its name (writingTo). */
+  private readonly shadowNamed = new Map<string, boolean>();
   private encoding: Promise<boolean> | null = null;
 
   constructor(
@@ -241,6 +244,7 @@ export class LocalDb implements Db {
   }
 
   async beginWrite(opts: WriteOptions = {}): Promise<void> {
+    this.shadowNamed.clear(); // the schema may have changed since
     if (opts.foreignKeys !== undefined) this.handle.pragma(`foreign_keys = ${opts.foreignKeys ? 'ON' : 'OFF'}`);
     try {
       this.handle.exec('BEGIN IMMEDIATE');
@@ -255,6 +259,10 @@ export class LocalDb implements Db {
   }
 
   async insert(table: string, columns: string[], rows: SqlValue[][]): Promise<void> {
+    await this.writingTo(table, () => this.insertNow(table, columns, rows));
+  }
+
+  private insertNow(table: string, columns: string[], rows: SqlValue[][]): void {
     this.guard();
     // Rows holding TEXT as bytes need CAST(? AS TEXT) in a statement of their own here: non-UTF-8 TEXT is rare, and
     // insertFlat takes the load's long strings in its multi-row statements.
@@ -273,6 +281,32 @@ export class LocalDb implements Db {
   readonly insertRows = ROWS_PER_STATEMENT;
 
   async insertFlat(table: string, columns: string[], values: SqlValue[], rows: number): Promise<void> {
+    await this.writingTo(table, () => this.insertFlatNow(table, columns, values, rows));
+  }
+
+  /**
+   * Runs `insert` into `table`, with SQLite's defensive mode off when the table is an application's own whose name
+   * SQLite takes for a virtual table's shadow table (`docs_fts_content` beside an external-content FTS5 `docs_fts`:
+   * schema.ts ownedShadows). Defensive mode refuses writes to any table so named; only these inserts go without it.
+   */
+  private async writingTo(table: string, insert: () => void): Promise<void> {
+    let named = this.shadowNamed.get(table);
+    if (named === undefined) {
+      const list = await tableList(this);
+      named = list.some((t) => t.name === table && t.type === 'shadow');
+      if (named) named = !(await ownedShadows(list, await this.query('SELECT type, name, tbl_name, sql FROM sqlite_schema'))).has(table);
+      this.shadowNamed.set(table, named);
+    }
+    if (!named) return insert();
+    this.handle.unsafeMode(true);
+    try {
+      insert();
+    } finally {
+      this.handle.unsafeMode(false);
+    }
+  }
+
+  private insertFlatNow(table: string, columns: string[], values: SqlValue[], rows: number): void {
     this.guard();
     if (rows === rowsPerStatement(columns.length) && values.length === rows * columns.length) {
       const cast = castColumns(values, columns.length);
@@ -285,7 +319,7 @@ export class LocalDb implements Db {
         return;
       }
     }
-    await this.insert(table, columns, rowsOf(values, rows, columns.length));
+    this.insertNow(table, columns, rowsOf(values, rows, columns.length));
   }
 
   /** rows[from, to) in statements of rowsPerStatement() rows, the rest one by one. */

@@ -10,7 +10,7 @@ import { decodeLineCells } from '../format/rows.js';
 import { encodeCell, encodeRow, TextBytes } from '../format/values.js';
 import { finishPage, type KeyedTable, keyAfter, keyOrder, LIMIT_PARAM, type PageAlloc, pageSql, realsOnly } from './encode.js';
 import type { Db, Row } from './types.js';
-import { q } from './url.js';
+import { q, sqlSum } from './url.js';
 
 export interface PageOptions {
   /** Upper bound on rows per page. */
@@ -230,7 +230,7 @@ interface PageReader<P> {
  */
 async function fitRows(db: Db, t: Pageable, after: unknown[] | null, limit: number, filter?: WalkOptions['filter']): Promise<number> {
   const key = after ? keyArgs(after) : null;
-  const size = t.dataColumns.map((c) => `ifnull(octet_length(${q(c)}), 0)`).join(' + ');
+  const size = sqlSum(t.dataColumns.map((c) => `ifnull(octet_length(${q(c)}), 0)`));
   const sizes = await db.query(pageQuery(t, key !== null, key?.cast, size, filter?.sql), [...(key?.args ?? []), ...(filter?.args ?? []), limit]);
   let bytes = 0;
   let n = 0;

@@ -80,6 +80,42 @@ export async function tableList(db: Pick<Db, 'query'>): Promise<{ name: string; 
   return list.map((r) => ({ name: str(r[0]), type: str(r[1]), withoutRowid: num(r[2]) === 1, strict: num(r[3]) === 1 }));
 }
 
+/**
+ * Which of the tables `pragma_table_list` calls `shadow` a virtual table of the schema really made. SQLite calls a
+ * table a shadow by its name alone (`<virtual table>_<a suffix its module claims>`), so an application's own
+ * `docs_fts_content` beside an external-content FTS5 `docs_fts` (which makes no `_content` table) is listed as one,
+ * and leaving it out would lose its rows without a word. Each virtual table is created in an empty in-memory
+ * database to see what its module makes; one that cannot be created there (a module or tokenizer only its
+ * application loads) keeps SQLite's listing for its names.
+ */
+export async function ownedShadows(list: readonly { name: string; type: string }[], objects: readonly unknown[][]): Promise<Set<string>> {
+  const listed = list.filter((r) => r.type === 'shadow').map((r) => r.name);
+  if (listed.length === 0) return new Set();
+  const made = new Set<string>();
+  const unknown: string[] = [];
+  try {
+    const { default: Database } = await import('better-sqlite3');
+    const scratch = new Database(':memory:');
+    try {
+      for (const o of objects) {
+        const sql = str(o[3]);
+        if (str(o[0]) !== 'table' || !/^\s*create\s+virtual\s+table\b/i.test(sql)) continue;
+        try {
+          scratch.exec(sql);
+        } catch {
+          unknown.push(`${foldName(str(o[1]))}_`);
+        }
+      }
+      for (const r of scratch.prepare("SELECT name FROM pragma_table_list WHERE type = 'shadow'").pluck().all()) made.add(foldName(str(r)));
+    } finally {
+      scratch.close();
+    }
+  } catch {
+    return new Set(listed); // no SQLite of our own here: SQLite's listing as it is
+  }
+  return new Set(listed.filter((n) => made.has(foldName(n)) || unknown.some((prefix) => foldName(n).startsWith(prefix))));
+}
+
 /** A column's type affinity from its declared type, by SQLite's rules (datatype3.html §3.1, in that order). */
 export function affinity(declared: string): 'INTEGER' | 'TEXT' | 'BLOB' | 'REAL' | 'NUMERIC' {
   const t = declared.toUpperCase();
@@ -211,7 +247,7 @@ async function unreadableAs<T>(table: string, read: Promise<T>): Promise<T> {
 export async function introspect(source: Pick<Db, 'query' | 'kind'>, selection: Selection): Promise<SchemaFacts> {
   const objects = await source.query('SELECT type, name, tbl_name, sql FROM sqlite_schema ORDER BY rowid');
   const list = await tableList(source);
-  const shadow = new Set(list.filter((r) => r.type === 'shadow').map((r) => r.name));
+  const shadow = await ownedShadows(list, objects);
   const listed = new Map(list.map((r) => [r.name, r]));
 
   const allTables = objects.filter((o) => o[0] === 'table' && !shadow.has(str(o[1])) && !isInternal(str(o[1])));

@@ -119,3 +119,14 @@ export function requireDatabaseUrl(env: NodeJS.ProcessEnv = process.env): string
 
 /** Quoting for identifiers in generated SQL: every name is quoted, whatever it holds. */
 export const q = (name: string): string => `"${name.replaceAll('"', '""')}"`;
+
+/**
+ * The sum of SQL `terms`, grouped as a balanced tree. `a + b + c + …` nests one level per term, and SQLite refuses
+ * an expression deeper than 1000 (SQLITE_MAX_EXPR_DEPTH): a sum over each column of a 2,000-column table would fail.
+ */
+export function sqlSum(terms: readonly string[]): string {
+  if (terms.length === 0) return '0';
+  if (terms.length === 1) return terms[0]!;
+  const half = terms.length >>> 1;
+  return `(${sqlSum(terms.slice(0, half))} + ${sqlSum(terms.slice(half))})`;
+}

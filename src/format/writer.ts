@@ -23,7 +23,8 @@ export function createDumpEncoder(
 ) {
   const whole = createHash('sha256');
   let section: { rows: number } | null = null;
-  const tables: DumpTotals['tables'] = {};
+  // No prototype: a table may be named `__proto__` (or `constructor`), and a plain object's key would not hold it.
+  const tables: DumpTotals['tables'] = Object.create(null);
   let media: DumpTotals['media'] = null;
   let totalRows = 0;
 

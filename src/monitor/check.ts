@@ -90,7 +90,7 @@ const excludedBy = (m: Manifest, table: string) =>
 export function tableChanges(newest: Manifest, previous?: Manifest): TableChange[] {
   const out: TableChange[] = [];
   for (const [table, t] of Object.entries(newest.tables)) {
-    const before = previous?.tables[table]?.rows ?? null;
+    const before = previous && Object.hasOwn(previous.tables, table) ? previous.tables[table]!.rows : null;
     const after = t.rows;
     const status = before === null ? 'new' : after === before ? 'same' : after > before ? 'grew' : 'shrank';
     out.push({ table, before, after, status });
@@ -144,7 +144,7 @@ function mismatches(m: Manifest, r: Awaited<ReturnType<typeof verify>>, fileSha:
   else if (fileSha !== m.file.sha256) out.push('the file sha256 differs from the manifest');
   if (r.trailer.sha256 !== m.contentSha256) out.push('the content sha256 differs from the manifest');
   for (const [t, x] of Object.entries(m.tables)) {
-    const got = r.tables[t];
+    const got = Object.hasOwn(r.tables, t) ? r.tables[t] : undefined;
     if (!got || got.rows !== x.rows || got.sha256 !== x.sha256) out.push(`table "${t}" differs from the manifest`);
   }
   return out;

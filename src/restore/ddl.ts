@@ -91,10 +91,34 @@ export function schemaReplayer(db: Db, header: HeaderLine | null, warnings: stri
       try {
         await db.write(rewriteDoubleQuotedStrings(sql, known));
       } catch (e2) {
-        throw new BackupError('SCHEMA', `cannot create "${name}" on the target: ${(e2 as Error).message}`);
+        const scope = isDoubleQuotedStringError(e2) && header ? tableScope(header, name, sql) : null;
+        if (!scope) throw new BackupError('SCHEMA', `cannot create "${name}" on the target: ${(e2 as Error).message}`);
+        try {
+          await db.write(rewriteDoubleQuotedStrings(sql, scope));
+        } catch (e3) {
+          throw new BackupError('SCHEMA', `cannot create "${name}" on the target: ${(e3 as Error).message}`);
+        }
       }
       if (db.setSchemaSql) await db.setSchemaSql(name, sql);
       else warnings.push(`"${name}" used double-quoted string literals, which the target refuses: created with single quotes`);
     }
   };
+}
+
+/** `REFERENCES name (columns)`: the referenced table's name and its column list, as written. */
+const REFERENCED = /\breferences\s+("(?:[^"]|"")*"|\[[^\]]*\]|`(?:[^`]|``)*`|[^\s(]+)\s*(?:\(([^)]*)\))?/gi;
+const unquote = (t: string) =>
+  t.startsWith('"') ? t.slice(1, -1).replaceAll('""', '"') : t.startsWith('`') ? t.slice(1, -1).replaceAll('``', '`') : t.startsWith('[') ? t.slice(1, -1) : t;
+
+/**
+ * The names a CREATE TABLE's expressions can resolve, as SQLite scopes them: in a CHECK, a DEFAULT or a generated
+ * column only the table's own columns are columns, so `CHECK (status IN ("active", "done"))` takes "done" for a string
+ * even when another table has a column `done`. Names of schema objects, and the columns its foreign keys name, stay
+ * identifiers. Null for an object that is not a table of the dump.
+ */
+function tableScope(header: HeaderLine, name: string, sql: string): Set<string> | null {
+  const table = header.tables.find((t) => t.name === name);
+  if (!table) return null;
+  const referenced = [...sql.matchAll(REFERENCED)].flatMap((m) => (m[2] ?? '').split(',').map((c) => unquote(c.trim())));
+  return knownIdentifiers([...header.schema.map((o) => o.name), ...header.tables.map((t) => t.name), ...table.columns.map((c) => c.name), ...referenced]);
 }

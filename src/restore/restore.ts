@@ -13,6 +13,7 @@
 import { realpathSync, type Stats, statSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { countRows } from '../db/schema.js';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { BackupError } from '../errors.js';
 import type { HeaderLine, TableInfo } from '../format/lines.js';
 import { longLine, rowLines } from '../format/reader.js';
@@ -293,6 +294,12 @@ async function loadVerifyPublish(
     await verifyTarget(target, input, v, verifier, result, opts.signal);
     if (v.plan.path === 'empty') result.warnings.push(...(await unusableObjects(target.db, createdObjects(v))));
     trace('restore: target verified');
+    // An interrupt that came after the last batch was read is still one: rolled back, not published. The read-back of
+    // large rows holds the thread for a while, so a signal that arrived meanwhile waits to be polled: the second
+    // immediate runs after the event loop's next poll, where its handler runs.
+    await yieldToEventLoop();
+    await yieldToEventLoop();
+    if (opts.signal?.aborted) throw new BackupError('INTERRUPTED', 'restore interrupted: rolled back, the target is as it was found');
     await target.commit(); // a scratch file takes the target's name here
     trace('restore: published');
   } catch (e) {

@@ -8,7 +8,7 @@ import { isUtf8 } from 'node:buffer';
 import { encodeCell, TextBytes } from '../format/values.js';
 import type { TableInfo } from '../format/lines.js';
 import type { Db } from '../db/types.js';
-import { q } from '../db/url.js';
+import { q, sqlSum } from '../db/url.js';
 import { foldName } from '../db/schema.js';
 
 /** More rows than this in a target table cannot be seed data: refuse without comparing. */
@@ -109,7 +109,7 @@ export async function loadSeedCheck(target: Pick<Db, 'query'>, infos: TableInfo[
 
 /** The bytes of `cols`' values in `table` (TEXT and BLOB by their bytes, numbers by their text): one scan, one row. */
 async function storedBytes(target: Pick<Db, 'query'>, table: string, cols: string[]): Promise<number> {
-  const sum = cols.map((c) => `coalesce(length(CAST(${q(c)} AS BLOB)), 0)`).join(' + ');
+  const sum = sqlSum(cols.map((c) => `coalesce(length(CAST(${q(c)} AS BLOB)), 0)`));
   const [row] = await target.query(`SELECT coalesce(sum(${sum}), 0) FROM ${q(table)}`);
   return Number(row?.[0] ?? 0);
 }

@@ -2,7 +2,7 @@
  * What a restore target holds before anything is written: its user tables, their columns and row counts, its
  * triggers and its Prisma migrations. Internal (sqlite_*) and FTS shadow tables do not count as user tables.
  */
-import { countRows, foldName, tableColumns, tableList, virtualHoldsRows } from '../db/schema.js';
+import { countRows, foldName, ownedShadows, tableColumns, tableList, virtualHoldsRows } from '../db/schema.js';
 import type { Db } from '../db/types.js';
 import { q } from '../db/url.js';
 
@@ -43,10 +43,14 @@ export function targetTable(state: TargetState, name: string): TargetTable | und
 /** What the target holds now (nothing is written). */
 export async function inspectTarget(t: Db): Promise<TargetState> {
   const tables = new Map<string, TargetTable>();
-  const sqlOf = new Map((await t.query("SELECT name, sql FROM sqlite_schema WHERE type = 'table'")).map((r) => [String(r[0]), String(r[1] ?? '')]));
-  for (const { name, type, withoutRowid } of await tableList(t)) {
-    // Views hold no rows of their own; shadow and internal tables are not user tables.
-    if ((type !== 'table' && type !== 'virtual') || foldName(name).startsWith('sqlite_')) continue;
+  const objects = await t.query('SELECT type, name, tbl_name, sql FROM sqlite_schema');
+  const sqlOf = new Map(objects.filter((r) => r[0] === 'table').map((r) => [String(r[1]), String(r[3] ?? '')]));
+  const list = await tableList(t);
+  const shadows = await ownedShadows(list, objects);
+  for (const { name, type, withoutRowid } of list) {
+    // Views hold no rows of their own; shadow (ones a virtual table made) and internal tables are not user tables.
+    const kind = type === 'shadow' && !shadows.has(name) ? 'table' : type;
+    if ((kind !== 'table' && kind !== 'virtual') || foldName(name).startsWith('sqlite_')) continue;
     const info = (await tableColumns(t, name)).filter((c) => c.hidden === 0);
     // A virtual table without rows of its own is not counted (a contentless FTS4 cannot even be: count(*) fails).
     const virtual = type === 'virtual';

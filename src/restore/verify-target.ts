@@ -99,7 +99,7 @@ export async function unusableObjects(db: Pick<Db, 'query' | 'kind'>, created: {
 
 /** `PRAGMA foreign_key_check` over the whole database: violations per table. Throws where SQLite cannot check. */
 export async function foreignKeyViolations(t: Pick<Db, 'query'>): Promise<Record<string, number>> {
-  const out: Record<string, number> = {};
+  const out: Record<string, number> = Object.create(null); // table names as keys: `__proto__` too
   for (const r of await t.query('SELECT "table" FROM pragma_foreign_key_check')) {
     const name = String(r[0]);
     out[name] = (out[name] ?? 0) + 1;
