@@ -94,6 +94,14 @@ describe('migrate-turso', () => {
     expect(status.stdout).toMatch(/database is up to date/);
   });
 
+  it('--confirm creates a file database in a folder that does not exist yet, as the schema engine does', async () => {
+    const nested = join(dir, 'data', 'sqlite', 'app.db');
+    const r = await runScript('migrate-turso', ['--dir', migrations, '--db', `file:${nested}`, '--confirm'], env());
+    expect(r.code).toBe(0);
+    db = nested;
+    expect(rows('SELECT count(*) AS n FROM _prisma_migrations WHERE finished_at IS NOT NULL')).toEqual([{ n: 2 }]);
+  });
+
   it('--confirm prints the state before the run, then each migration as it is applied, then done', async () => {
     const r = await migrate('--confirm');
     expect(r.code).toBe(0);
@@ -158,6 +166,8 @@ describe('migrate-turso', () => {
     const dry = await migrate('--mark-rolled-back', BROKEN, '--json');
     expect(dry.code).toBe(0);
     expect(lastJson(dry.stdout)).toMatchObject({ mode: 'dry-run', failedRows: 1 });
+    // Said as what would happen, not as done.
+    expect(dry.stderr + dry.stdout).toContain(`dry run: ${BROKEN} would be marked rolled back (1 failed row); nothing written`);
     expect(rows('SELECT rolled_back_at FROM _prisma_migrations WHERE migration_name = ?', BROKEN)[0]!.rolled_back_at).toBeNull();
     expect((await migrate('--mark-rolled-back', BROKEN, '--confirm')).code).toBe(0);
     const rerun = await migrate('--confirm', '--json');
@@ -332,6 +342,16 @@ describe('migrate-turso', () => {
       `${one} is a single migration (it holds migration.sql), not the folder of migrations: give the folder that holds it, --dir ${join(prisma, 'migrations')}`,
     );
     expect(existsSync(db)).toBe(false);
+
+    // A loose migration.sql beside the migration folders is not a migration: Prisma lists folders only.
+    writeFileSync(join(prisma, 'migrations', 'migration.sql'), 'DROP TABLE "User";\n');
+    const loose = await runScript('migrate-turso', ['--dir', join(prisma, 'migrations'), '--confirm'], env());
+    expect(loose.code).toBe(0);
+    expect(rows('SELECT migration_name FROM _prisma_migrations WHERE finished_at IS NOT NULL ORDER BY migration_name').map((r) => r.migration_name)).toEqual([
+      '20240101000000_init',
+      '20240215093000_post_published',
+    ]);
+    rmSync(db);
 
     const empty = join(dir, 'empty');
     mkdirSync(empty);

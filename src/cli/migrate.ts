@@ -150,8 +150,9 @@ async function resolve({ db: conn, dir: dirPath, name, as, confirm, out, json }:
   if (!db) throw new BackupError('NOT_FOUND', `${redactUrl(conn.url)} does not exist: there is nothing to resolve`);
   try {
     const failedRows = as === 'applied' ? await markApplied(db, dir, name, confirm) : await markRolledBack(db, name, confirm);
-    const what = as === 'applied' ? `${name} recorded as applied` : `${name} marked rolled back (deploy will run it again)`;
-    out.info(confirm ? `done: ${what}` : `dry run: ${what} (${plural(failedRows, 'failed row')}); run again with --confirm`);
+    const done = as === 'applied' ? `${name} recorded as applied` : `${name} marked rolled back (deploy will run it again)`;
+    const wouldBe = as === 'applied' ? `${name} would be recorded as applied` : `${name} would be marked rolled back`;
+    out.info(confirm ? `done: ${done}` : `dry run: ${wouldBe} (${plural(failedRows, 'failed row')}); nothing written, run again with --confirm`);
     if (json) out.json({ mode: confirm ? `mark-${as}` : 'dry-run', migration: name, failedRows });
     return 0;
   } finally {

@@ -8,7 +8,8 @@
  * one stream of its own (never a fresh stream per statement, never inside a transaction).
  */
 import type Database from 'better-sqlite3';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { classifyRemote } from '../db/hrana/errors.js';
 import { openLocalDb } from '../db/local.js';
 import type { Db } from '../db/types.js';
@@ -170,6 +171,8 @@ export async function openMigrationDb(url: string, authToken: string | undefined
   const loc = parseDatabaseUrl(url);
   if (loc.kind === 'file') {
     if (!existsSync(loc.path) && (!opts.create || opts.readonly)) return null;
+    // As the schema engine creates a SQLite database (create_dir_all of its folder, then the file).
+    if (!opts.readonly) mkdirSync(dirname(loc.path), { recursive: true });
     return openFile(loc.path, opts.readonly);
   }
   return openRemote(loc.url, authToken);

@@ -62,7 +62,8 @@ function holdsMigrations(dir: string): boolean {
  * a confirmed run would create an empty history.
  */
 function checkLevel(dir: string, migrations: MigrationFile[]): void {
-  if (existsSync(join(dir, 'migration.sql'))) {
+  // A loose migration.sql beside migration folders is not one: Prisma lists folders only, and so does this.
+  if (existsSync(join(dir, 'migration.sql')) && !migrations.some((m) => m.script !== null)) {
     throw new BackupError(
       'USAGE',
       `${dir} is a single migration (it holds migration.sql), not the folder of migrations: give the folder that holds it, --dir ${dirname(dir)}`,
