@@ -10,7 +10,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { verifyDump } from '../src/api/verify.js';
 import { restore } from '../src/restore/restore.js';
 import { localTargetFactory } from '../src/target/local.js';
+import { remoteTargetFactory } from '../src/target/remote.js';
 import { backupToFile, tempDirs } from './support/dumps.js';
+import { startHranaServer } from './support/hrana-server.js';
 import { diffDumps, dumpDb } from './support/nasty-db.js';
 import { runCli } from './support/scripts.js';
 
@@ -211,5 +213,45 @@ describe('old double-quoted string literals in a table', () => {
     expect(db.prepare('SELECT status FROM t WHERE id = 3').pluck().get()).toBe('active');
     expect(() => db.exec("INSERT INTO t VALUES (4, 1, 'other')")).toThrow(/CHECK constraint failed/);
     db.close();
+  });
+});
+
+describe('rows the source holds that its CHECK constraints refuse', () => {
+  // Written under PRAGMA ignore_check_constraints (or before a CHECK was edited into the schema): SQLite keeps them.
+  function buildUnchecked(path: string) {
+    build(path, 'CREATE TABLE p (id INTEGER PRIMARY KEY, qty INT CHECK (qty > 0), tag TEXT CHECK (length(tag) < 4));', (db) => {
+      db.pragma('ignore_check_constraints = ON');
+      db.exec("INSERT INTO p VALUES (1, 5, 'ok'), (2, -3, 'ok'), (3, 1, 'too long')");
+    });
+  }
+
+  it('come back as they are (a backup that cannot be restored is no backup); the restored table enforces its CHECKs', async () => {
+    const dir = dirs.make();
+    const src = join(dir, 'src.db');
+    buildUnchecked(src);
+    const { target } = await roundTrip(dir, src);
+    expect(diffDumps(dumpDb(src), dumpDb(target))).toEqual([]);
+    const db = new Database(target);
+    expect(() => db.exec('INSERT INTO p VALUES (4, 0, NULL)')).toThrow(/CHECK constraint failed/);
+    db.close();
+  });
+
+  it('over HTTP, where sqld refuses the pragma, fail the load with the constraint named, and the target is as it was', async () => {
+    const dir = dirs.make();
+    const src = join(dir, 'src.db');
+    buildUnchecked(src);
+    const dump = join(dir, 'dump.ndjson.gz');
+    await backupToFile(src, dump);
+    const served = join(dir, 'served.db');
+    new Database(served).close();
+    const server = await startHranaServer({ db: served });
+    const before = dumpDb(served);
+    try {
+      const run = restore({ openInput: async () => createReadStream(dump), target: remoteTargetFactory(server.url, undefined), confirm: true });
+      await expect(run).rejects.toMatchObject({ code: 'CONSTRAINT', message: expect.stringMatching(/table "p": .*CHECK constraint failed.*rolled back/) });
+    } finally {
+      await server.close();
+    }
+    expect(diffDumps(before, dumpDb(served))).toEqual([]);
   });
 });

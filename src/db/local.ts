@@ -246,6 +246,7 @@ export class LocalDb implements Db {
   async beginWrite(opts: WriteOptions = {}): Promise<void> {
     this.shadowNamed.clear(); // the schema may have changed since
     if (opts.foreignKeys !== undefined) this.handle.pragma(`foreign_keys = ${opts.foreignKeys ? 'ON' : 'OFF'}`);
+    if (opts.checkConstraints === false) this.handle.pragma('ignore_check_constraints = ON');
     try {
       this.handle.exec('BEGIN IMMEDIATE');
     } catch (e) {
@@ -356,11 +357,13 @@ export class LocalDb implements Db {
     this.guard();
     this.handle.exec('COMMIT');
     this.handle.pragma('foreign_keys = ON');
+    this.handle.pragma('ignore_check_constraints = OFF');
   }
 
   async rollback(): Promise<void> {
     if (this.handle.inTransaction) this.handle.exec('ROLLBACK');
     this.handle.pragma('foreign_keys = ON');
+    this.handle.pragma('ignore_check_constraints = OFF');
   }
 
   async checkpoint(between?: () => Promise<void>): Promise<void> {

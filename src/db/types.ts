@@ -20,6 +20,13 @@ export type Row = unknown[];
 export interface WriteOptions {
   /** PRAGMA foreign_keys for the transaction, set before BEGIN (the pragma is per connection, ignored inside one). */
   foreignKeys?: boolean;
+  /**
+   * False: CHECK constraints are not enforced while the transaction's rows arrive (`PRAGMA ignore_check_constraints`).
+   * A source may hold rows its CHECKs refuse (written under that pragma, or before the CHECK was edited into the
+   * schema): a restore brings them back as they are, as it does rows whose foreign keys dangle. Local files only:
+   * sqld refuses the pragma (libsql-server query_analysis.rs), so over HTTP such a row fails the load, rolled back.
+   */
+  checkConstraints?: boolean;
 }
 
 export interface Db {

@@ -226,7 +226,7 @@ function localTarget(db: LocalDb, path: string, scratchPath: string | null): Tar
         // cache_size of memory, and better-sqlite3's 16 MB default shows as ~20 MB more peak RSS.
         db.handle.pragma('cache_size = -4000');
       }
-      await db.beginWrite({ foreignKeys: false });
+      await db.beginWrite({ foreignKeys: false, checkConstraints: false });
     },
     async commit() {
       await db.commit();
