@@ -75,6 +75,14 @@ function tokenAt(sql: string, i: number): Token {
 }
 
 /** Every token of `sql`, in order; together they cover the text exactly. */
+/** The name a word or quoted token of `sql` spells: quotes removed, doubled quotes undone (`[x]` has no escape). */
+export function tokenName(sql: string, t: Token): string {
+  const raw = sql.slice(t.start, t.end);
+  const open = raw[0]!;
+  if (t.kind === 'word' || open === '[') return raw.replace(/^\[|\]$/g, '');
+  return raw.slice(1, -1).replaceAll(open + open, open);
+}
+
 export function tokenize(sql: string): Token[] {
   const out: Token[] = [];
   for (let i = 0; i < sql.length; ) {

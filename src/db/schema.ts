@@ -4,7 +4,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { BackupError } from '../errors.js';
-import { tokenize } from '../sql-text.js';
+import { tokenize, tokenName } from '../sql-text.js';
 import type { ColumnInfo, SchemaObject, Selection, TableInfo } from '../format/lines.js';
 import type { Db } from './types.js';
 import { q } from './url.js';
@@ -173,10 +173,7 @@ export function appCollations(sql: string): string[] {
   for (let i = 0; i + 1 < tokens.length; i++) {
     const t = tokens[i]!;
     if (t.kind !== 'word' || sql.slice(t.start, t.end).toLowerCase() !== 'collate') continue;
-    const n = tokens[i + 1]!;
-    const raw = sql.slice(n.start, n.end);
-    const open = raw[0]!;
-    const name = n.kind === 'word' || open === '[' ? raw.replace(/^\[|\]$/g, '') : raw.slice(1, -1).replaceAll(open + open, open);
+    const name = tokenName(sql, tokens[i + 1]!);
     if (!BUILT_IN_COLLATIONS.has(name.toLowerCase()) && !found.includes(name)) found.push(name);
   }
   return found;

@@ -10,6 +10,7 @@ import type { Db } from '../db/types.js';
 import { BackupError } from '../errors.js';
 import type { HeaderLine } from '../format/lines.js';
 import { foldName } from '../db/schema.js';
+import { tokenize, tokenName } from '../sql-text.js';
 
 const ALWAYS_IDENTIFIERS = ['new', 'old', 'excluded', 'main', 'temp', 'rowid', 'oid', '_rowid_'];
 
@@ -105,10 +106,17 @@ export function schemaReplayer(db: Db, header: HeaderLine | null, warnings: stri
   };
 }
 
-/** `REFERENCES name (columns)`: the referenced table's name and its column list, as written. */
-const REFERENCED = /\breferences\s+("(?:[^"]|"")*"|\[[^\]]*\]|`(?:[^`]|``)*`|[^\s(]+)\s*(?:\(([^)]*)\))?/gi;
-const unquote = (t: string) =>
-  t.startsWith('"') ? t.slice(1, -1).replaceAll('""', '"') : t.startsWith('`') ? t.slice(1, -1).replaceAll('``', '`') : t.startsWith('[') ? t.slice(1, -1) : t;
+/** The columns `sql`'s foreign keys name: `REFERENCES table (a, b)`, quotes and comments skipped. */
+function referencedColumns(sql: string): string[] {
+  const tokens = tokenize(sql).filter((t) => t.kind !== 'space' && t.kind !== 'comment');
+  const out: string[] = [];
+  for (let i = 0; i + 2 < tokens.length; i++) {
+    const t = tokens[i]!;
+    if (t.kind !== 'word' || sql.slice(t.start, t.end).toLowerCase() !== 'references' || sql[tokens[i + 2]!.start] !== '(') continue;
+    for (let j = i + 3; j < tokens.length && sql[tokens[j]!.start] !== ')'; j++) if (tokens[j]!.kind !== 'other') out.push(tokenName(sql, tokens[j]!));
+  }
+  return out;
+}
 
 /**
  * The names a CREATE TABLE's expressions can resolve, as SQLite scopes them: in a CHECK, a DEFAULT or a generated
@@ -119,6 +127,6 @@ const unquote = (t: string) =>
 function tableScope(header: HeaderLine, name: string, sql: string): Set<string> | null {
   const table = header.tables.find((t) => t.name === name);
   if (!table) return null;
-  const referenced = [...sql.matchAll(REFERENCED)].flatMap((m) => (m[2] ?? '').split(',').map((c) => unquote(c.trim())));
-  return knownIdentifiers([...header.schema.map((o) => o.name), ...header.tables.map((t) => t.name), ...table.columns.map((c) => c.name), ...referenced]);
+  const names = [...header.schema.map((o) => o.name), ...header.tables.map((t) => t.name), ...table.columns.map((c) => c.name)];
+  return knownIdentifiers([...names, ...referencedColumns(sql)]);
 }
