@@ -109,6 +109,24 @@ describe('tables whose names only look like a virtual table’s shadow tables', 
     expect(String(refused.message)).toContain('docs_fts_content');
     expect(readFileSync(target).equals(before)).toBe(true);
   });
+
+  it('holding rows on a target, are replaced with --clean: the target then holds the dump’s rows', async () => {
+    const dir = dirs.make();
+    const src = join(dir, 'src.db');
+    build(src, SCHEMA);
+    const dump = join(dir, 'dump.ndjson.gz');
+    await backupToFile(src, dump);
+    const target = join(dir, 'target.db');
+    build(target, SCHEMA.replace(/INSERT INTO (?!docs_fts_content)[^;]+;/g, '').replace(/'IMPORTANT'/, "'theirs'"));
+    const r = await restore({ openInput: async () => createReadStream(dump), target: localTargetFactory(target), confirm: true, clean: true });
+    expect(r.verified).toBe(true);
+    const db = new Database(target, { readonly: true });
+    expect(db.prepare('SELECT id, note FROM docs_fts_content ORDER BY id').raw().all()).toEqual([
+      [1, 'IMPORTANT'],
+      [2, 'more'],
+    ]);
+    db.close();
+  });
 });
 
 describe('tables of 1,000 columns and more', () => {

@@ -259,6 +259,13 @@ export class LocalDb implements Db {
     await this.run(sql, args);
   }
 
+  async clear(table: string): Promise<void> {
+    await this.writingTo(table, () => {
+      this.guard();
+      this.handle.prepare(`DELETE FROM ${q(table)}`).run();
+    });
+  }
+
   async insert(table: string, columns: string[], rows: SqlValue[][]): Promise<void> {
     await this.writingTo(table, () => this.insertNow(table, columns, rows));
   }
@@ -286,7 +293,7 @@ export class LocalDb implements Db {
   }
 
   /**
-   * Runs `insert` into `table`, with SQLite's defensive mode off when the table is an application's own whose name
+   * Runs `insert` (or a clear) into `table`, with SQLite's defensive mode off when the table is an application's own whose name
    * SQLite takes for a virtual table's shadow table (`docs_fts_content` beside an external-content FTS5 `docs_fts`:
    * schema.ts ownedShadows). Defensive mode refuses writes to any table so named; only these inserts go without it.
    */

@@ -23,7 +23,7 @@ import { retryingFetch, type RetryStats } from './hrana/retry.js';
 import { TxSession } from './hrana/session.js';
 import { PageTooLargeError, probeSqlEncoding, type PageOptions } from './pages.js';
 import type { Db, OpenOptions, Row, WriteOptions } from './types.js';
-import { hostOf, redactUrl } from './url.js';
+import { hostOf, q, redactUrl } from './url.js';
 
 export function openRemoteDb(url: string, opts: OpenOptions = {}): RemoteDb {
   return new RemoteDb(url, opts.authToken, opts.signal);
@@ -196,6 +196,10 @@ export class RemoteDb implements Db {
       what: `"${describeSql(sql)}…"`,
       bytes: 64 + sql.length + b.args.reduce((n: number, v) => n + jsonValueBytes(v), 0),
     });
+  }
+
+  async clear(table: string): Promise<void> {
+    await this.write(`DELETE FROM ${q(table)}`);
   }
 
   async insert(table: string, columns: string[], rows: SqlValue[][]): Promise<void> {

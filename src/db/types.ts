@@ -60,6 +60,11 @@ export interface Db {
    * statements are pipelined); any failure ends in a rollback, so reporting it one call late changes nothing.
    */
   write(sql: string, args?: readonly unknown[]): Promise<void>;
+  /**
+   * Inside a write transaction: every row of `table` deleted (a restore's `--clean`). Locally the table may be an
+   * application's own whose name SQLite takes for a shadow table's, which only this (and insert) may write.
+   */
+  clear(table: string): Promise<void>;
   /** Inside a write transaction: rows into `table` (`columns` by name; a `rowid`-like name addresses the rowid). */
   insert(table: string, columns: string[], rows: SqlValue[][]): Promise<void>;
   /**

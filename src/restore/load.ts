@@ -49,7 +49,7 @@ export async function loadTarget(ctx: LoadContext): Promise<void> {
   const triggers = plan.path === 'migrated' ? ctx.state.triggers : [];
   const replay = schemaReplayer(db, plan.path === 'empty' ? header : null, ctx.warnings);
   for (const t of triggers) await db.write(`DROP TRIGGER ${q(t.name)}`);
-  for (const name of plan.clear) await db.write(`DELETE FROM ${q(name)}`);
+  for (const name of plan.clear) await db.clear(name);
   const restored = new Set(plan.tables.map((t) => t.info.name));
   if (plan.path === 'empty') {
     for (const o of header.schema) if (o.type === 'table' && restored.has(o.name) && isReplayable(o.sql)) await replay(o.name, o.sql);

@@ -201,6 +201,37 @@ describe.each(BACKENDS)('Db contract: $name', (backend) => {
     }
   });
 
+  it('clear() empties a table inside the write transaction; a rollback brings its rows back', async () => {
+    const { db, close } = await backend.open(join(dirs.make(), 'clear.db'));
+    const name = 'c "q"';
+    const count = async (t: string) => Number((await db.query(`SELECT count(*) FROM "${t.replaceAll('"', '""')}"`))[0]![0]);
+    try {
+      await db.beginWrite();
+      await db.write('CREATE TABLE "c ""q""" (id INTEGER PRIMARY KEY, v)');
+      await db.write('CREATE TABLE other (v)');
+      await db.insert(
+        name,
+        ['id', 'v'],
+        [
+          [1n, 'a'],
+          [2n, 'b'],
+        ],
+      );
+      await db.insert('other', ['v'], [['kept']]);
+      await db.commit();
+      await db.beginWrite();
+      await db.clear(name);
+      await db.rollback();
+      expect(await count(name)).toBe(2);
+      await db.beginWrite();
+      await db.clear(name);
+      await db.commit();
+      expect([await count(name), await count('other')]).toEqual([0, 1]);
+    } finally {
+      await close();
+    }
+  });
+
   it('BLOBs longer than a base64 piece are written in pieces, exactly, at every length around the pieces', async () => {
     // encode.ts writes a BLOB over 48 KiB to base64 48 KiB at a time: the pieces' joins must not show.
     const { db, close } = await backend.open(join(dirs.make(), 'blobs.db'));
