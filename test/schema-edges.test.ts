@@ -273,3 +273,20 @@ describe('rows the source holds that its CHECK constraints refuse', () => {
     expect(diffDumps(before, dumpDb(served))).toEqual([]);
   });
 });
+
+describe('a target holding views and no tables', () => {
+  it('is neither fresh nor migrated: refused, named, the file as it was (its user_version kept)', async () => {
+    const dir = dirs.make();
+    const src = join(dir, 'src.db');
+    build(src, "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'a'); PRAGMA user_version = 3;");
+    const dump = join(dir, 'dump.ndjson.gz');
+    await backupToFile(src, dump);
+    const target = join(dir, 'target.db');
+    build(target, 'CREATE VIEW report AS SELECT 1 AS one; PRAGMA user_version = 42;');
+    const before = readFileSync(target);
+    const refused = await restore({ openInput: async () => createReadStream(dump), target: localTargetFactory(target), confirm: true }).catch((e) => e);
+    expect(refused).toMatchObject({ code: 'REFUSED' });
+    expect(String(refused.message)).toMatch(/1 view \("report"\) and no tables/);
+    expect(readFileSync(target).equals(before)).toBe(true);
+  });
+});

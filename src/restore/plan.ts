@@ -130,6 +130,11 @@ export function planRestore(header: HeaderLine, state: TargetState, opts: { tabl
     );
     return plan;
   }
+  const viewsOnly = plan.path === 'empty' ? viewsWithoutTables(state) : null;
+  if (viewsOnly) {
+    plan.refusals.push(viewsOnly);
+    return plan;
+  }
   const dumped = new Set(header.tables.map((t) => t.name));
   // A misspelt name is the invocation's fault, as in a backup (db/schema.ts): USAGE, exit 2.
   for (const n of opts.tables ?? [])
@@ -167,6 +172,20 @@ export function planRestore(header: HeaderLine, state: TargetState, opts: { tabl
     }
   }
   return plan;
+}
+
+/**
+ * A target with views and no tables is not a fresh database (its views name tables it does not have), nor one the
+ * migrations made: whose it is, and whether the dump's schema belongs beside those views, only the operator knows.
+ */
+function viewsWithoutTables(state: TargetState): string | null {
+  const n = state.views.length;
+  if (n === 0) return null;
+  const names = `${state.views
+    .slice(0, 3)
+    .map((v) => `"${v}"`)
+    .join(', ')}${n > 3 ? ', …' : ''}`;
+  return `the target holds ${plural(n, 'view')} (${names}) and no tables: drop them, or restore into a new database or one the migrations made`;
 }
 
 /** A table or index to create whose collation only its application has: SQLite refuses to create it (a dump made elsewhere). */

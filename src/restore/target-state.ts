@@ -21,12 +21,14 @@ export interface TargetTable {
 export interface TargetState {
   tables: Map<string, TargetTable>;
   triggers: { name: string; sql: string }[];
+  /** Its views' names: a target with views and no tables is not a fresh database (planRestore refuses it). */
+  views: string[];
   prismaMigrations: string[] | null;
 }
 
 export const PRISMA_MIGRATIONS = '_prisma_migrations';
 
-export const emptyState = (): TargetState => ({ tables: new Map(), triggers: [], prismaMigrations: null });
+export const emptyState = (): TargetState => ({ tables: new Map(), triggers: [], views: [], prismaMigrations: null });
 
 /**
  * The target's table that SQLite would resolve `name` to: `"user"` and `"User"` are one table to SQLite (a schema
@@ -63,10 +65,11 @@ export async function inspectTarget(t: Db): Promise<TargetState> {
     name: String(r[0]),
     sql: String(r[1]),
   }));
+  const views = objects.filter((r) => r[0] === 'view').map((r) => String(r[1]));
   const prismaMigrations = tables.has(PRISMA_MIGRATIONS)
     ? (await t.query(`SELECT migration_name FROM ${q(PRISMA_MIGRATIONS)} ORDER BY migration_name`)).map((r) => String(r[0]))
     : null;
-  return { tables, triggers, prismaMigrations };
+  return { tables, triggers, views, prismaMigrations };
 }
 
 /** The columns of `table` a row cannot leave out: NOT NULL, no default, not a rowid table's INTEGER PRIMARY KEY. */
