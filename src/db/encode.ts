@@ -126,17 +126,34 @@ export function keyAfter(t: KeyedTable, castKeys?: boolean[]): string {
  * which to start (with `withKey`), then the row limit. `castKeys[i]` binds key i as bytes compared as TEXT.
  *
  * Order: the aggregate reads the subquery's rows as the subquery yields them (a co-routine in key order: it has a
- * LIMIT, so it is never flattened), which SQLite does not promise in words. A single-column key is therefore checked
- * on every page instead (checkPageOrder: the first and last lines carry the least and greatest key), which saves
- * the sort an `ORDER BY` in the aggregate costs (a quarter of the encoding's time); other keys sort.
+ * LIMIT, so it is never flattened), which SQLite does not promise in words. The page's first and last lines are
+ * therefore checked against its least and greatest key instead (pages.ts checkPageOrder), which saves the sort an
+ * `ORDER BY` in the aggregate costs: a quarter of the encoding's time with one key column, 25–30 % of the reader's
+ * with two (3M rows keyed by two TEXT columns, docs/BENCHMARKS.md session 34). A single-column key's ends come with
+ * the page (min and max); a key of several columns has no such aggregate, and its ends are read by pageEndsSql,
+ * unless `sorted` (over HTTP, where that is a second round trip per page): then the aggregate sorts.
  */
-export function pageSql(t: KeyedTable, withKey: boolean, castKeys?: boolean[]): string {
+export function pageSql(t: KeyedTable, withKey: boolean, castKeys?: boolean[], sorted = false): string {
   const keys = keyOrder(t);
   const where = withKey ? ` WHERE ${keyAfter(t, castKeys)}` : '';
   const aliases = keys.map((_, i) => `__k${i}`);
   const inner = `SELECT ${keys.map((k, i) => `${k} AS ${aliases[i]}`).join(', ')}, ${lineSql(t.dataColumns)} AS __l FROM ${q(t.name)}${where} ORDER BY ${keys.join(', ')} ${LIMIT_PARAM}`;
   if (keys.length === 1) return `SELECT count(*), min(__k0), max(__k0), CAST(string_agg(__l, '') AS BLOB) FROM (${inner})`;
-  return `SELECT count(*), NULL, NULL, CAST(string_agg(__l, '' ORDER BY ${aliases.join(', ')}) AS BLOB) FROM (${inner})`;
+  const order = sorted ? ` ORDER BY ${aliases.join(', ')}` : '';
+  return `SELECT count(*), NULL, NULL, CAST(string_agg(__l, ''${order}) AS BLOB) FROM (${inner})`;
+}
+
+/**
+ * The least and greatest key of the page pageSql(t, withKey, castKeys) read, when it held `n` rows: two rows of the
+ * key columns, by the key's own `ORDER BY` (the first row after the start, and the n-th, reached by OFFSET: SQLite
+ * steps over the rows in the key's index without reading their other columns). Arguments: the start's key values,
+ * the same again, then n - 1.
+ */
+export function pageEndsSql(t: KeyedTable, withKey: boolean, castKeys?: boolean[]): string {
+  const keys = keyOrder(t);
+  const where = withKey ? ` WHERE ${keyAfter(t, castKeys)}` : '';
+  const select = `SELECT ${t.keyColumns.map(q).join(', ')} FROM ${q(t.name)}${where} ORDER BY ${keys.join(', ')}`;
+  return `SELECT * FROM (${select} LIMIT 1) UNION ALL SELECT * FROM (${select} LIMIT 1 OFFSET CAST(? AS INTEGER))`;
 }
 
 /** A REAL from SQLite's %!.17g text (which writes ±Infinity as "Inf" / "-Inf"). */

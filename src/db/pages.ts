@@ -8,7 +8,7 @@ import { isUtf8 } from 'node:buffer';
 import { BackupError } from '../errors.js';
 import { decodeLineCells } from '../format/rows.js';
 import { encodeCell, encodeRow, TextBytes } from '../format/values.js';
-import { finishPage, type KeyedTable, keyAfter, keyOrder, LIMIT_PARAM, type PageAlloc, pageSql, realsOnly } from './encode.js';
+import { finishPage, type KeyedTable, keyAfter, keyOrder, LIMIT_PARAM, type PageAlloc, pageEndsSql, pageSql, realsOnly } from './encode.js';
 import type { Db, Row } from './types.js';
 import { q, sqlSum } from './url.js';
 
@@ -350,7 +350,7 @@ export function finishEncodedPage(table: string, page: EncodedPage): Buffer {
   if (!page.unfinished) return page.bytes;
   const { keyIdx, least, greatest } = page.unfinished;
   const bytes = finishPage(page.bytes);
-  checkPageOrder(table, bytes, [keyIdx], least, greatest);
+  checkPageOrder(table, bytes, [keyIdx], [least], [greatest]);
   return bytes;
 }
 
@@ -363,18 +363,28 @@ function lineKey(bytes: Buffer, start: number, end: number, keyIdx: number[]): u
 const sameKey = (a: unknown, b: unknown) => encodeCell(a) === encodeCell(b);
 
 /**
- * A single-column key's page must run from its least to its greatest key (encode.ts pageSql: the aggregate's order is
- * checked, not assumed). SQLite compares the keys; here only their ends are matched.
+ * A page must run from its least to its greatest key (encode.ts pageSql: the aggregate's order is checked, not
+ * assumed): `least` and `greatest` are the key's values, one per key column, as SQLite ordered them; here only the
+ * page's ends are matched against them. Returns the last line's key.
  */
-function checkPageOrder(table: string, bytes: Buffer, keyIdx: number[], least: unknown, greatest: unknown): unknown[] {
+function checkPageOrder(table: string, bytes: Buffer, keyIdx: number[], least: unknown[], greatest: unknown[]): unknown[] {
   const firstEnd = bytes.indexOf(0x0a);
   const lastStart = bytes.lastIndexOf(0x0a, bytes.length - 2) + 1;
   const first = lineKey(bytes, 0, firstEnd, keyIdx);
   const last = lineKey(bytes, lastStart, bytes.length - 1, keyIdx);
-  if (!sameKey(first[0], least) || !sameKey(last[0], greatest)) {
+  const same = (a: unknown[], b: unknown[]) => a.length === b.length && a.every((v, i) => sameKey(v, b[i]));
+  if (!same(first, least) || !same(last, greatest)) {
     throw new BackupError('INTERNAL', `table "${table}": SQLite returned a page out of key order; nothing was written`);
   }
   return last;
+}
+
+/** The least and greatest key of a page of `rows` rows of a key of several columns (encode.ts pageEndsSql). */
+async function pageEnds(db: Db, t: Pageable, key: ReturnType<typeof keyArgs> | null, rows: number): Promise<[unknown[], unknown[]]> {
+  const args = key?.args ?? [];
+  const ends = await db.query(pageEndsSql(t, key !== null, key?.cast), [...args, ...args, rows - 1]);
+  if (ends.length !== 2) throw new BackupError('INTERNAL', `table "${t.name}": the page's ends could not be read again; nothing was written`);
+  return [ends[0]!, ends[1]!];
 }
 
 /**
@@ -389,11 +399,13 @@ export async function* encodedPages(db: Db, table: Pageable, opts: WalkOptions =
     return;
   }
   const keyIdx = t.keyColumns.map((k) => t.dataColumns.indexOf(k));
+  // Over HTTP the ends of a page of several key columns would cost a second round trip: SQLite sorts there instead.
+  const sorted = keyIdx.length > 1 && db.kind !== 'file';
   const lastKeys = new WeakMap<Buffer, unknown[]>();
   const reader: PageReader<EncodedPage> = {
     async fetch(after, limit) {
       const key = after ? keyArgs(after) : null;
-      const [r] = await db.query(pageSql(t, key !== null, key?.cast), [...(key?.args ?? []), limit]);
+      const [r] = await db.query(pageSql(t, key !== null, key?.cast, sorted), [...(key?.args ?? []), limit]);
       const rows = Number(r?.[0] ?? 0);
       if (rows === 0) return { page: { bytes: Buffer.alloc(0), rows: 0 }, rows: 0, bytes: 0 };
       const raw = Buffer.isBuffer(r![3]) ? r![3] : Buffer.from(r![3] as ArrayBuffer);
@@ -404,7 +416,8 @@ export async function* encodedPages(db: Db, table: Pageable, opts: WalkOptions =
       }
       let bytes = finishPage(raw, opts.alloc);
       if (!isUtf8(bytes)) bytes = await reencode(db, t, after, rows);
-      else if (keyIdx.length === 1) lastKeys.set(bytes, checkPageOrder(t.name, bytes, keyIdx, r![1], r![2]));
+      else if (keyIdx.length === 1) lastKeys.set(bytes, checkPageOrder(t.name, bytes, keyIdx, [r![1]], [r![2]]));
+      else if (!sorted) lastKeys.set(bytes, checkPageOrder(t.name, bytes, keyIdx, ...(await pageEnds(db, t, key, rows))));
       return { page: { bytes, rows }, rows, bytes: bytes.length };
     },
     lastKey: (page) => lastKeys.get(page.bytes) ?? lineKey(page.bytes, page.bytes.lastIndexOf(0x0a, page.bytes.length - 2) + 1, page.bytes.length - 1, keyIdx),
