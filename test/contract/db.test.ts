@@ -358,6 +358,22 @@ describe.each(BACKENDS)('Db contract: $name', (backend) => {
         const pages = { maxRows, targetBytes: 8 << 20, firstRows: maxRows };
         expect(Buffer.concat((await collect(encodedPages(db, t, { pages }))).map((p) => p.bytes)).toString(), `pages of ${maxRows}`).toBe(want.join(''));
       }
+      // Key parts of every class a key may hold, ends included: BLOBs, REALs (-0.0 and 0.0 are one key), INTEGERs
+      // beyond 2^53, TEXT.
+      await db.beginWrite();
+      await db.write('CREATE TABLE m (a, b, v, PRIMARY KEY (a, b)) WITHOUT ROWID');
+      const mixed: SqlValue[][] = [];
+      const parts: SqlValue[] = [Buffer.from([0]), Buffer.from([0xff, 1]), -0, 1.5, 2n ** 60n, -(2n ** 62n), 'a', 'é', 7n];
+      for (let i = 0; i < parts.length; i++) for (let j = 0; j < parts.length; j++) if (!(i === 2 && j === 2)) mixed.push([parts[i]!, parts[j]!, BigInt(i * 10 + j)]);
+      await db.insert('m', ['a', 'b', 'v'], mixed);
+      await db.commit();
+      const m: Pageable = { name: 'm', dataColumns: ['a', 'b', 'v'], keyColumns: ['a', 'b'] };
+      const all = Buffer.concat((await collect(encodedPages(db, m, { pages: { maxRows: 200, targetBytes: 8 << 20, firstRows: 200 } }))).map((p) => p.bytes)).toString();
+      expect(all.split('\n').length - 1).toBe(mixed.length);
+      for (const maxRows of [1, 2, 5, 13]) {
+        const pages = { maxRows, targetBytes: 8 << 20, firstRows: maxRows };
+        expect(Buffer.concat((await collect(encodedPages(db, m, { pages }))).map((p) => p.bytes)).toString(), `mixed keys by ${maxRows}`).toBe(all);
+      }
       // The database names another greatest key than the page's last line holds: refused where it is read.
       let endsRead = 0;
       const skewed = new Proxy(db, {
