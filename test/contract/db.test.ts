@@ -364,11 +364,13 @@ describe.each(BACKENDS)('Db contract: $name', (backend) => {
       await db.write('CREATE TABLE m (a, b, v, PRIMARY KEY (a, b)) WITHOUT ROWID');
       const mixed: SqlValue[][] = [];
       const parts: SqlValue[] = [Buffer.from([0]), Buffer.from([0xff, 1]), -0, 1.5, 2n ** 60n, -(2n ** 62n), 'a', 'é', 7n];
-      for (let i = 0; i < parts.length; i++) for (let j = 0; j < parts.length; j++) if (!(i === 2 && j === 2)) mixed.push([parts[i]!, parts[j]!, BigInt(i * 10 + j)]);
+      for (let i = 0; i < parts.length; i++) for (let j = 0; j < parts.length; j++) mixed.push([parts[i]!, parts[j]!, BigInt(i * 10 + j)]);
       await db.insert('m', ['a', 'b', 'v'], mixed);
       await db.commit();
       const m: Pageable = { name: 'm', dataColumns: ['a', 'b', 'v'], keyColumns: ['a', 'b'] };
-      const all = Buffer.concat((await collect(encodedPages(db, m, { pages: { maxRows: 200, targetBytes: 8 << 20, firstRows: 200 } }))).map((p) => p.bytes)).toString();
+      const all = Buffer.concat(
+        (await collect(encodedPages(db, m, { pages: { maxRows: 200, targetBytes: 8 << 20, firstRows: 200 } }))).map((p) => p.bytes),
+      ).toString();
       expect(all.split('\n').length - 1).toBe(mixed.length);
       for (const maxRows of [1, 2, 5, 13]) {
         const pages = { maxRows, targetBytes: 8 << 20, firstRows: maxRows };
