@@ -95,7 +95,8 @@ describe('tables whose names only look like a virtual table’s shadow tables', 
     db.close();
   });
 
-  it('holding rows on a target, are data the restore refuses to overwrite, named', async () => {
+  /** A dump of SCHEMA, and a target of the same schema whose docs_fts_content holds other rows than the dump's. */
+  async function dumpAndHeldTarget(): Promise<{ dump: string; target: string }> {
     const dir = dirs.make();
     const src = join(dir, 'src.db');
     build(src, SCHEMA);
@@ -103,6 +104,11 @@ describe('tables whose names only look like a virtual table’s shadow tables', 
     await backupToFile(src, dump);
     const target = join(dir, 'target.db');
     build(target, SCHEMA.replace(/INSERT INTO (?!docs_fts_content)[^;]+;/g, '').replace(/'IMPORTANT'/, "'theirs'"));
+    return { dump, target };
+  }
+
+  it('holding rows on a target, are data the restore refuses to overwrite, named', async () => {
+    const { dump, target } = await dumpAndHeldTarget();
     const before = readFileSync(target);
     const refused = await restore({ openInput: async () => createReadStream(dump), target: localTargetFactory(target), confirm: true }).catch((e) => e);
     expect(refused).toMatchObject({ code: 'REFUSED' });
@@ -111,13 +117,7 @@ describe('tables whose names only look like a virtual table’s shadow tables', 
   });
 
   it('holding rows on a target, are replaced with --clean: the target then holds the dump’s rows', async () => {
-    const dir = dirs.make();
-    const src = join(dir, 'src.db');
-    build(src, SCHEMA);
-    const dump = join(dir, 'dump.ndjson.gz');
-    await backupToFile(src, dump);
-    const target = join(dir, 'target.db');
-    build(target, SCHEMA.replace(/INSERT INTO (?!docs_fts_content)[^;]+;/g, '').replace(/'IMPORTANT'/, "'theirs'"));
+    const { dump, target } = await dumpAndHeldTarget();
     const r = await restore({ openInput: async () => createReadStream(dump), target: localTargetFactory(target), confirm: true, clean: true });
     expect(r.verified).toBe(true);
     const db = new Database(target, { readonly: true });

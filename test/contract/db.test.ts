@@ -157,6 +157,17 @@ async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
 
 const encodeAll = (rows: unknown[][]) => rows.map((r) => encodeRow(r)).join('');
 
+/** `db` with what its query() returns rewritten by `rewrite`: a database that names other values than it holds. */
+function rewritingQueries(db: Db, rewrite: (sql: string, rows: unknown[][]) => unknown[][]): Db {
+  return new Proxy(db, {
+    get(target, key) {
+      const v = Reflect.get(target, key, target);
+      if (key !== 'query') return typeof v === 'function' ? v.bind(target) : v;
+      return async (sql: string, args?: unknown[]) => rewrite(sql, await target.query(sql, args));
+    },
+  });
+}
+
 describe.each(BACKENDS)('Db contract: $name', (backend) => {
   it('every storage class comes back exactly, and SQL-encoded pages equal the JavaScript encoding byte for byte', async () => {
     const path = join(dirs.make(), 'values.db');
@@ -291,16 +302,7 @@ describe.each(BACKENDS)('Db contract: $name', (backend) => {
       expect(() => finishEncodedPage('n', { ...page!, unfinished: { ...page!.unfinished!, greatest: 11n } })).toThrow(/out of key order/);
       // A page finished where it is read is checked the same way: here the database names another least key than
       // the page's first line holds.
-      const skewed = new Proxy(db, {
-        get(target, key) {
-          const v = Reflect.get(target, key, target);
-          if (key !== 'query') return typeof v === 'function' ? v.bind(target) : v;
-          return async (sql: string, args?: unknown[]) => {
-            const rows = await target.query(sql, args);
-            return sql.includes('string_agg') ? rows.map((r) => [r[0], 2n, r[2], r[3]]) : rows;
-          };
-        },
-      });
+      const skewed = rewritingQueries(db, (sql, rows) => (sql.includes('string_agg') ? rows.map((r) => [r[0], 2n, r[2], r[3]]) : rows));
       await expect(collect(encodedPages(skewed, t, { pages: { maxRows: 10, targetBytes: 8 << 20, firstRows: 10 } }))).rejects.toThrow(/out of key order/);
     } finally {
       await close();
@@ -378,17 +380,10 @@ describe.each(BACKENDS)('Db contract: $name', (backend) => {
       }
       // The database names another greatest key than the page's last line holds: refused where it is read.
       let endsRead = 0;
-      const skewed = new Proxy(db, {
-        get(target, key) {
-          const v = Reflect.get(target, key, target);
-          if (key !== 'query') return typeof v === 'function' ? v.bind(target) : v;
-          return async (sql: string, args?: unknown[]) => {
-            const got = await target.query(sql, args);
-            if (!sql.includes('UNION ALL')) return got;
-            endsRead++;
-            return [got[0]!, ['t9', 'k999', ...got[1]!.slice(2)]];
-          };
-        },
+      const skewed = rewritingQueries(db, (sql, rows) => {
+        if (!sql.includes('UNION ALL')) return rows;
+        endsRead++;
+        return [rows[0]!, ['t9', 'k999', ...rows[1]!.slice(2)]];
       });
       const read = collect(encodedPages(skewed, t, { pages: { maxRows: 10, targetBytes: 8 << 20, firstRows: 10 } }));
       if (db.kind === 'file') {
