@@ -9,8 +9,13 @@ import type { ColumnInfo, SchemaObject, Selection, TableInfo } from '../format/l
 import type { Db } from './types.js';
 import { q } from './url.js';
 
-/** Internal tables: never replayed as schema. sqlite_sequence is dumped as data (AUTOINCREMENT state). */
-const isInternal = (name: string) => foldName(name).startsWith('sqlite_');
+/**
+ * SQLite's own tables (sqlite_sequence, sqlite_stat1-4): never replayed as schema. sqlite_sequence is dumped as
+ * data (AUTOINCREMENT state). Only tables: an index, trigger or view with SQL text is the application's whatever its
+ * name (an old Prisma wrote `PRAGMA writable_schema=1; CREATE UNIQUE INDEX "sqlite_autoindex_T_2"`), and a dump
+ * without it would restore a table that has lost a UNIQUE constraint.
+ */
+const isInternal = (type: string, name: string) => type === 'table' && foldName(name).startsWith('sqlite_');
 
 /** FTS modules whose content is dumped through SELECT and restored by INSERT. */
 const CONTENT_MODULES = new Set(['fts5', 'fts4', 'fts3', 'rtree', 'rtree_i32', 'geopoly']);
@@ -247,7 +252,7 @@ export async function introspect(source: Pick<Db, 'query' | 'kind'>, selection: 
   const shadow = await ownedShadows(list, objects);
   const listed = new Map(list.map((r) => [r.name, r]));
 
-  const allTables = objects.filter((o) => o[0] === 'table' && !shadow.has(str(o[1])) && !isInternal(str(o[1])));
+  const allTables = objects.filter((o) => o[0] === 'table' && !shadow.has(str(o[1])) && !isInternal('table', str(o[1])));
   const names = allTables.map((o) => str(o[1]));
   for (const n of selection.tables ?? []) {
     if (!names.includes(n)) throw new BackupError('USAGE', `--tables names "${n}", which is not a table of the database${caseHint(n, names)}`);
@@ -274,7 +279,7 @@ export async function introspect(source: Pick<Db, 'query' | 'kind'>, selection: 
   const wholeDatabase = selection.tables === null && selection.excludeTables.length === 0;
   const keep = (o: unknown[]) => {
     const [type, name, tbl, sql] = [str(o[0]), str(o[1]), str(o[2]), str(o[3])];
-    if (!sql || isInternal(name) || shadow.has(name) || shadow.has(tbl)) return false;
+    if (!sql || isInternal(type, name) || shadow.has(name) || shadow.has(tbl)) return false;
     // A view (and its INSTEAD OF triggers) may read any table: only a backup of every table carries it.
     if (type === 'view' || (type === 'trigger' && views.has(tbl))) return wholeDatabase;
     return selectedNames.has(tbl);

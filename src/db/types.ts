@@ -95,6 +95,12 @@ export interface Db {
   setSchemaSql?(name: string, sql: string): Promise<void>;
 
   /**
+   * Local only: runs schema SQL creating an object whose name SQLite reserves (`sqlite_…`, or a virtual table's
+   * shadow table's), with defensive mode off and writable_schema on, as its application made it.
+   */
+  createReserved?(sql: string): Promise<void>;
+
+  /**
    * Local only: creates `objects` (tables and indexes, in order) in a new, empty in-memory database and returns
    * those SQLite refused, with its words: what a restore into SQLite will not be able to create either.
    */

@@ -85,6 +85,7 @@ export function schemaReplayer(db: Db, header: HeaderLine | null, warnings: stri
     try {
       await db.write(sql);
     } catch (e) {
+      if (isReservedNameError(e)) return createReserved(db, name, sql);
       if (!isDoubleQuotedStringError(e)) throw new BackupError('SCHEMA', `cannot create "${name}" on the target: ${(e as Error).message}`);
       // Columns of the tables and views created so far are identifiers too (views select from views).
       const created = await db.query("SELECT p.name FROM sqlite_schema s, pragma_table_xinfo(s.name) p WHERE s.type IN ('table', 'view')");
@@ -104,6 +105,28 @@ export function schemaReplayer(db: Db, header: HeaderLine | null, warnings: stri
       else warnings.push(`"${name}" used double-quoted string literals, which the target refuses: created with single quotes`);
     }
   };
+}
+
+const isReservedNameError = (e: unknown) => /object name reserved for internal use/.test((e as Error)?.message ?? '');
+
+/**
+ * An object whose name SQLite reserves: an application's table named like a shadow table of a virtual table created
+ * before it, or an index an old Prisma named `sqlite_autoindex_…` under writable_schema. The source holds it, so a
+ * local target gets it the way the application made it; a server that allows neither is refused by name (the load
+ * is rolled back).
+ */
+async function createReserved(db: Db, name: string, sql: string): Promise<void> {
+  if (!db.createReserved) {
+    throw new BackupError(
+      'SCHEMA',
+      `cannot create "${name}" on the target: SQLite reserves that name, and only a local file's restore can create it as its application did (writable_schema); restore into a file, or rename it in the source`,
+    );
+  }
+  try {
+    await db.createReserved(sql);
+  } catch (e) {
+    throw new BackupError('SCHEMA', `cannot create "${name}" on the target: ${(e as Error).message}`);
+  }
 }
 
 /** The columns `sql`'s foreign keys name: `REFERENCES table (a, b)`, quotes and comments skipped. */
