@@ -146,12 +146,47 @@ function keyArgs(keys: unknown[]): { cast: boolean[] | undefined; args: unknown[
   return { cast: keys.map((v) => v instanceof TextBytes), args: keys.map((v) => (v instanceof TextBytes ? v.bytes : v)) };
 }
 
-const lossy = (v: unknown) => typeof v === 'string' && v.indexOf('\uFFFD') >= 0;
+type TextCodec = 'utf-8' | 'utf-16le' | 'utf-16be';
+const codecs = new WeakMap<Db, Promise<TextCodec>>();
 
-function exactBytes(bytes: unknown): string | TextBytes | null {
+/** The text encoding of `db`'s file, asked once per handle. */
+function textCodec(db: Db): Promise<TextCodec> {
+  let codec = codecs.get(db);
+  if (!codec) {
+    codec = db.query('SELECT encoding FROM pragma_encoding').then(([r]) => {
+      const e = String(r?.[0] ?? '').toLowerCase();
+      return e === 'utf-16le' || e === 'utf-16be' ? e : 'utf-8';
+    });
+    codecs.set(db, codec);
+  }
+  return codec;
+}
+
+/**
+ * Whether a TEXT cell the driver gave may not be the stored text. It reaches JavaScript through SQLite's conversion
+ * to UTF-8: bytes that are not UTF-8 become U+FFFD; in a UTF-16 file a lone surrogate takes the unit after it into
+ * another character (sqlite3VdbeMemTranslate), so there a surrogate pair is suspect too.
+ */
+const lossy = (v: unknown, codec: TextCodec = 'utf-8') =>
+  typeof v === 'string' && (v.indexOf('\uFFFD') >= 0 || (codec !== 'utf-8' && /[\uD800-\uDFFF]/.test(v)));
+
+/**
+ * A TEXT cell's stored bytes (`CAST(x AS BLOB)`: in the file's encoding) as the exact value: a string when they
+ * are valid text (U+FFFD and all), else, in a UTF-8 file, TextBytes. Text that is not valid UTF-16 has no exact
+ * form in a dump (every restore target but a UTF-16 file would store other text): refused by name.
+ */
+function exactBytes(bytes: unknown, codec: TextCodec, where: () => string): string | TextBytes | null {
   if (!bytes || typeof bytes !== 'object') return null;
   const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes as ArrayBuffer);
-  return isUtf8(buf) ? buf.toString('utf8') : new TextBytes(buf);
+  if (codec === 'utf-8') return isUtf8(buf) ? buf.toString('utf8') : new TextBytes(buf);
+  try {
+    return new TextDecoder(codec, { fatal: true, ignoreBOM: true }).decode(buf);
+  } catch {
+    throw new BackupError(
+      'UNSUPPORTED',
+      `${where()} holds TEXT that is not valid UTF-16 (a lone surrogate), which no dump can carry exactly; --exclude-tables leaves the table out`,
+    );
+  }
 }
 
 /** Rough encoded size of a row, to size the next page; cheap (no encoding). */
@@ -171,14 +206,15 @@ function approxRowBytes(row: Row): number {
  * (and never get past the row), and the other cells of the row could not be looked up by key.
  */
 async function exactKeys(db: Db, t: Pageable, page: Row[], keyIdx: number[], after: unknown[] | null, limit: number, filter?: WalkOptions['filter']) {
-  if (!page.some((row) => keyIdx.some((k) => lossy(row[k])))) return;
+  const codec = await textCodec(db);
+  if (!page.some((row) => keyIdx.some((k) => lossy(row[k], codec)))) return;
   const select = t.keyColumns.map((k) => `CAST(${q(k)} AS BLOB)`).join(', ');
   const { cast, args } = keyArgs(after ?? []);
   const raw = await db.query(pageQuery(t, after !== null, cast, select, filter?.sql), [...args, ...(filter?.args ?? []), limit]);
   page.forEach((row, i) => {
     keyIdx.forEach((k, j) => {
-      if (!lossy(row[k])) return;
-      const exact = exactBytes(raw[i]?.[j]);
+      if (!lossy(row[k], codec)) return;
+      const exact = exactBytes(raw[i]?.[j], codec, () => `table "${t.name}", column "${t.keyColumns[j]}"`);
       if (exact === null) throw new BackupError('SNAPSHOT', `table "${t.name}": a key changed while it was read`);
       row[k] = exact;
     });
@@ -190,16 +226,17 @@ async function exactKeys(db: Db, t: Pageable, page: Row[], keyIdx: number[], aft
  * keep them exactly (TextBytes) unless they really were valid UTF-8.
  */
 async function exactText(db: Db, t: Pageable, page: Row[], keyIdx: number[]): Promise<void> {
+  const codec = await textCodec(db);
   for (const row of page) {
     for (let i = 0; i < row.length; i++) {
       const v = row[i];
-      if (!lossy(v) || keyIdx.includes(i)) continue; // keys were made exact by exactKeys
+      if (!lossy(v, codec) || keyIdx.includes(i)) continue; // keys were made exact by exactKeys
       const { cast, args } = keyArgs(keyIdx.map((k) => row[k]));
       const where = keyOrder(t)
         .map((k, j) => `${k} = ${cast?.[j] ? 'CAST(? AS TEXT)' : '?'}`)
         .join(' AND ');
       const [raw] = await db.query(`SELECT CAST(${q(t.dataColumns[i]!)} AS BLOB) FROM ${q(t.name)} WHERE ${where}`, args);
-      const exact = exactBytes(raw?.[0]);
+      const exact = exactBytes(raw?.[0], codec, () => `table "${t.name}", column "${t.dataColumns[i]}"`);
       if (exact !== null) row[i] = exact;
     }
   }
