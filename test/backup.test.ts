@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backup, inspect } from '../src/backup/backup.js';
+import { refuseLongRows } from '../src/db/pages.js';
 import { BackupError } from '../src/errors.js';
 import type { Manifest } from '../src/format/lines.js';
 import { fileSink, manifestPathFor } from '../src/sink/file.js';
@@ -134,6 +135,28 @@ describe('backup to a file', () => {
 });
 
 describe('backup failures leave nothing behind', () => {
+  it('a row too long for any reader to decode (TEXT of control characters, six bytes each in JSON) is refused by table, and nothing is left', async () => {
+    const dir = dirs.make();
+    const path = join(dir, 'huge.db');
+    const db = new Database(path);
+    // 100M U+0001: 100 MB stored, 600 MB as the dump's JSON string, over SQLite's and V8's longest string.
+    db.exec("CREATE TABLE small (id INTEGER PRIMARY KEY); CREATE TABLE huge (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO small VALUES (1);");
+    db.exec("INSERT INTO huge (v) VALUES (replace(hex(zeroblob(100000000)), '00', char(1)))");
+    db.close();
+    const out = join(dir, 'dump.ndjson.gz');
+    const e = await rejection(backupToFile(path, out));
+    expect(e).toMatchObject({ code: 'UNSUPPORTED' });
+    expect(e.message).toMatch(/^table "huge": a row's line in the dump would be longer than the 536870888 bytes a reader can decode.*--exclude-tables "huge"/);
+    expect(listDir(dir)).toEqual(['huge.db']);
+  }, 60_000);
+
+  it('refuseLongRows: only a page longer than the limit is scanned, and only a line over it is refused', () => {
+    const page = Buffer.from('[1,"abc"]\n[2,"abcdefgh"]\n');
+    expect(() => refuseLongRows('t', page, 100)).not.toThrow();
+    expect(() => refuseLongRows('t', page, 14)).not.toThrow(); // the longest line holds 14 bytes
+    expect(() => refuseLongRows('t', page, 13)).toThrow(/table "t": a row's line in the dump would be 14 bytes, over the 13 bytes/);
+  });
+
   it('a sink that fails mid-way leaves no dump, no manifest and no temp file', async () => {
     const dir = dirs.make();
     const out = join(dir, 'dump.ndjson.gz');

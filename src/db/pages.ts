@@ -430,6 +430,49 @@ async function pageEnds(db: Db, t: Pageable, key: ReturnType<typeof keyArgs> | n
  * such bytes exactly.
  */
 export async function* encodedPages(db: Db, table: Pageable, opts: WalkOptions = {}): AsyncGenerator<EncodedPage> {
+  try {
+    for await (const page of readEncodedPages(db, table, opts)) {
+      refuseLongRows(table.name, page.bytes);
+      yield page;
+    }
+  } catch (e) {
+    if (isTooBig(e)) throw tooBigError(table.name, null);
+    throw e;
+  }
+}
+
+/**
+ * The longest row line a reader can decode: V8's longest string (a line, or a cell of it, is read as one). A BLOB
+ * over ~400 MB, or TEXT of control characters (six bytes each in JSON) a sixth of that, makes a longer line.
+ */
+export const MAX_ROW_LINE = 0x1fffffe8;
+
+const isTooBig = (e: unknown) =>
+  (e as { code?: unknown })?.code === 'SQLITE_TOOBIG' || (e instanceof RangeError && /string length|string longer/i.test(e.message));
+
+function tooBigError(table: string, bytes: number | null, limit = MAX_ROW_LINE): BackupError {
+  const size = bytes === null ? 'longer than' : `${bytes} bytes, over`;
+  return new BackupError(
+    'UNSUPPORTED',
+    `table "${table}": a row's line in the dump would be ${size} the ${limit} bytes a reader can decode as one string (a BLOB over ~400 MB, or huge TEXT of control characters): no restore could read it; --exclude-tables "${table}" backs up the rest`,
+  );
+}
+
+/**
+ * A backup must not write a dump that no verify or restore can read: a page holding a row line over `limit`
+ * bytes is refused (only pages longer than the limit are scanned; pages hold ≤ 4 MiB but for a single row).
+ */
+export function refuseLongRows(table: string, bytes: Buffer, limit = MAX_ROW_LINE): void {
+  if (bytes.length <= limit) return;
+  for (let start = 0; start < bytes.length; ) {
+    let end = bytes.indexOf(0x0a, start);
+    if (end < 0) end = bytes.length;
+    if (end - start > limit) throw tooBigError(table, end - start, limit);
+    start = end + 1;
+  }
+}
+
+async function* readEncodedPages(db: Db, table: Pageable, opts: WalkOptions): AsyncGenerator<EncodedPage> {
   const t = await unlocked(opts.growing, () => keyed(db, table));
   if (!(await unlocked(opts.growing, () => db.encodesInSql())) || opts.filter) {
     for await (const page of rowPages(db, t, opts)) yield { bytes: Buffer.from(encodeRows(page)), rows: page.length };
