@@ -140,7 +140,7 @@ describe('backup failures leave nothing behind', () => {
     const path = join(dir, 'huge.db');
     const db = new Database(path);
     // 100M U+0001: 100 MB stored, 600 MB as the dump's JSON string, over SQLite's and V8's longest string.
-    db.exec("CREATE TABLE small (id INTEGER PRIMARY KEY); CREATE TABLE huge (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO small VALUES (1);");
+    db.exec('CREATE TABLE small (id INTEGER PRIMARY KEY); CREATE TABLE huge (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO small VALUES (1);');
     db.exec("INSERT INTO huge (v) VALUES (replace(hex(zeroblob(100000000)), '00', char(1)))");
     db.close();
     const out = join(dir, 'dump.ndjson.gz');
