@@ -41,12 +41,33 @@ export interface DrillReport {
 const COULD_NOT_RUN: ReadonlySet<ErrorCode> = new Set(['USAGE', 'CONFIG', 'AUTH', 'REMOTE', 'NO_SPACE']);
 /** errorCodeOf: a full disk is NO_SPACE whether Node, SQLite or our own code reported it. */
 const couldNotRun = (e: unknown): boolean => COULD_NOT_RUN.has(errorCodeOf(e));
+/**
+ * The operator's own --target may also refuse the restore (REFUSED: it holds data of its own, or is the dump's
+ * source): the target's state, not the dump's. Into a scratch file the drill creates, a refusal is the dump's.
+ */
+const targetRefused = (e: unknown, target: boolean): boolean => target && errorCodeOf(e) === 'REFUSED';
+
+/**
+ * The sidecar manifest's tables that the restore did not load: only those it could not account for. A table the
+ * restore rebuilds (an external-content FTS index) or creates as schema only (contentless) holds no rows of its own.
+ */
+function missingFromRestore(manifest: Manifest, result: RestoreResult): { differ: string[]; missing: string[] } {
+  // Own keys only: a table may be named `constructor` or `__proto__`.
+  const got = new Map(Object.entries(result.tables));
+  const noRows = new Set(result.plan.filter((p) => p.action === 'rebuild' || p.action === 'schema-only').map((p) => p.table));
+  return {
+    differ: Object.entries(manifest.tables)
+      .filter(([t, m]) => got.has(t) && got.get(t) !== m.rows)
+      .map(([t]) => t),
+    missing: Object.keys(manifest.tables).filter((t) => t !== 'sqlite_sequence' && !got.has(t) && !noRows.has(t)),
+  };
+}
 
 /**
  * Restores the dump into a scratch database and checks it; the scratch database is removed afterwards.
  * @returns pass/fail with each check's detail.
  * @throws BackupError USAGE, CONFIG, AUTH, REMOTE or NO_SPACE when the restore could not run, and the target's
- *   refusal when `target` cannot be one (nothing was found wrong with the dump).
+ *   refusal (REFUSED, or its setup) when `target` cannot be one (nothing was found wrong with the dump).
  */
 export async function drill(opts: {
   openInput: () => Promise<Readable>;
@@ -74,21 +95,18 @@ export async function drill(opts: {
         detail: `dump verified, ${plural(Object.keys(result.tables).length, 'table')} loaded and re-verified on the ${opts.target ? 'target' : 'scratch'} database`,
       });
     } catch (e) {
-      if (opts.signal?.aborted || couldNotRun(e)) throw e;
+      if (opts.signal?.aborted || couldNotRun(e) || targetRefused(e, opts.target !== undefined)) throw e;
       checks.push({ name: 'restore', ok: false, detail: (e as Error).message });
       return { pass: false, checks, tables: {}, durationMs: Date.now() - started, warnings: [] };
     }
     if (opts.manifest) {
-      // Own keys only: a table may be named `constructor` or `__proto__`.
-      const got = new Map(Object.entries(result!.tables));
-      const differ = Object.entries(opts.manifest.tables).filter(([t, m]) => got.has(t) && got.get(t) !== m.rows);
-      const missing = Object.keys(opts.manifest.tables).filter((t) => t !== 'sqlite_sequence' && !got.has(t));
+      const { differ, missing } = missingFromRestore(opts.manifest, result!);
       checks.push({
         name: 'manifest',
         ok: differ.length === 0 && missing.length === 0,
         detail:
           differ.length || missing.length
-            ? `differs from the sidecar manifest: ${[...differ.map(([t]) => t), ...missing].join(', ')}`
+            ? `differs from the sidecar manifest: ${[...differ, ...missing].join(', ')}`
             : 'row counts equal the sidecar manifest',
       });
     }

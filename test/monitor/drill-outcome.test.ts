@@ -4,6 +4,7 @@
  * encrypted dump not set, credentials the target refused, a target it cannot reach) exits as its error does and
  * records nothing: the backup is fine, the operator's setup is not.
  */
+import Database from 'better-sqlite3';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -95,6 +96,44 @@ describe('a drill that could not start records nothing', () => {
     expect(lastJson(r.stdout)).toMatchObject({ ok: false, code: 'NOT_FOUND', message: expect.stringMatching(/the target's directory .* does not exist/) });
     expect(r.stdout + r.stderr).not.toMatch(/FAIL/);
     expect(drillRecords(d)).toEqual([]);
+  });
+
+  it('a --target holding data of its own: exit 1, one line naming the refusal, no record (the backup is not at fault)', async () => {
+    const d = dirs.make();
+    const dump = join(d, 'plain.ndjson.gz');
+    await backupToFile(db, dump);
+    const other = join(dirs.make(), 'other.db');
+    const o = new Database(other);
+    o.exec("CREATE TABLE notes (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO notes (v) VALUES ('theirs'), ('more');");
+    o.close();
+    const r = await runCli(['drill', dump, '--target', `file:${other}`, '--json'], clean);
+    expect(r.code, r.stderr).toBe(1);
+    expect(lastJson(r.stdout)).toMatchObject({ ok: false, code: 'REFUSED' });
+    expect(lines(r.stderr).filter((l) => !l.startsWith('restore drill:'))).toHaveLength(1);
+    expect(r.stdout + r.stderr).not.toMatch(/FAIL/);
+    expect(drillRecords(d)).toEqual([]);
+  });
+});
+
+describe('a drill that ran and found the backup sound', () => {
+  it('a backup holding an external-content FTS5 table (rebuilt, not loaded) passes, manifest check included', async () => {
+    const d = dirs.make();
+    const src = join(d, 'fts.db');
+    const f = new Database(src);
+    f.exec(`CREATE TABLE docs (id INTEGER PRIMARY KEY, body TEXT);
+      CREATE VIRTUAL TABLE docs_fts USING fts5(body, content='docs', content_rowid='id');
+      CREATE VIRTUAL TABLE empty_idx USING fts5(a, content='');
+      INSERT INTO docs VALUES (1, 'hello world'), (2, 'more words');
+      INSERT INTO docs_fts (docs_fts) VALUES ('rebuild');`);
+    f.close();
+    const dump = join(d, 'fts.ndjson.gz');
+    const made = await runCli(['backup', '--db', `file:${src}`, '--write', '--out', dump, '--quiet'], clean);
+    expect(made.code, made.stderr).toBe(0);
+    const r = await runCli(['drill', dump, '--json'], clean);
+    expect(r.code, r.stderr).toBe(0);
+    expect(lastJson(r.stdout)).toMatchObject({ ok: true, pass: true });
+    expect(r.stderr).toMatch(/manifest/);
+    expect(r.stderr).not.toMatch(/FAIL/);
   });
 });
 
