@@ -318,11 +318,32 @@ describe('rows the source holds that its CHECK constraints refuse', () => {
     const dir = dirs.make();
     const src = join(dir, 'src.db');
     buildUnchecked(src);
-    const { target } = await roundTrip(dir, src);
+    const dump = join(dir, 'dump.ndjson.gz');
+    await backupToFile(src, dump);
+    const target = join(dir, 'restored.db');
+    const r = await restore({ openInput: async () => createReadStream(dump), target: localTargetFactory(target), confirm: true });
+    expect(r.warnings).toContainEqual(expect.stringMatching(/^table "p": 2 rows break its CHECK constraints .*as the dump holds them/));
     expect(diffDumps(dumpDb(src), dumpDb(target))).toEqual([]);
     const db = new Database(target);
     expect(() => db.exec('INSERT INTO p VALUES (4, 0, NULL)')).toThrow(/CHECK constraint failed/);
     db.close();
+  });
+
+  it('into a migrated target whose own CHECKs the rows break: loaded as the dump holds them, and the warning names the table', async () => {
+    const dir = dirs.make();
+    const src = join(dir, 'src.db');
+    build(src, "CREATE TABLE p (id INTEGER PRIMARY KEY, qty INT, tag TEXT); INSERT INTO p VALUES (1, 5, 'ok'), (2, -3, 'ok');");
+    const dump = join(dir, 'dump.ndjson.gz');
+    await backupToFile(src, dump);
+    const target = join(dir, 'migrated.db');
+    build(target, 'CREATE TABLE p (id INTEGER PRIMARY KEY, qty INT CHECK (qty > 0), tag TEXT);');
+    const r = await restore({ openInput: async () => createReadStream(dump), target: localTargetFactory(target), confirm: true });
+    expect(r.verified).toBe(true);
+    expect(r.warnings).toContainEqual(expect.stringMatching(/^table "p": 1 row breaks its CHECK constraints/));
+    const clean = join(dir, 'clean.db');
+    build(clean, 'CREATE TABLE p (id INTEGER PRIMARY KEY, qty INT CHECK (qty > -10), tag TEXT);');
+    const ok = await restore({ openInput: async () => createReadStream(dump), target: localTargetFactory(clean), confirm: true });
+    expect(ok.warnings.filter((w) => /CHECK/.test(w))).toEqual([]);
   });
 
   it('over HTTP, where sqld refuses the pragma, fail the load with the constraint named, and the target is as it was', async () => {

@@ -25,7 +25,7 @@ import { type LoadVerifier, startLoadVerifier, startVerifierThread, type Verifie
 import { heldDataRefusal, loads, planRestore, unmatchedRefusal, type RestorePlan } from './plan.js';
 import { loadSeedCheck, MAX_SEED_ROWS, type SeedCheck, seedColumnsIn } from './seeds.js';
 import { emptyState, inspectTarget, targetTable, type TargetState } from './target-state.js';
-import { checkForeignKeys, checksumRows, uncheckedWarning, unusableObjects } from './verify-target.js';
+import { checkConstraintWarnings, checkForeignKeys, checksumRows, uncheckedWarning, unusableObjects } from './verify-target.js';
 import { trace } from '../trace.js';
 import { plural } from '../units.js';
 import { passMemory } from '../memory.js';
@@ -238,6 +238,12 @@ async function verifyTarget(target: Target, input: RestoreInput, v: Verified, ve
     result.foreignKeysUnchecked = fk.unchecked.map((u) => u.table);
     result.warnings.push(...fk.unchecked.map(uncheckedWarning));
   }
+  result.warnings.push(
+    ...(await checkConstraintWarnings(
+      target.db,
+      v.plan.tables.filter(loads).map((t) => t.info.name),
+    )),
+  );
 }
 
 /** The views and the tables with triggers that the load created from the dump's schema (an empty target's path). */

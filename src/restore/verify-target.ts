@@ -7,8 +7,9 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { DEFAULT_PAGES, encodedPages, type Growing, type PageOptions } from '../db/pages.js';
 import type { Db } from '../db/types.js';
 import type { TableInfo } from '../format/lines.js';
-import { tableColumns } from '../db/schema.js';
+import { foldName, tableColumns } from '../db/schema.js';
 import { q } from '../db/url.js';
+import { tokenize } from '../sql-text.js';
 import { createMemoryGovernor, type GovernorOptions, READBACK_COLLECT_BYTES, REMOTE_COLLECT_BYTES } from '../memory.js';
 
 export interface TableChecksum {
@@ -95,6 +96,35 @@ export async function unusableObjects(db: Pick<Db, 'query' | 'kind'>, created: {
     }
   }
   return problems;
+}
+
+const hasCheck = (sql: string) => tokenize(sql).some((t) => t.kind === 'word' && sql.slice(t.start, t.end).toLowerCase() === 'check');
+
+/**
+ * A local load runs with CHECK constraints off (a source may hold rows its CHECKs refuse, and a migrated target may
+ * declare CHECKs its source did not): the restored rows that break the target's CHECKs are counted here and named in
+ * a warning, as foreign key violations are. Only restored tables whose SQL holds a CHECK are read (quick_check
+ * scans the table); over HTTP the CHECKs were enforced during the load.
+ */
+export async function checkConstraintWarnings(db: Db, tables: readonly string[]): Promise<string[]> {
+  if (db.kind !== 'file') return [];
+  const declared = await db.query("SELECT name, sql FROM sqlite_schema WHERE type = 'table'");
+  const withCheck = new Map(declared.filter((r) => hasCheck(String(r[1] ?? ''))).map((r) => [foldName(String(r[0])), String(r[0])]));
+  const checked = tables.map((t) => withCheck.get(foldName(t))).filter((t): t is string => t !== undefined);
+  if (checked.length === 0) return [];
+  await db.run('PRAGMA ignore_check_constraints = OFF'); // quick_check skips CHECKs while they are ignored
+  const warnings: string[] = [];
+  for (const table of checked) {
+    const lines = await db.query('SELECT * FROM pragma_quick_check(?)', [table]);
+    const n = lines.filter((r) => String(r[0]).startsWith('CHECK constraint failed')).length;
+    if (n === 0) continue;
+    // quick_check stops at 100 problems.
+    const count = n >= 100 ? '100 or more rows break' : n === 1 ? '1 row breaks' : `${n} rows break`;
+    warnings.push(
+      `table "${table}": ${count} its CHECK constraints on the target, loaded as the dump holds them (a restore brings rows back as they were); PRAGMA integrity_check lists them`,
+    );
+  }
+  return warnings;
 }
 
 /** `PRAGMA foreign_key_check` over the whole database: violations per table. Throws where SQLite cannot check. */
