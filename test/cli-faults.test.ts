@@ -7,7 +7,7 @@
 import Database from 'better-sqlite3';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { entryPoint, NODE_FLAGS } from '../scripts/lib/launch.mjs';
@@ -54,14 +54,19 @@ interface FullDiskRun {
   stderr: string;
   /** What was on the small disk after the command. */
   left: string[];
+  /** The size of each file left there. */
+  sizes: Record<string, number>;
 }
 
-/** Runs `turso-backup <args>` with a `size` tmpfs mounted at `mnt` (private to this command), then lists `mnt`. */
-function onFullDisk(mnt: string, size: string, args: string[]): Promise<FullDiskRun> {
+/**
+ * Runs `turso-backup <args>` with a `size` tmpfs mounted at `mnt` (private to this command), then lists `mnt`.
+ * `emptyFile`: a file of that name is made there first, empty (a target the restore loads in place).
+ */
+function onFullDisk(mnt: string, size: string, args: string[], emptyFile = ''): Promise<FullDiskRun> {
   const script =
-    'mount -t tmpfs -o size="$1" tmpfs "$0" || exit 99; shift; "$@"; rc=$?; echo "@@exit=$rc" >&2; for f in "$0"/.* "$0"/*; do echo "@@file=$f" >&2; done';
+    'mount -t tmpfs -o size="$1" tmpfs "$0" || exit 99; shift; if [ -n "$EMPTY_FILE" ]; then : > "$0/$EMPTY_FILE"; fi; "$@"; rc=$?; echo "@@exit=$rc" >&2; for f in "$0"/.* "$0"/*; do [ -f "$f" ] && echo "@@file=$f" >&2 && echo "@@size=$f:$(wc -c < "$f")" >&2; done';
   const child = spawn('unshare', [...NS!, 'sh', '-c', script, mnt, size, process.execPath, entry, ...args], {
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/' },
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/', EMPTY_FILE: emptyFile },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
@@ -77,8 +82,14 @@ function onFullDisk(mnt: string, size: string, args: string[]): Promise<FullDisk
         .map((l) => l.slice(7).replace(`${mnt}/`, ''))
         .filter((f) => !['.', '..', '.*', '*'].includes(f));
       const code = Number(marks.find((l) => l.startsWith('@@exit='))?.slice(7) ?? -1);
+      const sizes = Object.fromEntries(
+        marks
+          .filter((l) => l.startsWith('@@size='))
+          .map((l) => [l.slice(7, l.lastIndexOf(':')).replace(`${mnt}/`, ''), Number(l.slice(l.lastIndexOf(':') + 1))]),
+      );
       resolve({
         code,
+        sizes,
         stdout,
         stderr: stderr
           .split('\n')
@@ -121,6 +132,41 @@ describe.skipIf(!NS)('a full disk (a real 1 MiB tmpfs)', () => {
     expect(r.stderr).not.toMatch(/unexpected error|database or disk is full/);
     expect(lastJson(r.stdout)).toMatchObject({ ok: false, code: 'NO_SPACE' });
     expect(r.left).toEqual([]);
+  });
+});
+
+describe.skipIf(!NS)('a full disk under a target loaded in place', () => {
+  it('restore into an existing empty file: rolled back for real, the file empty again and no journal left', async () => {
+    const mnt = dirs.make();
+    const r = await onFullDisk(mnt, '1m', ['restore', dump, '--target', `file:${mnt}/e.db`, '--confirm', '--json'], 'e.db');
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/rolled back/);
+    expect(lastJson(r.stdout)).toMatchObject({ ok: false, code: 'NO_SPACE' });
+    expect(r.left).toEqual(['e.db']);
+    expect(r.sizes).toEqual({ 'e.db': 0 });
+  });
+});
+
+describe('a file size limit under a target loaded in place (an I/O error, not a full disk)', () => {
+  it('restore into an existing empty file: SQLite leaves its journal hot; the restore rolls it back before it says so', async () => {
+    const dir = dirs.make();
+    const target = join(dir, 'e.db');
+    writeFileSync(target, '');
+    // `ulimit -f` (1 KiB blocks): the file may not grow past 1 MiB, and the write that would fails with EFBIG.
+    const r = spawnSync(
+      'sh',
+      ['-c', 'ulimit -f 1024; exec "$@"', 'sh', process.execPath, ...NODE_FLAGS, entry, 'restore', dump, '--target', `file:${target}`, '--confirm'],
+      {
+        env: { ...process.env, ...clean },
+        encoding: 'utf8',
+      },
+    );
+    expect(r.status, r.stderr).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/rolled back and the target is as it was/);
+    expect(listDir(dir)).toEqual(['e.db']);
+    expect(statSync(target).size).toBe(0);
   });
 });
 

@@ -454,7 +454,11 @@ export class LocalDb implements Db {
 
   async close(): Promise<void> {
     if (!this.handle.open) return;
-    if (this.handle.inTransaction) this.handle.exec('ROLLBACK');
-    this.handle.close();
+    try {
+      if (this.handle.inTransaction) this.handle.exec('ROLLBACK');
+    } finally {
+      // Closed even when the ROLLBACK fails (an I/O error): the next connection rolls a hot journal back.
+      this.handle.close();
+    }
   }
 }

@@ -14,7 +14,7 @@ import { realpathSync, type Stats, statSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { countRows } from '../db/schema.js';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import { BackupError } from '../errors.js';
+import { BackupError, isNoSpace } from '../errors.js';
 import type { HeaderLine, TableInfo } from '../format/lines.js';
 import { longLine, rowLines } from '../format/reader.js';
 import type { Target, TargetFactory } from '../target/types.js';
@@ -311,9 +311,24 @@ async function loadVerifyPublish(
   } catch (e) {
     await (verifier as LoadVerifier | null)?.stop();
     await target.rollback().catch(() => {});
-    throw e;
+    throw writeFailure(e, target);
   }
   result.warnings.push(...target.db.notes);
+}
+
+/**
+ * The target's own failure as one line: a driver's error that reached here (SQLite's "disk I/O error" at COMMIT, say)
+ * is the target's storage failing, not a bug. A full disk keeps its own code (the CLI names the device).
+ */
+function writeFailure(e: unknown, target: Target): unknown {
+  if (e instanceof BackupError || isNoSpace(e) || !(e as { code?: unknown })?.code?.toString().startsWith('SQLITE_')) return e;
+  return new BackupError(
+    'SINK',
+    `the target ${target.displayUrl} could not be written (${(e as Error).message}); the restore was rolled back and the target is as it was`,
+    {
+      cause: e,
+    },
+  );
 }
 
 /**

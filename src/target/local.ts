@@ -233,6 +233,25 @@ function localTarget(db: LocalDb, path: string, scratchPath: string | null): Tar
       if (scratchPath && early) await publish(db, scratchPath, path, wal, early);
     },
     rollback: () => db.rollback(),
-    close: () => db.close(),
+    async close() {
+      await db.close();
+      if (!scratchPath) await rollBackHotJournal(path);
+    },
   };
+}
+
+/**
+ * A write that failed with an I/O error (EFBIG past a file size limit, EIO) leaves SQLite's pager in its error
+ * state: the connection closes without playing its journal back, and the journal stays hot beside a grown file.
+ * The next connection to read the file rolls it back; one does so here, so that "the target is as it was" holds
+ * when the restore says it. A journal the target keeps by its journal mode (PERSIST) is read and left alone.
+ */
+async function rollBackHotJournal(path: string): Promise<void> {
+  if (!existsSync(`${path}-journal`)) return;
+  const db = openLocalDb(path, {});
+  try {
+    await db.query('SELECT count(*) FROM sqlite_schema');
+  } finally {
+    await db.close();
+  }
 }
