@@ -69,6 +69,17 @@ function corrupt(message: string): never {
   throw new BackupError('CORRUPT', message);
 }
 
+/**
+ * Values read from a structural line, as a message may show them. A damaged or hand-edited line may hold anything
+ * (a row's data among it), and dump content never reaches the output: only a checksum that is one, a count that is
+ * one, or a name the header holds is shown.
+ */
+const shownSha = (v: unknown) => (typeof v === 'string' && /^[0-9a-f]{64}$/.test(v) ? v : 'a value that is no SHA-256');
+const shownCount = (v: unknown) => (Number.isSafeInteger(v) ? String(v) : 'a value that is no count');
+const shownName = (v: unknown, header: HeaderLine | null) =>
+  typeof v === 'string' && header?.tables.some((t) => t.name === v) ? `"${v}"` : 'a name the header does not hold';
+const LINE_TYPES = new Set(['header', 'table', 'end', 'media', 'media-end', 'trailer']);
+
 function parseStruct(line: Buffer, lineNo: number): StructLine {
   let v: unknown;
   try {
@@ -150,7 +161,8 @@ class DumpState {
     }
     if (s.type === 'table' || s.type === 'media') return this.start(s as TableStartLine | MediaStartLine);
     if (s.type === 'end' || s.type === 'media-end') return this.end(s as TableEndLine | MediaEndLine);
-    corrupt(`unknown line type "${(s as { type: string }).type}" at line ${this.lineNo}`);
+    const type = (s as { type: string }).type;
+    corrupt(LINE_TYPES.has(type) ? `unexpected ${type} line at ${this.lineNo}` : `unknown line type at line ${this.lineNo}`);
   }
 
   private start(s: TableStartLine | MediaStartLine): DumpEvent {
@@ -167,7 +179,7 @@ class DumpState {
 
   private expectTable(name: string): number {
     const info = this.header!.tables[this.tableIndex];
-    if (!info || info.name !== name) corrupt(`unexpected table section "${name}" at line ${this.lineNo}`);
+    if (!info || info.name !== name) corrupt(`unexpected table section ${shownName(name, this.header)} at line ${this.lineNo}`);
     this.tableIndex++;
     return info.rows;
   }
@@ -175,16 +187,16 @@ class DumpState {
   private end(s: TableEndLine | MediaEndLine): DumpEvent {
     const section = this.section;
     if (!section || section.media !== (s.type === 'media-end')) corrupt(`unexpected ${s.type} line at ${this.lineNo}`);
-    if (s.type === 'end' && s.name !== section.name) corrupt(`table "${section.name}": its end line names "${s.name}"`);
+    if (s.type === 'end' && s.name !== section.name) corrupt(`table "${section.name}": its end line names ${shownName(s.name, this.header)}`);
     const label = section.media ? 'media inventory' : `table "${section.name}"`;
     // With per-table consistency the header's counts come from an earlier snapshot than the rows: the end
     // line (counted in the table's own snapshot) is the authority then.
     const headerHolds = this.header!.consistency === 'per-table' || section.expected === section.rows;
     if (s.rows !== section.rows || !headerHolds) {
-      corrupt(`${label}: expected ${section.expected} rows (header) and ${s.rows} (end line), found ${section.rows}`);
+      corrupt(`${label}: expected ${section.expected} rows (header) and ${shownCount(s.rows)} (end line), found ${section.rows}`);
     }
     const found = section.hash.digest('hex');
-    if (this.hashing && found !== s.sha256) corrupt(`${label}: checksum mismatch (expected ${s.sha256}, found ${found})`);
+    if (this.hashing && found !== s.sha256) corrupt(`${label}: checksum mismatch (expected ${shownSha(s.sha256)}, found ${found})`);
     this.sectionRowsTotal += section.media ? 0 : section.rows;
     this.section = null;
     return s.type === 'end' ? { kind: 'end', end: s } : { kind: 'media-end', end: s };
@@ -196,11 +208,11 @@ class DumpState {
     const t = this.trailer!;
     if (this.section) corrupt(`the trailer comes before section "${this.section.name}" is closed`);
     const found = await this.whole.digest();
-    if (this.hashing && t.sha256 !== found) corrupt(`whole-file checksum mismatch (trailer ${t.sha256}, found ${found})`);
+    if (this.hashing && t.sha256 !== found) corrupt(`whole-file checksum mismatch (trailer ${shownSha(t.sha256)}, found ${found})`);
     if (this.tableIndex !== header.tables.length || t.tables !== this.tableIndex) {
-      corrupt(`expected ${header.tables.length} tables, found ${this.tableIndex} (trailer says ${t.tables})`);
+      corrupt(`expected ${header.tables.length} tables, found ${this.tableIndex} (trailer says ${shownCount(t.tables)})`);
     }
-    if (t.rows !== this.sectionRowsTotal) corrupt(`trailer counts ${t.rows} rows, found ${this.sectionRowsTotal}`);
+    if (t.rows !== this.sectionRowsTotal) corrupt(`trailer counts ${shownCount(t.rows)} rows, found ${this.sectionRowsTotal}`);
     if (header.media && !this.mediaSeen) corrupt('the media inventory section is missing');
   }
 

@@ -234,6 +234,33 @@ describe('readDump', () => {
     expect(await corrupt(join_(early))).toBeTruthy();
   });
 
+  it('never shows what a damaged structural line holds: its type, a name or a checksum the header does not know', async () => {
+    const SECRET = 'alice@example.com';
+    const at = firstRowOf('alpha');
+    const start = lines.findIndex((l) => l.startsWith('{"type":"table"'));
+    const end = lines.findIndex((l) => l.startsWith('{"type":"end"'));
+    const edits: [number, (o: Record<string, unknown>) => Record<string, unknown>][] = [
+      [at, () => ({ type: SECRET })],
+      [start, (o) => ({ ...o, name: SECRET })],
+      [end, (o) => ({ ...o, name: SECRET })],
+      [end, (o) => ({ ...o, sha256: SECRET })],
+      [end, (o) => ({ ...o, rows: SECRET })],
+      [lines.length - 1, (o) => ({ ...o, sha256: SECRET })],
+      [lines.length - 1, (o) => ({ ...o, rows: SECRET, tables: SECRET })],
+    ];
+    for (const [i, edit] of edits) {
+      const edited = [...lines];
+      edited[i] = i === at ? JSON.stringify(edit({})) : JSON.stringify(edit(JSON.parse(lines[i]!)));
+      expect(await corrupt(join_(edited)), edited[i]).not.toContain(SECRET);
+      // Checksums recomputed: the line itself is what is refused (where resealing made it whole again, nothing is).
+      const resealed = await read(reseal(edited, { keepCounts: true })).then(
+        () => null,
+        (e: Error) => e,
+      );
+      if (resealed) expect(resealed.message, edited[i]).not.toContain(SECRET);
+    }
+  });
+
   it('refuses anything after the trailer', async () => {
     const tails = [
       '{"type":"table","name":"alpha","columns":["id"]}\n',
