@@ -841,6 +841,16 @@ describe('shapes found on databases we did not write (sweep 3)', () => {
     const refused = await rejection(restoreInto(target, dumpPath));
     expect(refused).toMatchObject({ code: 'REFUSED' });
     expect(refused.message).toContain('table "b" has 2 rows and is not in the dump (--clean restores the dumped tables and keeps it)');
+    // Another application's database: one refusal naming its tables, not one per table.
+    const other = join(dirs.make(), 'other.db');
+    exec(other, (db) => {
+      for (let i = 0; i < 8; i++) db.exec(`CREATE TABLE t${i} (id INTEGER PRIMARY KEY); INSERT INTO t${i} VALUES (1);`);
+    });
+    const many = await rejection(restoreInto(other, dumpPath));
+    expect(many.message).toMatch(
+      /the target holds data: 8 tables not in the dump hold rows, "t0" \(1 row\), "t1" \(1 row\), "t2" \(1 row\), "t3" \(1 row\), "t4" \(1 row\) and 3 more tables: is it the right database\?/,
+    );
+    expect(many.message.match(/the target holds data/g)).toHaveLength(1);
     // The dry run names what --clean keeps, as well as what it replaces.
     const dry = await restoreInto(target, dumpPath, { clean: true, confirm: false });
     expect(dry.plan).toEqual([

@@ -46,6 +46,34 @@ describe('redactUrl', () => {
   });
 });
 
+describe('what a URL asks that this tool does not do', () => {
+  it("a file: URL's SQLite open options (mode, vfs, immutable…): CONFIG naming the option, never its value", () => {
+    for (const url of ['file:x.db?mode=ro', 'file:/tmp/x.db?cache=shared&mode=rwc', 'file:///tmp/x.db?immutable=1', 'file:x.db?VFS=unix-none']) {
+      const e = parseError(url);
+      expect(e.code, url).toBe('CONFIG');
+      expect(e.message, url).toMatch(/has the SQLite open option "(mode|cache|immutable|vfs)", which this tool does not apply.*remove it$/);
+    }
+    expect(parseError('file:x.db?mode=ro-SECRET').message).not.toContain('SECRET');
+    // An application's own parameters stay as they were: accepted, and never shown.
+    expect(parseDatabaseUrl('file:/tmp/x.db?connection_limit=1&authToken=abc')).toEqual({ kind: 'file', path: '/tmp/x.db' });
+  });
+
+  it('a remote URL without a host: CONFIG, before any connection', () => {
+    for (const url of ['libsql://', 'https://', 'libsql://?authToken=SECRET']) {
+      const e = parseError(url);
+      expect(e.code, url).toBe('CONFIG');
+      expect(e.message, url).toMatch(/^TURSO_DATABASE_URL names no host/);
+      expect(e.message).not.toContain('SECRET');
+    }
+  });
+
+  it('restore --target names the flag, not TURSO_DATABASE_URL', async () => {
+    const r = await runCli(['restore', 'nothing.ndjson.gz', '--target', 'libsql://'], clean);
+    expect(r.code, r.stderr).toBe(2);
+    expect(lines(r.stderr)).toEqual([expect.stringMatching(/error: --target names no host \(libsql:\/\/\)/)]);
+  });
+});
+
 describe('a % in a file: path', () => {
   it('not followed by two hex digits: CONFIG, one line, saying to write %25', () => {
     for (const [url, fixed] of [

@@ -17,15 +17,46 @@ export function parseDatabaseUrl(url: string): DbLocation {
     const rest = trimmed.slice('file:'.length).split('?')[0]!;
     const path = rest.startsWith('//') ? fileUrlPath(trimmed) : decodePath(trimmed, rest);
     if (!path) throw new BackupError('CONFIG', 'TURSO_DATABASE_URL is a file: URL without a path');
+    refuseOpenOptions(trimmed);
     return { kind: 'file', path: resolve(path) };
   }
   if (/^(libsql|https?|wss?):\/\//i.test(trimmed)) {
     checkNoCredentials(trimmed);
+    if (!hasHost(trimmed)) throw new BackupError('CONFIG', `TURSO_DATABASE_URL names no host (${redactUrl(trimmed)}): write it as libsql://NAME.turso.io`);
     return { kind: 'remote', url: trimmed };
   }
   // A bare path is the common slip: say how to write it (a path holds no credentials, unlike a mistyped URL).
   const path = /^[^:@?#\s]+$/.test(trimmed) ? `; for a file, write file:${trimmed}` : '';
   throw new BackupError('CONFIG', `TURSO_DATABASE_URL must be a libsql://, https://, http:// or file: URL (got ${redactUrl(trimmed)})${path}`);
+}
+
+/** Whether a URL parses with a host (`libsql://` alone does not). */
+function hasHost(url: string): boolean {
+  try {
+    return new URL(url).hostname !== '';
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * SQLite's URI open options (sqlite.org/uri.html): this tool opens a source read-only and a target read-write by
+ * itself and applies none of them, so `?mode=ro` on a restore target was ignored and the file written. Refused by
+ * name (never its value); other parameters (an app's `authToken`, Prisma's `connection_limit`) are left alone.
+ */
+const SQLITE_OPEN_OPTIONS = new Set(['mode', 'vfs', 'cache', 'immutable', 'nolock', 'psow', 'modeof']);
+
+function refuseOpenOptions(url: string): void {
+  const query = url.split('#')[0]!.split('?').slice(1).join('?');
+  for (const pair of query.split('&')) {
+    const key = pair.split('=')[0]!.toLowerCase();
+    if (SQLITE_OPEN_OPTIONS.has(key)) {
+      throw new BackupError(
+        'CONFIG',
+        `TURSO_DATABASE_URL has the SQLite open option "${key}", which this tool does not apply (it opens a backup's source read-only and a restore's target read-write itself): remove it`,
+      );
+    }
+  }
 }
 
 /** The path of a `file://…` URL. */

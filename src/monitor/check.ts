@@ -13,6 +13,7 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { BackupError, isBackupError } from '../errors.js';
 import type { Manifest } from '../format/lines.js';
+import { plural } from '../units.js';
 import { verify } from '../verify.js';
 import type { BackupRecord, BackupStore } from './history.js';
 
@@ -128,7 +129,7 @@ export function evaluate(records: BackupRecord[], opts: CheckOptions): Verdict {
   }
   const changes = tableChanges(newest.manifest!, previous?.manifest);
   for (const c of shrunk(changes, opts.minRowsRatio)) {
-    const what = c.after === null ? 'is missing from it' : `has ${c.after} rows`;
+    const what = c.after === null ? 'is missing from it' : `has ${plural(c.after, 'row')}`;
     problems.push({
       code: 'SHRUNK',
       message: `table "${c.table}" ${what} in ${newest.name}, against ${c.before} in the previous backup (below the ${opts.minRowsRatio} ratio)`,

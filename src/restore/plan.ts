@@ -163,12 +163,21 @@ export function planRestore(header: HeaderLine, state: TargetState, opts: { tabl
     // --clean replaces the dumped tables' contents and leaves the target's other tables as they are.
     const inDump = new Set([...dumped].map(foldName));
     keptTables(plan, state, inDump, noun);
-    for (const t of opts.clean ? [] : state.tables.values()) {
-      if (t.rows > 0 && !inDump.has(foldName(t.name)) && t.name !== PRISMA_MIGRATIONS && !t.virtual) {
-        plan.refusals.push(
-          `the target holds data: table "${t.name}" has ${plural(t.rows, 'row')} and is not in the ${noun} (--clean restores the dumped tables and keeps it)`,
-        );
-      }
+    // One refusal naming them all: a target that is some other application's database has many such tables.
+    const held = [...state.tables.values()]
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+      .filter((t) => !opts.clean && t.rows > 0 && !inDump.has(foldName(t.name)) && t.name !== PRISMA_MIGRATIONS && !t.virtual);
+    if (held.length === 1) {
+      const t = held[0]!;
+      plan.refusals.push(
+        `the target holds data: table "${t.name}" has ${plural(t.rows, 'row')} and is not in the ${noun} (--clean restores the dumped tables and keeps it)`,
+      );
+    } else if (held.length > 1) {
+      const named = held.slice(0, 5).map((t) => `"${t.name}" (${plural(t.rows, 'row')})`);
+      const more = held.length > 5 ? ` and ${plural(held.length - 5, 'more table')}` : '';
+      plan.refusals.push(
+        `the target holds data: ${plural(held.length, 'table')} not in the ${noun} hold rows, ${named.join(', ')}${more}: is it the right database? (--clean restores the dumped tables and keeps them)`,
+      );
     }
   }
   return plan;

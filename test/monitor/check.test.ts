@@ -206,6 +206,11 @@ describe('the rules', () => {
     expect(shrunk(changes, 0)).toEqual([]);
   });
 
+  it('a table left with one row is "1 row", not "1 rows"', () => {
+    const v = evaluate([rec('new', 1, m({ a: 1 })), rec('old', 25, m({ a: 40 }))], { maxAgeMs: 2 * DAY, minRowsRatio: 0.9 });
+    expect(v.problems.map((p) => p.message)).toEqual([expect.stringMatching(/^table "a" has 1 row in new, against 40 in the previous backup/)]);
+  });
+
   it('no backup at all; an incomplete dump older than the newest complete one is not a problem', () => {
     expect(evaluate([], { maxAgeMs: DAY, minRowsRatio: 0.9 }).problems.map((p) => p.code)).toEqual(['NO_BACKUP']);
     expect(evaluate([rec('x', 1)], { maxAgeMs: DAY, minRowsRatio: 0.9 }).problems.map((p) => p.code)).toEqual(['NO_BACKUP', 'INCOMPLETE']);
