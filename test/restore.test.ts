@@ -751,8 +751,13 @@ describe('physical settings the dump records', () => {
       expect(query(target, 'SELECT hex(k), hex(v), typeof(v) FROM t ORDER BY k')).toEqual(query(src, 'SELECT hex(k), hex(v), typeof(v) FROM t ORDER BY k'));
       const utf8 = join(dirs.make(), 'utf8.db');
       exec(utf8, (db) => db.exec(schema)); // a migrated UTF-8 target, as every Turso database is
-      // Only r: t's TEXT keys sort otherwise in UTF-8 than in UTF-16 (memcmp of other bytes), and the target's
-      // read-back, in key order, then differs from the dump's checksum: such a restore is refused, rolled back.
+      // t's TEXT keys sort otherwise in UTF-8 than in UTF-16 (memcmp of other bytes), and the target's read-back,
+      // in key order, then differs from the dump's checksum: refused, rolled back, saying why.
+      const refused = await rejection(restoreInto(utf8, dumpPath));
+      expect(refused.message).toMatch(
+        /^table "t" does not match the dump after loading .*the dump's source was UTF-16(le|be) and the target is UTF-8.*restore into a new file/,
+      );
+      expect(query(utf8, 'SELECT count(*) FROM t')).toEqual([[0n]]);
       expect((await restoreInto(utf8, dumpPath, { tables: ['r'] })).verified).toBe(true);
       expect(query(utf8, values)).toEqual(query(src, values));
     }
