@@ -12,10 +12,12 @@ import { setImmediate } from 'node:timers';
 import { afterAll, describe, expect, it } from 'vitest';
 import { migrate } from '../src/api/migrate.js';
 import { BackupError } from '../src/errors.js';
-import { fixesQuotes } from '../src/migrate/dqs-replay.js';
+import { fixesQuotes, isRaiseMessage } from '../src/migrate/dqs-replay.js';
 import { deployMigrations, deployRefusal, inspect, openMigrationDb, readMigrationsDir } from '../src/migrate/index.js';
+import { solidTokens } from '../src/migrate/schema-text.js';
 import { tempDirs } from './support/dumps.js';
 import { startHranaServer, type HranaServer } from './support/hrana-server.js';
+import { applyWithShell, dqsShell } from './support/migration-oracle.js';
 
 const ROOT = new URL('../', import.meta.url).pathname;
 const TSX = pathToFileURL(join(ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
@@ -64,6 +66,20 @@ const history = (file: string) =>
 const deploy = (migrations: string, db: string, signal?: AbortSignal) =>
   deployMigrations({ url: `file:${db}`, dir: migrations, confirm: true, signal }).catch((e: unknown) => e);
 
+/** sqlite_schema as stored, in rowid order. */
+const schema = (file: string) => rows(file, 'SELECT type, name, sql FROM sqlite_schema ORDER BY rowid');
+
+/** A sqlite3 shell that accepts double-quoted literals (Prisma's SQLite), or null: the recorded expectation is then the only check. */
+const SHELL = dqsShell();
+
+/** Checks a recorded expectation of sqlite_schema against SQLite itself (the shell applying the same folder), when a shell is installed. */
+function expectOracle(migrations: string, expected: Record<string, unknown>[]): void {
+  if (!SHELL) return;
+  const oracle = join(dirs.make(), 'oracle.db');
+  applyWithShell(migrations, oracle);
+  expect(schema(oracle), `sqlite3 ${SHELL}`).toEqual(expected);
+}
+
 const TRIGGER = 'CREATE TRIGGER "Doc_au" AFTER UPDATE ON "Doc" BEGIN INSERT INTO "Copy" VALUES (NEW."id", "changed"); END';
 
 describe('double-quoted literals in stored objects', () => {
@@ -103,6 +119,106 @@ describe('double-quoted literals in stored objects', () => {
   });
 });
 
+describe('RAISE messages in double quotes', () => {
+  const TABLE = 'CREATE TABLE "Doc" ("id" INTEGER PRIMARY KEY, "kind" TEXT, "n" INTEGER)';
+  const GUARD = `CREATE TRIGGER "Doc_guard" BEFORE INSERT ON "Doc" WHEN NEW."kind" = "bad" BEGIN SELECT RAISE(ABORT, "no bad docs"); SELECT RAISE ( FAIL , /* why */ "kind" ) ; END`;
+  /**
+   * Prisma's SQLite (3.45/3.46, before RAISE took an expression in 3.47) reads the message as a name, so the
+   * RENAME COLUMN or DROP COLUMN that quotes every double-quoted literal of the schema leaves it as written.
+   */
+  const expected = (column: string) => [
+    { name: 'Doc', sql: column === 'n' ? TABLE.replace('"n"', '"num"') : TABLE.replace(', "n" INTEGER', '') },
+    { name: 'Doc_guard', sql: GUARD.replace('"bad"', "'bad'") },
+  ];
+  const objects = (file: string) =>
+    schema(file)
+      .filter((r) => r.name === 'Doc' || r.name === 'Doc_guard')
+      .map(({ name, sql }) => ({ name, sql }));
+
+  it.each([
+    ['RENAME COLUMN', 'ALTER TABLE "Doc" RENAME COLUMN "n" TO "num";\n', 'n'],
+    ['DROP COLUMN', 'ALTER TABLE "Doc" DROP COLUMN "n";\n', 'drop'],
+  ])('keep their double quotes through a later %s, as SQLite stores them', async (_what, alter, column) => {
+    const { migrations, db } = setUp({ '001_a': `${TABLE};\n${GUARD};\n`, '002_b': alter });
+    expect(await deploy(migrations, db)).toMatchObject({ applied: ['001_a', '002_b'], notes: [] });
+    expect(objects(db)).toEqual(expected(column));
+    if (SHELL) {
+      const oracle = join(dirs.make(), 'oracle.db');
+      applyWithShell(migrations, oracle);
+      expect(objects(oracle)).toEqual(expected(column));
+    }
+  });
+
+  it('the same when the trigger arrives in an earlier run and fired since', async () => {
+    const { migrations, db } = setUp({ '001_a': `${TABLE};\n${GUARD};\nINSERT INTO "Doc" ("kind") VALUES ('good');\n` });
+    expect(await deploy(migrations, db)).toMatchObject({ notes: [] });
+    mkdirSync(join(migrations, '002_b'));
+    writeFileSync(join(migrations, '002_b', 'migration.sql'), 'ALTER TABLE "Doc" RENAME COLUMN "n" TO "num";\n');
+    expect(await deploy(migrations, db)).toMatchObject({ applied: ['002_b'], notes: [] });
+    expect(objects(db)).toEqual(expected('n'));
+  });
+});
+
+describe('VACUUM renumbers sqlite_schema', () => {
+  /** A RedefineTables leaves a gap in sqlite_schema's rowids; VACUUM closes it, so every later object moves down. */
+  const SCRIPTS = {
+    '001_init': 'CREATE TABLE "Post" ("id" INTEGER NOT NULL PRIMARY KEY, "status" TEXT NOT NULL);\nCREATE TABLE "Tag" ("id" INTEGER NOT NULL PRIMARY KEY);\n',
+    '002_redefine': [
+      'PRAGMA foreign_keys=OFF;',
+      'CREATE TABLE "new_Tag" ("id" INTEGER NOT NULL PRIMARY KEY, "name" TEXT);',
+      'INSERT INTO "new_Tag" ("id") SELECT "id" FROM "Tag";',
+      'DROP TABLE "Tag";',
+      'ALTER TABLE "new_Tag" RENAME TO "Tag";',
+      'PRAGMA foreign_keys=ON;',
+      '',
+    ].join('\n'),
+    '003_index':
+      'CREATE INDEX "Post_published_idx" ON "Post"("id") WHERE "status" = "published";\nCREATE VIEW "Drafts" AS SELECT "id", "draft" AS "kind" FROM "Post" WHERE "status" = "draft";\n',
+    '004_vacuum': 'VACUUM;\n',
+  };
+  const EXPECTED = [
+    { type: 'table', name: '_prisma_migrations', sql: expect.stringMatching(/^CREATE TABLE "_prisma_migrations"/) },
+    { type: 'index', name: 'sqlite_autoindex__prisma_migrations_1', sql: null },
+    { type: 'table', name: 'Post', sql: 'CREATE TABLE "Post" ("id" INTEGER NOT NULL PRIMARY KEY, "status" TEXT NOT NULL)' },
+    { type: 'table', name: 'Tag', sql: 'CREATE TABLE "Tag" ("id" INTEGER NOT NULL PRIMARY KEY, "name" TEXT)' },
+    { type: 'index', name: 'Post_published_idx', sql: 'CREATE INDEX "Post_published_idx" ON "Post"("id") WHERE "status" = "published"' },
+    { type: 'view', name: 'Drafts', sql: 'CREATE VIEW "Drafts" AS SELECT "id", "draft" AS "kind" FROM "Post" WHERE "status" = "draft"' },
+  ];
+
+  it('the objects written with double-quoted literals before it keep them, as SQLite stores them, with no note', async () => {
+    const { migrations, db } = setUp(SCRIPTS);
+    const r = await deploy(migrations, db);
+    expect(r).toMatchObject({ applied: Object.keys(SCRIPTS), notes: [] });
+    expect(schema(db)).toEqual(EXPECTED);
+    expectOracle(migrations, EXPECTED);
+  });
+
+  it('the same when VACUUM comes in a later run, which re-reads the text the first run stored', async () => {
+    const { migrations, db } = setUp(SCRIPTS);
+    rmSync(join(migrations, '004_vacuum'), { recursive: true });
+    expect(await deploy(migrations, db)).toMatchObject({ notes: [] });
+    mkdirSync(join(migrations, '004_vacuum'));
+    writeFileSync(join(migrations, '004_vacuum', 'migration.sql'), SCRIPTS['004_vacuum']);
+    expect(await deploy(migrations, db)).toMatchObject({ applied: ['004_vacuum'], notes: [] });
+    expect(schema(db)).toEqual(EXPECTED);
+  });
+});
+
+it("a dropped object's rowid taken by a new object of the same name: the new text is kept as written", async () => {
+  const { migrations, db } = setUp({
+    '001_a': 'CREATE TABLE "K" ("v" TEXT CHECK ("v" IN ("a")));\nINSERT INTO "K" VALUES ("a");\n',
+    '002_b': `DROP TABLE "K";\nCREATE TABLE "K" ("v" TEXT CHECK ("v" IN ('a')));\n`,
+  });
+  const expected = { type: 'table', name: 'K', sql: `CREATE TABLE "K" ("v" TEXT CHECK ("v" IN ('a')))` };
+  expect(await deploy(migrations, db)).toMatchObject({ applied: ['001_a', '002_b'], notes: [] });
+  expect(schema(db).at(-1)).toEqual(expected);
+  if (SHELL) {
+    const oracle = join(dirs.make(), 'oracle.db');
+    applyWithShell(migrations, oracle);
+    expect(schema(oracle).at(-1)).toEqual(expected);
+  }
+});
+
 it('only RENAME COLUMN and DROP COLUMN make SQLite quote the literals of the schema again', () => {
   expect(
     ['ALTER TABLE t RENAME COLUMN a TO b', 'alter table main."t" rename a to b;', 'ALTER TABLE t DROP COLUMN a', 'ALTER TABLE t DROP a'].map(fixesQuotes),
@@ -113,6 +229,15 @@ it('only RENAME COLUMN and DROP COLUMN make SQLite quote the literals of the sch
     false,
     false,
   ]);
+});
+
+it('a RAISE message is told apart from the literals RENAME COLUMN quotes', () => {
+  const messages = (sql: string) => {
+    const { texts } = solidTokens(sql);
+    return texts.filter((t, i) => t.startsWith('"') && isRaiseMessage(texts, i));
+  };
+  expect(messages('SELECT RAISE(ABORT, "a"), raise ( rollback , /* c */ "b" -- d\n ), RAISE(FAIL, "c")')).toEqual(['"a"', '"b"', '"c"']);
+  expect(messages('SELECT RAISE(ABORT, "a" || "b"), RAISE(IGNORE), f(ABORT, "x"), "y", RAISE(ABORT, NEW."z")')).toEqual([]);
 });
 
 describe('a transaction a migration opens', () => {

@@ -362,6 +362,58 @@ describe('migrate-turso', () => {
     expect(rows("SELECT name FROM sqlite_schema WHERE name = '_prisma_migrations'")).toHaveLength(1);
   });
 
+  it('--status with no migration and no _prisma_migrations is not up to date: not managed by Prisma Migrate, exit 1 (as prisma migrate status)', async () => {
+    const empty = join(dir, 'empty-migrations');
+    mkdirSync(empty);
+    const status = (...args: string[]) => runScript('migrate-turso', ['--dir', empty, '--status', ...args], env());
+    for (const made of [false, true]) {
+      if (made) new Database(db).close();
+      const r = await status('--json');
+      expect(r.code, made ? 'empty file' : 'no file').toBe(1);
+      // With --json the report goes to stderr, the JSON to stdout.
+      expect(r.stderr).toMatch(/not managed by Prisma Migrate/);
+      expect(r.stderr).not.toMatch(/up to date/);
+      expect(lastJson(r.stdout)).toMatchObject({ upToDate: false, hasMigrationsTable: false });
+    }
+    // Once a confirmed run has created the history table, the same empty folder is up to date.
+    expect((await runScript('migrate-turso', ['--dir', empty, '--confirm'], env())).code).toBe(0);
+    const after = await status();
+    expect(after.code).toBe(0);
+    expect(after.stdout).toMatch(/database is up to date/);
+  });
+
+  it('a read-only look at a WAL database (dry run, --status, --mark-applied without --confirm) leaves no file beside it', async () => {
+    expect((await migrate('--confirm')).code).toBe(0);
+    addMigration('20240301000000_next', 'CREATE TABLE "Next" (id INTEGER PRIMARY KEY);\n');
+    const d = new Database(db);
+    d.pragma('journal_mode = WAL');
+    d.close();
+    const before = readFileSync(db);
+    const beside = () => ['-wal', '-shm', '-journal'].filter((s) => existsSync(`${db}${s}`));
+    expect(beside()).toEqual([]);
+    for (const args of [[], ['--status'], ['--mark-applied', '20240301000000_next']]) {
+      const r = await migrate(...args);
+      expect(r.code, args.join(' ')).toBe(args[0] === '--status' ? 1 : 0);
+      expect(beside(), args.join(' ')).toEqual([]);
+      expect(readFileSync(db).equals(before), args.join(' ')).toBe(true);
+    }
+  });
+
+  it('a look at a WAL database another connection holds open leaves its -wal and -shm alone', async () => {
+    expect((await migrate('--confirm')).code).toBe(0);
+    const other = new Database(db);
+    try {
+      other.pragma('journal_mode = WAL');
+      other.exec('CREATE TABLE "Held" (x); INSERT INTO "Held" VALUES (1)');
+      expect((await migrate('--status')).code).toBe(0);
+      expect([existsSync(`${db}-wal`), existsSync(`${db}-shm`)]).toEqual([true, true]);
+      other.exec('INSERT INTO "Held" VALUES (2)');
+      expect(other.prepare('SELECT count(*) AS n FROM "Held"').get()).toEqual({ n: 2 });
+    } finally {
+      other.close();
+    }
+  });
+
   it('usage errors exit 2; a missing directory is a clear error', async () => {
     for (const args of [['--status', '--confirm'], ['--mark-applied', 'a', '--mark-rolled-back', 'b'], ['--status', '--mark-applied', 'a'], ['--bogus']]) {
       const r = await migrate(...args);

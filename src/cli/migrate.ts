@@ -19,6 +19,7 @@ import {
   markRolledBack,
   openMigrationDb,
   readMigrationsDir,
+  unmanaged,
   upToDate,
   type MigrationStatus,
   type MigrationsDir,
@@ -112,6 +113,10 @@ function statusLines(dir: MigrationsDir, s: MigrationStatus, display: string, re
     );
   else if (refusal) lines.push(`a run with --confirm would refuse: ${refusal}`);
   else if (s.pending.length) lines.push('to apply: run again with --confirm');
+  else if (unmanaged(s))
+    lines.push(
+      `the database is not managed by Prisma Migrate: it has no _prisma_migrations table and ${dir.dir} holds no migration (prisma migrate status exits 1 on it too); a run with --confirm creates the table`,
+    );
   if (upToDate(s) && !refusal) lines.push('database is up to date');
   return lines;
 }

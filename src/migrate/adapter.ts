@@ -100,9 +100,38 @@ function engineOf(db: Database.Database): LocalEngine & { close(): void } {
   };
 }
 
+const walFiles = (path: string) => [`${path}-wal`, `${path}-shm`];
+
+/**
+ * Lets SQLite remove the -wal and -shm files a read-only connection to a WAL database created and could not
+ * remove on close (only a connection that may write checkpoints and removes them). Never unlinked here: another
+ * connection may have opened the database meanwhile and be using them. A connection that may write, opened, read
+ * from and closed, removes them itself if it is the last one, after a checkpoint of an empty log (the main file is
+ * not written); otherwise they stay, as that other connection's. Best effort: a look that left files behind
+ * still reported correctly.
+ */
+function removeWalLeftovers(Driver: typeof Database, path: string): void {
+  try {
+    const db = new Driver(path, { fileMustExist: true });
+    try {
+      db.pragma('schema_version');
+    } finally {
+      db.close();
+    }
+  } catch {
+    // A file we may not write (the look itself then needed the -shm to exist already), or a lock: they stay.
+  }
+}
+
 function openFile(path: string, readonly: boolean): MigrationDb {
+  // A read-only look must leave the folder as it found it (the main file is never written either).
+  const hadWalFiles = walFiles(path).some((f) => existsSync(f));
   const db = openLocalDb(path, readonly ? { readonly: true } : { create: true });
   const engine = engineOf(readonly ? db.handle : prismaLike(db.handle));
+  const close = async () => {
+    await db.close();
+    if (readonly && !hadWalFiles && walFiles(path).some((f) => existsSync(f))) removeWalLeftovers(db.handle.constructor as typeof Database, path);
+  };
   return {
     kind: 'file',
     displayUrl: db.displayUrl,
@@ -115,7 +144,7 @@ function openFile(path: string, readonly: boolean): MigrationDb {
       }
     },
     inTransaction: async () => db.handle.inTransaction,
-    close: () => db.close(),
+    close,
     local: readonly ? undefined : engine,
   };
 }

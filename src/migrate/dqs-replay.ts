@@ -45,9 +45,11 @@ export class DqsReplay {
       let error: StatementError;
       try {
         this.engine.execNow(text);
+        this.registry.follow(this.engine);
         if (before) this.registerWrites(before, { text, literals, error: null });
-        // SQLite has just stored every double-quoted literal of the schema in single quotes: the text to put back is the one stored now.
-        if (fixesQuotes(text)) this.registry.clear();
+        // SQLite has just stored every double-quoted literal of the schema in single quotes (not RAISE messages):
+        // the text to put back is the one stored now.
+        if (fixesQuotes(text)) this.registry.clear(isRaiseMessage);
         return;
       } catch (e) {
         if (!(e instanceof StatementError)) throw e;
@@ -75,19 +77,19 @@ export class DqsReplay {
     return this.registry.restore(this.engine);
   }
 
-  private snapshot(): Map<bigint, string> {
-    return new Map(schemaRows(this.engine, '1').map((r) => [r[0], r[3]]));
+  private snapshot(): Map<bigint, SchemaRow> {
+    return new Map(schemaRows(this.engine, '1').map((r) => [r[0], r]));
   }
 
   /** Registers the rewritten literals of a statement in every schema row it created or changed. */
-  private registerWrites(before: Map<bigint, string>, r: Resolution): void {
+  private registerWrites(before: Map<bigint, SchemaRow>, r: Resolution): void {
     const statement = solidTokens(r.text);
     const literals = solidLiterals(r);
-    for (const [rowid, sql] of this.snapshot()) {
-      if (before.get(rowid) === sql) continue;
+    for (const [rowid, type, name, sql] of this.snapshot().values()) {
+      if (before.get(rowid)?.[3] === sql) continue;
       const map = alignTokens(statement.texts, solidTokens(sql).texts);
       const moved = literals.flatMap((l) => (map.has(l.index) ? [{ ...l, index: map.get(l.index)! }] : []));
-      if (moved.length) this.registry.register(rowid, sql, moved);
+      if (moved.length) this.registry.register({ rowid, type, name }, sql, moved);
     }
   }
 
@@ -104,7 +106,7 @@ export class DqsReplay {
       const r = this.resolveStored(row);
       if (!r.literals.length) continue;
       this.engine.setStoredSql(row[0], r.text, true);
-      this.registry.register(row[0], r.text, solidLiterals(r));
+      this.registry.register({ rowid: row[0], type: row[1], name: row[2] }, r.text, solidLiterals(r));
       changed = true;
     }
     return changed;
@@ -124,19 +126,43 @@ export class DqsReplay {
   }
 }
 
+const isComment = (token: string) => token.startsWith('--') || token.startsWith('/*');
+
 /**
  * Whether `statement` is `ALTER TABLE … RENAME [COLUMN] x TO y` or `ALTER TABLE … DROP [COLUMN] x`. After either,
- * a SQLite that accepts double-quoted literals rewrites every one left in the schema's tables, views and triggers
- * in single quotes (alter.c, renameFixQuotes; RENAME TO does not), so the sqlite3 shell and Prisma store them that
- * way. (An ALTER of a TEMP table fixes the temp schema instead: not told apart here, migrations do not make them.)
+ * a SQLite that accepts double-quoted literals rewrites every one left in the schema's tables, indexes, views and
+ * triggers in single quotes (alter.c, renameFixQuotes; RENAME TO does not), so the sqlite3 shell and Prisma store
+ * them that way; a RAISE message is no literal there and keeps its quotes (isRaiseMessage). (An ALTER of a TEMP
+ * table fixes the temp schema instead: not told apart here, migrations do not make them.)
  */
 export function fixesQuotes(statement: string): boolean {
   const words = solidTokens(statement)
-    .texts.filter((t) => !t.startsWith('--') && !t.startsWith('/*'))
+    .texts.filter((t) => !isComment(t))
     .map((t) => t.toUpperCase());
   if (words[0] !== 'ALTER' || words[1] !== 'TABLE') return false;
   const action = words[3] === '.' ? 5 : 3;
   return words[action] === 'DROP' || (words[action] === 'RENAME' && words[action + 1] !== 'TO');
+}
+
+/** Up to `n` upper-cased tokens of `tokens` from `index` on in direction `step` (not counting `index`), comments skipped. */
+function codeTokens(tokens: readonly string[], index: number, step: 1 | -1, n: number): string[] {
+  const out: string[] = [];
+  for (let i = index + step; i >= 0 && i < tokens.length && out.length < n; i += step) {
+    if (!isComment(tokens[i]!)) out.push(tokens[i]!.toUpperCase());
+  }
+  return out;
+}
+
+/**
+ * Whether token `index` of `tokens` (solid tokens) is the message of `RAISE(ABORT|FAIL|ROLLBACK, "message")`.
+ * Prisma's SQLite (3.45/3.46, bundled by libsqlite3-sys) parses that message as a name, not an expression (SQLite
+ * 3.47 made it one), so the quote fixing of RENAME COLUMN and DROP COLUMN never reaches it and it keeps its double
+ * quotes; this driver's newer SQLite reads it as an expression, refuses it, and the replay rewrote it.
+ */
+export function isRaiseMessage(tokens: readonly string[], index: number): boolean {
+  const [comma, type, open, raise] = codeTokens(tokens, index, -1, 4);
+  const raiseType = type === 'ABORT' || type === 'FAIL' || type === 'ROLLBACK';
+  return comma === ',' && raiseType && open === '(' && raise === 'RAISE' && codeTokens(tokens, index, 1, 1)[0] === ')';
 }
 
 /** Creates a context object in the scratch database, DQS-rewritten if needed; failures (virtual table shadows) are skipped. */

@@ -26,7 +26,7 @@ export { applyPending, checkDeployable, deployRefusal, editedApplied, editedWarn
 export { readMigrationsDir, type MigrationFile, type MigrationsDir } from './files.js';
 export { PRISMA_MIGRATIONS_DDL } from './history.js';
 export { markApplied, markRolledBack } from './resolve.js';
-export { diagnose, upToDate, type MigrationStatus } from './status.js';
+export { diagnose, unmanaged, upToDate, type MigrationStatus } from './status.js';
 
 /** What a run found before applying anything: the state before, and the warnings that do not stop it. */
 export interface DeployPlan {

@@ -86,7 +86,13 @@ export function diagnose(dir: MigrationsDir, records: MigrationRecord[] | null):
 }
 
 /**
- * Nothing to apply and nothing failed: what `prisma migrate status` calls up to date. An edited migration is
- * reported (`changed`) but does not count, as in Prisma's status; a failed one counts already as failed.
+ * A history table, nothing to apply and nothing failed: what `prisma migrate status` calls up to date. Without
+ * `_prisma_migrations` it never is, even with no migration to apply: Prisma's status then says the database is
+ * not managed by Prisma Migrate and exits 1 (packages/migrate/src/commands/MigrateStatus.ts). An edited migration
+ * is reported (`changed`) but does not count, as in Prisma's status; a failed one counts already as failed.
  */
-export const upToDate = (s: MigrationStatus): boolean => s.pending.length === 0 && s.failed.length === 0 && s.missingScript.length === 0;
+export const upToDate = (s: MigrationStatus): boolean =>
+  s.hasMigrationsTable && s.pending.length === 0 && s.failed.length === 0 && s.missingScript.length === 0;
+
+/** No history table and nothing to apply: the state Prisma's status reports as "not managed by Prisma Migrate". */
+export const unmanaged = (s: MigrationStatus): boolean => !s.hasMigrationsTable && s.pending.length === 0;

@@ -10,12 +10,14 @@
  * SQLite defaults them on), `_prisma_migrations` created first, then each migration.sql in Prisma's order. Each
  * script is its own command-line argument, so the shell hands it whole to sqlite3_exec (like rusqlite's
  * execute_batch: a trailing statement without `;` ends with its script, CR bytes are kept). The tests compare
- * against the stored files, so they do not need the shell.
+ * against the stored files, so they do not need the shell; tests that build their migrations in a temporary folder
+ * import applyWithShell to check their recorded expectation against the shell too, when one is installed.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { PRISMA_MIGRATIONS_DDL, readMigrationsDir } from '../../src/migrate/index.js';
 import { CORPUS, corpusShapes, expectedImagePath, readImage } from './migration-corpus.js';
 
@@ -26,6 +28,15 @@ function sqlite3(args: string[]): string {
   return r.stdout;
 }
 
+/** The version of the sqlite3 shell on the PATH if it accepts double-quoted string literals, or null. */
+export function dqsShell(): string | null {
+  try {
+    return checkShell();
+  } catch {
+    return null;
+  }
+}
+
 function checkShell(): string {
   const version = sqlite3(['-version']).trim().split(' ')[0]!;
   const probe = sqlite3([':memory:', 'SELECT "dqs accepted";']).trim();
@@ -33,14 +44,11 @@ function checkShell(): string {
   return version;
 }
 
-/** Applies one shape with the shell; returns the database path. */
-function applyWithShell(shape: string, work: string): string {
-  const db = join(work, `${shape}.db`);
-  const dir = readMigrationsDir(join(CORPUS, shape));
+/** Applies the migrations folder `dir` with the shell, as Prisma's connection would, to the new database `db`. */
+export function applyWithShell(dir: string, db: string): void {
   // A leading newline keeps the shell from reading a script that starts with "--" as an option.
-  const scripts = dir.migrations.map((m) => `\n${m.script ?? ''}`);
+  const scripts = readMigrationsDir(dir).migrations.map((m) => `\n${m.script ?? ''}`);
   sqlite3(['-bail', db, 'PRAGMA foreign_keys=ON;', `${PRISMA_MIGRATIONS_DDL};`, ...scripts]);
-  return db;
 }
 
 function main(): void {
@@ -48,7 +56,9 @@ function main(): void {
   const work = mkdtempSync(join(tmpdir(), 'tb-oracle-'));
   try {
     for (const shape of corpusShapes()) {
-      const image = readImage(applyWithShell(shape, work), { maskNow: true });
+      const db = join(work, `${shape}.db`);
+      applyWithShell(join(CORPUS, shape), db);
+      const image = readImage(db, { maskNow: true });
       writeFileSync(expectedImagePath(shape), `${JSON.stringify({ oracle: `sqlite3 ${version}`, ...image }, null, 1)}\n`);
       process.stdout.write(`${shape}: ${image.schema.length} schema rows, ${Object.keys(image.tables).length} tables\n`);
     }
@@ -57,4 +67,5 @@ function main(): void {
   }
 }
 
-main();
+// Run as a script (npx tsx test/support/migration-oracle.ts), not when a test imports it.
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) main();
