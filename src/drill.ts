@@ -49,12 +49,13 @@ const targetRefused = (e: unknown, target: boolean): boolean => target && errorC
 
 /**
  * The sidecar manifest's tables that the restore did not load: only those it could not account for. A table the
- * restore rebuilds (an external-content FTS index) or creates as schema only (contentless) holds no rows of its own.
+ * restore rebuilds (an external-content FTS index) or creates as schema only (contentless) holds no rows of its own,
+ * and one it leaves as the target has it (a migrated target's own `_prisma_migrations`) holds the target's rows.
  */
 function missingFromRestore(manifest: Manifest, result: RestoreResult): { differ: string[]; missing: string[] } {
+  const noRows = new Set(result.plan.filter((p) => ['rebuild', 'schema-only', 'keep-target'].includes(p.action)).map((p) => p.table));
   // Own keys only: a table may be named `constructor` or `__proto__`.
-  const got = new Map(Object.entries(result.tables));
-  const noRows = new Set(result.plan.filter((p) => p.action === 'rebuild' || p.action === 'schema-only').map((p) => p.table));
+  const got = new Map(Object.entries(result.tables).filter(([t]) => !noRows.has(t)));
   return {
     differ: Object.entries(manifest.tables)
       .filter(([t, m]) => got.has(t) && got.get(t) !== m.rows)

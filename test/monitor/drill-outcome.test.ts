@@ -137,6 +137,31 @@ describe('a drill that ran and found the backup sound', () => {
   });
 });
 
+describe('a drill into a freshly migrated --target', () => {
+  it('passes, the target keeping its own _prisma_migrations; run again into the target it left, passes again', async () => {
+    const d = dirs.make();
+    const src = join(d, 'app.db');
+    const made = await runCli(
+      ['migrate', '--db', `file:${src}`, '--dir', join(process.cwd(), 'fixtures', 'prisma', 'migrations'), '--confirm', '--quiet'],
+      clean,
+    );
+    expect(made.code, made.stderr).toBe(0);
+    const dump = join(d, 'app.ndjson.gz');
+    expect((await runCli(['backup', '--db', `file:${src}`, '--write', '--out', dump, '--quiet'], clean)).code).toBe(0);
+    const target = join(dirs.make(), 'mig.db');
+    const mig = await runCli(
+      ['migrate', '--db', `file:${target}`, '--dir', join(process.cwd(), 'fixtures', 'prisma', 'migrations'), '--confirm', '--quiet'],
+      clean,
+    );
+    expect(mig.code, mig.stderr).toBe(0);
+    for (const run of [1, 2]) {
+      const r = await runCli(['drill', dump, '--target', `file:${target}`, '--json'], clean);
+      expect(r.code, `run ${run}: ${r.stderr}`).toBe(0);
+      expect(lastJson(r.stdout)).toMatchObject({ ok: true, pass: true });
+    }
+  });
+});
+
 describe('a drill that ran and found the dump bad', () => {
   it('a damaged dump: FAIL, exit 3, and the FAIL is recorded beside it', async () => {
     const d = dirs.make();
