@@ -1,7 +1,7 @@
 /** migrate-turso as an operator runs it: dry run, --confirm, --status, refusals, failures and their resolution. */
 import Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { tempDirs } from './support/dumps.js';
@@ -100,6 +100,8 @@ describe('migrate-turso', () => {
     expect(r.code).toBe(0);
     db = nested;
     expect(rows('SELECT count(*) AS n FROM _prisma_migrations WHERE finished_at IS NOT NULL')).toEqual([{ n: 2 }]);
+    // A restore fills it next: it is made 0600, as a restore's new file is (the rows it will hold are the dump's).
+    expect(statSync(nested).mode & 0o777).toBe(0o600);
   });
 
   it('--confirm prints the state before the run, then each migration as it is applied, then done', async () => {

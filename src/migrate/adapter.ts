@@ -8,7 +8,7 @@
  * one stream of its own (never a fresh stream per statement, never inside a transaction).
  */
 import type Database from 'better-sqlite3';
-import { existsSync, mkdirSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { classifyRemote } from '../db/hrana/errors.js';
 import { openLocalDb } from '../db/local.js';
@@ -200,8 +200,12 @@ export async function openMigrationDb(url: string, authToken: string | undefined
   const loc = parseDatabaseUrl(url);
   if (loc.kind === 'file') {
     if (!existsSync(loc.path) && (!opts.create || opts.readonly)) return null;
-    // As the schema engine creates a SQLite database (create_dir_all of its folder, then the file).
-    if (!opts.readonly) mkdirSync(dirname(loc.path), { recursive: true });
+    // As the schema engine creates a SQLite database (create_dir_all of its folder, then the file), but 0600: a
+    // restore's rows go into it next, and they are kept 0600 everywhere else (SQLite's -wal/-shm take its mode).
+    if (!opts.readonly) {
+      mkdirSync(dirname(loc.path), { recursive: true });
+      if (!existsSync(loc.path)) closeSync(openSync(loc.path, 'wx', 0o600));
+    }
     return openFile(loc.path, opts.readonly);
   }
   return openRemote(loc.url, authToken);
