@@ -90,8 +90,22 @@ async function runBackup(env: NodeJS.ProcessEnv, run: MonitoredRun, started: num
 }
 
 /**
+ * `?dryRun=` as the handler reads it; null for what it cannot read. A typo (`?dryrun=1`, `?dryRun=yes please`) is
+ * refused rather than taken for a real run, which writes a backup and applies BACKUP_RETENTION.
+ */
+export function dryRunOf(params: URLSearchParams): boolean | null {
+  if ([...params.keys()].some((k) => k !== 'dryRun' && /^dry[-_]?run$/i.test(k))) return null;
+  const values = params.getAll('dryRun');
+  if (values.length === 0) return false;
+  if (values.length > 1) return null;
+  if (/^(1|true|yes)$/i.test(values[0]!)) return true;
+  return /^(0|false|no)$/i.test(values[0]!) ? false : null;
+}
+
+/**
  * The cron's request handler: `(request: Request) => Promise<Response>`, authenticated with CRON_SECRET.
- * @returns 200 with the backup's summary, 401 without the secret, 500 (one line, no secrets) on failure.
+ * @returns 200 with the backup's summary, 400 for a `dryRun` it cannot read, 401 without the secret, 500 (one line,
+ *   no secrets) on failure.
  */
 export function createCronHandler(opts: CronHandlerOptions = {}): (request: Request) => Promise<Response> {
   return async (request) => {
@@ -102,7 +116,10 @@ export function createCronHandler(opts: CronHandlerOptions = {}): (request: Requ
     if (!isAuthorized(request.headers.get('authorization'), secret)) return json(401, { error: 'unauthorized' });
     const started = Date.now();
     let pathname: string | null = null;
-    const dryRun = /^(1|true|yes)$/i.test(new URL(request.url).searchParams.get('dryRun') ?? '');
+    const dryRun = dryRunOf(new URL(request.url).searchParams);
+    if (dryRun === null) {
+      return json(400, { error: 'dryRun must be 1, true or yes (a dry run) or 0, false or no, given once as ?dryRun=…; nothing was done' });
+    }
     // A dry run is not a backup: it alerts nobody. A notification never fails the run.
     const run = startRun('cron', { notify: !dryRun, env });
     try {

@@ -116,6 +116,16 @@ describe('cron: runs', () => {
     expect(totalRequests(server().stats)).toBe(0);
   });
 
+  it('a dryRun value or a parameter it cannot read: 400, nothing read or written (a typo must not run a backup)', async () => {
+    for (const query of ['?dryRun=no-thanks', '?dryRun=2', '?dryRun=', '?dryrun=1', '?dry-run=1', '?dry_run=true', '?dryRun=1&dryRun=0']) {
+      const res = await call(query);
+      expect(res.status, query).toBe(400);
+      expect((await body(res)).error, query).toMatch(/dryRun/);
+    }
+    for (const query of ['?dryRun=true', '?dryRun=YES']) expect((await body(await call(query))).mode, query).toBe('dry-run');
+    expect(totalRequests(server().stats)).toBe(0);
+  });
+
   it('a real run streams a private blob, then its manifest; answers {pathname, bytes, tables, sha256, durationMs}', async () => {
     const res = await call();
     const b = await body(res);
