@@ -3,7 +3,7 @@
  * .env file), what --json prints on failure, and the exit codes of the checks (issue 14). Real SQLite files, the
  * sqld stand-in over HTTP driven by the real @libsql/client.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTinyDb, listDir, tempDirs } from './support/dumps.js';
@@ -219,6 +219,17 @@ describe('--json failures and exit codes', () => {
     const r = await runCli(['verify', cut, '--json'], clean);
     expect(r.code).toBe(3);
     expect(lastJson(r.stdout)).toMatchObject({ ok: false, code: 'CORRUPT' });
+  });
+
+  it('backup --out a name not ending in .ndjson.gz (which check, drill and list would never see): USAGE, nothing written', async () => {
+    const d = dirs.make();
+    for (const name of ['today.gz', 'today.dump', 'TODAY.NDJSON.GZ']) {
+      const r = await runCli(['backup', '--db', `file:${db}`, '--write', '--out', join(d, name)], clean);
+      expect(r.code, name).toBe(2);
+      expect(r.stderr.trim(), name).toMatch(/--out must name a file ending in \.ndjson\.gz \(check, drill, list and report find dumps by it\): /);
+      expect(r.stderr).toContain(`: ${name} (usage: `);
+    }
+    expect(readdirSync(d)).toEqual([]);
   });
 
   it('drill: PASS exit 0; FAIL (the dump disagrees with its manifest) exit 3; --target leaves the database', async () => {

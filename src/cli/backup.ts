@@ -10,6 +10,7 @@ import { list, type Parsed } from './args.js';
 import { connection } from './connection.js';
 import type { CommandContext } from './main.js';
 import { plural } from '../units.js';
+import { basename } from 'node:path';
 import { fmtBytes, makeOut, table, type Out } from './output.js';
 import { makeProgress } from './progress.js';
 
@@ -26,6 +27,11 @@ function gzipLevel(v: string | undefined): number | undefined {
 function checkFlags(p: Parsed): void {
   const writes = p.bool('write') || p.bool('upload');
   if (p.str('out') !== undefined && !p.bool('write')) throw new BackupError('USAGE', '--out needs --write (without it the backup is a dry run)');
+  // check, drill, list and report find a folder's dumps by this ending: a dump named otherwise would be invisible to them.
+  const named = p.str('out');
+  if (named !== undefined && !basename(named).endsWith('.ndjson.gz')) {
+    throw new BackupError('USAGE', `--out must name a file ending in .ndjson.gz (check, drill, list and report find dumps by it): ${basename(named)}`);
+  }
   if (p.bool('clean-partials') && !p.bool('write'))
     throw new BackupError('USAGE', '--clean-partials needs --write (it cleans the folder the dump is written to)');
   const consistency = p.str('consistency');
