@@ -8,6 +8,10 @@
  * buckets *that have a backup* (a gap of days without backups does not use up the count). A backup kept by any
  * rule is kept. The newest complete backup is always kept, whatever the policy.
  *
+ * A backup dated more than FUTURE_TOLERANCE_MS after `now` (made on a host whose clock ran ahead) is not trusted:
+ * it is neither "the newest complete backup" nor counted by any rule, since it would otherwise take every slot and
+ * cost the real backups their place. It is kept (not deleted, it may be sound), with a reason saying why.
+ *
  * Incomplete dumps (no manifest) older than `incompleteGraceMs` (a day) are deleted too: younger ones may still be
  * uploading their manifest. Orphan manifests (their dump gone) are treated the same way.
  */
@@ -44,6 +48,20 @@ export interface RetentionPlan {
 
 export const DAY_MS = 24 * 60 * 60 * 1000;
 
+/**
+ * How far after now a backup's date may be and still be trusted: clocks of two hosts (the one that wrote the backup,
+ * the one that reads the store) may disagree by seconds; a backup dated later than this came from a clock ahead.
+ */
+export const FUTURE_TOLERANCE_MS = 5 * 60 * 1000;
+
+/** "6 min", "3 h 12 min", "365 d 0 h": how far ahead a date is. */
+function aheadText(ms: number): string {
+  const min = Math.floor(ms / 60_000);
+  if (min < 60) return `${min} min`;
+  if (min < 24 * 60) return `${Math.floor(min / 60)} h ${min % 60} min`;
+  return `${Math.floor(min / 1440)} d ${Math.floor((min % 1440) / 60)} h`;
+}
+
 export const dayKey = (d: Date) => d.toISOString().slice(0, 10);
 export const monthKey = (d: Date) => d.toISOString().slice(0, 7);
 
@@ -65,6 +83,10 @@ const RULES: [keyof RetentionPolicy, (d: Date) => string][] = [
   ['monthly', monthKey],
 ];
 
+/**
+ * The plan for `items` under `policy` at `now` (see the module comment): every item is either kept, with the rules
+ * that keep it, or removed, with why. Pure; prune.ts applies it.
+ */
 export function planRetention(
   items: RetentionItem[],
   policy: RetentionPolicy,
@@ -74,8 +96,11 @@ export function planRetention(
   const grace = opts.incompleteGraceMs ?? DAY_MS;
   const time = (s: string) => Date.parse(s);
   const valid = (i: RetentionItem) => !Number.isNaN(time(i.createdAt));
-  const complete = items
-    .filter((i) => i.complete && !i.orphan && valid(i))
+  const ahead = (i: RetentionItem) => time(i.createdAt) - now.getTime();
+  const dated = items.filter((i) => i.complete && !i.orphan && valid(i));
+  const future = dated.filter((i) => ahead(i) > FUTURE_TOLERANCE_MS);
+  const complete = dated
+    .filter((i) => ahead(i) <= FUTURE_TOLERANCE_MS)
     .sort((a, b) => time(b.createdAt) - time(a.createdAt) || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
   const reasons = new Map<string, string[]>(complete.map((i) => [i.id, []]));
 
@@ -102,6 +127,10 @@ export function planRetention(
     const r = reasons.get(item.id)!;
     if (r.length > 0) decide(item, r, true);
     else decide(item, ['not kept by any rule'], false);
+  }
+  for (const item of future) {
+    reasons.set(item.id, []);
+    decide(item, [`dated in the future (${aheadText(ahead(item))} ahead: a clock ahead?): counted by no rule, not deleted`], true);
   }
   for (const item of items) {
     if (reasons.has(item.id)) continue;

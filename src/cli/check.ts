@@ -1,7 +1,8 @@
 /**
  * `check [--max-age 26h] [--min-rows-ratio 0.9] [--verify] [--dir backups | --blob] [--json]`: is the newest
  * backup recent, complete, sound, and did a table lose rows? Exit 0 with a one-line summary, 3 with one line per
- * problem (src/monitor/check.ts), 2 for usage, 1 when the store cannot be read.
+ * problem (src/monitor/check.ts), 2 for usage, 1 when the store cannot be read. --quiet drops the summary, never
+ * a problem line.
  */
 import { requireBlobToken } from '../blob/config.js';
 import { BackupError, EXIT_PROBLEMS } from '../errors.js';
@@ -37,6 +38,8 @@ export async function checkMain(p: Parsed): Promise<number> {
   const store = storeFromFlags(p);
   const key = p.bool('verify') ? encryptionKeyIfSet() : undefined;
   const out = makeOut({ json: p.bool('json'), quiet: p.bool('quiet') });
+  // --quiet drops the ok line only: a problem line is the one thing the operator (or a cron's mail) must see.
+  const problemOut = makeOut({ json: p.bool('json') });
   const verdict = evaluate(await store.list(), { maxAgeMs, minRowsRatio });
   let verified = false;
   if (p.bool('verify') && verdict.newest) {
@@ -46,7 +49,7 @@ export async function checkMain(p: Parsed): Promise<number> {
     verdict.ok = verdict.problems.length === 0;
   }
   if (verdict.ok) out.info(okLine(verdict, maxAgeMs, verified));
-  for (const problem of verdict.problems) out.info(`${problem.code}: ${problem.message}`);
+  for (const problem of verdict.problems) problemOut.info(`${problem.code}: ${problem.message}`);
   if (p.bool('json')) {
     const n = verdict.newest;
     out.json({

@@ -1,7 +1,8 @@
 /**
  * `prune --keep-daily N --keep-weekly N --keep-monthly N [--confirm]`: retention over the Blob store like
  * restic's `forget`. A dry run (the default) lists what would be deleted; --confirm deletes each dropped dump with
- * its manifest. The newest complete backup is never deleted; incomplete dumps older than a day are deleted too.
+ * its manifest. The newest complete backup is never deleted; incomplete dumps older than a day are deleted too. A
+ * backup dated in the future (a clock ahead) counts for no rule and is not deleted (retention.ts).
  */
 import { requireBlobToken } from '../blob/config.js';
 import { describePolicy, type RetentionPolicy } from '../blob/retention.js';

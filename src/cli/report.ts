@@ -2,6 +2,8 @@
  * `report --html FILE [--dir backups | --blob] [--max-age 26h] [--min-rows-ratio 0.9] [--json]`: writes the status
  * page (src/monitor/report-html.ts), one self-contained HTML file, mode 0600 (it names tables and hosts).
  */
+import { statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { writeFileAtomic } from '../sink/file.js';
 import { BackupError } from '../errors.js';
 import { DEFAULT_MAX_AGE, DEFAULT_MIN_ROWS_RATIO, parseDuration, parseRatio } from '../monitor/check.js';
@@ -10,10 +12,18 @@ import type { Parsed } from './args.js';
 import { storeFromFlags } from './check.js';
 import { makeOut } from './output.js';
 
+/** The operator's --html path, checked before the store is read: a folder, or a file in a folder that is not there. */
+function checkHtmlPath(file: string): void {
+  const isDir = (path: string) => statSync(path, { throwIfNoEntry: false })?.isDirectory();
+  if (isDir(file)) throw new BackupError('USAGE', `--html names a folder (${file}): give the page's file name, e.g. ${join(file, 'status.html')}`);
+  if (!isDir(dirname(resolve(file)))) throw new BackupError('USAGE', `--html ${file}: its folder ${dirname(file)} does not exist`);
+}
+
 /** `report --html FILE`: writes the status page. */
 export async function reportMain(p: Parsed): Promise<number> {
   const file = p.str('html');
   if (!file) throw new BackupError('USAGE', '--html FILE is required');
+  checkHtmlPath(file);
   const maxAgeMs = parseDuration(p.str('max-age') ?? DEFAULT_MAX_AGE);
   const ratio = p.str('min-rows-ratio');
   const minRowsRatio = ratio === undefined ? DEFAULT_MIN_ROWS_RATIO : parseRatio(ratio);

@@ -7,17 +7,22 @@
  *   INCOMPLETE  a dump newer than the newest complete backup has no (valid) manifest, or not its size: that run did
  *               not finish, or its file changed since
  *   VERIFY      --verify: the newest complete backup fails verification or does not match its manifest
- *   SHRUNK      a table has fewer than --min-rows-ratio × the rows it had in the previous complete backup
+ *   SHRUNK      a table has fewer than --min-rows-ratio × the most rows it had in the complete backups within
+ *               --max-age before the newest (or, if none is, in the one before it): a loss stays reported while a
+ *               backup from before it is that recent, however many backups follow it (a cron fired twice, a manual run)
+ *   FUTURE      a complete backup is dated more than FUTURE_TOLERANCE_MS (5 min) after now: its host's clock ran
+ *               ahead. It is not trusted as the newest (nor as a SHRUNK baseline); the rules above use the others
  */
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
+import { FUTURE_TOLERANCE_MS } from '../blob/retention.js';
 import { BackupError, isBackupError } from '../errors.js';
 import type { Manifest } from '../format/lines.js';
 import { plural } from '../units.js';
 import { verify } from '../verify.js';
 import type { BackupRecord, BackupStore } from './history.js';
 
-export type ProblemCode = 'NO_BACKUP' | 'STALE' | 'INCOMPLETE' | 'VERIFY' | 'SHRUNK';
+export type ProblemCode = 'NO_BACKUP' | 'STALE' | 'INCOMPLETE' | 'VERIFY' | 'SHRUNK' | 'FUTURE';
 
 export interface Problem {
   code: ProblemCode;
@@ -43,7 +48,7 @@ export interface TableChange {
 export interface Verdict {
   ok: boolean;
   problems: Problem[];
-  /** The newest complete backup, and the complete one before it. */
+  /** The newest complete backup not dated in the future, and the complete one before it. */
   newest?: BackupRecord;
   previous?: BackupRecord;
   ageMs?: number;
@@ -103,18 +108,69 @@ export function tableChanges(newest: Manifest, previous?: Manifest): TableChange
   return out;
 }
 
+/**
+ * SQLite's own bookkeeping, not data: sqlite_sequence holds one row per AUTOINCREMENT table that has had a row, so
+ * it shrinks whenever such a table is emptied (the loss is reported for that table); sqlite_stat* are planner stats.
+ */
+const isBookkeeping = (table: string) => /^sqlite_(sequence|stat\d)$/i.test(table);
+
 /** The changes that are a data-loss signal: a table that kept fewer than `ratio` of its rows, or vanished. */
 export function shrunk(changes: TableChange[], ratio: number): TableChange[] {
   if (ratio <= 0) return [];
-  return changes.filter((c) => (c.status === 'shrank' || c.status === 'dropped') && c.before! > 0 && (c.after ?? 0) < c.before! * ratio);
+  return changes.filter(
+    (c) => (c.status === 'shrank' || c.status === 'dropped') && !isBookkeeping(c.table) && c.before! > 0 && (c.after ?? 0) < c.before! * ratio,
+  );
+}
+
+/** Per table, the most rows it had in `records` and the (newest) backup that had them. */
+function largestCounts(records: BackupRecord[]): Map<string, { rows: number; from: BackupRecord }> {
+  const out = new Map<string, { rows: number; from: BackupRecord }>();
+  for (const r of records) {
+    for (const [table, t] of Object.entries(r.manifest!.tables)) {
+      const best = out.get(table);
+      if (!best || t.rows > best.rows) out.set(table, { rows: t.rows, from: r });
+    }
+  }
+  return out;
+}
+
+/**
+ * SHRUNK against the baseline: the complete backups within `maxAgeMs` before `newest` (else the one just before it,
+ * `older[0]`), each table at its largest count there. Comparing with the previous backup alone would forget a loss
+ * as soon as a second backup of the shrunken database follows (a cron delivered twice, a manual run).
+ */
+function shrunkProblems(newest: BackupRecord, older: BackupRecord[], opts: CheckOptions): Problem[] {
+  const t0 = Date.parse(newest.createdAt);
+  const inWindow = older.filter((r) => t0 - Date.parse(r.createdAt) <= opts.maxAgeMs);
+  const counts = largestCounts(inWindow.length > 0 ? inWindow : older.slice(0, 1));
+  const baseline = { tables: Object.fromEntries([...counts].map(([t, c]) => [t, { rows: c.rows }])) } as unknown as Manifest;
+  return shrunk(tableChanges(newest.manifest!, baseline), opts.minRowsRatio).map((c) => {
+    const from = counts.get(c.table)!.from;
+    const where = from === older[0] ? 'the previous backup' : `${from.name} (${from.createdAt})`;
+    const what =
+      c.after === null
+        ? `is missing from ${newest.name}, against ${plural(c.before!, 'row')}`
+        : `has ${plural(c.after, 'row')} in ${newest.name}, against ${c.before}`;
+    return { code: 'SHRUNK', message: `table "${c.table}" ${what} in ${where} (below the ${opts.minRowsRatio} ratio)` };
+  });
+}
+
+/** FUTURE for each complete backup dated beyond the tolerance after `now`: a clock ahead, not a fresh backup. */
+function futureProblems(future: BackupRecord[], now: number): Problem[] {
+  return future.map((r) => ({
+    code: 'FUTURE',
+    message: `${r.name} is dated ${r.createdAt}, ${fmtAge(Date.parse(r.createdAt) - now)} in the future (a clock ahead?): not counted as the newest backup`,
+  }));
 }
 
 /** Applies the rules (all but VERIFY) to a history listed newest first. */
 export function evaluate(records: BackupRecord[], opts: CheckOptions): Verdict {
   const now = (opts.now ?? new Date()).getTime();
-  const complete = records.filter((r) => r.complete && r.manifest);
+  const ahead = (r: BackupRecord) => Date.parse(r.createdAt) - now > FUTURE_TOLERANCE_MS;
+  const all = records.filter((r) => r.complete && r.manifest);
+  const complete = all.filter((r) => !ahead(r));
   const [newest, previous] = complete;
-  const problems: Problem[] = [];
+  const problems = futureProblems(all.filter(ahead), now);
   const newestTime = newest ? Date.parse(newest.createdAt) : -Infinity;
   for (const r of records.filter((x) => !x.complete && Date.parse(x.createdAt) > newestTime)) {
     problems.push({ code: 'INCOMPLETE', message: `${r.name} (${r.createdAt}) is incomplete: ${r.problem ?? 'no valid manifest (the run did not finish)'}` });
@@ -127,14 +183,8 @@ export function evaluate(records: BackupRecord[], opts: CheckOptions): Verdict {
   if (ageMs > opts.maxAgeMs) {
     problems.unshift({ code: 'STALE', message: `the newest complete backup ${newest.name} is ${fmtAge(ageMs)} old, over the ${fmtAge(opts.maxAgeMs)} limit` });
   }
+  problems.push(...shrunkProblems(newest, complete.slice(1), opts));
   const changes = tableChanges(newest.manifest!, previous?.manifest);
-  for (const c of shrunk(changes, opts.minRowsRatio)) {
-    const what = c.after === null ? 'is missing from it' : `has ${plural(c.after, 'row')}`;
-    problems.push({
-      code: 'SHRUNK',
-      message: `table "${c.table}" ${what} in ${newest.name}, against ${c.before} in the previous backup (below the ${opts.minRowsRatio} ratio)`,
-    });
-  }
   return { ok: problems.length === 0, problems, newest, previous, ageMs, changes };
 }
 

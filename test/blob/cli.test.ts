@@ -218,6 +218,18 @@ describe('list-backups and prune-backups', () => {
     expect(after).toEqual(['backups/backup-2026-03-10T14-00-00.000Z.ndjson.gz', 'backups/backup-2026-03-10T14-00-00.000Z.ndjson.gz.manifest.json']);
   });
 
+  it('prune --keep-daily 1 with a backup dated a year ahead: the newest real backup stays, the future one is left alone', async () => {
+    const day = 86_400_000;
+    const real = [await fakeBackup(new Date(Date.now() - 2 * day).toISOString()), await fakeBackup(new Date(Date.now() - 60_000).toISOString())];
+    const ahead = await fakeBackup(new Date(Date.now() + 365 * day).toISOString()); // a host whose clock ran ahead
+    const r = await runScript('prune-backups', ['--keep-daily', '1', '--confirm', '--json'], blobEnv(server()));
+    expect(r.code, r.stderr).toBe(0);
+    const plan = lastJson<{ keep: { pathname: string; reasons: string[] }[]; deleted: string[] }>(r.stdout);
+    expect(plan.deleted).toEqual([real[0], `${real[0]}.manifest.json`]);
+    expect(plan.keep.find((k) => k.pathname === real[1])?.reasons[0]).toBe('newest complete backup');
+    expect(plan.keep.find((k) => k.pathname === ahead)?.reasons[0]).toMatch(/^dated in the future .*a clock ahead/);
+  });
+
   it('prune refuses to run without a --keep-* rule', async () => {
     const r = await runScript('prune-backups', ['--confirm'], blobEnv(server()));
     expect(r.code).toBe(2);

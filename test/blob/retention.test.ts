@@ -83,6 +83,25 @@ describe('planRetention', () => {
     expect(p.keep.find((r) => r.id === 'fresh-partial')!.reasons[0]).toMatch(/may still be uploading/);
   });
 
+  it('a backup dated in the future takes no keep slot and never costs a real one (the newest real one stays)', () => {
+    const future = item('2027-03-20T12:00:00.000Z'); // a host whose clock ran a year ahead
+    const items = [item('2026-03-18T02:00:00.000Z'), item('2026-03-19T02:00:00.000Z'), future, item('2026-03-20T11:00:00.000Z')];
+    for (const policy of [
+      { daily: 1, weekly: 0, monthly: 0 },
+      { daily: 0, weekly: 1, monthly: 1 },
+    ]) {
+      const p = planRetention(items, policy, NOW);
+      const newest = p.keep.find((k) => k.id === '2026-03-20T11:00:00.000Z');
+      expect(newest?.reasons[0], JSON.stringify(policy)).toBe('newest complete backup');
+      const ahead = p.keep.find((k) => k.id === future.id);
+      expect(ahead?.reasons).toEqual([expect.stringMatching(/^dated in the future \(365 d 0 h ahead: a clock ahead\?\): counted by no rule, not deleted$/)]);
+      expect(p.remove.map((r) => r.id)).not.toContain(future.id);
+    }
+    // Five minutes ahead is clock jitter, not a clock ahead: such a backup is the newest.
+    const jitter = planRetention([item('2026-03-20T12:04:00.000Z'), item('2026-03-20T11:00:00.000Z')], { daily: 1, weekly: 0, monthly: 0 }, NOW);
+    expect(ids(jitter.keep)).toEqual(['2026-03-20T12:04:00.000Z']);
+  });
+
   it('is deterministic for equal times and ignores input order', () => {
     const a = [item('2026-03-10T02:00:00.000Z'), { ...item('2026-03-10T02:00:00.000Z'), id: 'b' }, item('2026-03-09T02:00:00.000Z')];
     const p1 = planRetention(a, { daily: 1, weekly: 0, monthly: 0 }, NOW);

@@ -21,10 +21,12 @@ afterAll(() => dirs.cleanup());
 const HOUR = 3_600_000;
 /** Stores built once: fresh (2 backups, 2 h and 26 h old), then variants copied from it. */
 const stores: Record<'fresh' | 'stale' | 'incomplete' | 'shrunk' | 'damaged', string> = {} as never;
+/** The database behind the stores; after beforeAll its `users` table holds 10 rows (the shrunken state). */
+let db: string;
 
 beforeAll(async () => {
   const root = dirs.make();
-  const db = join(root, 'app.db');
+  db = join(root, 'app.db');
   buildAppDb(db);
   stores.fresh = join(root, 'fresh');
   await backupAt(db, stores.fresh, new Date(Date.now() - 26 * HOUR));
@@ -127,6 +129,46 @@ describe('check-backups on a local folder', () => {
     expect((await check(['--dir', stores.damaged])).code).toBe(0);
   });
 
+  it('a backup dated in the future: FUTURE of its own, and the real newest one still shows its SHRUNK', async () => {
+    const skewed = join(dirs.make(), 'skewed');
+    cpSync(stores.shrunk, skewed, { recursive: true });
+    // Made on a host whose clock ran a year ahead (the rows are the fresh ones: 40 users).
+    const ahead = new Date(Date.now() + 365 * DAY);
+    const fresh = readdirSync(stores.fresh)
+      .filter((n) => n.endsWith('.ndjson.gz'))
+      .sort()
+      .pop()!;
+    const name = `backup-${ahead.toISOString().replaceAll(':', '-')}.ndjson.gz`;
+    copyFileSync(join(stores.fresh, fresh), join(skewed, name));
+    copyFileSync(join(stores.fresh, `${fresh}.manifest.json`), join(skewed, `${name}.manifest.json`));
+    redate(join(skewed, `${name}.manifest.json`), ahead);
+    const r = await check(['--dir', skewed, '--json']);
+    expect(r.code).toBe(3);
+    const j = lastJson(r.stdout);
+    expect(j.problems.map((p: { code: string }) => p.code)).toEqual(['FUTURE', 'SHRUNK']);
+    expect(j.problems[0].message).toMatch(new RegExp(`${name} is dated ${ahead.toISOString().slice(0, 10)}.*in the future .*clock.*ahead`));
+    expect(j.newest.name).not.toContain(name);
+    expect(j.newest.ageMs).toBeGreaterThan(50 * 60_000);
+  });
+
+  it('a loss stays SHRUNK when another backup follows the shrunken one within --max-age', async () => {
+    const twice = join(dirs.make(), 'twice');
+    cpSync(stores.shrunk, twice, { recursive: true });
+    await backupAt(db, twice, new Date(Date.now() - HOUR / 2)); // the cron fired twice: users still 10
+    const r = await check(['--dir', twice]);
+    expect(r.code, r.stdout).toBe(3);
+    expect(problemLines(r.stdout)).toEqual([expect.stringMatching(/^SHRUNK: table "users" has 10 rows in .*, against 40 in .*backup-.*\.ndjson\.gz/)]);
+  });
+
+  it('--quiet drops the ok line but never the problem lines', async () => {
+    const ok = await check(['--dir', stores.fresh, '--quiet']);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toBe('');
+    const r = await check(['--dir', stores.stale, '--max-age', '26h', '--quiet']);
+    expect(r.code).toBe(3);
+    expect(r.stdout.trim().split('\n')).toEqual([expect.stringMatching(/^STALE: /)]);
+  });
+
   it('usage errors exit 2; an unreadable store exits 1', async () => {
     for (const args of [
       ['--dir', stores.fresh, '--max-age', 'soon'],
@@ -209,6 +251,42 @@ describe('the rules', () => {
   it('a table left with one row is "1 row", not "1 rows"', () => {
     const v = evaluate([rec('new', 1, m({ a: 1 })), rec('old', 25, m({ a: 40 }))], { maxAgeMs: 2 * DAY, minRowsRatio: 0.9 });
     expect(v.problems.map((p) => p.message)).toEqual([expect.stringMatching(/^table "a" has 1 row in new, against 40 in the previous backup/)]);
+  });
+
+  it('a backup dated over 5 min ahead is FUTURE and not the newest; one a minute ahead is trusted', () => {
+    const recs = [rec('ahead', -365 * 24, m({ a: 40 })), rec('new', 30, m({ a: 40 })), rec('old', 54, m({ a: 40 }))];
+    const v = evaluate(recs, { maxAgeMs: DAY, minRowsRatio: 0.9 });
+    expect(v.problems.map((p) => p.code)).toEqual(['STALE', 'FUTURE']);
+    expect(v.problems[1]!.message).toMatch(/^ahead is dated .* 365 d 0 h in the future \(a clock ahead\?\): not counted as the newest backup$/);
+    expect(v.newest?.name).toBe('new');
+    expect(v.previous?.name).toBe('old');
+    const onlyFuture = evaluate([rec('ahead', -2, m({ a: 1 }))], { maxAgeMs: DAY, minRowsRatio: 0.9 });
+    expect(onlyFuture.problems.map((p) => p.code)).toEqual(['NO_BACKUP', 'FUTURE']);
+    const slightly = evaluate([rec('skew', -1 / 60, m({ a: 1 })), rec('old', 2, m({ a: 1 }))], { maxAgeMs: DAY, minRowsRatio: 0.9 });
+    expect(slightly.ok).toBe(true);
+    expect(slightly.newest?.name).toBe('skew');
+  });
+
+  it('SHRUNK compares with the largest count in the --max-age window before the newest, else the one before', () => {
+    const opts = { maxAgeMs: 26 * HOUR, minRowsRatio: 0.9 };
+    const inWindow = evaluate([rec('c', 1, m({ a: 0 })), rec('b', 2, m({ a: 0 })), rec('a', 20, m({ a: 40 }))], opts);
+    expect(inWindow.problems.map((p) => p.message)).toEqual([
+      expect.stringMatching(/^table "a" has 0 rows in c, against 40 in a \(.*\) \(below the 0.9 ratio\)$/),
+    ]);
+    expect(inWindow.previous?.name).toBe('b');
+    // The fuller backup is 29 h before the newest: out of the window, so the one before (0 rows) is the baseline.
+    expect(evaluate([rec('c', 1, m({ a: 0 })), rec('b', 2, m({ a: 0 })), rec('a', 30, m({ a: 40 }))], opts).ok).toBe(true);
+    // None in the window: the one immediately before, however old.
+    const gap = evaluate([rec('c', 1, m({ a: 0 })), rec('a', 100, m({ a: 40 }))], { ...opts, maxAgeMs: 2 * HOUR });
+    expect(gap.problems.map((p) => p.message)).toEqual([expect.stringMatching(/^table "a" has 0 rows in c, against 40 in the previous backup/)]);
+  });
+
+  it('a vanished table is "missing from NAME, against N rows in …"; sqlite_sequence is never SHRUNK', () => {
+    const v = evaluate([rec('new', 1, m({ sqlite_sequence: 2 })), rec('old', 25, m({ AuditLog: 40, sqlite_sequence: 3 }))], {
+      maxAgeMs: 2 * DAY,
+      minRowsRatio: 0.9,
+    });
+    expect(v.problems.map((p) => p.message)).toEqual(['table "AuditLog" is missing from new, against 40 rows in the previous backup (below the 0.9 ratio)']);
   });
 
   it('no backup at all; an incomplete dump older than the newest complete one is not a problem', () => {
