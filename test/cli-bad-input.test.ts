@@ -287,12 +287,15 @@ describe('a dump folder that cannot be written', () => {
     const d = dirs.make();
     const notDir = join(d, 'not-a-folder');
     writeFileSync(notDir, 'x');
-    const r = await runScript('backup-turso', ['--write', '--out', join(notDir, 'd.ndjson.gz')], { ...base, TURSO_DATABASE_URL: `file:${db}` });
-    expect(r.code).toBe(1);
-    oneLine(r.stderr);
-    expect(r.stderr).toMatch(/cannot write a dump into .*not-a-folder: .*not-a-folder is a file, not a folder$/m);
-    expect(r.stderr).not.toMatch(/unexpected/);
-    expect(listDir(d)).toEqual(['not-a-folder']);
+    // Directly under the file, and a folder deeper (where looking at the path itself fails with ENOTDIR).
+    for (const out of [join(notDir, 'd.ndjson.gz'), join(notDir, 'sub', 'd.ndjson.gz')]) {
+      const r = await runScript('backup-turso', ['--write', '--out', out], { ...base, TURSO_DATABASE_URL: `file:${db}` });
+      expect(r.code).toBe(1);
+      oneLine(r.stderr);
+      expect(r.stderr).toMatch(/cannot write a dump into .*not-a-folder.*: .*not-a-folder is a file, not a folder$/m);
+      expect(r.stderr).not.toMatch(/unexpected/);
+      expect(listDir(d)).toEqual(['not-a-folder']);
+    }
   });
 });
 

@@ -104,7 +104,7 @@ describe('backup-turso', () => {
 
   it('a file: URL to a missing database: exit 1, the file is not created, nothing written', async () => {
     const missing = join(dirs.make(), 'missing.db');
-    for (const args of [[], ['--write', '--out', join(work, 'never.gz')]]) {
+    for (const args of [[], ['--write', '--out', join(work, 'never.ndjson.gz')]]) {
       const r = await run('backup-turso', args, { TURSO_DATABASE_URL: `file:${missing}` });
       expect(r.code).toBe(1);
       expect(lines(r.stderr)).toHaveLength(1);
@@ -242,7 +242,7 @@ describe('restore-turso', () => {
 describe('encrypted backups', () => {
   let enc: string;
   beforeAll(async () => {
-    enc = join(dirs.make(), 'enc.ndjson.gz.enc');
+    enc = join(dirs.make(), 'enc.ndjson.gz');
     const r = await run('backup-turso', ['--write', '--encrypt', '--out', enc, '--quiet'], { TURSO_DATABASE_URL: url, BACKUP_ENCRYPTION_KEY: KEY });
     expect(r.code, r.stderr).toBe(0);
   });
@@ -287,7 +287,7 @@ describe('encrypted backups', () => {
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/BACKUP_ENCRYPTION_KEY/);
     expect(existsSync(target)).toBe(false);
-    const out = join(dirs.make(), 'never.gz');
+    const out = join(dirs.make(), 'never.ndjson.gz');
     const b = await run('backup-turso', ['--write', '--encrypt', '--out', out], { TURSO_DATABASE_URL: url });
     expect(b.code).toBe(2);
     expect(b.stderr).toMatch(/BACKUP_ENCRYPTION_KEY is not set/);

@@ -11,6 +11,7 @@ import { connection } from './connection.js';
 import type { CommandContext } from './main.js';
 import { plural } from '../units.js';
 import { basename } from 'node:path';
+import { statSync } from 'node:fs';
 import { fmtBytes, makeOut, table, type Out } from './output.js';
 import { makeProgress } from './progress.js';
 
@@ -23,13 +24,23 @@ function gzipLevel(v: string | undefined): number | undefined {
   return n;
 }
 
+/** Whether `path` is a folder; any path that cannot be looked at is left for the sink to refuse in its own words. */
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path, { throwIfNoEntry: false })?.isDirectory() === true;
+  } catch {
+    return false;
+  }
+}
+
 /** The flag combinations that make no sense, refused before anything is read. */
 function checkFlags(p: Parsed): void {
   const writes = p.bool('write') || p.bool('upload');
   if (p.str('out') !== undefined && !p.bool('write')) throw new BackupError('USAGE', '--out needs --write (without it the backup is a dry run)');
   // check, drill, list and report find a folder's dumps by this ending: a dump named otherwise would be invisible to them.
   const named = p.str('out');
-  if (named !== undefined && !basename(named).endsWith('.ndjson.gz')) {
+  // A folder is left to the sink, whose refusal shows the file name to write instead.
+  if (named !== undefined && !isDirectory(named) && !basename(named).endsWith('.ndjson.gz')) {
     throw new BackupError('USAGE', `--out must name a file ending in .ndjson.gz (check, drill, list and report find dumps by it): ${basename(named)}`);
   }
   if (p.bool('clean-partials') && !p.bool('write'))

@@ -4,7 +4,7 @@
  */
 import { statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { writeFileAtomic } from '../sink/file.js';
+import { fileOnPath, writeFileAtomic } from '../sink/file.js';
 import { BackupError } from '../errors.js';
 import { DEFAULT_MAX_AGE, DEFAULT_MIN_ROWS_RATIO, parseDuration, parseRatio } from '../monitor/check.js';
 import { statusPage } from '../monitor/report.js';
@@ -14,9 +14,12 @@ import { makeOut } from './output.js';
 
 /** The operator's --html path, checked before the store is read: a folder, or a file in a folder that is not there. */
 function checkHtmlPath(file: string): void {
+  const folder = dirname(resolve(file));
+  const blocker = fileOnPath(folder);
+  if (blocker) throw new BackupError('USAGE', `--html ${file}: ${blocker} is a file, not a folder`);
   const isDir = (path: string) => statSync(path, { throwIfNoEntry: false })?.isDirectory();
   if (isDir(file)) throw new BackupError('USAGE', `--html names a folder (${file}): give the page's file name, e.g. ${join(file, 'status.html')}`);
-  if (!isDir(dirname(resolve(file)))) throw new BackupError('USAGE', `--html ${file}: its folder ${dirname(file)} does not exist`);
+  if (!isDir(folder)) throw new BackupError('USAGE', `--html ${file}: its folder ${dirname(file)} does not exist`);
 }
 
 /** `report --html FILE`: writes the status page. */

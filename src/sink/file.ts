@@ -146,10 +146,19 @@ async function writeManifest(path: string, manifest: Manifest, bytes: number): P
   }
 }
 
-/** The first path from `dir` up that is a file (the slip in `--out app.db/x.ndjson.gz`), or null. */
-function fileOnPath(dir: string): string | null {
+/**
+ * The first path from `dir` up that exists and is a file (the slip in `--out app.db/x.ndjson.gz`), or null when the
+ * nearest existing one is a folder. A path below a file cannot be looked at (ENOTDIR): the walk goes on upward.
+ */
+export function fileOnPath(dir: string): string | null {
   for (let d = dir; d !== dirname(d); d = dirname(d)) {
-    const st = statSync(d, { throwIfNoEntry: false });
+    let st: ReturnType<typeof statSync>;
+    try {
+      st = statSync(d, { throwIfNoEntry: false });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOTDIR') continue;
+      throw e;
+    }
     if (st) return st.isDirectory() ? null : d;
   }
   return null;

@@ -128,3 +128,26 @@ describe('the status page in headless Chromium', () => {
     await p.close();
   });
 });
+
+describe('report --html naming a path it cannot write', () => {
+  it('a folder, a file in a missing folder, a file under a file: one USAGE line, exit 2, the store untouched', async () => {
+    const root = dirs.make();
+    const notFolder = join(root, 'plain.txt');
+    writeFileSync(notFolder, 'x');
+    const cases: [string, RegExp][] = [
+      [root, /--html names a folder .*: give the page's file name, e\.g\. .*status\.html/],
+      [join(root, 'missing', 'status.html'), /--html .*status\.html: its folder .*missing does not exist/],
+      [join(notFolder, 'status.html'), /--html .*status\.html: .*plain\.txt is a file, not a folder/],
+    ];
+    const before = readdirSync(store).sort();
+    for (const [html, message] of cases) {
+      const r = await runScript('backup-report', ['--dir', store, '--html', html], { BLOB_READ_WRITE_TOKEN: undefined });
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(message);
+      expect(r.stderr).not.toMatch(/unexpected|\n\s+at /);
+    }
+    expect(readdirSync(root).sort()).toEqual(['plain.txt']);
+    expect(readdirSync(store).sort()).toEqual(before);
+  }, 60_000);
+});

@@ -269,7 +269,7 @@ describe('remote errors', () => {
     expect(ok.stdout + ok.stderr).not.toContain(TOKEN);
     expect(ok.stdout).toContain('child');
 
-    const bad = await run(['--write', '--out', `${out}.2`], { ...env, TURSO_AUTH_TOKEN: 'cli-wrong-token' });
+    const bad = await run(['--write', '--out', out.replace('cli.', 'cli-2.')], { ...env, TURSO_AUTH_TOKEN: 'cli-wrong-token' });
     expect(bad.status).toBe(1);
     expect(bad.stderr).toContain(`the server refused the token (HTTP 401) for 127.0.0.1:${s.port}`);
     // Not only TURSO_AUTH_TOKEN: the token may come from the variable --auth-token-env names (the RUNBOOK's restores do).
