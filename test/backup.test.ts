@@ -82,6 +82,8 @@ describe('backup to a file', () => {
     expect(statSync(out).mode & 0o777).toBe(0o600);
     expect(statSync(manifestPathFor(out)).mode & 0o777).toBe(0o600);
     expect(listDir(join(out, '..'))).toEqual(['dump.ndjson.gz', 'dump.ndjson.gz.manifest.json']);
+    // The folder the backup made for them is the operator's alone too: dumps hold PII, whatever the umask.
+    expect(statSync(join(out, '..')).mode & 0o777).toBe(0o700);
   });
 
   it('writes a manifest with the checksums of the dump, its tables and its file', async () => {

@@ -125,6 +125,10 @@ describe('mistakes', () => {
     const r = await runCli(['bakcup'], clean);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/unknown command "bakcup" \(did you mean backup\?\)/);
+    // One level of parentheses: the usage follows after a semicolon, not nested in another pair.
+    expect(r.stderr.trim()).toBe(
+      'turso-backup: error: unknown command "bakcup" (did you mean backup?); usage: turso-backup <command> [flags]; --help lists the commands',
+    );
     expect((await runCli(['restore-turso'], clean)).stderr).toMatch(/did you mean restore\?/);
     expect((await runCli(['--write'], clean)).stderr).toMatch(/--write is not a command: the command comes first/);
   });
@@ -176,6 +180,8 @@ describe('the command tables', () => {
     expect(flag('media-check', 'concurrency').default).toBe(String(DEFAULT_CONCURRENCY));
     expect(MEDIA_CONCURRENCY).toBe(DEFAULT_CONCURRENCY);
     expect(flag('check', 'max-age').default).toBe(DEFAULT_MAX_AGE);
+    // check --quiet still prints its problem lines (test/monitor/check.test.ts): the help must not promise silence.
+    expect(flag('check', 'quiet').help).toMatch(/problems .*still printed/);
     expect(flag('check', 'min-rows-ratio').default).toBe(String(DEFAULT_MIN_ROWS_RATIO));
     expect(flag('backup', 'media-table').default).toBe(DEFAULT_MEDIA.table);
     expect(flag('media-check', 'url-column').default).toBe(DEFAULT_MEDIA.urlColumn);

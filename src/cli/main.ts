@@ -34,7 +34,7 @@ const COMMANDS: Record<string, () => Promise<CommandMain>> = {
   report: async () => (await import('./report.js')).reportMain,
 };
 
-const USAGE = 'usage: turso-backup <command> [flags] (turso-backup --help lists the commands)';
+const USAGE = 'usage: turso-backup <command> [flags]; --help lists the commands';
 
 const usageError = (message: string) =>
   runCommand('turso-backup', async () => {
@@ -43,7 +43,7 @@ const usageError = (message: string) =>
 
 function unknownCommand(command: string): void {
   if (command.startsWith('-')) {
-    usageError(`${command} is not a command: the command comes first (${USAGE})`);
+    usageError(`${command} is not a command: the command comes first; ${USAGE}`);
     return;
   }
   const near =
@@ -51,7 +51,7 @@ function unknownCommand(command: string): void {
       command,
       SPECS.map((s) => s.name),
     ) ?? SPECS.find((s) => s.alias === command)?.name;
-  usageError(`unknown command "${command}"${near ? ` (did you mean ${near}?)` : ''} (${USAGE})`);
+  usageError(`unknown command "${command}"${near ? ` (did you mean ${near}?)` : ''}; ${USAGE}`);
 }
 
 /** The flags before a `--` (after it everything is an argument). */

@@ -58,7 +58,8 @@ const JSON_FLAG: FlagSpec = {
   name: 'json',
   help: 'end stdout with one JSON summary line (human lines go to stderr); a failure ends it with {"ok":false,"code","message"}',
 };
-const QUIET: FlagSpec = { name: 'quiet', help: 'print no progress and no human-readable lines' };
+// One meaning everywhere: check's problem lines and every warning are what a cron's mail must still carry.
+const QUIET: FlagSpec = { name: 'quiet', help: 'print no progress and no routine lines; warnings, problems and errors are still printed' };
 const CONFIRM = (what: string): FlagSpec => ({ name: 'confirm', help: `${what} (without it: a dry run that changes nothing)` });
 const PREFIX: FlagSpec = { name: 'prefix', value: 'PREFIX', default: 'backups/', help: 'the pathname prefix of the backups in the Blob store' };
 const TABLES: FlagSpec = {

@@ -75,6 +75,10 @@ export function oneLine(text: string, max = 500): string {
   return line.length > max ? `${line.slice(0, max - 1)}…` : line;
 }
 
+const TIMED_OUT = 'timed out after';
+/** "timed out after 10 s" (or "0.4 s"): a timeout's outcome already says the time, so its line adds no "in N ms". */
+const timedOut = (ms: number) => `${TIMED_OUT} ${ms % 1000 ? (ms / 1000).toFixed(1) : ms / 1000} s`;
+
 /**
  * POSTs `body` to `url`, bounded by `timeoutMs`. Never throws: failures, non-2xx answers and timeouts are outcomes.
  * Redirects are not followed (a webhook that redirects is misconfigured, and following one could carry the
@@ -104,11 +108,10 @@ export async function postBounded(what: string, url: URL, body: string, contentT
   })();
   try {
     const r = await Promise.race([attempt, deadline]);
-    if (r === 'timeout' || ac.signal.aborted)
-      return { target, ok: false, detail: `timed out after ${Math.round(timeoutMs / 1000)} s`, ms: Date.now() - started };
+    if (r === 'timeout' || ac.signal.aborted) return { target, ok: false, detail: timedOut(timeoutMs), ms: Date.now() - started };
     return { target, ok: r >= 200 && r < 300, detail: `HTTP ${r}`, ms: Date.now() - started };
   } catch (e) {
-    if (ac.signal.aborted) return { target, ok: false, detail: `timed out after ${Math.round(timeoutMs / 1000)} s`, ms: Date.now() - started };
+    if (ac.signal.aborted) return { target, ok: false, detail: timedOut(timeoutMs), ms: Date.now() - started };
     const err = e as Error & { cause?: { code?: string; message?: string } };
     const cause = err.cause?.code ?? err.cause?.message ?? err.message;
     return { target, ok: false, detail: `failed: ${oneLine(redact(String(cause)), 200)}`, ms: Date.now() - started };
@@ -122,4 +125,5 @@ export async function postBounded(what: string, url: URL, body: string, contentT
 export const notSent = (target: string, why: string): NotifyOutcome => ({ target, ok: false, detail: `not sent: ${oneLine(redact(why), 200)}`, ms: 0 });
 
 /** "alert webhook (hooks.slack.com): HTTP 200 in 120 ms" */
-export const describeOutcome = (o: NotifyOutcome) => `${o.target}: ${o.ok ? 'sent' : 'FAILED'}, ${o.detail}${o.ms ? ` in ${o.ms} ms` : ''}`;
+export const describeOutcome = (o: NotifyOutcome) =>
+  `${o.target}: ${o.ok ? 'sent' : 'FAILED'}, ${o.detail}${o.ms && !o.detail.startsWith(TIMED_OUT) ? ` in ${o.ms} ms` : ''}`;

@@ -211,7 +211,8 @@ export function fileSink(path: string): Sink {
         throw new BackupError('REFUSED', `${path} already exists: refusing to overwrite a backup`);
       }
       try {
-        await mkdir(dir, { recursive: true });
+        // Dumps hold PII: a folder made for them is the operator's alone (0700), whatever the umask allows.
+        await mkdir(dir, { recursive: true, mode: 0o700 });
         fh = await open(tmp, 'wx', 0o600);
       } catch (e) {
         if (isNoSpace(e)) await noSpace(e, `${basename(tmp)} could not be created`);

@@ -10,7 +10,7 @@ import { BackupError } from '../../src/errors.js';
 import { backup } from '../../src/backup/backup.js';
 import { alertPayload } from '../../src/monitor/alert.js';
 import { failUrlOf, withRunId } from '../../src/monitor/heartbeat.js';
-import { notifyUrl, postBounded } from '../../src/monitor/notify.js';
+import { describeOutcome, notifyUrl, postBounded } from '../../src/monitor/notify.js';
 import { databaseLabel, startRun, stageOf } from '../../src/monitor/run.js';
 import { fileSink } from '../../src/sink/file.js';
 import { applyEnv } from '../support/blob-env.js';
@@ -73,6 +73,7 @@ describe('postBounded', () => {
     const t = Date.now();
     const hung = await postBounded('x', url, '', 'text/plain', 400);
     expect(hung).toMatchObject({ ok: false, detail: expect.stringMatching(/^timed out after/) });
+    expect(describeOutcome(hung)).toBe(`x (${url.host}): FAILED, timed out after 0.4 s`);
     expect(Date.now() - t).toBeLessThan(1500);
 
     const closed = new URL(rx.origin);
