@@ -26,7 +26,7 @@ import { plural } from '../units.js';
  */
 export function latestLocalBackup(dir: string): string | null {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) return null;
-  return localDumps(dir).find((r) => existsSync(`${r.name}.manifest.json`))?.name ?? null;
+  return localDumps(dir).find((r) => existsSync(r.name) && existsSync(`${r.name}.manifest.json`))?.name ?? null;
 }
 
 /** `drill [SOURCE]`: restores into a scratch database (or --target), prints each check; 0 PASS, 3 FAIL (2/1: could not run). */

@@ -5,7 +5,7 @@
  *   NO_BACKUP   no complete backup in the store at all
  *   STALE       the newest complete backup is older than --max-age
  *   INCOMPLETE  a dump newer than the newest complete backup has no (valid) manifest, or not its size: that run did
- *               not finish, or its file changed since
+ *               not finish, or its file changed since; or a manifest newer than it has lost its dump (deleted)
  *   VERIFY      --verify: the newest complete backup fails verification or does not match its manifest
  *   SHRUNK      a table has fewer than --min-rows-ratio × the most rows it had in the complete backups within
  *               --max-age before the newest (or, if none is, in the one before it): a loss stays reported while a

@@ -90,6 +90,27 @@ function localRecord(dir: string, file: string, siblings: string[]): BackupRecor
   return { name: path, createdAt, size: st.size, drills, ...verdict };
 }
 
+/** Why a manifest whose dump is gone is listed: the run finished, then its dump was deleted or moved. */
+export const MISSING_DUMP = 'the dump is missing (only its manifest remains)';
+const MANIFEST_SUFFIX = '.manifest.json';
+
+/** A manifest left without its dump: an incomplete record at the dump's path, dated by the manifest if it can be read. */
+function orphanRecord(dir: string, manifestFile: string): BackupRecord {
+  const dump = manifestFile.slice(0, -MANIFEST_SUFFIX.length);
+  const path = join(dir, manifestFile);
+  let createdAt: unknown;
+  try {
+    createdAt = (JSON.parse(readFileSync(path, 'utf8')) as Manifest)?.createdAt;
+  } catch {
+    // Unreadable: dated by its name, else by when it was written.
+  }
+  const when = validTime(createdAt) ? new Date(createdAt).toISOString() : (timeFromName(dump) ?? statSync(path).mtime.toISOString());
+  return { name: join(dir, dump), createdAt: when, size: 0, complete: false, problem: MISSING_DUMP, drills: [] };
+}
+
+const isOrphanManifest = (name: string, names: Set<string>) =>
+  name.endsWith(MANIFEST_SUFFIX) && isDumpName(name.slice(0, -MANIFEST_SUFFIX.length)) && !names.has(name.slice(0, -MANIFEST_SUFFIX.length));
+
 /**
  * Every dump in the folder `dir` and its subfolders one level down, newest first (by createdAt, then name). The
  * drill's search for the latest backup uses it too, so that check, report and drill agree on what a dump is.
@@ -99,9 +120,11 @@ export function localDumps(dir: string): BackupRecord[] {
   const scan = (d: string, depth: number) => {
     const entries = readdirSync(d, { withFileTypes: true });
     const names = entries.map((e) => e.name);
+    const present = new Set(names);
     for (const e of entries) {
       if (e.isDirectory() && depth === 0) scan(join(d, e.name), 1);
       else if (e.isFile() && isDumpName(e.name)) out.push(localRecord(d, e.name, names));
+      else if (e.isFile() && isOrphanManifest(e.name, present)) out.push(orphanRecord(d, e.name));
     }
   };
   scan(dir, 0);
@@ -121,6 +144,16 @@ export function localStore(dir: string): BackupStore {
     },
   };
 }
+
+/** A manifest blob whose dump is gone, dated by its upload (the end of its run). */
+const blobOrphan = (m: { pathname: string; uploadedAt: string }): BackupRecord => ({
+  name: m.pathname.slice(0, -MANIFEST_SUFFIX.length),
+  createdAt: new Date(m.uploadedAt).toISOString(),
+  size: 0,
+  complete: false,
+  problem: MISSING_DUMP,
+  drills: [],
+});
 
 /** The Vercel Blob store under `prefix`, read with `token` (the listing, manifests and drill records). */
 export function blobStore(token: string, prefix?: string): BackupStore {
@@ -145,7 +178,7 @@ export function blobStore(token: string, prefix?: string): BackupStore {
           manifest: b.data,
           drills: readDrills(texts),
         };
-      }).then((r) => r.sort(byNewest));
+      }).then((r) => [...r, ...listing.orphans.map(blobOrphan)].sort(byNewest));
     },
     async open(record) {
       const { openBlobStream } = await import('../blob/client.js');

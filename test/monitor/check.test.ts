@@ -4,9 +4,10 @@
  * with --verify, usage errors (2) and an unreadable store (1). Plus the pure rules.
  */
 import Database from 'better-sqlite3';
-import { appendFileSync, closeSync, copyFileSync, cpSync, openSync, readdirSync, readSync, writeSync } from 'node:fs';
+import { appendFileSync, closeSync, copyFileSync, cpSync, openSync, readdirSync, readSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { latestLocalBackup } from '../../src/cli/drill.js';
 import { evaluate, parseDuration, shrunk, tableChanges } from '../../src/monitor/check.js';
 import type { BackupRecord } from '../../src/monitor/history.js';
 import type { Manifest } from '../../src/format/lines.js';
@@ -111,6 +112,22 @@ describe('check-backups on a local folder', () => {
     expect(line).not.toMatch(/did not finish/);
   });
 
+  it('a newest dump deleted with its manifest left behind: INCOMPLETE saying the dump is missing; drill takes the one before', async () => {
+    const gone = join(dirs.make(), 'gone');
+    cpSync(stores.fresh, gone, { recursive: true });
+    const dumps = readdirSync(gone)
+      .filter((n) => n.endsWith('.ndjson.gz'))
+      .sort();
+    rmSync(join(gone, dumps.at(-1)!));
+    const r = await check(['--dir', gone, '--max-age', '48h']);
+    expect(r.code).toBe(3);
+    expect(problemLines(r.stdout)).toEqual([
+      expect.stringMatching(/^INCOMPLETE: .*backup-.*\.ndjson\.gz \(.*\) is incomplete: the dump is missing \(only its manifest remains\)$/),
+    ]);
+    // The drill's search for the latest backup never picks a dump that is not there.
+    expect(latestLocalBackup(gone)).toBe(join(gone, dumps[0]!));
+  });
+
   it('shrunken: exit 3, SHRUNK for the table that lost rows; a lower ratio accepts it; --json', async () => {
     const r = await check(['--dir', stores.shrunk, '--min-rows-ratio', '0.9', '--json']);
     expect(r.code).toBe(3);
@@ -205,6 +222,22 @@ describe('check-backups on the Blob stand-in', () => {
     const inc = await check([], env);
     expect(inc.code).toBe(3);
     expect(problemLines(inc.stdout)).toEqual([expect.stringMatching(/^INCOMPLETE: backups\/backup-.* is incomplete: no manifest/)]);
+  });
+
+  it('a manifest whose dump blob is gone: INCOMPLETE saying the dump is missing', async () => {
+    const gone = join(dirs.make(), 'gone-blob');
+    cpSync(stores.fresh, gone, { recursive: true });
+    const dump = readdirSync(gone)
+      .filter((n) => n.endsWith('.ndjson.gz'))
+      .sort()
+      .at(-1)!;
+    rmSync(join(gone, dump));
+    await uploadStore(files(gone), TOKEN); // a fresh store for each test
+    const r = await check(['--max-age', '48h'], { ...blobEnv(server()) });
+    expect(r.code, r.stderr).toBe(3);
+    const lines = problemLines(r.stdout);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toBe(`INCOMPLETE: backups/${dump} (${lines[0]!.match(/\((\S+)\)/)![1]}) is incomplete: the dump is missing (only its manifest remains)`);
   });
 
   it('shrunken', async () => {
