@@ -6,7 +6,7 @@ import { chmodSync, closeSync, copyFileSync, existsSync, linkSync, mkdirSync, op
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTinyDb, listDir, tempDirs } from './support/dumps.js';
-import { capture, lastJson, runScript, type ScriptRun } from './support/scripts.js';
+import { capture, lastJson, runCli, runScript, type ScriptRun } from './support/scripts.js';
 
 const dirs = tempDirs('tb-bad-');
 let dir: string;
@@ -329,6 +329,23 @@ describe('names from the database that would drive a terminal', () => {
 });
 
 describe('slips an operator makes, answered with the way out', () => {
+  it("a dump's manifest given as the dump: verify, restore and drill all say so and name the dump (exit 2)", async () => {
+    const manifest = `${dump}.manifest.json`;
+    const target = join(dirs.make(), 'never.db');
+    for (const args of [
+      ['verify', manifest],
+      ['restore', manifest, '--target', `file:${target}`, '--confirm'],
+      ['drill', manifest],
+    ]) {
+      const r = await runCli(args, { ...base, TURSO_DATABASE_URL: `file:${db}` });
+      expect(r.code, `${args[0]}: ${r.stderr}`).toBe(2);
+      oneLine(r.stderr);
+      expect(r.stderr).toContain(`${manifest} is a backup's manifest, not its dump: give ${dump}`);
+      expect(r.stderr).not.toMatch(/legacy/);
+    }
+    expect(existsSync(target)).toBe(false);
+  }, 60_000);
+
   it('--out naming a directory, and --db naming a file without file:', async () => {
     const db = join(dirs.make(), 'slip.db');
     buildTinyDb(db);
