@@ -64,6 +64,12 @@ function missingFromRestore(manifest: Manifest, result: RestoreResult): { differ
   };
 }
 
+/** The restored tables counted as the dump, verify and check count them: sqlite_sequence's counters included. */
+function dumpedTables(result: RestoreResult): Record<string, number> {
+  const sequence = result.plan.find((p) => p.action === 'sequence');
+  return sequence ? { ...result.tables, sqlite_sequence: sequence.rows } : result.tables;
+}
+
 /**
  * Restores the dump into a scratch database and checks it; the scratch database is removed afterwards.
  * @returns pass/fail with each check's detail.
@@ -127,7 +133,7 @@ export async function drill(opts: {
       ok: fk.length === 0,
       detail: (fk.length ? `violations: ${fk.map(([t, n]) => `${t} (${n})`).join(', ')}` : 'no violations') + unchecked,
     });
-    return { pass: checks.every((c) => c.ok), checks, tables: result.tables, durationMs: Date.now() - started, warnings: result.warnings };
+    return { pass: checks.every((c) => c.ok), checks, tables: dumpedTables(result), durationMs: Date.now() - started, warnings: result.warnings };
   } finally {
     if (dir) rmSync(dir, { recursive: true, force: true });
   }

@@ -180,3 +180,23 @@ describe('a drill that ran and found the dump bad', () => {
     expect(JSON.parse(readFileSync(join(d, records[0]!), 'utf8'))).toMatchObject({ pass: false, dump: 'damaged.ndjson.gz' });
   });
 });
+
+describe('one count for one backup', () => {
+  it('drill, check and verify agree on the tables and rows of a dump with AUTOINCREMENT counters', async () => {
+    const d = dirs.make();
+    const src = join(d, 'seq.db');
+    const s = new Database(src);
+    s.exec("CREATE TABLE u (id INTEGER PRIMARY KEY AUTOINCREMENT, v TEXT); INSERT INTO u (v) VALUES ('a'), ('b'), ('c');");
+    s.close();
+    const dump = join(d, 'b', 'seq.ndjson.gz');
+    expect((await runCli(['backup', '--db', `file:${src}`, '--write', '--out', dump, '--quiet'], clean)).code).toBe(0);
+    const check = await runCli(['check', '--dir', join(d, 'b')], clean);
+    expect(check.stdout).toMatch(/complete: 2 tables, 4 rows,/);
+    const verify = lastJson((await runCli(['verify', dump, '--json'], clean)).stdout) as { tables: Record<string, number>; totalRows: number };
+    expect(verify).toMatchObject({ tables: { u: 3, sqlite_sequence: 1 }, totalRows: 4 });
+    const drill = await runCli(['drill', dump, '--json'], clean);
+    expect(drill.code, drill.stderr).toBe(0);
+    expect(drill.stderr + drill.stdout).toMatch(/PASS: 2 tables, 4 rows restored in \d+ ms/);
+    expect((lastJson(drill.stdout) as { tables: Record<string, number> }).tables).toEqual(verify.tables);
+  }, 60_000);
+});
