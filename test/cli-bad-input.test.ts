@@ -302,7 +302,8 @@ describe('a dump folder that cannot be written', () => {
 describe('names from the database that would drive a terminal', () => {
   it('are printed with their control characters escaped, on one line; --json keeps them exact', async () => {
     const db = join(dirs.make(), 'esc.db');
-    const name = 'red\x1b[31mX\x1b[0m\x07\nnext\u009b2J';
+    // Bidi overrides too (U+202E): they reorder what the terminal shows, e.g. a name that reads as another.
+    const name = 'red\x1b[31mX\x1b[0m\x07\nnext\u009b2J\u202egpj.exe';
     const Database = (await import('better-sqlite3')).default;
     const d = new Database(db);
     d.exec(`CREATE TABLE "${name}" (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO "${name}" (v) VALUES ('a');`);
@@ -319,11 +320,12 @@ describe('names from the database that would drive a terminal', () => {
       // biome-ignore lint/suspicious/noControlCharactersInRegex: what must not reach the terminal
       expect(`${r.stdout}${r.stderr}`).not.toMatch(/[\x00-\x09\x0b-\x1f\x7f-\x9f]/);
       expect(`${r.stdout}${r.stderr}`).not.toMatch(/^next/m);
+      expect(`${r.stdout}${r.stderr}`).not.toMatch(/[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/);
     }
-    expect(runs[0]!.stdout).toContain('red\\u001b[31mX\\u001b[0m\\u0007\\u000anext\\u009b2J');
+    expect(runs[0]!.stdout).toContain('red\\u001b[31mX\\u001b[0m\\u0007\\u000anext\\u009b2J\\u202egpj.exe');
     const json = await runScript('backup-turso', ['--db', `file:${db}`, '--json'], env);
     const last = json.stdout.trim().split('\n').pop()!;
-    expect(last).not.toMatch(/[\x7f-\x9f]/);
+    expect(last).not.toMatch(/[\x7f-\x9f\u202e]/);
     expect(Object.keys(JSON.parse(last).tables)).toEqual([name]);
   }, 60_000);
 });

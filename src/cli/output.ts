@@ -7,10 +7,13 @@ export interface Out {
   json(value: unknown): void;
 }
 
-/** C0 controls, DEL and C1 controls (U+009B is CSI to some terminals): matching them is the point. */
+/**
+ * C0 controls, DEL and C1 controls (U+009B is CSI to some terminals), and the bidirectional formatting characters
+ * (U+202E and its kin reorder what is shown: a name can read as another): matching them is the point.
+ */
 // biome-ignore lint/suspicious/noControlCharactersInRegex: these are the characters a terminal must not receive
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
-const C1 = /[\u007f-\u009f]/g;
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+const JSON_UNSAFE = /[\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
 const escaped = (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
 
 /**
@@ -20,8 +23,8 @@ const escaped = (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0
  */
 export const terminalSafe = (line: string): string => line.replace(CONTROL, escaped);
 
-/** A value as one JSON line; JSON.stringify escapes C0 controls, and here C1 ones too (still valid JSON). */
-export const jsonLine = (value: unknown): string => JSON.stringify(value).replace(C1, escaped);
+/** A value as one JSON line; JSON.stringify escapes C0 controls, and here C1 and bidi ones too (still valid JSON). */
+export const jsonLine = (value: unknown): string => JSON.stringify(value).replace(JSON_UNSAFE, escaped);
 
 export function makeOut(opts: { json?: boolean; quiet?: boolean }): Out {
   return {
