@@ -175,6 +175,16 @@ describe('the command tables', () => {
     for (const name of ['restore', 'drill']) expect(allFlags(specOf(name)!).map((f) => f.name)).toEqual(expect.arrayContaining(['target', 'auth-token-env']));
   });
 
+  it('exit codes promise a dry run and removed output only where a command has them', () => {
+    const exit = (command: string, code: string) => specOf(command)!.exits.find(([c]) => c === code)![1];
+    const dryRuns = ['backup', 'restore', 'migrate', 'prune', 'relink'];
+    const leavesOutput = ['backup', 'restore', 'migrate', 'drill', 'relink', 'media-mirror', 'report'];
+    for (const spec of SPECS) {
+      expect(exit(spec.name, '0').includes('dry run'), spec.name).toBe(dryRuns.includes(spec.name));
+      expect(exit(spec.name, '130/143').includes('partial output is removed'), spec.name).toBe(leavesOutput.includes(spec.name));
+    }
+  });
+
   it("the defaults the help shows are the engine's", () => {
     const flag = (command: string, name: string) => specOf(command)!.flags.find((f) => f.name === name)!;
     expect(flag('media-check', 'concurrency').default).toBe(String(DEFAULT_CONCURRENCY));

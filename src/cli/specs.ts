@@ -104,16 +104,21 @@ const ENV_KEY_READ: [string, string] = ['BACKUP_ENCRYPTION_KEY', 'to read an enc
 const ENV_DEBUG: [string, string] = ['DEBUG', '1 adds the stack trace to an error'];
 const ENV_FILE: [string, string] = ['.env', 'a .env file in the working directory is read first; variables already set win'];
 
-// The exit codes, described once.
-const EXIT_OK: [string, string] = ['0', 'done (a dry run included)'];
+// The exit codes, described once. Only a command with a dry run mentions one, and only one that writes something
+// says what an interrupt does with it: a read-only command's help promises nothing it has not got.
 const EXIT_USAGE: [string, string] = ['2', 'usage or configuration: a bad flag or argument, a missing variable'];
-const EXIT_INTERRUPTED: [string, string] = ['130/143', 'interrupted (SIGINT/SIGTERM): partial output is removed'];
-const exits = (failed: string, problems?: string): [string, string][] => [
-  EXIT_OK,
+interface ExitTraits {
+  /** It is a dry run unless told otherwise (--write, --upload, --confirm). */
+  dryRun?: boolean;
+  /** It writes something (a file, a target, a scratch database) that an interrupt removes or rolls back. */
+  writes?: boolean;
+}
+const exits = (failed: string, problems: string | undefined, traits: ExitTraits): [string, string][] => [
+  ['0', traits.dryRun ? 'done (a dry run included)' : 'done'],
   ['1', failed],
   EXIT_USAGE,
   ...(problems ? [['3', problems] as [string, string]] : []),
-  EXIT_INTERRUPTED,
+  ['130/143', traits.writes ? 'interrupted (SIGINT/SIGTERM): partial output is removed' : 'interrupted (SIGINT/SIGTERM)'],
 ];
 
 const backup: CommandSpec = {
@@ -165,7 +170,7 @@ const backup: CommandSpec = {
     'turso-backup backup --db file:prisma/dev.db --write',
     'turso-backup backup --upload --encrypt --json       # into the Blob store, encrypted',
   ],
-  exits: exits('the backup failed: nothing was left behind (the message says what failed)'),
+  exits: exits('the backup failed: nothing was left behind (the message says what failed)', undefined, { dryRun: true, writes: true }),
   hints: { target: 'the database to back up is --db URL', confirm: 'a backup writes with --write or --upload' },
 };
 
@@ -193,7 +198,7 @@ const restore: CommandSpec = {
     'turso-backup restore backups/backup-2026-05-01T02-00-00.000Z.ndjson.gz --target file:restored.db',
     'turso-backup restore backups/backup-….ndjson.gz --target libsql://scratch-org.turso.io --auth-token-env SCRATCH_TOKEN --confirm',
   ],
-  exits: exits('the restore failed or was refused: the target is as it was'),
+  exits: exits('the restore failed or was refused: the target is as it was', undefined, { dryRun: true, writes: true }),
   hints: { db: 'the database to restore into is --target URL', write: 'a restore writes with --confirm' },
 };
 
@@ -206,7 +211,7 @@ const verify: CommandSpec = {
   flags: [JSON_FLAG, QUIET],
   env: [ENV_BLOB_SOURCE, ENV_KEY_READ, ENV_DEBUG, ENV_FILE],
   examples: ['turso-backup verify backups/backup-2026-05-01T02-00-00.000Z.ndjson.gz', 'turso-backup verify backups/backup-….ndjson.gz --json'],
-  exits: exits('the dump could not be read (missing, wrong key, a newer format)', 'the dump is damaged: truncated, changed, not a dump'),
+  exits: exits('the dump could not be read (missing, wrong key, a newer format)', 'the dump is damaged: truncated, changed, not a dump', {}),
   problems: ['CORRUPT'],
 };
 
@@ -233,7 +238,10 @@ const migrate: CommandSpec = {
     'turso-backup migrate --status --json',
     'turso-backup migrate --mark-rolled-back 20240101000000_init --confirm',
   ],
-  exits: exits('a migration failed or deploy would refuse; --status: not up to date (as `prisma migrate status`)'),
+  exits: exits('a migration failed or deploy would refuse; --status: not up to date (as `prisma migrate status`)', undefined, {
+    dryRun: true,
+    writes: true,
+  }),
   hints: { target: 'the database to migrate is --db URL' },
 };
 
@@ -260,7 +268,7 @@ const drill: CommandSpec = {
     'turso-backup drill backups/backup-….ndjson.gz --json',
     'turso-backup drill backups/backup-….ndjson.gz --target libsql://drill-org.turso.io --auth-token-env DRILL_TOKEN',
   ],
-  exits: exits('the drill could not run (no backup found, an unreadable source)', 'the drill ran and FAILED (a check did not pass)'),
+  exits: exits('the drill could not run (no backup found, an unreadable source)', 'the drill ran and FAILED (a check did not pass)', { writes: true }),
   hints: { db: 'a drill restores into --target URL (default: a scratch file)' },
 };
 
@@ -272,7 +280,7 @@ const list: CommandSpec = {
   flags: [PREFIX, JSON_FLAG, QUIET],
   env: [ENV_BLOB, ENV_DEBUG, ENV_FILE],
   examples: ['turso-backup list', 'turso-backup list --json'],
-  exits: exits('the store could not be read'),
+  exits: exits('the store could not be read', undefined, {}),
 };
 
 const prune: CommandSpec = {
@@ -295,7 +303,7 @@ const prune: CommandSpec = {
     'turso-backup prune --keep-daily 7 --keep-weekly 4 --keep-monthly 6',
     'turso-backup prune --keep-daily 7 --keep-weekly 4 --keep-monthly 6 --confirm',
   ],
-  exits: exits('the store could not be read, or a deletion failed'),
+  exits: exits('the store could not be read, or a deletion failed', undefined, { dryRun: true }),
 };
 
 const mediaCheck: CommandSpec = {
@@ -308,7 +316,7 @@ const mediaCheck: CommandSpec = {
   notes: ['The inventory is DUMP (or --dump) when given, else the media table of the database.'],
   env: [ENV_DB, ENV_TOKEN, ENV_BLOB, ENV_KEY_READ, ENV_DEBUG, ENV_FILE],
   examples: ['turso-backup media-check', 'turso-backup media-check backups/backup-….ndjson.gz --json'],
-  exits: exits('the check could not run (the store refused the token, no such table)', 'objects are missing or could not be checked'),
+  exits: exits('the check could not run (the store refused the token, no such table)', 'objects are missing or could not be checked', {}),
 };
 
 const relink: CommandSpec = {
@@ -332,7 +340,7 @@ const relink: CommandSpec = {
     'turso-backup relink --from https://old.public.blob.vercel-storage.com/ --to https://new.public.blob.vercel-storage.com/',
     'turso-backup relink --map map.json --confirm',
   ],
-  exits: exits('the relink failed: the database is unchanged'),
+  exits: exits('the relink failed: the database is unchanged', undefined, { dryRun: true, writes: true }),
 };
 
 const mediaMirror: CommandSpec = {
@@ -356,7 +364,7 @@ const mediaMirror: CommandSpec = {
   notes: ['Give DIR (download, resumable) or --upload-from DIR (re-upload), not both.'],
   env: [ENV_DB, ENV_TOKEN, ENV_BLOB, ENV_KEY_READ, ENV_DEBUG, ENV_FILE],
   examples: ['turso-backup media-mirror media-mirror/', 'turso-backup media-mirror --upload-from media-mirror/ --map-out map.json'],
-  exits: exits('objects could not be mirrored or re-uploaded (listed on stderr)'),
+  exits: exits('objects could not be mirrored or re-uploaded (listed on stderr)', undefined, { writes: true }),
 };
 
 const check: CommandSpec = {
@@ -367,7 +375,7 @@ const check: CommandSpec = {
   flags: [MAX_AGE, RATIO, { name: 'verify', help: 'also read the newest backup end to end' }, ...STORE, JSON_FLAG, QUIET],
   env: [['BLOB_READ_WRITE_TOKEN', 'the Blob store (unless --dir)'], ['BACKUP_ENCRYPTION_KEY', 'to --verify an encrypted backup'], ENV_DEBUG, ENV_FILE],
   examples: ['turso-backup check --max-age 26h', 'turso-backup check --dir backups --verify --json'],
-  exits: exits('the store could not be read', 'problems: one line each (stale, incomplete, damaged, a table that lost rows)'),
+  exits: exits('the store could not be read', 'problems: one line each (stale, incomplete, damaged, a table that lost rows)', {}),
   hints: { db: 'check reads the backups (--dir DIR or the Blob store), not the database' },
 };
 
@@ -379,7 +387,7 @@ const report: CommandSpec = {
   flags: [{ name: 'html', value: 'FILE', help: 'where to write the page (required; mode 0600)' }, ...STORE, MAX_AGE, RATIO, JSON_FLAG, QUIET],
   env: [['BLOB_READ_WRITE_TOKEN', 'the Blob store (unless --dir)'], ENV_DEBUG, ENV_FILE],
   examples: ['turso-backup report --html status.html', 'turso-backup report --html status.html --dir backups'],
-  exits: exits('the store could not be read or the file written'),
+  exits: exits('the store could not be read or the file written', undefined, { writes: true }),
   hints: { db: 'report reads the backups (--dir DIR or the Blob store), not the database' },
 };
 
