@@ -95,6 +95,9 @@ describe('mistakes', () => {
       [['check', '--max-agee=3h'], /unknown flag --max-agee \(did you mean --max-age\?\)/],
       [['restore', 'x.gz', '--db', 'file:x.db'], /unknown flag --db: the database to restore into is --target URL/],
       [['backup', '--target', 'file:x.db'], /unknown flag --target: the database to back up is --db URL/],
+      // A flag left without its value, last on the line: our words, not the option parser's.
+      [['backup', '--gzip-level'], /error: --gzip-level needs a value \(usage/],
+      [['check', '--max-age'], /error: --max-age needs a value \(usage/],
     ];
     for (const [args, message] of cases) {
       const r = await runCli(args, clean);

@@ -60,7 +60,8 @@ export function parseCommand(spec: CommandSpec, argv: string[]): Parsed {
       .replace(/^Unexpected argument/, 'unexpected argument')
       // parseArgs' words for a flag followed by another flag (or a value that starts with "-"): say what is missing.
       .replace(/^Option '(--[\w-]+)' argument is ambiguous\.?$/, '$1 needs a value (one that starts with "-" is written $1=VALUE)')
-      .replace(/^Option '(--[\w-]+)' does not take an argument$/, '$1 takes no value');
+      .replace(/^Option '(--[\w-]+)' does not take an argument$/, '$1 takes no value')
+      .replace(/^Option '(--[\w-]+)(?: <value>)?' argument missing$/, '$1 needs a value');
     throw new BackupError('USAGE', msg);
   }
   const { min, max } = spec.positionals;
