@@ -9,7 +9,7 @@
  */
 import { createReadStream, existsSync, openSync, statSync } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { looksLikeBlobRef, requireBlobToken } from './blob/config.js';
+import { DUMP_SUFFIX, looksLikeBlobRef, MANIFEST_SUFFIX, requireBlobToken } from './blob/config.js';
 import { BackupError } from './errors.js';
 import { sniff } from './format/decode.js';
 
@@ -65,13 +65,11 @@ async function blobInput(source: string, opts: DumpSourceOptions): Promise<() =>
   return () => openBlobStream(meta.url, token, meta.pathname, { size: meta.size, etag: meta.etag });
 }
 
-const MANIFEST_OF_DUMP = '.ndjson.gz.manifest.json';
-
 /** SOURCE as a dump that can be opened once per pass. */
 export async function resolveDumpSource(source: string, opts: DumpSourceOptions = {}): Promise<DumpSource> {
   // A manifest is JSON and would pass for a legacy backup: verify called it one and restore said it was not.
-  if (source.endsWith(MANIFEST_OF_DUMP)) {
-    const dump = source.slice(0, -'.manifest.json'.length);
+  if (source.endsWith(DUMP_SUFFIX + MANIFEST_SUFFIX)) {
+    const dump = source.slice(0, -MANIFEST_SUFFIX.length);
     throw new BackupError('USAGE', `${source} is a backup's manifest, not its dump: give ${dump}`);
   }
   let openInput: () => Promise<Readable>;

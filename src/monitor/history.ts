@@ -9,6 +9,7 @@
 import { createReadStream, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { MANIFEST_SUFFIX } from '../blob/config.js';
 import { BackupError } from '../errors.js';
 import { type Manifest, sizeProblem } from '../format/lines.js';
 import { DRILL_MARK, parseDrillRecord, type DrillRecord } from './drills.js';
@@ -92,7 +93,6 @@ function localRecord(dir: string, file: string, siblings: string[]): BackupRecor
 
 /** Why a manifest whose dump is gone is listed: the run finished, then its dump was deleted or moved. */
 export const MISSING_DUMP = 'the dump is missing (only its manifest remains)';
-const MANIFEST_SUFFIX = '.manifest.json';
 
 /** A manifest left without its dump: an incomplete record at the dump's path, dated by the manifest if it can be read. */
 function orphanRecord(dir: string, manifestFile: string): BackupRecord {
