@@ -12,6 +12,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import Database from 'better-sqlite3';
 import { copyFileSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
+import { del, list } from '@vercel/blob';
+import { withBlobEnv } from '../test/support/blob-env.js';
+import { startBlobServer } from '../test/support/blob-server.js';
+import { bundleCron, CRON_SECRET } from './bench-upload.js';
 import { measure, median, type Measured } from './measure.js';
 import { filesFor, oursRestore, runOursBackup, runOursRestore, type Files } from './shape-bench.js';
 import { ensureShape, SHAPES } from './shapes.js';
@@ -96,6 +100,54 @@ async function rounds(runs: number, once: (way: Way) => Promise<Measured>): Prom
   return r;
 }
 
+const BLOB_TOKEN = 'vercel_blob_rw_benchstore_benchsecret0002';
+
+/**
+ * The cron as Vercel runs it: the handler bundled to plain JavaScript, called once in a plain node process (no
+ * memory flags: a function's node is started by the platform), reading the database over HTTP and uploading into
+ * the Blob stand-in (in this process, as the network would be). `runs` rounds at each latency.
+ */
+async function cronRounds(runs: number, db: string, work: string): Promise<Record<string, Measured[]>> {
+  const entry = await bundleCron(work);
+  const storeDir = join(work, 'cron-blob-store');
+  rmSync(storeDir, { recursive: true, force: true });
+  const server = await startBlobServer({ dir: storeDir, token: BLOB_TOKEN });
+  const blobEnv = withBlobEnv(server);
+  const clear = async () => {
+    const urls = (await list({ prefix: 'backups/', token: BLOB_TOKEN })).blobs.map((b) => b.url);
+    if (urls.length) await del(urls, { token: BLOB_TOKEN });
+  };
+  // The parent lists and deletes through the same client: point it at the stand-in while the rounds run.
+  const saved = { ...process.env };
+  for (const [k, v] of Object.entries(blobEnv)) {
+    if (v === undefined) delete process.env[k];
+    else process.env[k] = v;
+  }
+  const r: Record<string, Measured[]> = Object.fromEntries(LATENCIES.map((l) => [`${l} ms`, [] as Measured[]]));
+  try {
+    for (let i = 0; i < runs; i++) {
+      for (const latency of LATENCIES) {
+        await clear();
+        const m = await viaStandIn(db, latency, (url, env) =>
+          measure({ argv: [process.execPath, entry] }, { ...process.env, ...env, TURSO_DATABASE_URL: url, CRON_SECRET }),
+        );
+        const body = JSON.parse(m.stdout.trim().split('\n').pop()!) as { ok?: boolean; pathname?: string };
+        if (!body.pathname) throw new Error(`cron run failed: ${m.stdout.slice(0, 300)}`);
+        r[`${latency} ms`]!.push(m);
+      }
+    }
+  } finally {
+    await clear().catch(() => {});
+    await server.close();
+    rmSync(storeDir, { recursive: true, force: true });
+    for (const k of Object.keys(blobEnv)) {
+      if (saved[k] === undefined) delete process.env[k];
+      else process.env[k] = saved[k];
+    }
+  }
+  return r;
+}
+
 /** Runs the remote bench and prints its table through `say`. */
 export async function run({ say, runs, work, dataDir, scale }: Ctx): Promise<void> {
   const db = ensureShape(dataDir, SHAPES.find((s) => s.name === 'events')!, 0.2 * scale);
@@ -109,6 +161,7 @@ export async function run({ say, runs, work, dataDir, scale }: Ctx): Promise<voi
   wal.pragma('journal_mode = WAL');
   wal.close();
   const backup = await rounds(runs, (way) => backupOnce(way, served, f));
+  const cron = await cronRounds(runs, served, work);
   // The restores read the local backup's dump: every way restores the same bytes.
   await runOursBackup(`file:${served}`, f.dump);
   const restore = await rounds(runs, (way) => restoreOnce(way, f));
@@ -136,6 +189,15 @@ export async function run({ say, runs, work, dataDir, scale }: Ctx): Promise<voi
           `${((cpu * 1000) / db.rows).toFixed(1)} | ${secs(med(ms, 'treeCpuMs'))} s | ${Math.max(...ms.map((m) => m.peakRssMb ?? NaN)).toFixed(0)} MB |`,
       );
     }
+  }
+  const localBackupCpu = med(backup.local, 'cpuMs');
+  for (const [way, ms] of Object.entries(cron)) {
+    const cpu = med(ms, 'cpuMs');
+    say(
+      `| cron GET (bundled handler, plain node, into the Blob stand-in) | remote, ${way} latency | ${secs(med(ms, 'ms'))} s (${ms.map((m) => secs(m.ms)).join(', ')}) | ` +
+        `${secs(cpu)} s (${ms.map((m) => secs(m.cpuMs ?? NaN)).join(', ')}) | ${(cpu / localBackupCpu).toFixed(2)}× | ${((cpu * 1000) / db.rows).toFixed(1)} | — | ` +
+        `**${Math.max(...ms.map((m) => m.peakRssMb ?? NaN)).toFixed(0)} MB** ${Math.max(...ms.map((m) => m.peakRssMb ?? NaN)) < 200 ? '✓' : '✗'} |`,
+    );
   }
   say(
     '\ntargets: remote client CPU ≤ 1.5× local (backup, restore); remote wall not worse than before at 0 and 50 ms; peak RSS < 200 MB. ' +

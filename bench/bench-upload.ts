@@ -16,13 +16,13 @@ import { startBlobServer } from '../test/support/blob-server.js';
 import { measure, median, type Measured } from './measure.js';
 
 const TOKEN = 'vercel_blob_rw_benchstore_benchsecret0001';
-const CRON_SECRET = 'bench-cron-secret-0123456789';
+export const CRON_SECRET = 'bench-cron-secret-0123456789';
 const mb = (n: number) => (n / 1024 / 1024).toFixed(1);
 const secs = (ms: number) => (ms / 1000).toFixed(2);
 const tsx = (script: string, ...args: string[]) => ({ argv: [process.execPath, '--import', 'tsx', script, ...args] });
 
 /** The cron handler bundled with esbuild (as Vercel compiles a function) plus a runner calling GET once. */
-async function bundleCron(work: string): Promise<string> {
+export async function bundleCron(work: string): Promise<string> {
   const root = resolve('.');
   const dir = join(work, 'cron-bundle');
   rmSync(dir, { recursive: true, force: true });

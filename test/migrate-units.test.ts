@@ -170,6 +170,32 @@ describe('status rules', () => {
     expect(s.notInDirectory).toEqual(['0_gone']);
   });
 
+  it("names the database's error whatever engine wrote the logs, never a line of the engine's backtrace", () => {
+    const failedWith = (logs: string) => diagnose(dir, [{ ...rec('3_c', 'C', false), logs }]).failed[0]?.error;
+    // Prisma with a driver adapter (@prisma/adapter-libsql: the error first, then the engine's span trace)
+    expect(
+      failedWith(
+        'SQLITE_ERROR: near ",": syntax error\n   0: sql_schema_connector::apply_migration::apply_script\n           with migration_name="3_c"\n' +
+          '             at schema-engine/connectors/sql-schema-connector/src/apply_migration.rs:113\n   2: schema_engine_wasm::wasm::engine::ApplyMigrations\n' +
+          '             at schema-engine/schema-engine-wasm/src/wasm/engine.rs:167',
+      ),
+    ).toBe('SQLITE_ERROR: near ",": syntax error');
+    // the native engine: the header, the name and the code, then "Database error:" and the error, then the trace
+    expect(
+      failedWith(
+        'A migration failed to apply. New migrations cannot be applied before the error is recovered from. Read more: https://pris.ly/d/migrate-resolve\n\n' +
+          'Migration name: 3_c\n\nDatabase error code: 1\n\nDatabase error:\nnear ",": syntax error\n\nPlease check the query number 1 from the migration file.\n\n' +
+          '   0: sql_schema_connector::apply_migration::apply_script\n           with migration_name="3_c"\n             at schema-engine/x.rs:106\n',
+      ),
+    ).toBe('near ",": syntax error');
+    // a header without the database's part (an error outside the database): the line after the header and the name
+    expect(failedWith('A migration failed to apply. New migrations cannot be applied.\n\nMigration name: 3_c\n\nthe connection was closed\n')).toBe(
+      'the connection was closed',
+    );
+    expect(failedWith('   0: only::a::trace\n             at x.rs:1')).toBe(null);
+    expect(failedWith('')).toBe(null);
+  });
+
   it('a rolled-back migration is pending again; a changed applied one is reported', () => {
     const s = diagnose(dir, [rec('1_a', 'A edited', true), rec('3_c', 'C', false, true)]);
     expect(s.changed).toEqual(['1_a']);

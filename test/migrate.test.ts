@@ -425,5 +425,12 @@ describe('migrate-turso', () => {
     const r = await runScript('migrate-turso', ['--dir', join(dir, 'nope')], env());
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/migrations directory .* does not exist/);
+    const file = join(dir, 'loose.sql');
+    writeFileSync(file, 'CREATE TABLE x (a);\n');
+    const f = await runScript('migrate-turso', ['--dir', file], env());
+    expect(f.code).toBe(2);
+    expect(f.stderr).toBe(
+      `migrate-turso: error: --dir ${file} is a file, not the folder of migrations (usage: migrate-turso [flags]; --help lists the flags)\n`,
+    );
   });
 });

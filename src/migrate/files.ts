@@ -82,8 +82,9 @@ const HIDDEN_BY_BOM = /^\uFEFFprovider/;
 /** Reads the migrations directory; a missing directory is an error (there is nothing to apply or compare). */
 export function readMigrationsDir(dir: string): MigrationsDir {
   // The invocation's slip, like a --dir one level off (USAGE, exit 2): the folder is named where it is read.
-  if (!existsSync(dir) || !statSync(dir).isDirectory())
+  if (!existsSync(dir))
     throw new BackupError('USAGE', `migrations directory ${dir} does not exist (--dir names the folder holding the migrations, default prisma/migrations)`);
+  if (!statSync(dir).isDirectory()) throw new BackupError('USAGE', `--dir ${dir} is a file, not the folder of migrations`);
   const lock = readScript(join(dir, 'migration_lock.toml'));
   const names = subdirectories(dir).sort((a, b) => a.localeCompare(b));
   const migrations = names.map((name) => {

@@ -41,14 +41,21 @@ export function timestamp(v: unknown): string {
   return String(v);
 }
 
-/** The last meaningful line of Prisma's logs: the database's error. */
+/**
+ * The database's error in a failed migration's logs, whichever engine wrote them: the native engine writes a header,
+ * "Migration name:", "Database error code:", then "Database error:" and the error, then its span trace; the engine
+ * Prisma runs with a driver adapter writes the error first and the trace after it. So: the line after
+ * "Database error:", else the first line that is none of the header's, the hint's or the trace's.
+ */
 function errorLine(logs: string | null): string | null {
   const lines = (logs ?? '')
     .split('\n')
     .map((l) => l.trim())
     .filter(Boolean);
   const at = lines.indexOf('Database error:');
-  return (at >= 0 ? lines[at + 1] : lines[lines.length - 1]) ?? null;
+  if (at >= 0) return lines[at + 1] ?? null;
+  const notTheError = /^(A migration failed to apply\b|Migration name:|Database error code:|Please check the query number|\d+: |at |with )/;
+  return lines.find((l) => !notTheError.test(l)) ?? null;
 }
 
 /** The directory against the recorded rows (null: no `_prisma_migrations` table). */
