@@ -217,7 +217,8 @@ export async function backup(opts: BackupOptions, sink: Sink): Promise<BackupRes
       mode: 'write',
       source: p.header.source,
       consistency: p.header.consistency,
-      tables: countsOf(p.header),
+      // What the dump holds: a per-table backup counts each table again in its own snapshot, after the plan's.
+      tables: Object.fromEntries(Object.entries(totals!.tables).map(([name, t]) => [name, t.rows])),
       notes: p.header.notes ?? [],
       durationMs: Date.now() - started,
       bytes: manifest.file.bytes,

@@ -62,6 +62,24 @@ interface SectionRead {
   pages: PageOptions;
   checksums: boolean;
   alloc?: PageAlloc;
+  /** per-table: each table's CREATE statement as the header holds it, checked again in the table's own snapshot. */
+  definitions: Map<string, string> | null;
+}
+
+/**
+ * per-table: the table must still be defined as the header says when its own snapshot begins. A migration committed
+ * in between (a column added, renamed or dropped, the table dropped) would have its rows dumped under columns that
+ * no longer describe them, and a restore would put them in the wrong place or lose a column's values without a word.
+ */
+async function checkDefinition(db: Db, name: string, planned: string | undefined): Promise<void> {
+  const rows = await db.query("SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = ?", [name]);
+  const again = ': run the backup again';
+  if (rows.length === 0) throw new BackupError('SNAPSHOT', `table "${name}" was dropped during the per-table backup (the dump's header holds it)${again}`);
+  if (String(rows[0]![0]) !== planned)
+    throw new BackupError(
+      'SNAPSHOT',
+      `table "${name}" was altered during the per-table backup (its definition is no longer the one the dump's header holds)${again}`,
+    );
 }
 
 /** One section's pages and its end, counted against the snapshot. */
@@ -71,6 +89,7 @@ async function* section(db: Db, t: TableInfo, media: boolean, perTable: boolean,
     // per-table: each table (and the media inventory) in a fresh read snapshot, counted inside it.
     await db.endRead();
     await db.beginRead();
+    await checkDefinition(db, t.name, read.definitions?.get(t.name));
     expected = await countRows(db, t.name);
   }
   yield { kind: 'section', name: t.name, columns: t.dataColumns, media };
@@ -104,7 +123,8 @@ export async function* readSource(opts: SourceOptions, alloc?: PageAlloc): Async
     const plan = await planBackup(db, opts);
     yield { kind: 'plan', plan };
     const perTable = plan.header.consistency === 'per-table';
-    const read: SectionRead = { pages: { ...DEFAULT_PAGES, ...opts.pages }, checksums: opts.checksums !== false, alloc };
+    const definitions = perTable ? new Map(plan.header.schema.filter((o) => o.type === 'table').map((o) => [o.name, o.sql])) : null;
+    const read: SectionRead = { pages: { ...DEFAULT_PAGES, ...opts.pages }, checksums: opts.checksums !== false, alloc, definitions };
     for (const t of plan.header.tables) yield* section(db, t, false, perTable, read);
     if (plan.media) yield* section(db, plan.media, true, perTable, read);
     await db.endRead();
