@@ -92,7 +92,7 @@ async function backupRun(p: Parsed, signal: AbortSignal, run: MonitoredRun, db: 
       consistency: p.str('consistency') as 'snapshot' | 'per-table' | undefined,
       gzipLevel: gzipLevel(p.str('gzip-level')),
       cleanPartials: p.bool('clean-partials'),
-      onWarning: (w) => out.info(`warning: ${w}`),
+      onWarning: (w) => out.warn(`warning: ${w}`),
       signal,
       onProgress: (s) => progress.update({ label: s.table, done: s.rows, total: s.totalRows, bytes: s.bytes }),
     },

@@ -53,11 +53,11 @@ export async function drillMain(p: Parsed, signal: AbortSignal): Promise<number>
     onProgress: (s) => progress.update({ label: s.table, done: s.rows, total: s.totalRows }),
   });
   progress.done();
-  for (const c of report.checks) out.info(`  ${c.ok ? 'PASS' : 'FAIL'}  ${c.name}: ${c.detail}`);
+  for (const c of report.checks) (c.ok ? out.info : out.warn)(`  ${c.ok ? 'PASS' : 'FAIL'}  ${c.name}: ${c.detail}`);
   // What the restore warned of is not a failed check, but the operator must see it (a drill is how they look).
-  for (const w of report.warnings) out.info(`  note  ${w}`);
+  for (const w of report.warnings) out.warn(`  note  ${w}`);
   const rows = Object.values(report.tables).reduce((a, b) => a + b, 0);
-  out.info(
+  (report.pass ? out.info : out.warn)(
     `${report.pass ? 'PASS' : 'FAIL'}: ${plural(Object.keys(report.tables).length, 'table')}, ${plural(rows, 'row')} restored in ${report.durationMs} ms`,
   );
   if (target) out.info(`the drilled database is left in place: ${redactUrl(target.url)}`);

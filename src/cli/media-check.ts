@@ -27,7 +27,7 @@ export async function mediaCheckMain(p: Parsed, signal?: AbortSignal): Promise<n
   let total = 0;
   let listed = 0;
   const list = (line: string) => {
-    if (listed++ < LIST_LIMIT) out.info(scrub(line));
+    if (listed++ < LIST_LIMIT) out.warn(scrub(line));
   };
   const r = await checkMedia(inventory, {
     token,
@@ -40,9 +40,10 @@ export async function mediaCheckMain(p: Parsed, signal?: AbortSignal): Promise<n
     onInvalid: (o) => list(`cannot check: id=${o.id ?? '?'} ${o.error}`),
   });
   progress.done();
-  if (listed > LIST_LIMIT) out.info(`… and ${listed - LIST_LIMIT} more (see --json for the full list)`);
+  if (listed > LIST_LIMIT) out.warn(`… and ${listed - LIST_LIMIT} more (see --json for the full list)`);
   const secs = (r.durationMs / 1000).toFixed(1);
-  out.info(
+  const problems = r.missing.length > 0 || r.invalid.length > 0 || r.mismatched.length > 0;
+  (problems ? out.warn : out.info)(
     `${r.missing.length === 0 && r.invalid.length === 0 ? 'ok' : 'MISSING MEDIA'}: checked ${r.checked} objects from ${inventory.label} in ${secs}s: ` +
       `${r.present} present, ${r.missing.length} missing, ${r.mismatched.length} size mismatch${r.mismatched.length === 1 ? '' : 'es'}` +
       (r.invalid.length ? `, ${r.invalid.length} could not be checked` : '') +

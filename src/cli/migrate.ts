@@ -54,8 +54,8 @@ export async function migrateMain(p: Parsed, signal: AbortSignal): Promise<numbe
 
 /** The state before the run, printed before anything is applied: warnings, then what is applied and pending. */
 function printPlan(plan: MigratePlan, dir: string, out: Out): void {
-  for (const name of plan.notInDirectory) out.info(`warning: ${name} is recorded as applied but is not in ${dir}`);
-  for (const w of plan.warnings) out.info(`warning: ${w}`);
+  for (const name of plan.notInDirectory) out.warn(`warning: ${name} is recorded as applied but is not in ${dir}`);
+  for (const w of plan.warnings) out.warn(`warning: ${w}`);
   // After the checks every migration of the folder is pending or applied: none means an empty folder.
   if (plan.alreadyApplied.length + plan.pending.length === 0) out.info(`no migration found in ${dir}`);
   out.info(`${plan.alreadyApplied.length} applied, ${plan.pending.length} pending in ${dir}`);

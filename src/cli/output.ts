@@ -1,9 +1,12 @@
 /**
  * Output discipline: human lines go to stdout, or to stderr when --json keeps stdout for the one-line machine
- * summary; --quiet drops them.
+ * summary; --quiet drops the routine ones (info) and keeps warnings and problems (warn), as every command's help says.
  */
 export interface Out {
+  /** A routine line: progress of a kind, what was done. Dropped by --quiet. */
   info(line: string): void;
+  /** A warning or a problem found: printed whatever --quiet says (a quiet cron job's log is where it is read). */
+  warn(line: string): void;
   json(value: unknown): void;
 }
 
@@ -26,12 +29,14 @@ export const terminalSafe = (line: string): string => line.replace(CONTROL, esca
 /** A value as one JSON line; JSON.stringify escapes C0 controls, and here C1 and bidi ones too (still valid JSON). */
 export const jsonLine = (value: unknown): string => JSON.stringify(value).replace(JSON_UNSAFE, escaped);
 
+/** Where human lines go, for `opts` (--json, --quiet). */
 export function makeOut(opts: { json?: boolean; quiet?: boolean }): Out {
+  const write = (line: string) => (opts.json ? process.stderr : process.stdout).write(`${terminalSafe(line)}\n`);
   return {
     info(line) {
-      if (opts.quiet) return;
-      (opts.json ? process.stderr : process.stdout).write(`${terminalSafe(line)}\n`);
+      if (!opts.quiet) write(line);
     },
+    warn: write,
     json(value) {
       process.stdout.write(`${jsonLine(value)}\n`);
     },

@@ -57,9 +57,9 @@ function report(r: RestoreResult, source: string, out: Out) {
     ]),
   ))
     out.info(line);
-  for (const w of r.warnings) out.info(`warning: ${w}`);
+  for (const w of r.warnings) out.warn(`warning: ${w}`);
   const fk = Object.entries(r.foreignKeyViolations);
-  if (fk.length) out.info(`warning: foreign key violations after the load: ${fk.map(([t, n]) => `${t} (${n})`).join(', ')}`);
+  if (fk.length) out.warn(`warning: foreign key violations after the load: ${fk.map(([t, n]) => `${t} (${n})`).join(', ')}`);
   if (r.mode === 'dry-run') out.info('nothing was written; run again with --confirm to restore');
   else if (r.source === 'dump') out.info(`verified on the target: every table's row count and checksum match the dump (${r.durationMs} ms)`);
   else out.info(`verified on the target: every table's row count matches the backup (${r.durationMs} ms)`);
