@@ -270,3 +270,28 @@ describe('a WAL-mode source', () => {
     expect(snapshotFile(wal)).toEqual(before);
   });
 });
+
+describe('a media table of another shape', () => {
+  it('has its rows inventoried, with a note that neither its url nor its pathname column exists', async () => {
+    const path = join(dirs.make(), 'ma.db');
+    const db = new Database(path);
+    db.exec(`CREATE TABLE "MediaAsset" ("id" TEXT NOT NULL PRIMARY KEY, "path" TEXT NOT NULL, "mimeType" TEXT NOT NULL);
+      INSERT INTO "MediaAsset" VALUES ('a', 'img/a.png', 'image/png')`);
+    db.close();
+    const note =
+      'the media table "MediaAsset" has neither a "url" nor a "blobPathname" column: its rows are inventoried as they are, ' +
+      'and media-check, relink and media-mirror need --url-column (and --pathname-column) to read them';
+    expect((await inspect({ url: `file:${path}` })).notes).toEqual([note]);
+    const r = await backupToFile(path, join(dirs.make(), 'ma.ndjson.gz'));
+    expect(r.notes).toEqual([note]);
+    expect(r.manifest!.media?.rows).toBe(1);
+  });
+
+  it('one of the two columns is enough: no note', async () => {
+    const path = join(dirs.make(), 'mb.db');
+    const db = new Database(path);
+    db.exec(`CREATE TABLE "MediaAsset" ("id" TEXT NOT NULL PRIMARY KEY, "blobPathname" TEXT); INSERT INTO "MediaAsset" VALUES ('a', 'img/a.png')`);
+    db.close();
+    expect((await inspect({ url: `file:${path}` })).notes).toEqual([]);
+  });
+});

@@ -29,6 +29,7 @@ export async function planBackup(
   for (const t of facts.tables) tables.push({ ...t, rows: t.dataColumns.length === 0 ? 0 : await countRows(db, t.name) });
   const mediaTable = mediaInventory(tables.find((t) => t.name === mediaSpec.table));
   if (!mediaTable && opts.media?.table !== undefined) await checkMediaTable(db, opts.media.table);
+  if (mediaTable) facts.notes.push(...mediaColumnsNote(mediaTable, mediaSpec));
   const header: HeaderLine = {
     type: 'header',
     format: FORMAT_NAME,
@@ -88,6 +89,19 @@ function mediaInventory(t: TableInfo | undefined): TableInfo | null {
   const binary = new Set(t.columns.filter((c) => /blob/i.test(c.type)).map((c) => c.name));
   const dataColumns = t.dataColumns.filter((c) => t.keyColumns.includes(c) || !binary.has(c));
   return { ...t, dataColumns };
+}
+
+/**
+ * A media table (another application's MediaAsset, say) with neither of the columns the media commands read: its rows
+ * are inventoried as they are, since which columns hold what is for the operator to say, and the note says how.
+ */
+function mediaColumnsNote(t: TableInfo, spec: MediaSpec): string[] {
+  const has = (c: string) => t.columns.some((col) => col.name === c);
+  if (has(spec.urlColumn) || has(spec.pathnameColumn)) return [];
+  return [
+    `the media table "${t.name}" has neither a "${spec.urlColumn}" nor a "${spec.pathnameColumn}" column: its rows are inventoried as they are, ` +
+      'and media-check, relink and media-mirror need --url-column (and --pathname-column) to read them',
+  ];
 }
 
 /** Per-table row counts of a header. */

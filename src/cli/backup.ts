@@ -116,5 +116,5 @@ function report(s: BackupSummary, r: BackupResult, out: Out): void {
     if (blob) out.info(`uploaded ${blob.pathname} to Vercel Blob (private, ${fmtBytes(s.bytes!)}, sha256 ${s.sha256}) from ${s.source}`);
   }
   for (const line of table(Object.entries(s.tables).map(([n, c]) => [n, String(c)]))) out.info(line);
-  for (const note of s.notes) out.info(`note: ${note}`);
+  for (const note of s.notes) out.warn(`note: ${note}`);
 }
