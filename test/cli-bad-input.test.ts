@@ -449,6 +449,24 @@ describe.skipIf(!AS_OTHER)('files the operator may not read, told apart from mis
     expect(listDir(priv)).toEqual([]);
   });
 
+  it('a restore target in a directory the user cannot write: the dry run says so, as --confirm does, before any read', { timeout: 60_000 }, async () => {
+    const d = openDir();
+    const readable = join(d, 'd.ndjson.gz');
+    copyFileSync(dump, readable);
+    chmodSync(readable, 0o644);
+    const ro = join(d, 'ro');
+    mkdirSync(ro);
+    chmodSync(ro, 0o555);
+    const target = join(ro, 'new.db');
+    for (const confirm of [[], ['--confirm']]) {
+      const r = await runAsNobody(['restore', readable, '--target', `file:${target}`, ...confirm]);
+      expect(r.code, r.stderr).toBe(1);
+      oneLine(r.stderr);
+      expect(r.stderr).toBe(`turso-backup restore: error: cannot create the target ${target}: ${ro} is not writable by this user\n`);
+      expect(listDir(ro)).toEqual([]);
+    }
+  });
+
   it('a restore into a directory the user may write but not list (mode 733) succeeds', { timeout: 60_000 }, async () => {
     const d = openDir();
     const readable = join(d, 'd.ndjson.gz');

@@ -5,7 +5,7 @@
  * target's name.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, lstatSync, openSync, readdirSync, readlinkSync, rmSync, type Stats, statSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, lstatSync, openSync, readdirSync, readlinkSync, rmSync, type Stats, statSync } from 'node:fs';
 import { link, open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { type LocalDb, openLocalDb } from '../db/local.js';
@@ -80,10 +80,22 @@ function parentDirectory(path: string): void {
     if (!st.isDirectory()) {
       throw new BackupError('REFUSED', `${d} is not a directory: the target ${path} cannot be created under it (give a path in a directory)`);
     }
-    if (d === dir) return;
+    if (d === dir) return writableDirectory(dir, path);
     break; // a directory further up: the target's own is missing
   }
   throw new BackupError('NOT_FOUND', `the target's directory ${dir} does not exist: create it first (a restore creates the database file only)`);
+}
+
+/**
+ * The new file (and its scratch file beside it) are created in `dir`: one the user cannot write is refused now, so
+ * that a dry run says what --confirm would meet, before the dump is read.
+ */
+function writableDirectory(dir: string, path: string): void {
+  try {
+    accessSync(dir, constants.W_OK | constants.X_OK);
+  } catch {
+    throw new BackupError('REFUSED', `cannot create the target ${path}: ${dir} is not writable by this user`);
+  }
 }
 
 /**
