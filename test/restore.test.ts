@@ -763,6 +763,18 @@ describe('physical settings the dump records', () => {
     }
   });
 
+  it('TEXT that is not valid UTF-8 into an empty UTF-16 target: refused after the load, saying why, rolled back', async () => {
+    const { dumpPath } = await dumpOf("CREATE TABLE t (id INTEGER PRIMARY KEY, s TEXT); INSERT INTO t VALUES (1, 'ok'), (2, CAST(x'ff80' AS TEXT))");
+    const target = join(dirs.make(), 'u16.db');
+    exec(target, (db) => db.exec("PRAGMA encoding = 'UTF-16le'; CREATE TABLE x (a); DROP TABLE x"));
+    const refused = await rejection(restoreInto(target, dumpPath));
+    expect(refused.message).toBe(
+      'table "t" does not match the dump after loading (2/2 rows, checksum differs): rolled back (the target is UTF-16le and the dump\'s source was UTF-8: ' +
+        'TEXT that is not valid UTF-8, which the dump keeps as its bytes, cannot be stored as those bytes in a UTF-16 database; restore into a new file, which keeps UTF-8)',
+    );
+    expect(query(target, "SELECT count(*) FROM sqlite_schema WHERE name = 't'")).toEqual([[0n]]);
+  });
+
   it('a UTF-16 source holding text that is not valid UTF-16 (a lone surrogate) is refused by table and column, nothing written', async () => {
     for (const [encoding, bad] of [
       ['UTF-16le', "x'00DC4100'"],

@@ -224,7 +224,7 @@ async function verifyTarget(target: Target, input: RestoreInput, v: Verified, ve
     const found = checked?.tables.get(t.info.name) ?? (await checksumRows(target.db, t.info, t.rowidName, undefined, want.longest));
     if (found.rows !== want.rows || found.sha256 !== want.sha256) {
       // A column the target declares with another affinity is the likely cause (the plan warned of it): say so here.
-      const why = t.affinity?.[0]?.column ?? (await encodingOrder(target, v.header, t.info));
+      const why = t.affinity?.[0]?.column ?? (await encodingMismatch(target, v.header, t.info));
       throw new BackupError(
         'CORRUPT',
         `table "${t.info.name}" does not match the dump after loading (${found.rows}/${want.rows} rows, checksum ${found.sha256 === want.sha256 ? 'equal' : 'differs'}): rolled back${why ? ` (${why})` : ''}`,
@@ -247,17 +247,22 @@ async function verifyTarget(target: Target, input: RestoreInput, v: Verified, ve
 }
 
 /**
- * Why a table keyed by TEXT may read back in another order than the dump's: SQLite orders TEXT keys by their bytes
+ * Why a table may read back otherwise than the dump holds it, in a target of another encoding. SQLite orders TEXT keys by their bytes
  * in the file's encoding, so a UTF-16 source's rows with non-ASCII keys come in another order in a UTF-8 target
  * (every Turso database), and the checksum over the rows in key order differs. Null when that is not the case.
  */
-async function encodingOrder(target: Target, header: HeaderLine, info: TableInfo): Promise<string | null> {
+async function encodingMismatch(target: Target, header: HeaderLine, info: TableInfo): Promise<string | null> {
   const source = header.sqlite.encoding;
-  if (!source || !info.withoutRowid) return null;
+  if (!source) return null;
   const [row] = await target.db.query('SELECT encoding FROM pragma_encoding');
   const own = String(row?.[0] ?? '');
   if (!own || own === source) return null;
-  return `the dump's source was ${source} and the target is ${own}: SQLite orders TEXT keys by their bytes, so this WITHOUT ROWID table's rows read back in another order than the dump's; restore into a new file, which keeps ${source}`;
+  if (info.withoutRowid)
+    return `the dump's source was ${source} and the target is ${own}: SQLite orders TEXT keys by their bytes, so this WITHOUT ROWID table's rows read back in another order than the dump's; restore into a new file, which keeps ${source}`;
+  // SQLite converts bound TEXT to the file's encoding: bytes that are not UTF-8 come back as other bytes.
+  if (source === 'UTF-8' && own.startsWith('UTF-16'))
+    return `the target is ${own} and the dump's source was UTF-8: TEXT that is not valid UTF-8, which the dump keeps as its bytes, cannot be stored as those bytes in a UTF-16 database; restore into a new file, which keeps UTF-8`;
+  return null;
 }
 
 /** The views and the tables with triggers that the load created from the dump's schema (an empty target's path). */
