@@ -229,5 +229,6 @@ export function heldDataRefusal(table: string, rows: number): string {
 export function unmatchedRefusal(table: string, n: number, kind: RestoreInput['kind']): string {
   // The legacy wording ("1 rows … replace them") is what operators of the old backups have seen; kept as it was.
   if (kind !== 'dump') return `the target holds data: table "${table}" has ${n} rows that the backup does not (use --clean to replace them)`;
-  return `the target holds data: table "${table}" has ${plural(n, 'row')} that the dump does not (use --clean to replace the dumped tables' contents)`;
+  // A seed stamped with the time its migration ran (a config row's updatedAt) never equals the dump's: say so.
+  return `the target holds data: table "${table}" has ${plural(n, 'row')} that the dump does not hold with the same values (a row a migration seeded with the time it ran never does): --clean replaces the dumped tables' contents`;
 }
