@@ -45,7 +45,12 @@ export function makeOut(opts: { json?: boolean; quiet?: boolean }): Out {
 
 export { fmtBytes } from '../units.js';
 
+/**
+ * Two columns, the first padded to its widest entry as shown: names are escaped (terminalSafe) before they are
+ * measured, and an empty name is shown as "" rather than as a blank.
+ */
 export function table(rows: [string, string][]): string[] {
-  const w = Math.max(0, ...rows.map((r) => r[0].length));
-  return rows.map(([a, b]) => `  ${a.padEnd(w)}  ${b}`);
+  const shown = rows.map(([a, b]): [string, string] => [a === '' ? '""' : terminalSafe(a), b]);
+  const w = Math.max(0, ...shown.map((r) => r[0].length));
+  return shown.map(([a, b]) => `  ${a.padEnd(w)}  ${b}`);
 }
