@@ -307,7 +307,12 @@ describe('refusals leave the target exactly as it was', () => {
   it('a target row with a key the dump has but different values', async () => {
     const target = migratedTarget('differs.db');
     exec(target, (db) => db.prepare(`INSERT INTO "Tag" ("id", "name") VALUES ('t1', 'SQLite')`).run());
-    await refused(dump, 'REFUSED', { existing: target, missing: false, message: /table "Tag" has 1 row that the dump does not hold with the same values \(a row a migration seeded with the time it ran never does\): --clean replaces/ });
+    await refused(dump, 'REFUSED', {
+      existing: target,
+      missing: false,
+      message:
+        /table "Tag" has 1 row that the dump does not hold with the same values \(a row a migration seeded with the time it ran never does\): --clean replaces/,
+    });
   });
 
   it('a target table of few rows but many bytes is data, refused without being read into memory', async () => {

@@ -80,7 +80,10 @@ function parentDirectory(path: string): void {
     if (!st.isDirectory()) {
       throw new BackupError('REFUSED', `${d} is not a directory: the target ${path} cannot be created under it (give a path in a directory)`);
     }
-    if (d === dir) return writableDirectory(dir, path);
+    if (d === dir) {
+      writableDirectory(dir, path);
+      return;
+    }
     break; // a directory further up: the target's own is missing
   }
   throw new BackupError('NOT_FOUND', `the target's directory ${dir} does not exist: create it first (a restore creates the database file only)`);
