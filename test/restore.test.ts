@@ -828,6 +828,32 @@ async function dumpOf(sql: string, opts: Parameters<typeof backupToFile>[2] = {}
   return { path, dumpPath };
 }
 
+describe('--tables and full-text indexes', () => {
+  it("a chosen table's external-content FTS index comes with it: rebuilt, searchable, and its triggers can fire", async () => {
+    const { dumpPath } = await dumpOf(`CREATE TABLE pages (id INTEGER PRIMARY KEY, body TEXT);
+      CREATE TABLE "order" (id INTEGER PRIMARY KEY AUTOINCREMENT, n INT);
+      CREATE TABLE other (id INTEGER PRIMARY KEY, t TEXT);
+      CREATE VIRTUAL TABLE pages_fts USING fts5(body, content='pages', content_rowid='id');
+      CREATE VIRTUAL TABLE other_fts USING fts5(t, content='other', content_rowid='id');
+      CREATE TRIGGER pages_ai AFTER INSERT ON pages BEGIN INSERT INTO pages_fts (rowid, body) VALUES (new.id, new.body); END;
+      INSERT INTO pages (body) VALUES ('hello world'), ('foo'); INSERT INTO pages_fts (pages_fts) VALUES ('rebuild');
+      INSERT INTO "order" (n) VALUES (1); INSERT INTO other (t) VALUES ('x')`);
+    const target = join(dirs.make(), 'chosen.db');
+    const r = await restoreInto(target, dumpPath, { tables: ['pages', 'order'] });
+    expect(r.plan.map((p) => [p.table, p.action])).toEqual([
+      ['pages', 'create+load'],
+      ['order', 'create+load'],
+      ['pages_fts', 'rebuild'],
+      ['sqlite_sequence', 'sequence'],
+    ]);
+    expect(r.warnings.filter((w) => /cannot fire/.test(w))).toEqual([]);
+    expect(query(target, "SELECT rowid FROM pages_fts WHERE pages_fts MATCH 'hello'")).toEqual([[1n]]);
+    exec(target, (db) => db.prepare("INSERT INTO pages (body) VALUES ('added later')").run());
+    expect(query(target, "SELECT rowid FROM pages_fts WHERE pages_fts MATCH 'later'")).toEqual([[3n]]);
+    expect(query(target, "SELECT name FROM sqlite_schema WHERE name LIKE 'other%'")).toEqual([]);
+  });
+});
+
 describe('shapes found on databases we did not write (sweep 3)', () => {
   it('an INSTEAD OF trigger on a view is carried and restored, and works', async () => {
     const { dumpPath } = await dumpOf(

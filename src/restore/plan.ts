@@ -58,6 +58,22 @@ function externalAction(info: TableInfo, header: HeaderLine, state: TargetState,
   return 'schema-only';
 }
 
+/**
+ * With --tables, the external-content FTS indexes of the chosen tables come with them: such an index holds no rows
+ * of its own (it is rebuilt from its content table), and the table's sync triggers, which the restore creates, write
+ * to it: without it every insert into the table would fail on the target.
+ */
+function indexesOf(header: HeaderLine, tables: readonly string[]): Set<string> {
+  const chosen = new Set(tables.map(foldName));
+  const out = new Set<string>();
+  for (const info of header.tables) {
+    if (info.kind !== 'virtual' || info.dataColumns.length > 0 || !(info.module ?? '').startsWith('fts')) continue;
+    const content = ftsContentTable(header.schema.find((o) => o.type === 'table' && o.name === info.name)?.sql ?? '');
+    if (content && chosen.has(foldName(content))) out.add(info.name);
+  }
+  return out;
+}
+
 /** One dumped table into a migrated target: by column name, into its existing table. */
 function planMigrated(info: TableInfo, header: HeaderLine, state: TargetState, kind: RestoreInput['kind'], clean: boolean, plan: RestorePlan): void {
   const existing = targetTable(state, info.name);
@@ -142,7 +158,8 @@ export function planRestore(header: HeaderLine, state: TargetState, opts: { tabl
   // The counters come along when they can matter: a whole restore, or one of chosen tables that uses AUTOINCREMENT.
   const counted = (name: string) => /\bautoincrement\b/i.test(header.schema.find((o) => o.type === 'table' && o.name === name)?.sql ?? '');
   const sequence = !opts.tables || opts.tables.some(counted);
-  const chosen = (name: string) => !opts.tables || opts.tables.includes(name) || (name === 'sqlite_sequence' && sequence);
+  const indexes = opts.tables ? indexesOf(header, opts.tables) : new Set<string>();
+  const chosen = (name: string) => !opts.tables || opts.tables.includes(name) || indexes.has(name) || (name === 'sqlite_sequence' && sequence);
   for (const info of header.tables) {
     if (!chosen(info.name)) continue;
     if (info.name === 'sqlite_sequence') plan.tables.push({ info, action: 'sequence', targetRows: 0, rowidName: null });
