@@ -14,7 +14,7 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseEnv } from 'node:util';
+import { dotEnvValues } from './dotenv.mjs';
 
 /**
  * --single-threaded-gc: V8 collects on the thread that allocated, without its helper threads. Every command already
@@ -51,8 +51,8 @@ const MARKER = 'TURSO_BACKUP_CHILD';
 
 /**
  * Whether the command's database is remote, as the CLI will find it (cli/connection.ts): `--db` or `--target`, else
- * TURSO_DATABASE_URL, else that variable in `./.env` (cli/env-file.ts reads it the same way). Only a heap size hangs
- * on the answer: a wrong guess costs speed or memory, never correctness.
+ * TURSO_DATABASE_URL, else that variable in `./.env`, read by dotenv.mjs as cli/env-file.ts reads it (`${NAME}`
+ * expanded, `env` first). Only a heap size hangs on the answer: a wrong guess costs speed or memory, never correctness.
  */
 export function remoteDatabase(argv, env = process.env, cwd = process.cwd()) {
   let url;
@@ -63,9 +63,9 @@ export function remoteDatabase(argv, env = process.env, cwd = process.cwd()) {
   url ??= env.TURSO_DATABASE_URL;
   if (url === undefined) {
     try {
-      url = parseEnv(readFileSync(join(cwd, '.env'), 'utf8')).TURSO_DATABASE_URL;
+      url = dotEnvValues(readFileSync(join(cwd, '.env'), 'utf8'), env).TURSO_DATABASE_URL;
     } catch {
-      // no .env: the CLI says what is missing
+      // no .env, an unreadable one or a loop in it: the CLI says what is missing or wrong
     }
   }
   return /^\s*(libsql|https?|wss?):/i.test(url ?? '');

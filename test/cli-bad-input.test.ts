@@ -372,11 +372,9 @@ const AS_OTHER = process.getuid?.() === 0 && existsSync('/usr/bin/setpriv');
 const CHECKOUT = new URL('../', import.meta.url).pathname;
 
 /** `turso-backup <args>` as user nobody, from the current sources (dist/ or their bundle, both world-readable). */
-async function runAsNobody(args: string[]): Promise<ScriptRun> {
+async function runAsNobody(args: string[], cwd: string = openDir()): Promise<ScriptRun> {
   const { entryPoint, NODE_FLAGS } = await import('../scripts/lib/launch.mjs');
   const entry = await entryPoint();
-  const cwd = dirs.make();
-  chmodSync(cwd, 0o755);
   const env: NodeJS.ProcessEnv = { ...process.env, HOME: '/tmp' };
   for (const k of ['TURSO_DATABASE_URL', 'TURSO_AUTH_TOKEN', 'BACKUP_ENCRYPTION_KEY', 'DEBUG', 'TURSO_BACKUP_ALIAS']) delete env[k];
   return capture('/usr/bin/setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, ...NODE_FLAGS, entry, ...args], { cwd, env });
@@ -406,6 +404,17 @@ describe.skipIf(!AS_OTHER)('files the operator may not read, told apart from mis
       expect(r.stderr).toContain(`cannot read ${mine}: permission denied`);
     }
     expect(listDir(d)).toEqual(['d.ndjson.gz']);
+  });
+
+  it('a .env in the working directory the user may not read: one CONFIG line, exit 2, nothing of its contents', { timeout: 30_000 }, async () => {
+    const d = openDir();
+    writeFileSync(join(d, '.env'), 'TURSO_DATABASE_URL=file:/data/app.db\nTURSO_AUTH_TOKEN=s3cr3t-token\n', { mode: 0o600 });
+    const r = await runAsNobody(['backup', '--json'], d);
+    expect(r.code, r.stderr).toBe(2);
+    oneLine(r.stderr);
+    expect(r.stderr).toContain(`cannot read ${join(d, '.env')}: EACCES`);
+    expect(lastJson(r.stdout)).toMatchObject({ ok: false, code: 'CONFIG' });
+    expect(r.stdout + r.stderr).not.toContain('s3cr3t');
   });
 
   it('a database in a directory the user cannot enter is not called missing', { timeout: 30_000 }, async () => {

@@ -171,6 +171,29 @@ describe('.env in the working directory', () => {
     expect(lastJson(alias.stdout).tables).toEqual({ only_here: 3 });
   });
 
+  it('a name in braces after $ is expanded and a byte order mark ignored, as Prisma reads it; the aliases read it the same way', async () => {
+    const cwd = dirs.make();
+    // The outside tester's .env, saved by an editor that writes a BOM.
+    writeFileSync(join(cwd, '.env'), `\uFEFFBASE=${dir}\nTURSO_DATABASE_URL=file:\${BASE}/other.db\n`);
+    const r = await runCli(['backup', '--json'], clean, { cwd });
+    expect(r.code, r.stderr).toBe(0);
+    expect(lastJson(r.stdout).tables).toEqual({ only_here: 3 });
+    const alias = await runScript('backup-turso', ['--json'], clean, { cwd });
+    expect(alias.code, alias.stderr).toBe(0);
+    expect(lastJson(alias.stdout).tables).toEqual({ only_here: 3 });
+  });
+
+  it('a .env whose variables refer round in a loop: one CONFIG line naming them, never their values', async () => {
+    const cwd = dirs.make();
+    writeFileSync(join(cwd, '.env'), `TURSO_DATABASE_URL=file:\${DB_DIR}/app.db\nTURSO_AUTH_TOKEN=s3cr3t-\${DB_DIR}\nDB_DIR=/data\${TURSO_AUTH_TOKEN}\n`);
+    const r = await runCli(['backup', '--json'], clean, { cwd });
+    expect(r.code).toBe(2);
+    expect(lines(r.stderr)).toHaveLength(1);
+    expect(r.stderr).toMatch(/TURSO_AUTH_TOKEN/);
+    expect(lastJson(r.stdout)).toMatchObject({ ok: false, code: 'CONFIG' });
+    expect(r.stdout + r.stderr).not.toContain('s3cr3t');
+  });
+
   it('a token from .env reaches the remote database', async () => {
     const cwd = dirs.make();
     writeFileSync(join(cwd, '.env'), `TURSO_DATABASE_URL=${server.url}\nTURSO_AUTH_TOKEN=${TOKEN}\n`);

@@ -33,4 +33,16 @@ describe("the launcher's guess at a remote database (its working process then ge
     writeFileSync(join(dir, '.env'), 'TURSO_DATABASE_URL=file:./prisma/dev.db\n');
     expect(remoteDatabase(['backup'], {}, dir)).toBe(false);
   });
+
+  it('reads ./.env as the CLI does: a name in braces after $ expanded (the environment first), a byte order mark ignored', () => {
+    const dir = dirs.make();
+    writeFileSync(join(dir, '.env'), `HOST=libsql://app-org.turso.io\nTURSO_DATABASE_URL=\${HOST}\n`);
+    expect(remoteDatabase(['backup'], {}, dir)).toBe(true);
+    expect(remoteDatabase(['backup'], { HOST: 'file:app.db' }, dir)).toBe(false);
+    writeFileSync(join(dir, '.env'), '\uFEFFTURSO_DATABASE_URL=https://app-org.turso.io\n');
+    expect(remoteDatabase(['backup'], {}, dir)).toBe(true);
+    // A .env the CLI will refuse (a loop) is no reason to fail here: the CLI says what is wrong.
+    writeFileSync(join(dir, '.env'), `TURSO_DATABASE_URL=\${TURSO_DATABASE_URL}\n`);
+    expect(remoteDatabase(['backup'], {}, dir)).toBe(false);
+  });
 });

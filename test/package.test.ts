@@ -95,6 +95,7 @@ describe('npm pack', () => {
       'README.md',
       'bin/turso-backup.mjs',
       'bin/relaunch.mjs',
+      'bin/dotenv.mjs',
       'dist/index.js',
       'dist/index.d.ts',
       'dist/cli/bin.js',
@@ -111,7 +112,7 @@ describe('npm pack', () => {
     }
     const outside = files.filter(
       (f) =>
-        !/^(package\.json|README\.md|bin\/(turso-backup|relaunch)\.mjs|docs\/(RUNBOOK|FORMAT|DESIGN|BENCHMARKS)\.md|docs\/status-page\.png|dist\/.+\.(js|d\.ts)|dist\/native\/inflate-[a-z0-9]+-[a-z0-9]+\.node|dist\/native\/libdeflate-COPYING)$/.test(
+        !/^(package\.json|README\.md|bin\/(turso-backup|relaunch|dotenv)\.mjs|docs\/(RUNBOOK|FORMAT|DESIGN|BENCHMARKS)\.md|docs\/status-page\.png|dist\/.+\.(js|d\.ts)|dist\/native\/inflate-[a-z0-9]+-[a-z0-9]+\.node|dist\/native\/libdeflate-COPYING)$/.test(
           f,
         ),
     );
