@@ -12,7 +12,7 @@ import { rowsOf } from '../format/rows.js';
 import { TextBytes, type SqlValue } from '../format/values.js';
 import { probeSqlEncoding, type PageOptions } from './pages.js';
 import type { Db, OpenOptions, Row, WriteOptions } from './types.js';
-import { ownedShadows, tableList } from './schema.js';
+import { foldName, ownedShadows, tableList } from './schema.js';
 import { q } from './url.js';
 
 type Stmt = Database.Statement<unknown[], unknown>;
@@ -161,6 +161,8 @@ export class LocalDb implements Db {
   private readonly inserts = new Map<string, Stmt>();
   /** Per table: an application's own table SQLite takes for a shadow table by its name (writingTo). */
   private readonly shadowNamed = new Map<string, boolean>();
+  /** All such tables (folded names), as of one version of the schema (appShadowNamed). */
+  private shadowNamedTables: { version: string; names: Set<string> } | null = null;
   private encoding: Promise<boolean> | null = null;
 
   constructor(
@@ -244,7 +246,9 @@ export class LocalDb implements Db {
   }
 
   async beginWrite(opts: WriteOptions = {}): Promise<void> {
-    this.shadowNamed.clear(); // the schema may have changed since
+    // The schema may have changed since (and a rolled-back DDL's schema version may come again with another schema).
+    this.shadowNamed.clear();
+    this.shadowNamedTables = null;
     if (opts.foreignKeys !== undefined) this.handle.pragma(`foreign_keys = ${opts.foreignKeys ? 'ON' : 'OFF'}`);
     if (opts.checkConstraints === false) this.handle.pragma('ignore_check_constraints = ON');
     try {
@@ -303,9 +307,8 @@ export class LocalDb implements Db {
   private async writingTo(table: string, insert: () => void): Promise<void> {
     let named = this.shadowNamed.get(table);
     if (named === undefined) {
-      const list = await tableList(this);
-      named = list.some((t) => t.name === table && t.type === 'shadow');
-      if (named) named = !(await ownedShadows(list, await this.query('SELECT type, name, tbl_name, sql FROM sqlite_schema'))).has(table);
+      // By name as SQLite resolves it: a migrated target may spell the table in other letter case than the dump.
+      named = (await this.appShadowNamed()).has(foldName(table));
       this.shadowNamed.set(table, named);
     }
     if (!named) return insert();
@@ -315,6 +318,24 @@ export class LocalDb implements Db {
     } finally {
       this.handle.unsafeMode(false);
     }
+  }
+
+  /**
+   * The application's tables SQLite takes for shadow tables by their name (folded), read from the whole schema once
+   * per version of it, not once per table: each read walks every table, and a restore of many tables (its first
+   * insert into each) was quadratic in them. SQLite changes the schema version with every CREATE, DROP and ALTER,
+   * inside this transaction too, so tables created since the last read (a restore creates its tables) are seen.
+   */
+  private async appShadowNamed(): Promise<Set<string>> {
+    const version = String((await this.query('PRAGMA schema_version'))[0]?.[0]);
+    if (this.shadowNamedTables?.version === version) return this.shadowNamedTables.names;
+    const list = await tableList(this);
+    const listed = list.filter((t) => t.type === 'shadow');
+    // Only a schema with tables so named needs its virtual tables made again (ownedShadows).
+    const owned = listed.length > 0 ? await ownedShadows(list, await this.query('SELECT type, name, tbl_name, sql FROM sqlite_schema')) : new Set<string>();
+    const names = new Set(listed.filter((t) => !owned.has(t.name)).map((t) => foldName(t.name)));
+    this.shadowNamedTables = { version, names };
+    return names;
   }
 
   private insertFlatNow(table: string, columns: string[], values: SqlValue[], rows: number): void {
@@ -371,6 +392,7 @@ export class LocalDb implements Db {
   }
 
   async rollback(): Promise<void> {
+    this.shadowNamedTables = null; // the schema version of a rolled-back DDL may come again with another schema
     if (this.handle.inTransaction) this.handle.exec('ROLLBACK');
     this.handle.pragma('foreign_keys = ON');
     this.handle.pragma('ignore_check_constraints = OFF');

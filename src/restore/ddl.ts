@@ -9,7 +9,7 @@
 import type { Db } from '../db/types.js';
 import { BackupError } from '../errors.js';
 import type { HeaderLine } from '../format/lines.js';
-import { foldName } from '../db/schema.js';
+import { foldName, tableColumns } from '../db/schema.js';
 import { tokenize, tokenName } from '../sql-text.js';
 
 const ALWAYS_IDENTIFIERS = ['new', 'old', 'excluded', 'main', 'temp', 'rowid', 'oid', '_rowid_'];
@@ -81,15 +81,20 @@ export function rewriteDoubleQuotedStrings(sql: string, known: Set<string>): str
 export function schemaReplayer(db: Db, header: HeaderLine | null, warnings: string[]) {
   const names = [...(header?.schema.map((o) => o.name) ?? []), ...(header?.tables.flatMap((t) => [t.name, ...t.columns.map((c) => c.name)]) ?? [])];
   const known = knownIdentifiers(names);
+  const columns = targetColumns(db, known);
   return async (name: string, sql: string) => {
     try {
       await db.write(sql);
+      columns.created(name);
     } catch (e) {
-      if (isReservedNameError(e)) return createReserved(db, name, sql);
+      if (isReservedNameError(e)) {
+        await createReserved(db, name, sql);
+        columns.created(name);
+        return;
+      }
       if (!isDoubleQuotedStringError(e)) throw new BackupError('SCHEMA', `cannot create "${name}" on the target: ${(e as Error).message}`);
       // Columns of the tables and views created so far are identifiers too (views select from views).
-      const created = await db.query("SELECT p.name FROM sqlite_schema s, pragma_table_xinfo(s.name) p WHERE s.type IN ('table', 'view')");
-      for (const r of created) known.add(foldName(String(r[0])));
+      await columns.learn();
       try {
         await db.write(rewriteDoubleQuotedStrings(sql, known));
       } catch (e2) {
@@ -101,9 +106,35 @@ export function schemaReplayer(db: Db, header: HeaderLine | null, warnings: stri
           throw new BackupError('SCHEMA', `cannot create "${name}" on the target: ${(e3 as Error).message}`);
         }
       }
+      columns.created(name);
       if (db.setSchemaSql) await db.setSchemaSql(name, sql);
       else warnings.push(`"${name}" used double-quoted string literals, which the target refuses: created with single quotes`);
     }
+  };
+}
+
+/**
+ * The columns of the target's tables and views, added to `known` when a statement needs them (learn): the whole
+ * schema is read at the first need, and after that only the objects created since, by name. Read whole at every
+ * need, a schema of many tables with such literals was read once per table: quadratic in its tables.
+ */
+function targetColumns(db: Db, known: Set<string>) {
+  let read = false;
+  const since: string[] = [];
+  return {
+    /** `name` was created (an index's or a trigger's name has no columns: pragma_table_xinfo lists none). */
+    created(name: string): void {
+      if (read) since.push(name);
+    },
+    async learn(): Promise<void> {
+      if (read) {
+        for (const name of since.splice(0)) for (const c of await tableColumns(db, name)) known.add(foldName(c.name));
+        return;
+      }
+      const all = await db.query("SELECT p.name FROM sqlite_schema s, pragma_table_xinfo(s.name) p WHERE s.type IN ('table', 'view')");
+      for (const r of all) known.add(foldName(String(r[0])));
+      read = true;
+    },
   };
 }
 

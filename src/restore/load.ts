@@ -9,7 +9,7 @@ import { q } from '../db/url.js';
 import { BackupError } from '../errors.js';
 import type { HeaderLine } from '../format/lines.js';
 import { decodeRows, RowDecoder, rowsOf, TextArena } from '../format/rows.js';
-import { integerColumns } from '../db/schema.js';
+import { integerColumns, tablesByName } from '../db/schema.js';
 import { encodeCell, type SqlValue } from '../format/values.js';
 import { schemaReplayer } from './ddl.js';
 import type { RestoreInput } from './inputs/types.js';
@@ -158,6 +158,9 @@ async function loadRows(ctx: LoadContext): Promise<[SqlValue, SqlValue][]> {
     ctx.plan.tables.filter(loads).reduce((n, t) => n + t.info.rows, 0),
     (await takesTextBytes(ctx.db)) ? new TextArena() : null,
   );
+  // Every table the rows go to exists by now (loadTarget created them first): the table list is read once here, not
+  // once per table (each read walks the whole schema: a restore of many tables was quadratic in them).
+  const listed = await tablesByName(ctx.db);
   const sequence: [SqlValue, SqlValue][] = [];
   let table: PlannedTable | null = null;
   let columns: string[] = [];
@@ -169,7 +172,7 @@ async function loadRows(ctx: LoadContext): Promise<[SqlValue, SqlValue][]> {
       table = byName.get(ev.start.name) ?? null;
       if (table && loads(table)) {
         columns = table.info.rowidColumn ? [table.rowidName!, ...ev.start.columns.slice(1)] : ev.start.columns;
-        plainIntegers = await integerColumns(ctx.db, table.info.name, columns, table.rowidName);
+        plainIntegers = await integerColumns(ctx.db, listed(table.info.name), columns, table.rowidName);
       }
     } else if (ev.kind === 'rows' && table?.action === 'sequence') {
       // The name as stored: SQLite keeps a row whose name is NULL or not TEXT if it was put there.
