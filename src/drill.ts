@@ -99,7 +99,7 @@ export async function drill(opts: {
       checks.push({
         name: 'restore',
         ok: true,
-        detail: `dump verified, ${plural(Object.keys(result.tables).length, 'table')} loaded and re-verified on the ${opts.target ? 'target' : 'scratch'} database`,
+        detail: `dump verified, ${plural(Object.keys(dumpedTables(result)).length, 'table')} loaded and re-verified on the ${opts.target ? 'target' : 'scratch'} database`,
       });
     } catch (e) {
       if (opts.signal?.aborted || couldNotRun(e) || targetRefused(e, opts.target !== undefined)) throw e;

@@ -197,6 +197,7 @@ describe('one count for one backup', () => {
     const drill = await runCli(['drill', dump, '--json'], clean);
     expect(drill.code, drill.stderr).toBe(0);
     expect(drill.stderr + drill.stdout).toMatch(/PASS: 2 tables, 4 rows restored in \d+ ms/);
+    expect(drill.stderr + drill.stdout).toMatch(/PASS {2}restore: dump verified, 2 tables loaded and re-verified/);
     expect((lastJson(drill.stdout) as { tables: Record<string, number> }).tables).toEqual(verify.tables);
   }, 60_000);
 });
