@@ -87,6 +87,17 @@ describe('--consistency per-table while the database changes', () => {
     }
   });
 
+  it("SQLite's own tables (sqlite_sequence of an AUTOINCREMENT table, sqlite_stat1) are no altered tables", async () => {
+    const path = build();
+    const db = new Database(path);
+    db.exec("CREATE TABLE c (id INTEGER PRIMARY KEY AUTOINCREMENT, v TEXT); INSERT INTO c (v) VALUES ('x'), ('y'); CREATE INDEX b_n ON b (n); ANALYZE");
+    db.close();
+    const out = join(dirs.make(), 'x.ndjson.gz');
+    const r = await backup({ url: `file:${path}`, consistency: 'per-table' }, sinkWriting(path, out, "INSERT INTO c (v) VALUES ('z')"));
+    expect(r.tables).toMatchObject({ a: 60000, b: 2, c: 3, sqlite_sequence: 1 });
+    expect((await verifyDump(out)).tables).toMatchObject({ c: 3, sqlite_sequence: 1 });
+  });
+
   it("rows written after the plan are dumped, and the summary's counts are the dump's, not the plan's", async () => {
     const path = build();
     const out = join(dirs.make(), 'x.ndjson.gz');

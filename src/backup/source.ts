@@ -72,6 +72,8 @@ interface SectionRead {
  * no longer describe them, and a restore would put them in the wrong place or lose a column's values without a word.
  */
 async function checkDefinition(db: Db, name: string, planned: string | undefined): Promise<void> {
+  // SQLite's own tables (sqlite_sequence, sqlite_stat1) are in no header's schema: SQLite fixes their definition.
+  if (planned === undefined) return;
   const rows = await db.query("SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = ?", [name]);
   const again = ': run the backup again';
   if (rows.length === 0) throw new BackupError('SNAPSHOT', `table "${name}" was dropped during the per-table backup (the dump's header holds it)${again}`);
