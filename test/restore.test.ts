@@ -851,6 +851,12 @@ describe('--tables and full-text indexes', () => {
     exec(target, (db) => db.prepare("INSERT INTO pages (body) VALUES ('added later')").run());
     expect(query(target, "SELECT rowid FROM pages_fts WHERE pages_fts MATCH 'later'")).toEqual([[3n]]);
     expect(query(target, "SELECT name FROM sqlite_schema WHERE name LIKE 'other%'")).toEqual([]);
+    // A migrated target without the index: the chosen tables load, as before.
+    const bare = join(dirs.make(), 'bare.db');
+    exec(bare, (db) => db.exec('CREATE TABLE pages (id INTEGER PRIMARY KEY, body TEXT)'));
+    const b = await restoreInto(bare, dumpPath, { tables: ['pages'] });
+    expect(b.plan.map((p) => [p.table, p.action])).toEqual([['pages', 'load']]);
+    expect(query(bare, 'SELECT count(*) FROM pages')).toEqual([[2n]]);
   });
 });
 

@@ -158,7 +158,8 @@ export function planRestore(header: HeaderLine, state: TargetState, opts: { tabl
   // The counters come along when they can matter: a whole restore, or one of chosen tables that uses AUTOINCREMENT.
   const counted = (name: string) => /\bautoincrement\b/i.test(header.schema.find((o) => o.type === 'table' && o.name === name)?.sql ?? '');
   const sequence = !opts.tables || opts.tables.some(counted);
-  const indexes = opts.tables ? indexesOf(header, opts.tables) : new Set<string>();
+  // Into a migrated target, only an index it has (one it lacks is no reason to refuse the tables chosen).
+  const indexes = new Set([...(opts.tables ? indexesOf(header, opts.tables) : [])].filter((n) => plan.path === 'empty' || targetTable(state, n) !== undefined));
   const chosen = (name: string) => !opts.tables || opts.tables.includes(name) || indexes.has(name) || (name === 'sqlite_sequence' && sequence);
   for (const info of header.tables) {
     if (!chosen(info.name)) continue;
